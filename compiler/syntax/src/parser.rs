@@ -1,0 +1,382 @@
+//! Parsing: tokens to an AST, with error recovery.
+//!
+//! [`parse`] never fails. It returns the tree it could build (with `Error`
+//! nodes where it skipped input) and every lexical and syntax diagnostic.
+//! Node construction goes through [`Ctx`], which bounds the height of
+//! expression and block trees: a file of ten thousand nested parentheses or
+//! a million-term sum is reported as too deeply nested rather than building a
+//! tree whose traversal (or drop) would overflow the stack.
+
+use std::collections::HashMap;
+
+use dtc_diagnostics::{Code, Diagnostic, FileId, Label, Span};
+use lalrpop_util::{ErrorRecovery, ParseError};
+
+use crate::ast::*;
+use crate::lexer::{self, LexError, Token};
+
+lalrpop_util::lalrpop_mod!(
+    #[allow(clippy::all, clippy::pedantic, unused_qualifications, dead_code)]
+    grammar
+);
+
+/// The parser's user error type: the grammar raises none of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Never {}
+
+impl std::fmt::Display for Never {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {}
+    }
+}
+
+/// How deep expressions and blocks may nest. Real programs stay far below;
+/// the bound keeps every recursive pass within a small, fixed stack.
+pub const MAX_DEPTH: u32 = 128;
+
+/// Marks a subtree that was cut off for depth, so that only the innermost
+/// cut is reported.
+const POISONED: u32 = u32::MAX;
+
+/// Parser state shared with the grammar's actions.
+#[derive(Debug)]
+pub struct Ctx {
+    pub(crate) recovered: Vec<ErrorRecovery<usize, Token, Never>>,
+    docs: HashMap<usize, String>,
+    depth_errors: Vec<Span>,
+    call_errors: Vec<Span>,
+}
+
+impl Ctx {
+    pub(crate) fn doc(&mut self, start: usize) -> Option<String> {
+        self.docs.remove(&start)
+    }
+
+    pub(crate) fn expr(&mut self, kind: ExprKind, span: Span) -> Expr {
+        let children = child_depth(&kind);
+        if children == POISONED {
+            return Expr { kind: ExprKind::Error, span, depth: POISONED };
+        }
+        if children >= MAX_DEPTH {
+            self.depth_errors.push(span);
+            return Expr { kind: ExprKind::Error, span, depth: POISONED };
+        }
+        Expr { kind, span, depth: children + 1 }
+    }
+
+    pub(crate) fn binary(&mut self, op: BinaryOp, a: Expr, b: Expr, span: Span) -> Expr {
+        self.expr(ExprKind::Binary(op, Box::new(a), Box::new(b)), span)
+    }
+
+    pub(crate) fn call(&mut self, callee: Expr, args: Vec<Arg>, span: Span) -> Expr {
+        if callee.depth == POISONED {
+            return Expr { kind: ExprKind::Error, span, depth: POISONED };
+        }
+        match callee.as_path() {
+            Some(path) => self.expr(ExprKind::Call { callee: path, args }, span),
+            None => {
+                self.call_errors.push(callee.span);
+                Expr { kind: ExprKind::Error, span, depth: 1 }
+            }
+        }
+    }
+
+    pub(crate) fn block(&mut self, stmts: Vec<Stmt>, span: Span) -> Block {
+        let inner = stmts.iter().map(stmt_depth).max().unwrap_or(0);
+        if inner == POISONED {
+            return Block { stmts: vec![], span, depth: POISONED };
+        }
+        if inner >= MAX_DEPTH {
+            self.depth_errors.push(span);
+            return Block { stmts: vec![], span, depth: POISONED };
+        }
+        Block { stmts, span, depth: inner + 1 }
+    }
+}
+
+fn child_depth(kind: &ExprKind) -> u32 {
+    let d = |e: &Expr| e.depth;
+    match kind {
+        ExprKind::Field(base, _) => d(base),
+        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => d(a).max(d(b)),
+        ExprKind::Unary(_, e) => d(e),
+        ExprKind::Call { args, .. } => args.iter().map(|a| d(&a.value)).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn stmt_depth(stmt: &Stmt) -> u32 {
+    match &stmt.kind {
+        StmtKind::If { then, otherwise, .. } | StmtKind::IfLet { then, otherwise, .. } => {
+            then.depth.max(otherwise.as_ref().map_or(0, |b| b.depth))
+        }
+        StmtKind::For { body, .. } => body.depth,
+        _ => 0,
+    }
+}
+
+/// Syntax errors past this many in one file are summarised in one
+/// diagnostic: after that many, the rest are mostly cascades.
+pub const MAX_SYNTAX_ERRORS: usize = 100;
+
+/// A parsed file and what went wrong while parsing it.
+#[derive(Debug)]
+pub struct Parsed {
+    pub ast: SourceFileAst,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses a file. Spans in the result are byte offsets into `source`.
+pub fn parse(file: FileId, source: &str) -> Parsed {
+    let lexed = lexer::lex(source);
+    let mut diagnostics: Vec<Diagnostic> = lexed.errors.iter().map(|e| lex_diagnostic(file, e)).collect();
+    let mut ctx = Ctx {
+        recovered: Vec::new(),
+        docs: lexed.docs,
+        depth_errors: Vec::new(),
+        call_errors: Vec::new(),
+    };
+    let parser = grammar::FileParser::new();
+    let result = parser.parse(&mut ctx, lexed.tokens);
+    let ast = match result {
+        Ok(ast) => ast,
+        Err(e) => {
+            diagnostics.push(parse_diagnostic(file, source, &e));
+            SourceFileAst::default()
+        }
+    };
+    for rec in &ctx.recovered {
+        diagnostics.push(parse_diagnostic(file, source, &rec.error));
+    }
+    for span in ctx.depth_errors {
+        diagnostics.push(
+            Diagnostic::new(Code::E0107, "expression or block nested too deeply", Label::new(file, span, format!("more than {MAX_DEPTH} levels deep")))
+                .with_help("split it up with `let` bindings or helper functions"),
+        );
+    }
+    for span in ctx.call_errors {
+        diagnostics.push(
+            Diagnostic::new(Code::E0110, "only a named function can be called", Label::new(file, span, "this is not a function name"))
+                .with_help("call a function by name, like `len(x)` or `file.sha256(path)`"),
+        );
+    }
+    dtc_diagnostics::sort(&mut diagnostics);
+    if diagnostics.len() > MAX_SYNTAX_ERRORS {
+        let last_span = diagnostics[MAX_SYNTAX_ERRORS].primary.span;
+        let dropped = diagnostics.len() - MAX_SYNTAX_ERRORS;
+        diagnostics.truncate(MAX_SYNTAX_ERRORS);
+        diagnostics.push(
+            Diagnostic::new(
+                Code::E0108,
+                format!("{dropped} more syntax errors not shown"),
+                Label::new(file, last_span, "stopped reporting here"),
+            )
+            .with_help("fix the errors above first; many of the rest are likely consequences of them"),
+        );
+    }
+    Parsed { ast, diagnostics }
+}
+
+fn lex_diagnostic(file: FileId, e: &lexer::SpannedLexError) -> Diagnostic {
+    let span = Span::new(e.start, e.end);
+    match &e.error {
+        LexError::InvalidChar => Diagnostic::new(Code::E0101, "invalid character", Label::new(file, span, "not part of any token"))
+            .with_help("identifiers are ASCII letters, digits and `_`; text belongs in a \"string\""),
+        LexError::UnterminatedString => {
+            Diagnostic::new(Code::E0102, "unterminated string", Label::new(file, span, "this string has no closing `\"`"))
+                .with_help("close the string with `\"` on the same line; write a newline as `\\n`")
+        }
+        LexError::InvalidEscape(msg) => {
+            Diagnostic::new(Code::E0103, "invalid escape sequence", Label::new(file, span, "in this string")).with_help(msg.clone())
+        }
+        LexError::InvalidNumber(msg) => Diagnostic::new(Code::E0106, "invalid number literal", Label::new(file, span, msg.clone())),
+        LexError::UnterminatedComment => {
+            Diagnostic::new(Code::E0109, "unterminated block comment", Label::new(file, Span::new(e.start, e.start + 2), "this comment never ends"))
+                .with_help("close it with `*/`")
+        }
+    }
+}
+
+/// Turns lalrpop's names for expected terminals into what a person reads.
+fn expected_list(expected: &[String]) -> String {
+    let mut names: Vec<String> = expected
+        .iter()
+        .map(|e| match e.as_str() {
+            "Ident" => "an identifier".to_string(),
+            "Int" => "an integer".to_string(),
+            "Float" => "a float".to_string(),
+            "PercentLit" => "a percentage".to_string(),
+            "UnitLit" => "a duration or size".to_string(),
+            "Str" => "a string".to_string(),
+            quoted => format!("`{}`", quoted.trim_matches('"')),
+        })
+        .collect();
+    names.dedup();
+    // A long list is noise; literals and operators mean "an expression".
+    if names.len() > 8 {
+        let keywords: Vec<String> = names.iter().filter(|n| n.starts_with('`') && n[1..].starts_with(|c: char| c.is_ascii_alphabetic())).cloned().collect();
+        let mut short: Vec<String> = keywords.into_iter().take(6).collect();
+        short.push("an expression".to_string());
+        names = short;
+    }
+    match names.len() {
+        0 => String::new(),
+        1 => names[0].clone(),
+        _ => {
+            let last = names.pop().unwrap_or_default();
+            format!("{} or {}", names.join(", "), last)
+        }
+    }
+}
+
+fn parse_diagnostic(file: FileId, source: &str, e: &ParseError<usize, Token, Never>) -> Diagnostic {
+    match e {
+        ParseError::UnrecognizedToken { token: (l, tok, r), expected } => {
+            let exp = expected_list(expected);
+            let mut d = Diagnostic::new(
+                Code::E0104,
+                format!("unexpected {tok}"),
+                Label::new(file, Span::new(*l, *r), if exp.is_empty() { "not expected here".to_string() } else { format!("expected {exp}") }),
+            );
+            if let Some(help) = token_help(tok, expected) {
+                d = d.with_help(help);
+            }
+            d
+        }
+        ParseError::UnrecognizedEof { location, expected } => {
+            let exp = expected_list(expected);
+            let at = (*location).min(source.len());
+            Diagnostic::new(
+                Code::E0105,
+                "unexpected end of file",
+                Label::new(file, Span::new(at, at), if exp.is_empty() { "the file ends here".to_string() } else { format!("expected {exp}") }),
+            )
+            .with_help("the last item is not finished: look for a missing `}` or `)`")
+        }
+        ParseError::ExtraToken { token: (l, tok, r) } => {
+            Diagnostic::new(Code::E0104, format!("unexpected {tok}"), Label::new(file, Span::new(*l, *r), "not expected here"))
+        }
+        ParseError::InvalidToken { location } => {
+            Diagnostic::new(Code::E0101, "invalid character", Label::new(file, Span::new(*location, *location + 1), "not part of any token"))
+        }
+        ParseError::User { error } => match *error {},
+    }
+}
+
+fn token_help(tok: &Token, expected: &[String]) -> Option<String> {
+    let expects = |s: &str| expected.iter().any(|e| e.trim_matches('"') == s);
+    if tok.is_keyword() && expects("Ident") {
+        return Some(format!(
+            "`{}` is a reserved word; pick another name, or map the attribute with `@attr(\"{}\")`",
+            tok.text(),
+            tok.text()
+        ));
+    }
+    match tok {
+        Token::Assign if expects("==") => Some("to compare, use `==`".into()),
+        Token::Semi => Some("statements need no `;`: put each on its own line".into()),
+        _ if expects(",") && expects("}") => Some("separate fields with `,`".into()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(src: &str) -> SourceFileAst {
+        let p = parse(FileId(0), src);
+        assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+        p.ast
+    }
+
+    fn codes(src: &str) -> Vec<Code> {
+        parse(FileId(0), src).diagnostics.iter().map(|d| d.code).collect()
+    }
+
+    #[test]
+    fn parses_the_design_example() {
+        let ast = parse_ok(
+            r#"
+/// Emitted when hashing starts.
+event LogStartingFileHash { fileName: string @pii, }
+event LogEndFileHash = "Contoso.LogEndFileHash" { fileName: string @pii, hashValue: string }
+query files_hashed = LogEndFileHash
+    | where len(fileName) > 0
+    | summarize files = count() by ext = extension(fileName) every 1m
+    | emit metric "imagesvc.files_hashed"
+suppress LogStartingFileHash
+redact LogEndFileHash.fileName with hash
+machine slow_hash per event.thread_id max 10_000 {
+    state Idle
+    state Hashing { started: timestamp }
+    on LogStartingFileHash in Idle -> Hashing { started = event.time }
+    on LogEndFileHash in Hashing when event.time - started > 2s -> Idle {
+        emit log SlowHash { took: event.time - started }
+        trigger cpu_sample(for: 30s) limit 1 per 10m
+    }
+    on LogEndFileHash in Hashing -> Idle
+    after 60s in Hashing -> Idle { trigger memory_dump() limit 1 per 1h }
+}
+processor verify_hash {
+    var mismatches: int = 0
+    on LogEndFileHash when sample(1%) {
+        let actual = file.sha256(event.fileName)
+        if actual != event.hashValue {
+            mismatches += 1
+            emit log ErrorInProductionHash { productHash: event.hashValue, comparisonHash: actual }
+            trigger flight_recorder.snapshot() limit 1 per 1h
+        } else if let x = event.size { } else { }
+        for i in 0..10 { }
+    }
+}
+"#,
+        );
+        assert_eq!(ast.items.len(), 7);
+        let Item::Event(e) = &ast.items[0] else { panic!() };
+        assert_eq!(e.doc.as_deref(), Some("Emitted when hashing starts."));
+        assert_eq!(ast.items[1].name().map(|n| n.name.as_str()), Some("LogEndFileHash"));
+    }
+
+    #[test]
+    fn precedence() {
+        let ast = parse_ok("fn f() -> bool { return a ?? 1 + 2 > 3 || !b && c }");
+        let Item::Fn(f) = &ast.items[0] else { panic!() };
+        let StmtKind::Return(Some(e)) = &f.body.stmts[0].kind else { panic!() };
+        let ExprKind::Binary(BinaryOp::Or, lhs, _) = &e.kind else { panic!("{e:?}") };
+        let ExprKind::Binary(BinaryOp::Gt, co, _) = &lhs.kind else { panic!("{lhs:?}") };
+        let ExprKind::Binary(BinaryOp::Coalesce, _, sum) = &co.kind else { panic!() };
+        assert!(matches!(sum.kind, ExprKind::Binary(BinaryOp::Add, _, _)));
+    }
+
+    #[test]
+    fn recovers_and_reports_each_error() {
+        let src = "event A { x: }\nevent B { y: int }\nquery q = B | where y > | emit metric \"m\"\nmachine m { state S on X in S -> }\n";
+        let c = codes(src);
+        assert_eq!(c.len(), 3, "{c:?}");
+        let p = parse(FileId(0), src);
+        assert!(p.ast.items.iter().any(|i| i.name().is_some_and(|n| n.name == "B")));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let src = format!("fn f() -> int {{ return {}1{} }}", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(codes(&src).is_empty(), "parentheses add no depth");
+        let src = format!("fn f() -> int {{ return {}1{} }}", "-".repeat(10_000), "");
+        assert_eq!(codes(&src), vec![Code::E0107]);
+        let src = format!("fn f() -> int {{ return 1{} }}", " + 1".repeat(100_000));
+        assert_eq!(codes(&src), vec![Code::E0107]);
+        let src = format!("fn f() -> int {{ {} }}", "if true { ".repeat(5_000) + &"}".repeat(5_000));
+        assert_eq!(codes(&src), vec![Code::E0107]);
+        let src = format!("fn f() -> int {{ return {}1{} }}", "f(".repeat(10_000), ")".repeat(10_000));
+        assert_eq!(codes(&src), vec![Code::E0107]);
+    }
+
+    #[test]
+    fn garbage_and_empty_input() {
+        assert!(codes("").is_empty());
+        assert!(codes("// only a comment").is_empty());
+        assert!(!codes("\u{0}\u{1}}}}{{{)(*&^%$#@!").is_empty());
+        assert!(codes(&"}".repeat(10_000)).len() <= MAX_SYNTAX_ERRORS + 1);
+    }
+}
