@@ -109,6 +109,10 @@ codes! {
     E0218 = Error, "no current event here";
     /// A pipeline stage or statement in a place that does not allow it.
     E0219 = Error, "misplaced construct";
+    /// A machine that declares no states.
+    E0220 = Error, "machine without states";
+    /// A computed query column that needs a name.
+    E0221 = Error, "unnamed column";
 
     // E03: types.
     /// A value of one type where another is required.

@@ -4,10 +4,27 @@
 //! transitively), with each `import` already resolved to a file by the
 //! driver, which owns all IO. Output is every diagnostic found (several per
 //! run, never stopping at the first) and the facts the language server needs
-//! (the type of each expression by span, definitions and references).
+//! (the type of each expression by span).
+//!
+//! The work is done in two passes over the units. The first collects every
+//! file's `event` schemas, so that imports can refer to them whatever the
+//! order of the files. The second checks each unit on its own: its
+//! declarations, then function bodies, machines, processors, shaping rules
+//! and queries. Errors already reported produce [`Ty::Error`], which fits
+//! everywhere, so one mistake is reported once and not again by every
+//! expression that uses it.
+
+mod checker;
+mod env;
+mod expr;
+mod items;
+mod stmt;
+mod suggest;
 
 use dtc_diagnostics::{Diagnostic, FileId, Span};
 use dtc_syntax::ast::SourceFileAst;
+pub use dtc_stdlib::Ty;
+pub use suggest::did_you_mean;
 
 /// One parsed file handed to the checker.
 #[derive(Debug)]
@@ -30,6 +47,18 @@ pub struct Analysis {
 /// Checks every unit. Each unit sees its own declarations and the events of
 /// the files it imports.
 pub fn check(units: &[Unit]) -> Analysis {
-    let _ = units;
-    Analysis::default()
+    let mut events = env::collect_events(units);
+    let mut analysis = Analysis::default();
+    for (index, unit) in units.iter().enumerate() {
+        let mut checker = checker::Checker::new(unit, index, units, &mut events);
+        checker.check_unit();
+        analysis.diagnostics.append(&mut checker.diags);
+        analysis.types.append(&mut checker.types);
+    }
+    analysis.diagnostics.extend(events.diagnostics);
+    dtc_diagnostics::sort(&mut analysis.diagnostics);
+    analysis
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,521 @@
+//! The per-unit checker: its state (visible names, scopes, diagnostics) and
+//! the order in which a unit's items are checked.
+
+use std::collections::HashMap;
+
+use dtc_diagnostics::{Code, Diagnostic, FileId, Label, Span};
+use dtc_stdlib::{Ty, probes};
+use dtc_syntax::ast::{self, Item};
+
+use crate::env::{self, EventInfo, Events, FieldInfo, TypePlace};
+use crate::suggest;
+use crate::Unit;
+
+/// A user function's signature.
+#[derive(Debug, Clone)]
+pub struct FnInfo {
+    pub params: Vec<(String, Ty)>,
+    pub ret: Ty,
+    pub span: Span,
+}
+
+/// A machine state and its variables.
+#[derive(Debug, Clone)]
+pub struct StateInfo {
+    pub name: String,
+    pub span: Span,
+    /// Name, type, and whether it has a default.
+    pub vars: Vec<(String, Ty, bool)>,
+}
+
+/// What other items need to know of a machine.
+#[derive(Debug, Clone)]
+pub struct MachineInfo {
+    pub span: Span,
+    pub states: Vec<StateInfo>,
+    pub key: Option<ast::Expr>,
+}
+
+impl MachineInfo {
+    pub fn state(&self, name: &str) -> Option<&StateInfo> {
+        self.states.iter().find(|s| s.name == name)
+    }
+}
+
+/// A name in a local scope.
+#[derive(Debug, Clone)]
+pub struct Local {
+    pub name: String,
+    pub ty: Ty,
+    pub span: Span,
+    pub readable: bool,
+    /// `None` when assignable; otherwise why not, for the diagnostic.
+    pub read_only: Option<&'static str>,
+    pub used: bool,
+    /// Warn when never read.
+    pub warn_unused: bool,
+}
+
+/// A column of a query row (or of the event in a shaping condition).
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    pub ty: Ty,
+}
+
+/// Where an expression is checked.
+#[derive(Debug, Clone, Default)]
+pub struct Cx {
+    /// The event `event` refers to, by index into the event table.
+    pub event: Option<usize>,
+    /// Why `event` is not available here, when it is not.
+    pub no_event: &'static str,
+    /// Columns readable by bare name (queries and shaping conditions).
+    pub row: Option<Vec<Column>>,
+    /// The event a query row comes from, for `machine is State`, when
+    /// `event` itself is not in scope.
+    pub source: Option<usize>,
+}
+
+pub struct Checker<'a> {
+    pub file: FileId,
+    pub unit: &'a Unit,
+    pub unit_index: usize,
+    pub units: &'a [Unit],
+    pub events: &'a mut Events,
+    /// Events visible in this unit by name: its own, imported and implied.
+    pub visible: HashMap<String, usize>,
+    pub probes: HashMap<String, Span>,
+    pub fns: HashMap<String, FnInfo>,
+    pub machines: HashMap<String, MachineInfo>,
+    pub scopes: Vec<Vec<Local>>,
+    pub diags: Vec<Diagnostic>,
+    pub types: Vec<(FileId, Span, String)>,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(unit: &'a Unit, unit_index: usize, units: &'a [Unit], events: &'a mut Events) -> Checker<'a> {
+        Checker {
+            file: unit.file,
+            unit,
+            unit_index,
+            units,
+            events,
+            visible: HashMap::new(),
+            probes: HashMap::new(),
+            fns: HashMap::new(),
+            machines: HashMap::new(),
+            scopes: Vec::new(),
+            diags: Vec::new(),
+            types: Vec::new(),
+        }
+    }
+
+    pub fn label(&self, span: Span, message: impl Into<String>) -> Label {
+        Label::new(self.file, span, message)
+    }
+
+    pub fn error(&mut self, code: Code, message: impl Into<String>, span: Span, label: impl Into<String>) -> &mut Diagnostic {
+        let d = Diagnostic::new(code, message, Label::new(self.file, span, label));
+        self.diags.push(d);
+        let last = self.diags.len() - 1;
+        &mut self.diags[last]
+    }
+
+    pub fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    /// The whole unit, in dependency order.
+    pub fn check_unit(&mut self) {
+        self.bind_events();
+        self.collect_declarations();
+        let items = &self.unit.ast.items;
+        for item in items {
+            match item {
+                Item::Event(decl) => self.check_event_source(decl),
+                Item::Fn(f) => self.check_fn(f, None),
+                _ => {}
+            }
+        }
+        for item in items {
+            match item {
+                Item::Machine(m) => self.check_machine(m),
+                Item::Processor(p) => self.check_processor(p),
+                _ => {}
+            }
+        }
+        for item in items {
+            if let Item::Shaping(rule) = item {
+                self.check_shaping(rule);
+            }
+        }
+        self.check_shaping_redundancy();
+        let queries: Vec<&ast::QueryDecl> = items
+            .iter()
+            .filter_map(|i| if let Item::Query(q) = i { Some(q) } else { None })
+            .collect();
+        self.check_queries(&queries);
+    }
+
+    /// Makes this unit's own and imported events visible.
+    fn bind_events(&mut self) {
+        self.visible = self.events.declared[self.unit_index].clone();
+        let imports = self.unit.ast.items.iter().filter_map(|i| if let Item::Import(imp) = i { Some(imp) } else { None });
+        for (import, target) in imports.zip(self.unit.imports.iter()) {
+            let Some(target) = target else { continue };
+            let Some(target_index) = self.units.iter().position(|u| u.file == *target) else { continue };
+            let theirs = self.events.declared[target_index].clone();
+            let wanted: Vec<(String, Span)> = match &import.names {
+                None => theirs.keys().map(|k| (k.clone(), import.path.span)).collect(),
+                Some(names) => {
+                    let mut v = Vec::new();
+                    for n in names {
+                        if theirs.contains_key(&n.name) {
+                            v.push((n.name.clone(), n.span));
+                        } else {
+                            let mut d = Diagnostic::new(
+                                Code::E0211,
+                                format!("`{}` does not declare an event `{}`", import.path.value, n.name),
+                                self.label(n.span, "not in the imported file"),
+                            );
+                            if let Some(h) = suggest::help(&n.name, theirs.keys()) {
+                                d = d.with_help(h);
+                            } else {
+                                d = d.with_help("only `event` declarations can be imported");
+                            }
+                            self.push(d);
+                        }
+                    }
+                    v
+                }
+            };
+            for (name, span) in wanted {
+                let idx = theirs[&name];
+                match self.visible.get(&name) {
+                    Some(&existing) if existing != idx => {
+                        let prev = &self.events.all[existing];
+                        let d = Diagnostic::new(
+                            Code::E0208,
+                            format!("event `{name}` is declared twice"),
+                            self.label(span, "imported here"),
+                        )
+                        .with_label(Label::new(prev.file, prev.span, "also declared here"))
+                        .with_help("import it by name with `import { ... } from`, leaving this one out, or rename one");
+                        self.push(d);
+                    }
+                    _ => {
+                        self.visible.insert(name, idx);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Probes, functions, machines, queries and processors: names first, so
+    /// that items can refer to each other in any order.
+    fn collect_declarations(&mut self) {
+        let mut program_names: HashMap<String, Span> = HashMap::new();
+        for item in &self.unit.ast.items {
+            match item {
+                Item::Probe(p) => {
+                    if let Some(prev) = self.probes.get(&p.name.name) {
+                        let d = env::duplicate(self.file, "probe", &p.name, *prev);
+                        self.push(d);
+                        continue;
+                    }
+                    self.probes.insert(p.name.name.clone(), p.name.span);
+                    self.check_probe(p);
+                }
+                Item::Fn(_) | Item::Machine(_) | Item::Query(_) | Item::Processor(_) => {
+                    let Some(name) = item.name() else { continue };
+                    if let Some(prev) = program_names.get(&name.name) {
+                        let what = match item {
+                            Item::Fn(_) => "function",
+                            Item::Machine(_) => "machine",
+                            Item::Query(_) => "query",
+                            _ => "processor",
+                        };
+                        let d = env::duplicate(self.file, what, name, *prev);
+                        self.push(d);
+                        continue;
+                    }
+                    program_names.insert(name.name.clone(), name.span);
+                    match item {
+                        Item::Fn(f) => {
+                            let info = self.fn_signature(f);
+                            self.fns.insert(f.name.name.clone(), info);
+                        }
+                        Item::Machine(m) => {
+                            let info = self.machine_info(m);
+                            self.machines.insert(m.name.name.clone(), info);
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub fn fn_signature(&mut self, f: &ast::FnDecl) -> FnInfo {
+        let mut params: Vec<(String, Ty)> = Vec::new();
+        for p in &f.params {
+            let ty = self.resolve_type(&p.ty, TypePlace::Other);
+            if params.iter().any(|(n, _)| *n == p.name.name) {
+                let d = env::duplicate(self.file, "parameter", &p.name, p.name.span);
+                self.push(d);
+                continue;
+            }
+            params.push((p.name.name.clone(), ty));
+        }
+        let ret = match &f.ret {
+            Some(t) => self.resolve_type(t, TypePlace::Other),
+            None => Ty::Error,
+        };
+        FnInfo { params, ret, span: f.name.span }
+    }
+
+    pub fn resolve_type(&mut self, t: &ast::TypeExpr, place: TypePlace) -> Ty {
+        env::resolve_type(self.file, t, place, &mut self.diags)
+    }
+
+    fn check_probe(&mut self, p: &ast::ProbeDecl) {
+        let kind = p.kind.joined();
+        let Some(sig) = probes::get(&kind) else {
+            let mut d = Diagnostic::new(
+                Code::E0206,
+                format!("unknown probe kind `{kind}`"),
+                self.label(p.kind.span, "not a probe kind"),
+            );
+            d = match suggest::did_you_mean(&kind, probes::PROBES.iter().map(|s| s.name)) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!(
+                    "the probe kinds are {}",
+                    probes::PROBES.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+                )),
+            };
+            self.push(d);
+            return;
+        };
+        let cx = Cx { no_event: "a probe's arguments are fixed when it is declared", ..Cx::default() };
+        self.check_args(&format!("probe kind `{kind}`"), &crate::expr::Params::Catalog(sig.params), &p.args, p.span, &cx);
+        for arg in &p.args {
+            if !is_literal(&arg.value) {
+                let span = arg.value.span;
+                self.error(Code::E0319, "probe arguments must be literals", span, "computed value")
+                    .help = Some("write the value itself: a probe is attached before any event is seen".into());
+            }
+        }
+    }
+
+    fn check_event_source(&mut self, decl: &ast::EventDecl) {
+        if let Some(source) = &decl.source
+            && !self.probes.contains_key(&source.name)
+        {
+            let mut d = Diagnostic::new(
+                Code::E0212,
+                format!("unknown probe `{}`", source.name),
+                self.label(source.span, "no probe has this name"),
+            );
+            d = match suggest::help(&source.name, self.probes.keys()) {
+                Some(h) => d.with_help(h),
+                None => d.with_help(format!(
+                    "declare it, e.g. `probe {} = uprobe(binary: \"/path\", symbol: \"fn\")`, or leave out `from` to read OpenTelemetry logs",
+                    source.name
+                )),
+            };
+            self.push(d);
+        }
+    }
+
+    // ------------------------------------------------------------- scopes
+
+    pub fn push_scope(&mut self) {
+        self.scopes.push(Vec::new());
+    }
+
+    /// Pops a scope, warning about `let` bindings nobody read.
+    pub fn pop_scope(&mut self) {
+        let Some(scope) = self.scopes.pop() else { return };
+        for local in scope {
+            if local.warn_unused && !local.used && !local.name.starts_with('_') {
+                let d = Diagnostic::new(
+                    Code::W0005,
+                    format!("unused variable `{}`", local.name),
+                    self.label(local.span, "never read"),
+                )
+                .with_help(format!("remove it, or name it `_{}` if that is intended", local.name));
+                self.push(d);
+            }
+        }
+    }
+
+    pub fn declare(&mut self, local: Local) {
+        if self.scopes.is_empty() {
+            self.push_scope();
+        }
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.push(local);
+        }
+    }
+
+    /// The innermost local with this name.
+    pub fn lookup(&mut self, name: &str) -> Option<&mut Local> {
+        self.scopes.iter_mut().rev().flat_map(|s| s.iter_mut().rev()).find(|l| l.name == name)
+    }
+
+    pub fn local_names(&self) -> Vec<String> {
+        self.scopes.iter().flatten().filter(|l| l.readable).map(|l| l.name.clone()).collect()
+    }
+
+    // ------------------------------------------------------------- events
+
+    pub fn event_index(&self, name: &str) -> Option<usize> {
+        self.visible.get(name).copied()
+    }
+
+    pub fn event(&self, idx: usize) -> &EventInfo {
+        &self.events.all[idx]
+    }
+
+    /// Reports an unknown event name.
+    pub fn unknown_event(&mut self, name: &ast::Ident) {
+        let mut d = Diagnostic::new(
+            Code::E0201,
+            format!("unknown event `{}`", name.name),
+            self.label(name.span, "no event has this name"),
+        );
+        d = match suggest::help(&name.name, self.visible.keys()) {
+            Some(h) => d.with_help(h),
+            None => d.with_help(format!(
+                "declare it with `event {} {{ ... }}`, or import the schema that declares it",
+                name.name
+            )),
+        };
+        self.push(d);
+    }
+
+    /// Looks an event up by name, reporting it when unknown.
+    pub fn resolve_event(&mut self, name: &ast::Ident) -> Option<usize> {
+        let found = self.event_index(&name.name);
+        if found.is_none() {
+            self.unknown_event(name);
+        }
+        found
+    }
+
+    /// Records the schema an `emit log` gives an undeclared event, or checks
+    /// the emit against the schema it already has.
+    pub fn emitted_log(&mut self, name: &ast::Ident, fields: Vec<(String, Ty, Span)>, span: Span) {
+        match self.event_index(&name.name) {
+            Some(idx) => {
+                let info = self.events.all[idx].clone();
+                self.check_emit_against(&info, &fields, span);
+            }
+            None => {
+                if let Some(&(ref f, _, s)) = fields.iter().find(|(_, t, _)| matches!(t, Ty::Histogram | Ty::Map(..) | Ty::None)) {
+                    let f = f.clone();
+                    self.error(Code::E0301, format!("field `{f}` cannot be part of a log"), s, "a log field is a single value")
+                        .help = Some("emit histograms as metrics with `emit metric`".into());
+                }
+                let idx = self.events.all.len();
+                self.events.all.push(EventInfo {
+                    name: name.name.clone(),
+                    file: self.file,
+                    span: name.span,
+                    fields: fields
+                        .into_iter()
+                        .map(|(name, ty, span)| FieldInfo { name, ty, span })
+                        .collect(),
+                    implied: true,
+                });
+                self.visible.insert(name.name.clone(), idx);
+            }
+        }
+    }
+
+    fn check_emit_against(&mut self, info: &EventInfo, fields: &[(String, Ty, Span)], span: Span) {
+        let origin = if info.implied { "its first emit" } else { "its schema" };
+        for (f, ty, fspan) in fields {
+            match info.field(f) {
+                None => {
+                    let mut d = Diagnostic::new(
+                        Code::E0314,
+                        format!("`{}` has no field `{f}`", info.name),
+                        self.label(*fspan, format!("not in {origin}")),
+                    )
+                    .with_label(Label::new(info.file, info.span, format!("`{}` is defined here", info.name)));
+                    if let Some(h) = suggest::help(f, info.fields.iter().map(|f| f.name.as_str())) {
+                        d = d.with_help(h);
+                    }
+                    self.push(d);
+                }
+                Some(expected) if !expected.ty.accepts(ty) => {
+                    let d = Diagnostic::new(
+                        Code::E0301,
+                        format!("field `{f}` of `{}` is `{}`, found `{ty}`", info.name, expected.ty),
+                        self.label(*fspan, format!("this is `{ty}`")),
+                    )
+                    .with_label(Label::new(info.file, expected.span, format!("declared as `{}` here", expected.ty)));
+                    self.push(d);
+                }
+                _ => {}
+            }
+        }
+        let missing: Vec<&FieldInfo> = info
+            .fields
+            .iter()
+            .filter(|f| !f.ty.is_optional() && !fields.iter().any(|(n, _, _)| *n == f.name))
+            .collect();
+        if !missing.is_empty() {
+            let names: Vec<String> = missing.iter().map(|f| format!("`{}`", f.name)).collect();
+            let d = Diagnostic::new(
+                Code::E0314,
+                format!("the emitted `{}` lacks {}", info.name, names.join(", ")),
+                self.label(span, format!("missing {}", names.join(", "))),
+            )
+            .with_label(Label::new(info.file, info.span, format!("`{}` is defined here", info.name)))
+            .with_help(if info.implied {
+                "every emit of an undeclared event must give the same fields; declare the event to make some optional"
+            } else {
+                "give every field that is not optional (`T?`)"
+            });
+            self.push(d);
+        }
+    }
+
+    /// The columns of an event: its fields and the standard fields.
+    pub fn event_columns(&self, idx: usize) -> Vec<Column> {
+        let mut cols: Vec<Column> = self.events.all[idx]
+            .fields
+            .iter()
+            .map(|f| Column { name: f.name.clone(), ty: f.ty.clone() })
+            .collect();
+        for f in dtc_stdlib::fields::STANDARD_FIELDS {
+            if !cols.iter().any(|c| c.name == f.name) {
+                cols.push(Column { name: f.name.to_string(), ty: dtc_stdlib::fields::ty(f.name).unwrap_or(Ty::Error) });
+            }
+        }
+        cols
+    }
+}
+
+/// Whether an expression is a literal (a negated number counts).
+pub fn is_literal(e: &ast::Expr) -> bool {
+    use ast::ExprKind as K;
+    match &e.kind {
+        K::Int(_) | K::Float(_) | K::Str(_) | K::Bool(_) | K::Duration(_) | K::Size(_) | K::Percent(_) | K::Error => true,
+        K::Unary(ast::UnaryOp::Neg, inner) => matches!(inner.kind, K::Int(_) | K::Float(_)),
+        _ => false,
+    }
+}
+
+/// The value of a constant int expression.
+pub fn const_int(e: &ast::Expr) -> Option<i64> {
+    match &e.kind {
+        ast::ExprKind::Int(v) | ast::ExprKind::Size(v) => Some(*v),
+        ast::ExprKind::Unary(ast::UnaryOp::Neg, inner) => const_int(inner).and_then(i64::checked_neg),
+        _ => None,
+    }
+}
