@@ -380,7 +380,16 @@ impl<'a> Checker<'a> {
     }
 
     /// Reports an unknown event name.
+    /// Whether a name belongs to a declaration the parser could not read,
+    /// so its uses are not reported again.
+    pub fn unparsed(&self, name: &str) -> bool {
+        self.unit.ast.unparsed_names.iter().any(|n| n == name)
+    }
+
     pub fn unknown_event(&mut self, name: &ast::Ident) {
+        if self.unparsed(&name.name) {
+            return;
+        }
         let mut d = Diagnostic::new(
             Code::E0201,
             format!("unknown event `{}`", name.name),

@@ -272,6 +272,9 @@ impl Checker<'_> {
 
     fn is_state(&mut self, machine: &Ident, state: &Ident, span: Span, cx: &Cx) {
         let Some(info) = self.machines.get(&machine.name).cloned() else {
+            if self.unparsed(&machine.name) {
+                return;
+            }
             let mut d = Diagnostic::new(Code::E0216, format!("unknown machine `{}`", machine.name), self.label(machine.span, "no machine has this name"));
             if let Some(h) = suggest::help(&machine.name, self.machines.keys()) {
                 d = d.with_help(h);
@@ -293,6 +296,9 @@ impl Checker<'_> {
     }
 
     pub fn unknown_state(&mut self, machine: &str, info: &crate::checker::MachineInfo, state: &Ident) {
+        if self.unparsed(&state.name) {
+            return;
+        }
         let mut d = Diagnostic::new(
             Code::E0207,
             format!("machine `{machine}` has no state `{}`", state.name),
@@ -359,6 +365,9 @@ impl Checker<'_> {
         if actions::get(&name).is_some() {
             self.error(Code::E0219, format!("`{name}` is an action, not a function"), callee.span, "actions are started, not called")
                 .help = Some(format!("start it with `trigger {name}(...) limit 1 per 1h`"));
+            return Ty::Error;
+        }
+        if self.unparsed(&name) {
             return Ty::Error;
         }
         let mut d = Diagnostic::new(Code::E0204, format!("unknown function `{name}`"), self.label(callee.span, "not a function"));

@@ -42,6 +42,10 @@ impl Path {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SourceFileAst {
     pub items: Vec<Item>,
+    /// When the file has syntax errors: every name a declaration keyword
+    /// introduces in the source, parsed or not. The checker does not report
+    /// these names as unknown, since the real error is the syntax error.
+    pub unparsed_names: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

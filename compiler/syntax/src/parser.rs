@@ -136,17 +136,31 @@ pub fn parse(file: FileId, source: &str) -> Parsed {
         depth_errors: Vec::new(),
         call_errors: Vec::new(),
     };
+    let token_starts: Vec<usize> = lexed.tokens.iter().map(|(start, _, _)| *start).collect();
     let parser = grammar::FileParser::new();
+    let declared = declared_in_tokens(&lexed.tokens);
     let result = parser.parse(&mut ctx, lexed.tokens);
-    let ast = match result {
+    let mut ast = match result {
         Ok(ast) => ast,
         Err(e) => {
             diagnostics.push(parse_diagnostic(file, source, &e));
             SourceFileAst::default()
         }
     };
+    // After an error the parser resynchronises by dropping tokens; errors
+    // right after that are usually the same mistake seen again. Like yacc,
+    // report a new error only once a few tokens have parsed cleanly.
+    let mut resumes_at: Option<usize> = None;
     for rec in &ctx.recovered {
+        let at = error_token_index(&token_starts, &rec.error);
+        if let (Some(at), Some(resume)) = (at, resumes_at)
+            && at < resume + CLEAN_TOKENS_BEFORE_NEXT_ERROR
+        {
+            resumes_at = Some(resume.max(at + rec.dropped_tokens.len()));
+            continue;
+        }
         diagnostics.push(parse_diagnostic(file, source, &rec.error));
+        resumes_at = at.map(|a| a + rec.dropped_tokens.len());
     }
     for span in ctx.depth_errors {
         diagnostics.push(
@@ -159,6 +173,9 @@ pub fn parse(file: FileId, source: &str) -> Parsed {
             Diagnostic::new(Code::E0110, "only a named function can be called", Label::new(file, span, "this is not a function name"))
                 .with_help("call a function by name, like `len(x)` or `file.sha256(path)`"),
         );
+    }
+    if !diagnostics.is_empty() {
+        ast.unparsed_names = declared;
     }
     dtc_diagnostics::sort(&mut diagnostics);
     if diagnostics.len() > MAX_SYNTAX_ERRORS {
@@ -175,6 +192,20 @@ pub fn parse(file: FileId, source: &str) -> Parsed {
         );
     }
     Parsed { ast, diagnostics }
+}
+
+/// How many tokens must parse after a syntax error before another is reported.
+const CLEAN_TOKENS_BEFORE_NEXT_ERROR: usize = 3;
+
+/// The index of the token a parse error is at (the token count at end of file).
+fn error_token_index(token_starts: &[usize], e: &ParseError<usize, Token, Never>) -> Option<usize> {
+    let offset = match e {
+        ParseError::UnrecognizedToken { token: (l, _, _), .. } | ParseError::ExtraToken { token: (l, _, _) } => *l,
+        ParseError::UnrecognizedEof { .. } => return Some(token_starts.len()),
+        ParseError::InvalidToken { location } => *location,
+        ParseError::User { .. } => return None,
+    };
+    Some(token_starts.partition_point(|&s| s < offset))
 }
 
 fn lex_diagnostic(file: FileId, e: &lexer::SpannedLexError) -> Diagnostic {
@@ -197,10 +228,19 @@ fn lex_diagnostic(file: FileId, e: &lexer::SpannedLexError) -> Diagnostic {
     }
 }
 
+/// Tokens that can start an expression: when the parser expects an
+/// expression, listing them all is noise.
+const EXPRESSION_STARTS: &[&str] = &[
+    "Ident", "Int", "Float", "PercentLit", "UnitLit", "Str", "\"true\"", "\"false\"", "\"none\"",
+    "\"event\"", "\"max\"", "\"sample\"", "\"(\"", "\"-\"", "\"!\"",
+];
+
 /// Turns lalrpop's names for expected terminals into what a person reads.
 fn expected_list(expected: &[String]) -> String {
+    let wants_expression = expected.iter().any(|e| e == "Int");
     let mut names: Vec<String> = expected
         .iter()
+        .filter(|e| !(wants_expression && EXPRESSION_STARTS.contains(&e.as_str())))
         .map(|e| match e.as_str() {
             "Ident" => "an identifier".to_string(),
             "Int" => "an integer".to_string(),
@@ -212,12 +252,12 @@ fn expected_list(expected: &[String]) -> String {
         })
         .collect();
     names.dedup();
-    // A long list is noise; literals and operators mean "an expression".
     if names.len() > 8 {
-        let keywords: Vec<String> = names.iter().filter(|n| n.starts_with('`') && n[1..].starts_with(|c: char| c.is_ascii_alphabetic())).cloned().collect();
-        let mut short: Vec<String> = keywords.into_iter().take(6).collect();
-        short.push("an expression".to_string());
-        names = short;
+        names.truncate(8);
+        names.push("…".to_string());
+    }
+    if wants_expression {
+        names.insert(0, "an expression".to_string());
     }
     match names.len() {
         0 => String::new(),
@@ -227,6 +267,22 @@ fn expected_list(expected: &[String]) -> String {
             format!("{} or {}", names.join(", "), last)
         }
     }
+}
+
+/// Names that declarations in the file spell out (`event Name`, `state
+/// Name`, ...), read from the tokens. When a declaration fails to parse, the
+/// checker uses this to avoid reporting every use of its name as unknown.
+fn declared_in_tokens(tokens: &[(usize, Token, usize)]) -> Vec<String> {
+    tokens
+        .windows(2)
+        .filter_map(|w| match (&w[0].1, &w[1].1) {
+            (
+                Token::Event | Token::Probe | Token::Query | Token::Machine | Token::Processor | Token::Fn | Token::State,
+                Token::Ident(name),
+            ) => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn parse_diagnostic(file: FileId, source: &str, e: &ParseError<usize, Token, Never>) -> Diagnostic {
