@@ -14,6 +14,7 @@ pub mod fields;
 pub mod functions;
 pub mod probes;
 pub mod redaction;
+pub mod risk;
 pub mod ty;
 
 pub use ty::{Param, Pattern, Returns, Ty};
