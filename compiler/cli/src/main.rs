@@ -1,1 +1,181 @@
-fn main(){}
+//! `dtc`, the command-line front end of the Dynamic Telemetry compiler.
+//!
+//! This crate is the only one that knows about clap, terminals, standard
+//! streams and exit codes; the checking itself is `dtc_driver`'s. Arguments
+//! are parsed on the main thread, then the command runs on a thread with a
+//! large stack, as a second line of defence behind the parser's nesting
+//! bound against deeply nested input.
+//!
+//! Exit codes: 0 when every file is clean (warnings allowed unless
+//! `--deny-warnings`), 1 when diagnostics fail the run, 2 for usage and I/O
+//! errors (clap also exits with 2 on bad arguments), 101 if the compiler
+//! itself crashed.
+
+mod check;
+mod explain;
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  dtc check prog.dt                  check one program and the files it imports
+  dtc check samples/                 check every .dt file under a directory
+  dtc check --format json a.dt b.dt  diagnostics as one JSON array on stdout
+  cat prog.dt | dtc check -          check standard input
+  dtc explain E0203                  what a diagnostic code means";
+
+const CHECK_EXAMPLES: &str = "\
+Diagnostics and the summary line go to stderr; with --format json, stdout
+holds exactly one JSON array of every diagnostic and nothing else.
+
+Directories are searched recursively for *.dt files (hidden directories are
+skipped, symbolic links to directories are not followed); the files are
+checked in sorted order.
+
+Exit status: 0 if no errors (warnings allowed unless --deny-warnings),
+1 if there are errors, 2 on usage or I/O errors.
+
+Examples:
+  dtc check prog.dt
+  dtc check samples/ --deny-warnings
+  dtc check --format json --color never prog.dt > diagnostics.json
+  cat prog.dt | dtc check -";
+
+/// The Dynamic Telemetry compiler: checks `.dt` programs for type errors,
+/// read-only safety and risk before they ship.
+#[derive(Debug, Parser)]
+#[command(name = "dtc", version, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check programs and report every problem found.
+    #[command(after_help = CHECK_EXAMPLES)]
+    Check(CheckArgs),
+    /// Explain a diagnostic code (list every code when none is given).
+    Explain {
+        /// A code such as E0203 or W0001.
+        code: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Files or directories to check; `-` reads a program from standard input.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// How to print diagnostics.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+
+    /// When to colour human-readable output. `auto` colours when stderr is a
+    /// terminal and NO_COLOR is not set.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+
+    /// Fail (exit 1) on warnings too.
+    #[arg(long)]
+    deny_warnings: bool,
+
+    /// Print diagnostics only, without the summary line.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// How a run ended; the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Clean = 0,
+    Failed = 1,
+    UsageOrIo = 2,
+}
+
+/// The process's standard streams, abstracted so commands can be tested
+/// without spawning a process.
+struct Io<'a> {
+    stdin: &'a mut dyn Read,
+    stdout: &'a mut dyn Write,
+    stderr: &'a mut dyn Write,
+    /// Whether human-readable output (on stderr) goes to a terminal that
+    /// wants colour: a terminal, and NO_COLOR not set.
+    color_auto: bool,
+}
+
+fn run(cli: Cli) -> Outcome {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let mut stdin = std::io::stdin().lock();
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr().lock();
+    let color_auto = std::io::stderr().is_terminal() && !no_color;
+    let mut io = Io {
+        stdin: &mut stdin,
+        stdout: &mut stdout,
+        stderr: &mut stderr,
+        color_auto,
+    };
+    let outcome = match cli.command {
+        Command::Check(args) => check::run(&args, &mut io),
+        Command::Explain { code } => explain::run(code.as_deref(), &mut io),
+    };
+    // A closed pipe is not worth a second error message.
+    let _ = io.stdout.flush();
+    let _ = io.stderr.flush();
+    outcome
+}
+
+/// The checker's stack. The parser bounds nesting, so this is a margin for
+/// passes added later rather than something current input needs.
+const STACK_SIZE: usize = 64 * 1024 * 1024;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let worker = std::thread::Builder::new()
+        .name("dtc".into())
+        .stack_size(STACK_SIZE)
+        .spawn(move || run(cli));
+    match worker.map(|w| w.join()) {
+        Ok(Ok(outcome)) => ExitCode::from(outcome as u8),
+        Ok(Err(_)) => {
+            eprintln!(
+                "error: internal compiler error: dtc crashed; please report this with the input that caused it"
+            );
+            ExitCode::from(101)
+        }
+        Err(e) => {
+            eprintln!("error: cannot start the checker thread: {e}");
+            ExitCode::from(Outcome::UsageOrIo as u8)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,444 @@
+//! End-to-end tests of the `dtc` binary: real processes, real files, real
+//! exit codes.
+//!
+//! They live in the CLI crate because only here does Cargo build the binary
+//! for the tests and name it in `CARGO_BIN_EXE_dtc`. Each test works in its
+//! own directory under Cargo's per-target scratch directory. Besides the
+//! expected output, every run is checked for the absence of a panic: no
+//! input may crash the compiler.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// What one run of `dtc` did.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn dtc_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dtc"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dtc starts");
+    if let Some(mut pipe) = child.stdin.take() {
+        // dtc may exit before reading everything; a broken pipe is fine.
+        let _ = pipe.write_all(stdin);
+    }
+    let out = child.wait_with_output().expect("dtc runs");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(
+        !run.stderr.contains("panicked") && !run.stdout.contains("panicked"),
+        "dtc panicked: {run:#?}"
+    );
+    run
+}
+
+/// A fresh, empty directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli-tests")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("parent dir");
+    }
+    std::fs::write(path, content).expect("write file");
+}
+
+const CLEAN: &str = "/// A file was hashed.\nevent Hashed { fileName: string @pii, bytes: int }\n";
+const BROKEN: &str = "event A { x: }\nevent B { y: int }\n";
+
+#[test]
+fn clean_file_exits_0_with_summary() {
+    let dir = scratch("clean");
+    write(&dir, "ok.dt", CLEAN);
+    let run = dtc_in(&dir, &["check", "ok.dt"], b"");
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(run.stderr, "ok: 1 file checked\n");
+    assert_eq!(run.stdout, "");
+    let quiet = dtc_in(&dir, &["check", "--quiet", "ok.dt"], b"");
+    assert_eq!((quiet.code, quiet.stderr.as_str()), (0, ""));
+}
+
+#[test]
+fn syntax_error_exits_1_with_rendered_diagnostic() {
+    let dir = scratch("broken");
+    write(&dir, "bad.dt", BROKEN);
+    write(&dir, "ok.dt", CLEAN);
+    let run = dtc_in(&dir, &["check", "--color", "never", "ok.dt", "bad.dt"], b"");
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stderr.contains("[E0104] Error: unexpected `}`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("bad.dt:1:14"), "{}", run.stderr);
+    assert!(
+        run.stderr.ends_with("error: 1 error in 1 of 2 files\n"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
+fn missing_file_exits_2_naming_path_and_os_error() {
+    let dir = scratch("missing");
+    write(&dir, "ok.dt", CLEAN);
+    let run = dtc_in(&dir, &["check", "nope.dt", "ok.dt"], b"");
+    assert_eq!(run.code, 2, "{run:#?}");
+    let first = run.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: cannot read `nope.dt`: "),
+        "{first}"
+    );
+    assert!(first.contains("os error"), "{first}");
+    // The other file is still checked.
+    assert!(
+        run.stderr
+            .contains("1 file checked; 1 path could not be read"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = scratch("usage");
+    assert_eq!(dtc_in(&dir, &["check"], b"").code, 2);
+    assert_eq!(
+        dtc_in(&dir, &["check", "--format", "xml", "a.dt"], b"").code,
+        2
+    );
+    assert_eq!(dtc_in(&dir, &["frobnicate"], b"").code, 2);
+    let run = dtc_in(&dir, &["check", "-", "-"], b"");
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("more than once"), "{}", run.stderr);
+}
+
+#[test]
+fn stdin_is_checked_as_a_program() {
+    let dir = scratch("stdin");
+    let run = dtc_in(&dir, &["check", "--color", "never", "-"], BROKEN.as_bytes());
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("<stdin>:1:14"), "{}", run.stderr);
+    let run = dtc_in(&dir, &["check", "-"], CLEAN.as_bytes());
+    assert_eq!(run.code, 0, "{run:#?}");
+}
+
+#[test]
+fn directories_are_searched_recursively_in_order() {
+    let dir = scratch("directory");
+    write(&dir, "progs/b.dt", CLEAN);
+    write(&dir, "progs/a/deep/x.dt", BROKEN);
+    write(&dir, "progs/a/y.dt", CLEAN);
+    write(&dir, "progs/notes.txt", "not a program {{{");
+    write(&dir, "progs/.hidden/z.dt", BROKEN);
+    let run = dtc_in(&dir, &["check", "--format", "json", "progs"], b"");
+    assert_eq!(run.code, 1, "{run:#?}");
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let files: Vec<&str> = json
+        .as_array()
+        .map(|a| a.iter().filter_map(|d| d["file"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(files, vec!["progs/a/deep/x.dt"]);
+    let run = dtc_in(&dir, &["check", "progs/a/y.dt", "progs/b.dt"], b"");
+    assert_eq!(run.stderr, "ok: 2 files checked\n");
+    let run = dtc_in(&dir, &["check", "--color", "never", "progs"], b"");
+    assert!(
+        run.stderr.ends_with("error: 1 error in 1 of 3 files\n"),
+        "{}",
+        run.stderr
+    );
+    // A directory with no programs is a usage error, not a silent success.
+    std::fs::create_dir_all(dir.join("empty")).expect("mkdir");
+    let run = dtc_in(&dir, &["check", "empty"], b"");
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(
+        run.stderr.contains("no `.dt` files in directory `empty`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn json_is_one_array_with_the_documented_fields() {
+    let dir = scratch("json");
+    write(&dir, "a.dt", BROKEN);
+    write(&dir, "b.dt", "query q = A | where \"unterminated\n");
+    let run = dtc_in(&dir, &["check", "--format", "json", "a.dt", "b.dt"], b"");
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert_eq!(run.stderr, "", "json mode prints nothing else");
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+    let all = json.as_array().expect("an array");
+    assert!(all.len() >= 2, "{all:#?}");
+    for d in all {
+        for field in [
+            "code", "severity", "message", "file", "line", "column", "span", "labels", "notes",
+            "help",
+        ] {
+            assert!(d.get(field).is_some(), "missing `{field}` in {d}");
+        }
+        assert!(
+            d["span"]["start"].is_u64() && d["span"]["end"].is_u64(),
+            "{d}"
+        );
+        assert!(d["labels"].as_array().is_some_and(|l| !l.is_empty()), "{d}");
+    }
+    assert_eq!(all[0]["code"], "E0104");
+    assert_eq!(all[0]["file"], "a.dt");
+    assert_eq!(
+        (all[0]["line"].as_u64(), all[0]["column"].as_u64()),
+        (Some(1), Some(14))
+    );
+    assert!(
+        all.iter()
+            .any(|d| d["file"] == "b.dt" && d["code"] == "E0102"),
+        "{all:#?}"
+    );
+    // A clean run is an empty array.
+    write(&dir, "ok.dt", CLEAN);
+    let run = dtc_in(&dir, &["check", "--format", "json", "ok.dt"], b"");
+    assert_eq!((run.code, run.stdout.trim()), (0, "[]"));
+}
+
+#[test]
+fn color_never_has_no_escape_codes_and_always_has_them() {
+    let dir = scratch("color");
+    write(&dir, "bad.dt", BROKEN);
+    let never = dtc_in(&dir, &["check", "--color", "never", "bad.dt"], b"");
+    assert!(!never.stderr.contains('\x1b'), "{}", never.stderr);
+    let auto = dtc_in(&dir, &["check", "bad.dt"], b"");
+    assert!(
+        !auto.stderr.contains('\x1b'),
+        "stderr is a pipe, so auto means no colour"
+    );
+    let always = dtc_in(&dir, &["check", "--color", "always", "bad.dt"], b"");
+    assert!(always.stderr.contains('\x1b'), "{}", always.stderr);
+}
+
+#[test]
+fn invalid_utf8_exits_1_with_e0001() {
+    let dir = scratch("utf8");
+    write(&dir, "latin1.dt", b"event Caf\xe9 { x: int }\n");
+    let run = dtc_in(&dir, &["check", "--color", "never", "latin1.dt"], b"");
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("[E0001] Error: file is not valid UTF-8"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("latin1.dt:1:10"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("byte 0xE9 is not valid UTF-8"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A tiny deterministic generator (xorshift64*), so the garbage is the same
+/// on every run.
+fn garbage(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed >> 12;
+            seed ^= seed << 25;
+            seed ^= seed >> 27;
+            (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn binary_garbage_is_diagnosed_not_crashed_on() {
+    let dir = scratch("garbage");
+    write(&dir, "random.dt", garbage(64 * 1024, 0x9E37_79B9_7F4A_7C15));
+    let run = dtc_in(&dir, &["check", "random.dt"], b"");
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("E0001"), "{}", run.stderr);
+    // ASCII garbage gets through decoding and exercises the lexer and parser.
+    let ascii: Vec<u8> = garbage(64 * 1024, 7)
+        .into_iter()
+        .map(|b| b % 95 + 32)
+        .collect();
+    write(&dir, "ascii.dt", ascii);
+    let run = dtc_in(&dir, &["check", "--format", "json", "ascii.dt"], b"");
+    assert_eq!(run.code, 1, "{run:#?}");
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert!(json.as_array().is_some_and(|a| !a.is_empty()));
+    // Random bytes on stdin as well.
+    let run = dtc_in(&dir, &["check", "-"], &garbage(4096, 42));
+    assert_eq!(run.code, 1, "{run:#?}");
+}
+
+#[test]
+fn empty_and_comment_only_files_are_clean() {
+    let dir = scratch("empty");
+    write(&dir, "empty.dt", "");
+    write(&dir, "comment.dt", "// nothing to see here");
+    write(
+        &dir,
+        "block.dt",
+        "/* nor here */\n/// a doc comment documenting nothing\n",
+    );
+    let run = dtc_in(&dir, &["check", "empty.dt", "comment.dt", "block.dt"], b"");
+    assert_eq!(run.code, 0, "{run:#?}");
+    let run = dtc_in(&dir, &["check", "-"], b"");
+    assert_eq!(run.code, 0, "{run:#?}");
+}
+
+#[test]
+fn deep_nesting_does_not_crash() {
+    let dir = scratch("deep");
+    let parens = format!(
+        "fn f() -> int {{ return {}1{} }}\n",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
+    write(&dir, "parens.dt", parens);
+    let run = dtc_in(&dir, &["check", "parens.dt"], b"");
+    assert!(run.code == 0 || run.code == 1, "{run:#?}");
+    let negs = format!("fn f() -> int {{ return {}1 }}\n", "-".repeat(10_000));
+    write(&dir, "negs.dt", negs);
+    let run = dtc_in(&dir, &["check", "--color", "never", "negs.dt"], b"");
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("E0107"), "{}", run.stderr);
+    let unclosed = "(".repeat(10_000);
+    write(
+        &dir,
+        "unclosed.dt",
+        format!("fn f() -> int {{ return {unclosed}"),
+    );
+    let run = dtc_in(&dir, &["check", "unclosed.dt"], b"");
+    assert_eq!(run.code, 1, "{run:#?}");
+}
+
+#[test]
+fn ten_megabyte_file_is_checked() {
+    let dir = scratch("large");
+    let mut text = String::with_capacity(10 * 1024 * 1024 + 1024);
+    let mut i = 0;
+    while text.len() < 10 * 1024 * 1024 {
+        text.push_str(&format!(
+            "/// Event number {i}.\nevent E{i} = \"svc.e{i}\" {{ path: string @pii, bytes: int, took: duration? }}\n\
+             query q{i} = E{i} | where bytes > {i} | summarize n = count() by path every 1m | emit metric \"m.{i}\"\n"
+        ));
+        i += 1;
+    }
+    write(&dir, "big.dt", &text);
+    let run = dtc_in(&dir, &["check", "--quiet", "big.dt"], b"");
+    assert!(run.code == 0 || run.code == 1, "{run:#?}");
+    // The same size of nonsense: every error is reported up to the cap.
+    let junk = "} ) ] @ ; query = | ".repeat(10 * 1024 * 1024 / 20);
+    write(&dir, "junk.dt", junk);
+    let run = dtc_in(&dir, &["check", "--format", "json", "junk.dt"], b"");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert!(
+        json.as_array()
+            .is_some_and(|a| a.iter().any(|d| d["code"] == "E0108")),
+        "capped at E0108"
+    );
+}
+
+#[test]
+fn imports_resolve_relative_to_the_importing_file() {
+    let dir = scratch("imports");
+    write(
+        &dir,
+        "app/schemas/files.dt",
+        "event Hashed { fileName: string, bytes: int }\n",
+    );
+    write(
+        &dir,
+        "app/main.dt",
+        "import \"schemas/files.dt\"\nimport \"schemas/missing.dt\"\n",
+    );
+    write(&dir, "app/other.dt", "import \"schemas/missing.dt\"\n");
+    let run = dtc_in(&dir, &["check", "--color", "never", "app/main.dt"], b"");
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("[E0210] Error: cannot read imported file `app/schemas/missing.dt`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "import paths are relative to the directory of the importing file, here `app`"
+        ),
+        "{}",
+        run.stderr
+    );
+    // Run from inside the directory: names are relative to where dtc runs.
+    let run = dtc_in(
+        &dir.join("app"),
+        &["check", "--format", "json", "main.dt"],
+        b"",
+    );
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(
+        json[0]["message"],
+        "cannot read imported file `schemas/missing.dt`"
+    );
+    // A schema imported by several roots is read by each, reported once.
+    write(&dir, "shared/bad.dt", BROKEN);
+    write(&dir, "shared/a.dt", "import \"bad.dt\"\n");
+    write(&dir, "shared/b.dt", "import \"bad.dt\"\n");
+    let run = dtc_in(&dir, &["check", "--format", "json", "shared"], b"");
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(json.as_array().map(Vec::len), Some(1), "{json:#}");
+}
+
+#[test]
+fn version_help_and_explain() {
+    let dir = scratch("meta");
+    let run = dtc_in(&dir, &["--version"], b"");
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.starts_with("dtc "), "{}", run.stdout);
+    let run = dtc_in(&dir, &["--help"], b"");
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout.contains("Examples:") && run.stdout.contains("dtc check samples/"),
+        "{}",
+        run.stdout
+    );
+    let run = dtc_in(&dir, &["check", "--help"], b"");
+    assert!(
+        run.stdout.contains("--deny-warnings") && run.stdout.contains("Exit status"),
+        "{}",
+        run.stdout
+    );
+    let run = dtc_in(&dir, &["explain", "E0203"], b"");
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout.starts_with("E0203: unknown name"),
+        "{}",
+        run.stdout
+    );
+    let run = dtc_in(&dir, &["explain", "E9999"], b"");
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("E9999"), "{}", run.stderr);
+    let run = dtc_in(&dir, &["explain"], b"");
+    assert!(run.stdout.lines().count() > 40, "{}", run.stdout);
+}
