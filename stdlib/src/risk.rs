@@ -161,8 +161,9 @@ impl fmt::Display for RiskVector {
 
 /// The risk tier: any high dimension makes a program high risk, any medium
 /// one limited risk; otherwise it is no risk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum Tier {
+    #[default]
     None,
     Limited,
     High,

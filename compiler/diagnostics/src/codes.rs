@@ -156,6 +156,40 @@ codes! {
     /// A numeric parameter out of its allowed range.
     E0320 = Error, "value out of range";
 
+    // E04: read-only safety.
+    /// A program reaches a catalog entry whose effect changes the system.
+    E0401 = Error, "mutating effect";
+    /// A catalog entry with no declared effect and risk.
+    E0402 = Error, "undeclared effect";
+
+    // E05: termination and bounds.
+    /// Functions that call themselves, directly or through others.
+    E0501 = Error, "recursion";
+
+    // E06: privacy flow.
+    /// Personal data reaches a field of an emitted log.
+    E0601 = Error, "personal data in an emitted log";
+    /// Personal data reaches a metric label or value.
+    E0602 = Error, "personal data in a metric";
+    /// An event the program handles leaves the box with personal data.
+    E0603 = Error, "personal data leaves un-redacted";
+    /// `mask` on a secret, which leaves part of it visible.
+    E0604 = Error, "secret only masked";
+
+    // E08: deployment policy.
+    /// The program's risk tier is above the ring's maximum.
+    E0801 = Error, "risk tier above policy";
+    /// A risk dimension is above the ring's cap.
+    E0802 = Error, "risk dimension above policy";
+    /// A probe kind the ring does not allow.
+    E0803 = Error, "probe not allowed";
+    /// An action the ring does not allow.
+    E0804 = Error, "action not allowed";
+    /// The program's memory bound is above the ring's maximum.
+    E0805 = Error, "memory above policy";
+    /// A policy file that cannot be read as a policy.
+    E0806 = Error, "invalid policy";
+
     // W0: warnings.
     /// A machine state no transition can reach from the initial state.
     W0001 = Warning, "unreachable state";
@@ -167,6 +201,8 @@ codes! {
     W0004 = Warning, "redundant shaping rule";
     /// A variable that is declared but never read.
     W0005 = Warning, "unused variable";
+    /// A metric whose labels can take unboundedly many values.
+    W0006 = Warning, "unbounded metric cardinality";
 }
 
 impl std::fmt::Display for Code {
