@@ -330,7 +330,8 @@ pub static PROFILES: &[Profile] = &[
     p("seconds", K::Function, E::Pure, NONE, "arithmetic"),
     p("sample", K::Function, E::Reads(Source::Randomness), NONE, "a random draw"),
     p("remove", K::Function, E::Pure, NONE, "changes the program's own map, not the system"),
-    p("file.sha256", K::Function, E::Reads(Source::File), RiskVector::scores(1, 1, 1, 1, 2), "reads a whole file on the observed host per call"),
+    Profile { name: "file.sha256", kind: K::Function, effect: E::Reads(Source::File), risk: RiskVector::scores(1, 1, 1, 1, 2),
+        reason: "reads a whole file on the observed host per call; the result is a digest of the contents, not the path", declassifies: true },
     p("file.size", K::Function, E::Reads(Source::File), RiskVector::scores(0, 1, 0, 0, 1), "a stat call on the observed host"),
 ];
 

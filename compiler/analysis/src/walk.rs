@@ -1024,8 +1024,9 @@ impl<'a> Walker<'a> {
                         }
                     }
                 }
-                StageKind::Summarize { aggregates, by, .. } => {
+                StageKind::Summarize { aggregates, by, max_series, .. } => {
                     summarize_span = stage.span;
+                    let declared = max_series.as_ref().and_then(const_int).map(|n| n.max(1) as u64);
                     let mut new_row = Vec::new();
                     keys.clear();
                     for c in by {
@@ -1060,6 +1061,14 @@ impl<'a> Walker<'a> {
                     }
                     window_state = per_series;
                     row = new_row;
+                    if let Some(n) = declared {
+                        // A declared maximum bounds every key: past it, new
+                        // combinations fold into one overflow series.
+                        series = Some(series.map_or(n, |s| s.min(n)).saturating_add(1));
+                        for k in &mut keys {
+                            k.1.get_or_insert(n);
+                        }
+                    }
                 }
                 StageKind::EmitLog(name) => {
                     self.effects.insert(Effect::EmitsTelemetry);

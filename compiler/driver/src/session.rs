@@ -16,6 +16,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use dtc_diagnostics::{Code, Diagnostic, FileId, Label, Severity, SourceMap, Span};
+use dtc_analysis::Report;
+use dtc_analysis::policy::Policy;
 use dtc_sema::{Analysis, Unit};
 use dtc_syntax::ast::{Item, SourceFileAst};
 
@@ -26,6 +28,9 @@ use crate::fs::{FileSystem, normalize};
 #[derive(Debug, Clone, Default)]
 pub struct Session<F: FileSystem> {
     fs: F,
+    /// A deployment policy to check programs against: its display name and
+    /// its text.
+    policy: Option<(String, String)>,
 }
 
 /// The root file of a check could not be read.
@@ -51,7 +56,8 @@ impl std::error::Error for ReadError {
 ///
 /// Invariant: `sources`, `paths` and `units` describe the same files in the
 /// same order, so `units[i].file == FileId(i)` and `paths[i]` is where that
-/// file was read from.
+/// file was read from. A policy file, when given, comes after them in
+/// `sources` and `paths`.
 #[derive(Debug)]
 pub struct CheckOutput {
     /// Every file read: the root first, then imports in the order found.
@@ -68,6 +74,12 @@ pub struct CheckOutput {
     /// The checker's other results. Its `diagnostics` are moved into
     /// [`CheckOutput::diagnostics`], so that field is empty here.
     pub analysis: Analysis,
+    /// The risk report, when the program type-checks (analysis needs a
+    /// well-typed program).
+    pub report: Option<Report>,
+    /// The policy the program was checked against, when one was given and
+    /// it parsed. Its file is the last one in `sources`.
+    pub policy: Option<Policy>,
 }
 
 impl CheckOutput {
@@ -106,7 +118,13 @@ impl CheckOutput {
 
 impl<F: FileSystem> Session<F> {
     pub fn new(fs: F) -> Session<F> {
-        Session { fs }
+        Session { fs, policy: None }
+    }
+
+    /// Checks programs against this deployment policy (TOML text) too.
+    pub fn with_policy(mut self, name: impl Into<String>, text: impl Into<String>) -> Session<F> {
+        self.policy = Some((name.into(), text.into()));
+        self
     }
 
     /// The file system this session reads through.
@@ -123,7 +141,7 @@ impl<F: FileSystem> Session<F> {
             error,
         })?;
         let name = normalize(path);
-        let mut loader = Loader::new(&self.fs);
+        let mut loader = Loader::new(&self.fs, self.policy.as_ref());
         let root = loader.add_file(
             name.to_string_lossy().into_owned(),
             Some(name.clone()),
@@ -145,7 +163,7 @@ impl<F: FileSystem> Session<F> {
     /// Like [`Session::check_source`] for bytes that may not be UTF-8, such
     /// as standard input.
     pub fn check_bytes(&self, name: &str, bytes: &[u8]) -> CheckOutput {
-        let mut loader = Loader::new(&self.fs);
+        let mut loader = Loader::new(&self.fs, self.policy.as_ref());
         let root = loader.add_file(name.to_string(), None, bytes);
         if let Ok(canonical) = self.fs.canonicalize(Path::new(name)) {
             loader.by_canonical.insert(canonical, root);
@@ -163,6 +181,7 @@ struct Loaded {
 
 struct Loader<'a, F: FileSystem> {
     fs: &'a F,
+    policy: Option<&'a (String, String)>,
     sources: SourceMap,
     paths: Vec<Option<PathBuf>>,
     loaded: Vec<Loaded>,
@@ -173,9 +192,10 @@ struct Loader<'a, F: FileSystem> {
 }
 
 impl<'a, F: FileSystem> Loader<'a, F> {
-    fn new(fs: &'a F) -> Self {
+    fn new(fs: &'a F, policy: Option<&'a (String, String)>) -> Self {
         Loader {
             fs,
+            policy,
             sources: SourceMap::new(),
             paths: Vec::new(),
             loaded: Vec::new(),
@@ -269,14 +289,44 @@ impl<'a, F: FileSystem> Loader<'a, F> {
         let mut analysis = dtc_sema::check(&units);
         let mut diagnostics = self.diagnostics;
         diagnostics.append(&mut analysis.diagnostics);
+        let mut sources = self.sources;
+        let mut paths = self.paths;
+        // The policy file goes last, after every program file, so that
+        // `units[i].file == FileId(i)` still holds.
+        let policy = self.policy.and_then(|(name, text)| {
+            let id = sources.add(name.clone(), text.clone());
+            paths.push(Some(PathBuf::from(name)));
+            match dtc_analysis::policy::parse(id, text) {
+                Ok(p) => Some(p),
+                Err(errors) => {
+                    diagnostics.extend(errors);
+                    None
+                }
+            }
+        });
+        let well_typed = !diagnostics.iter().any(|d| d.is_error());
+        let report = if well_typed && units.iter().any(|u| u.file == root) {
+            let defaults = policy.as_ref().map(|p| p.defaults.clone()).unwrap_or_default();
+            let (mut report, findings) = dtc_analysis::analyze(&units, &analysis.types, &defaults);
+            report.program = sources.get(root).name.clone();
+            diagnostics.extend(findings);
+            if let Some(p) = &policy {
+                diagnostics.extend(dtc_analysis::policy::check(&report, p));
+            }
+            Some(report)
+        } else {
+            None
+        };
         dtc_diagnostics::sort(&mut diagnostics);
         CheckOutput {
-            sources: self.sources,
+            sources,
             root,
-            paths: self.paths,
+            paths,
             units,
             diagnostics,
             analysis,
+            report,
+            policy,
         }
     }
 

@@ -196,6 +196,9 @@ pub enum StageKind {
     Summarize {
         aggregates: Vec<Column>,
         by: Vec<Column>,
+        /// `max N`: at most N series (group key combinations); past it, new
+        /// combinations are folded into one overflow series.
+        max_series: Option<Expr>,
         every: Option<Expr>,
     },
     Sample(Expr),
