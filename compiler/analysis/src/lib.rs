@@ -60,7 +60,11 @@ impl Default for Defaults {
 /// Analyzes the program rooted at `units[0]`. `types` are the expression
 /// types the checker recorded. Returns the risk report and the safety,
 /// bounds, privacy and cost diagnostics.
-pub fn analyze(units: &[Unit], types: &[(FileId, Span, String)], defaults: &Defaults) -> (Report, Vec<Diagnostic>) {
+pub fn analyze(
+    units: &[Unit],
+    types: &[(FileId, Span, String)],
+    defaults: &Defaults,
+) -> (Report, Vec<Diagnostic>) {
     analyze_with(units, types, defaults, dtc_stdlib::risk::PROFILES)
 }
 

@@ -101,7 +101,9 @@ fn span_of<T>(s: &Spanned<T>) -> Span {
 /// Parses `64MiB`, `1GB`, `4096`.
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '_')
+        .unwrap_or(s.len());
     let n: u64 = s[..split].replace('_', "").parse().ok()?;
     let unit: u64 = match s[split..].trim() {
         "" | "B" => 1,
@@ -137,29 +139,65 @@ pub fn parse(file: FileId, text: &str) -> Result<Policy, Vec<Diagnostic>> {
     let raw: Raw = match toml::from_str(text) {
         Ok(r) => r,
         Err(e) => {
-            let span = e.span().map_or(Span::new(0, 0), |r| Span::new(r.start, r.end));
+            let span = e
+                .span()
+                .map_or(Span::new(0, 0), |r| Span::new(r.start, r.end));
             let message = e.message().to_string();
             return Err(vec![
-                Diagnostic::new(Code::E0806, "invalid policy file", Label::new(file, span, message))
-                    .with_help("see docs/risk.md for the policy format"),
+                Diagnostic::new(
+                    Code::E0806,
+                    "invalid policy file",
+                    Label::new(file, span, message),
+                )
+                .with_help("see docs/risk.md for the policy format"),
             ]);
         }
     };
     let mut errors = Vec::new();
     let mut bad = |span: Span, msg: String, help: String| {
-        errors.push(Diagnostic::new(Code::E0806, "invalid policy setting", Label::new(file, span, msg)).with_help(help));
+        errors.push(
+            Diagnostic::new(
+                Code::E0806,
+                "invalid policy setting",
+                Label::new(file, span, msg),
+            )
+            .with_help(help),
+        );
     };
-    let mut p = Policy { file, ring: raw.ring, approvals: [0, 1, 2], ..Policy::default() };
+    let mut p = Policy {
+        file,
+        ring: raw.ring,
+        approvals: [0, 1, 2],
+        ..Policy::default()
+    };
     if let Some(t) = raw.max_tier {
         match Tier::parse_key(t.get_ref()) {
-            Some(v) => p.max_tier = Some(At { value: v, span: span_of(&t) }),
-            None => bad(span_of(&t), format!("`{}` is not a tier", t.get_ref()), "use \"none\", \"limited\" or \"high\"".into()),
+            Some(v) => {
+                p.max_tier = Some(At {
+                    value: v,
+                    span: span_of(&t),
+                })
+            }
+            None => bad(
+                span_of(&t),
+                format!("`{}` is not a tier", t.get_ref()),
+                "use \"none\", \"limited\" or \"high\"".into(),
+            ),
         }
     }
     if let Some(m) = raw.max_memory {
         match parse_size(m.get_ref()) {
-            Some(v) => p.max_memory = Some(At { value: v, span: span_of(&m) }),
-            None => bad(span_of(&m), format!("`{}` is not a size", m.get_ref()), "write a size such as \"64MiB\"".into()),
+            Some(v) => {
+                p.max_memory = Some(At {
+                    value: v,
+                    span: span_of(&m),
+                })
+            }
+            None => bad(
+                span_of(&m),
+                format!("`{}` is not a size", m.get_ref()),
+                "write a size such as \"64MiB\"".into(),
+            ),
         }
     }
     if let Some(c) = raw.caps {
@@ -172,18 +210,40 @@ pub fn parse(file: FileId, text: &str) -> Result<Policy, Vec<Diagnostic>> {
         ] {
             let Some(v) = v else { continue };
             match Level::parse(v.get_ref()) {
-                Some(level) => p.caps.push((d, At { value: level, span: span_of(&v) })),
-                None => bad(span_of(&v), format!("`{}` is not a level", v.get_ref()), "use \"none\", \"low\", \"medium\" or \"high\"".into()),
+                Some(level) => p.caps.push((
+                    d,
+                    At {
+                        value: level,
+                        span: span_of(&v),
+                    },
+                )),
+                None => bad(
+                    span_of(&v),
+                    format!("`{}` is not a level", v.get_ref()),
+                    "use \"none\", \"low\", \"medium\" or \"high\"".into(),
+                ),
             }
         }
     }
     let known_probes: Vec<&str> = dtc_stdlib::probes::PROBES.iter().map(|s| s.name).collect();
-    let known_actions: Vec<&str> = dtc_stdlib::actions::ACTIONS.iter().map(|s| s.name).collect();
-    let mut lists = |lists: Option<RawLists>, known: &[&str], what: &str| -> (Option<At<Vec<String>>>, Vec<At<String>>) {
-        let Some(l) = lists else { return (None, vec![]) };
+    let known_actions: Vec<&str> = dtc_stdlib::actions::ACTIONS
+        .iter()
+        .map(|s| s.name)
+        .collect();
+    let mut lists = |lists: Option<RawLists>,
+                     known: &[&str],
+                     what: &str|
+     -> (Option<At<Vec<String>>>, Vec<At<String>>) {
+        let Some(l) = lists else {
+            return (None, vec![]);
+        };
         let mut check = |s: &Spanned<String>| {
             if !known.contains(&s.get_ref().as_str()) {
-                bad(span_of(s), format!("`{}` is not a {what}", s.get_ref()), format!("the {what}s are {}", known.join(", ")));
+                bad(
+                    span_of(s),
+                    format!("`{}` is not a {what}", s.get_ref()),
+                    format!("the {what}s are {}", known.join(", ")),
+                );
             }
         };
         let allow = l.allow.map(|a| {
@@ -204,7 +264,10 @@ pub fn parse(file: FileId, text: &str) -> Result<Policy, Vec<Diagnostic>> {
             .into_iter()
             .map(|s| {
                 check(&s);
-                At { span: span_of(&s), value: s.into_inner() }
+                At {
+                    span: span_of(&s),
+                    value: s.into_inner(),
+                }
             })
             .collect();
         (allow, deny)
@@ -215,7 +278,11 @@ pub fn parse(file: FileId, text: &str) -> Result<Policy, Vec<Diagnostic>> {
         let mut positive = |v: Option<Spanned<i64>>, name: &str| -> Option<u64> {
             let v = v?;
             if *v.get_ref() <= 0 {
-                bad(span_of(&v), format!("`{name}` must be at least 1"), format!("set `{name}` to a positive number"));
+                bad(
+                    span_of(&v),
+                    format!("`{name}` must be at least 1"),
+                    format!("set `{name}` to a positive number"),
+                );
                 return None;
             }
             Some(*v.get_ref() as u64)
@@ -238,14 +305,26 @@ pub fn parse(file: FileId, text: &str) -> Result<Policy, Vec<Diagnostic>> {
         if let Some(per) = d.trigger_per {
             match parse_duration(per.get_ref()) {
                 Some(ns) => p.defaults.trigger_budget.1 = ns,
-                None => bad(span_of(&per), format!("`{}` is not a duration", per.get_ref()), "write a duration such as \"1h\"".into()),
+                None => bad(
+                    span_of(&per),
+                    format!("`{}` is not a duration", per.get_ref()),
+                    "write a duration such as \"1h\"".into(),
+                ),
             }
         }
     }
     if let Some(a) = raw.approvals {
-        p.approvals = [a.none.unwrap_or(0), a.limited.unwrap_or(1), a.high.unwrap_or(2)];
+        p.approvals = [
+            a.none.unwrap_or(0),
+            a.limited.unwrap_or(1),
+            a.high.unwrap_or(2),
+        ];
     }
-    if errors.is_empty() { Ok(p) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(p)
+    } else {
+        Err(errors)
+    }
 }
 
 /// What in the report exceeds the policy.
@@ -256,10 +335,25 @@ pub fn check(report: &Report, policy: &Policy) -> Vec<Diagnostic> {
     if let Some(max) = &policy.max_tier
         && report.tier > max.value
     {
-        let top = report.contributions.iter().filter(|c| c.level >= Level::Medium).max_by_key(|c| c.level);
-        let (file, span, what) = top.map_or((report_file(report), Span::default(), "the program".to_string()), |c| {
-            (c.file, c.span, format!("{}: {} {}", c.construct, c.dimension, c.level))
-        });
+        let top = report
+            .contributions
+            .iter()
+            .filter(|c| c.level >= Level::Medium)
+            .max_by_key(|c| c.level);
+        let (file, span, what) = top.map_or(
+            (
+                report_file(report),
+                Span::default(),
+                "the program".to_string(),
+            ),
+            |c| {
+                (
+                    c.file,
+                    c.span,
+                    format!("{}: {} {}", c.construct, c.dimension, c.level),
+                )
+            },
+        );
         out.push(
             Diagnostic::new(
                 Code::E0801,
@@ -271,20 +365,40 @@ pub fn check(report: &Report, policy: &Policy) -> Vec<Diagnostic> {
         );
     }
     for (d, cap) in &policy.caps {
-        let over: Vec<_> = report.raised(*d).into_iter().filter(|c| c.level > cap.value).collect();
+        let over: Vec<_> = report
+            .raised(*d)
+            .into_iter()
+            .filter(|c| c.level > cap.value)
+            .collect();
         let Some(first) = over.first() else { continue };
         let mut diag = Diagnostic::new(
             Code::E0802,
-            format!("{d} risk is {}, above the {} that {ring} allows", first.level, cap.value),
-            Label::new(first.file, first.span, format!("{}: {}", first.construct, first.reason)),
+            format!(
+                "{d} risk is {}, above the {} that {ring} allows",
+                first.level, cap.value
+            ),
+            Label::new(
+                first.file,
+                first.span,
+                format!("{}: {}", first.construct, first.reason),
+            ),
         )
         .with_label(pol(cap.span, format!("{ring} caps {d} at {}", cap.value)));
         for c in over.iter().skip(1).take(4) {
-            diag = diag.with_label(Label::new(c.file, c.span, format!("also {} {d}: {}", c.level, c.construct)));
+            diag = diag.with_label(Label::new(
+                c.file,
+                c.span,
+                format!("also {} {d}: {}", c.level, c.construct),
+            ));
         }
-        out.push(diag.with_help(format!("remove or replace the constructs that raise {d}, or deploy to another ring")));
+        out.push(diag.with_help(format!(
+            "remove or replace the constructs that raise {d}, or deploy to another ring"
+        )));
     }
-    let denied = |name: &str, allow: &Option<At<Vec<String>>>, deny: &[At<String>]| -> Option<(Span, String)> {
+    let denied = |name: &str,
+                  allow: &Option<At<Vec<String>>>,
+                  deny: &[At<String>]|
+     -> Option<(Span, String)> {
         if let Some(d) = deny.iter().find(|d| d.value == name) {
             return Some((d.span, format!("{ring} denies `{name}`")));
         }
@@ -312,9 +426,13 @@ pub fn check(report: &Report, policy: &Policy) -> Vec<Diagnostic> {
             }
             seen_actions.push(&a.name);
             out.push(
-                Diagnostic::new(Code::E0804, format!("action `{}` is not allowed in {ring}", a.name), Label::new(a.file, a.span, "triggered here"))
-                    .with_label(pol(pspan, why))
-                    .with_help("use an allowed action, or deploy to another ring"),
+                Diagnostic::new(
+                    Code::E0804,
+                    format!("action `{}` is not allowed in {ring}", a.name),
+                    Label::new(a.file, a.span, "triggered here"),
+                )
+                .with_label(pol(pspan, why))
+                .with_help("use an allowed action, or deploy to another ring"),
             );
         }
     }
@@ -322,9 +440,14 @@ pub fn check(report: &Report, policy: &Policy) -> Vec<Diagnostic> {
         && report.memory_total > max.value
     {
         let biggest = report.memory.iter().max_by_key(|m| m.bytes);
-        let (file, span, what) = biggest.map_or((report_file(report), Span::default(), String::new()), |m| {
-            (m.file, m.span, format!("{}: {}", m.what, crate::render::bytes(m.bytes)))
-        });
+        let (file, span, what) =
+            biggest.map_or((report_file(report), Span::default(), String::new()), |m| {
+                (
+                    m.file,
+                    m.span,
+                    format!("{}: {}", m.what, crate::render::bytes(m.bytes)),
+                )
+            });
         out.push(
             Diagnostic::new(
                 Code::E0805,
@@ -335,8 +458,13 @@ pub fn check(report: &Report, policy: &Policy) -> Vec<Diagnostic> {
                 ),
                 Label::new(file, span, what),
             )
-            .with_label(pol(max.span, format!("{ring} allows {}", crate::render::bytes(max.value))))
-            .with_help("declare smaller `max` bounds on machines and maps, or bound the metric labels"),
+            .with_label(pol(
+                max.span,
+                format!("{ring} allows {}", crate::render::bytes(max.value)),
+            ))
+            .with_help(
+                "declare smaller `max` bounds on machines and maps, or bound the metric labels",
+            ),
         );
     }
     out

@@ -19,11 +19,20 @@ pub fn bytes(n: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }
 
 fn duration(ns: i64) -> String {
-    const UNITS: [(i64, &str); 4] = [(86_400_000_000_000, "d"), (3_600_000_000_000, "h"), (60_000_000_000, "m"), (1_000_000_000, "s")];
+    const UNITS: [(i64, &str); 4] = [
+        (86_400_000_000_000, "d"),
+        (3_600_000_000_000, "h"),
+        (60_000_000_000, "m"),
+        (1_000_000_000, "s"),
+    ];
     for (size, unit) in UNITS {
         if ns >= size && ns % size == 0 {
             return format!("{}{unit}", ns / size);
@@ -32,7 +41,11 @@ fn duration(ns: i64) -> String {
     format!("{}ms", ns / 1_000_000)
 }
 
-fn location(map: &SourceMap, file: dtc_diagnostics::FileId, span: dtc_diagnostics::Span) -> (String, usize, usize) {
+fn location(
+    map: &SourceMap,
+    file: dtc_diagnostics::FileId,
+    span: dtc_diagnostics::Span,
+) -> (String, usize, usize) {
     let f = map.get(file);
     let lc = f.line_col(span.start);
     (f.name.clone(), lc.line, lc.column)
@@ -49,30 +62,56 @@ pub fn render_text(r: &Report, map: &SourceMap) -> String {
         let _ = writeln!(out, "  {:<12} {bar} {level}", d.as_str());
         for c in r.raised(d) {
             let (file, line, col) = location(map, c.file, c.span);
-            let _ = writeln!(out, "      {:<6} {} ({file}:{line}:{col}): {}", c.level.as_str(), c.construct, c.reason);
+            let _ = writeln!(
+                out,
+                "      {:<6} {} ({file}:{line}:{col}): {}",
+                c.level.as_str(),
+                c.construct,
+                c.reason
+            );
         }
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "memory bound: {}", bytes(r.memory_total));
     for m in &r.memory {
         let (file, line, col) = location(map, m.file, m.span);
-        let _ = writeln!(out, "  {:>10}  {} ({file}:{line}:{col}): {}", bytes(m.bytes), m.what, m.how);
+        let _ = writeln!(
+            out,
+            "  {:>10}  {} ({file}:{line}:{col}): {}",
+            bytes(m.bytes),
+            m.what,
+            m.how
+        );
     }
     if !r.handlers.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(out, "handlers (most steps per event, effects):");
         for h in &r.handlers {
             let effects: Vec<String> = h.effects.iter().map(ToString::to_string).collect();
-            let effects = if effects.is_empty() { "pure".to_string() } else { effects.join(", ") };
-            let _ = writeln!(out, "  {:<10} {:<40} {:>6}  {effects}", h.kind, h.name, h.max_steps);
+            let effects = if effects.is_empty() {
+                "pure".to_string()
+            } else {
+                effects.join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "  {:<10} {:<40} {:>6}  {effects}",
+                h.kind, h.name, h.max_steps
+            );
         }
     }
     if !r.metrics.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(out, "metrics:");
         for m in &r.metrics {
-            let series = m.max_series.map_or("unbounded".to_string(), |n| n.to_string());
-            let labels = if m.labels.is_empty() { "no labels".to_string() } else { m.labels.join(", ") };
+            let series = m
+                .max_series
+                .map_or("unbounded".to_string(), |n| n.to_string());
+            let labels = if m.labels.is_empty() {
+                "no labels".to_string()
+            } else {
+                m.labels.join(", ")
+            };
             let _ = writeln!(out, "  {} ({labels}): at most {series} series", m.name);
         }
     }
@@ -141,7 +180,10 @@ pub fn render_svg(r: &Report) -> String {
     const RADIUS: f64 = 140.0;
     let point = |axis: usize, value: f64| {
         let angle = -std::f64::consts::FRAC_PI_2 + axis as f64 * 2.0 * std::f64::consts::PI / 5.0;
-        (CENTER + RADIUS * value * angle.cos(), CENTER + RADIUS * value * angle.sin())
+        (
+            CENTER + RADIUS * value * angle.cos(),
+            CENTER + RADIUS * value * angle.sin(),
+        )
     };
     let polygon = |value: &dyn Fn(usize) -> f64| {
         (0..5)
@@ -158,32 +200,77 @@ pub fn render_svg(r: &Report) -> String {
         dtc_stdlib::risk::Tier::High => "#c62828",
     };
     let mut svg = String::new();
-    let _ = writeln!(svg, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{SIZE}" height="{SIZE}" viewBox="0 0 {SIZE} {SIZE}" font-family="sans-serif" font-size="13">"#);
-    let _ = writeln!(svg, r#"  <title>Risk of {}: {}</title>"#, xml_escape(&r.program), r.tier);
-    let _ = writeln!(svg, r##"  <rect width="100%" height="100%" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{SIZE}" height="{SIZE}" viewBox="0 0 {SIZE} {SIZE}" font-family="sans-serif" font-size="13">"#
+    );
+    let _ = writeln!(
+        svg,
+        r#"  <title>Risk of {}: {}</title>"#,
+        xml_escape(&r.program),
+        r.tier
+    );
+    let _ = writeln!(
+        svg,
+        r##"  <rect width="100%" height="100%" fill="#ffffff"/>"##
+    );
     for level in 1..=3 {
         let v = level as f64 / 3.0;
-        let _ = writeln!(svg, r##"  <polygon points="{}" fill="none" stroke="#bbbbbb" stroke-width="1"/>"##, polygon(&|_| v));
+        let _ = writeln!(
+            svg,
+            r##"  <polygon points="{}" fill="none" stroke="#bbbbbb" stroke-width="1"/>"##,
+            polygon(&|_| v)
+        );
     }
     for (i, d) in Dimension::ALL.iter().enumerate() {
         let (x, y) = point(i, 1.0);
-        let _ = writeln!(svg, r##"  <line x1="{CENTER}" y1="{CENTER}" x2="{x:.1}" y2="{y:.1}" stroke="#999999" stroke-width="1"/>"##);
+        let _ = writeln!(
+            svg,
+            r##"  <line x1="{CENTER}" y1="{CENTER}" x2="{x:.1}" y2="{y:.1}" stroke="#999999" stroke-width="1"/>"##
+        );
         let (lx, ly) = point(i, 1.22);
-        let anchor = if (lx - CENTER).abs() < 1.0 { "middle" } else if lx > CENTER { "start" } else { "end" };
+        let anchor = if (lx - CENTER).abs() < 1.0 {
+            "middle"
+        } else if lx > CENTER {
+            "start"
+        } else {
+            "end"
+        };
         let level = r.vector.get(*d);
-        let _ = writeln!(svg, r#"  <text x="{lx:.1}" y="{ly:.1}" text-anchor="{anchor}" dominant-baseline="middle">{} ({})</text>"#, d.as_str(), level);
+        let _ = writeln!(
+            svg,
+            r#"  <text x="{lx:.1}" y="{ly:.1}" text-anchor="{anchor}" dominant-baseline="middle">{} ({})</text>"#,
+            d.as_str(),
+            level
+        );
     }
     let score = |i: usize| r.vector.get(Dimension::ALL[i]).score() as f64 / 3.0;
-    let _ = writeln!(svg, r#"  <polygon points="{}" fill="{color}" fill-opacity="0.35" stroke="{color}" stroke-width="2"/>"#, polygon(&score));
+    let _ = writeln!(
+        svg,
+        r#"  <polygon points="{}" fill="{color}" fill-opacity="0.35" stroke="{color}" stroke-width="2"/>"#,
+        polygon(&score)
+    );
     for i in 0..5 {
         let (x, y) = point(i, score(i));
-        let _ = writeln!(svg, r#"  <circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{color}"/>"#);
+        let _ = writeln!(
+            svg,
+            r#"  <circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{color}"/>"#
+        );
     }
-    let _ = writeln!(svg, r#"  <text x="{CENTER}" y="{:.1}" text-anchor="middle" font-weight="bold">{}: {}</text>"#, SIZE - 14.0, xml_escape(&r.program), r.tier);
+    let _ = writeln!(
+        svg,
+        r#"  <text x="{CENTER}" y="{:.1}" text-anchor="middle" font-weight="bold">{}: {}</text>"#,
+        SIZE - 14.0,
+        xml_escape(&r.program),
+        r.tier
+    );
     let _ = writeln!(svg, "</svg>");
     svg
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -79,7 +79,11 @@ pub struct Report {
 impl Report {
     /// The contributions to one dimension, highest first.
     pub fn raised(&self, d: Dimension) -> Vec<&Contribution> {
-        let mut v: Vec<&Contribution> = self.contributions.iter().filter(|c| c.dimension == d).collect();
+        let mut v: Vec<&Contribution> = self
+            .contributions
+            .iter()
+            .filter(|c| c.dimension == d)
+            .collect();
         v.sort_by(|a, b| b.level.cmp(&a.level).then(a.span.start.cmp(&b.span.start)));
         v
     }

@@ -9,8 +9,16 @@ use crate::{Defaults, Report, analyze, analyze_with, policy};
 
 fn run_with(src: &str, profiles: &[Profile]) -> (Report, Vec<Code>) {
     let parsed = dtc_syntax::parse(FileId(0), src);
-    assert!(parsed.diagnostics.is_empty(), "syntax: {:#?}", parsed.diagnostics);
-    let unit = Unit { file: FileId(0), ast: parsed.ast, imports: vec![] };
+    assert!(
+        parsed.diagnostics.is_empty(),
+        "syntax: {:#?}",
+        parsed.diagnostics
+    );
+    let unit = Unit {
+        file: FileId(0),
+        ast: parsed.ast,
+        imports: vec![],
+    };
     let units = [unit];
     let sema = dtc_sema::check(&units);
     let errors: Vec<_> = sema.diagnostics.iter().filter(|d| d.is_error()).collect();
@@ -27,9 +35,13 @@ const HASHING: &str = "event LogEndFileHash { fileName: string @pii, hashValue: 
 
 #[test]
 fn pii_to_an_emitted_log_is_rejected_and_hash_declassifies() {
-    let leak = format!("{HASHING}redact LogEndFileHash.fileName with hash\nprocessor p {{ on LogEndFileHash {{ emit log Out {{ f: event.fileName }} }} }}");
+    let leak = format!(
+        "{HASHING}redact LogEndFileHash.fileName with hash\nprocessor p {{ on LogEndFileHash {{ emit log Out {{ f: event.fileName }} }} }}"
+    );
     assert_eq!(run(&leak).1, vec![Code::E0601]);
-    let ok = format!("{HASHING}redact LogEndFileHash.fileName with hash\nprocessor p {{ on LogEndFileHash {{ emit log Out {{ f: hash(event.fileName), n: len(event.fileName) }} }} }}");
+    let ok = format!(
+        "{HASHING}redact LogEndFileHash.fileName with hash\nprocessor p {{ on LogEndFileHash {{ emit log Out {{ f: hash(event.fileName), n: len(event.fileName) }} }} }}"
+    );
     assert_eq!(run(&ok).1, vec![]);
 }
 
@@ -57,9 +69,13 @@ fn laundering_is_caught() {
     );
     assert_eq!(run(&hashed).1, vec![]);
     // Through an aggregate and a group key.
-    let agg = format!("{HASHING}{redact}query q = LogEndFileHash | summarize first = min(fileName) every 1m | emit metric \"m\"");
+    let agg = format!(
+        "{HASHING}{redact}query q = LogEndFileHash | summarize first = min(fileName) every 1m | emit metric \"m\""
+    );
     assert_eq!(run(&agg).1, vec![Code::E0602]);
-    let key = format!("{HASHING}{redact}query q = LogEndFileHash | summarize n = count() by fileName every 1m | emit metric \"m\"");
+    let key = format!(
+        "{HASHING}{redact}query q = LogEndFileHash | summarize n = count() by fileName every 1m | emit metric \"m\""
+    );
     assert_eq!(run(&key).1, vec![Code::E0602, Code::W0006]);
     // A map key.
     let map = format!(
@@ -70,10 +86,15 @@ fn laundering_is_caught() {
 
 #[test]
 fn handled_events_must_not_leave_with_pii() {
-    let q = format!("{HASHING}query q = LogEndFileHash | summarize n = count() every 1m | emit metric \"m\"");
+    let q = format!(
+        "{HASHING}query q = LogEndFileHash | summarize n = count() every 1m | emit metric \"m\""
+    );
     assert_eq!(run(&q).1, vec![Code::E0603]);
     assert_eq!(run(&format!("{q}\nsuppress LogEndFileHash")).1, vec![]);
-    assert_eq!(run(&format!("{q}\nredact LogEndFileHash.fileName with drop")).1, vec![]);
+    assert_eq!(
+        run(&format!("{q}\nredact LogEndFileHash.fileName with drop")).1,
+        vec![]
+    );
     let secret = "event Banner { key: string @secret }\nredact Banner.key with mask\nquery q = Banner | summarize n = count() every 1m | emit metric \"m\"";
     assert_eq!(run(secret).1, vec![Code::E0604]);
 }
@@ -82,18 +103,32 @@ fn handled_events_must_not_leave_with_pii() {
 fn recursion_is_rejected() {
     let src = "fn a(n: int) -> int { return b(n) }\nfn b(n: int) -> int { if n > 0 { return a(n - 1) } else { return 0 } }";
     assert_eq!(run(src).1, vec![Code::E0501]);
-    assert_eq!(run("fn f(n: int) -> int { return f(n) }").1, vec![Code::E0501]);
+    assert_eq!(
+        run("fn f(n: int) -> int { return f(n) }").1,
+        vec![Code::E0501]
+    );
 }
 
 #[test]
 fn mutating_catalog_entries_break_the_read_only_rule() {
     let mut profiles: Vec<Profile> = dtc_stdlib::risk::PROFILES
         .iter()
-        .map(|p| Profile { name: p.name, kind: p.kind, effect: p.effect, risk: p.risk, reason: p.reason, declassifies: p.declassifies })
+        .map(|p| Profile {
+            name: p.name,
+            kind: p.kind,
+            effect: p.effect,
+            risk: p.risk,
+            reason: p.reason,
+            declassifies: p.declassifies,
+        })
         .collect();
-    let cpu = profiles.iter_mut().find(|p| p.name == "cpu_sample" && p.kind == Kind::Action).unwrap();
+    let cpu = profiles
+        .iter_mut()
+        .find(|p| p.name == "cpu_sample" && p.kind == Kind::Action)
+        .unwrap();
     cpu.effect = Effect::Mutating;
-    let src = "event E { n: int }\nprocessor p { on E { trigger cpu_sample(for: 1s) limit 1 per 1h } }";
+    let src =
+        "event E { n: int }\nprocessor p { on E { trigger cpu_sample(for: 1s) limit 1 per 1h } }";
     assert_eq!(run_with(src, &profiles).1, vec![Code::E0401]);
     profiles.retain(|p| p.name != "cpu_sample");
     assert_eq!(run_with(src, &profiles).1, vec![Code::E0402]);
@@ -108,7 +143,11 @@ fn risk_vector_tier_and_bounds() {
     assert_eq!(r.tier, Tier::High);
     assert_eq!(r.vector.privacy, Level::High);
     // The unbudgeted memory dump raises cost to high.
-    assert!(r.raised(Dimension::Cost).iter().any(|c| c.level == Level::High && c.construct.contains("memory_dump")));
+    assert!(
+        r.raised(Dimension::Cost)
+            .iter()
+            .any(|c| c.level == Level::High && c.construct.contains("memory_dump"))
+    );
     assert_eq!(r.actions[0].budget, Defaults::default().trigger_budget);
     assert!(r.actions[0].defaulted);
     let p = r.handlers.iter().find(|h| h.kind == "handler").unwrap();
@@ -137,8 +176,21 @@ fn policies() {
                processor p { var counts: map[int, int] max 100\n on C { trigger memory_dump() limit 1 per 1h } }";
     let (r, _) = run(src);
     let codes: Vec<Code> = policy::check(&r, &p).iter().map(|d| d.code).collect();
-    assert_eq!(codes, vec![Code::E0801, Code::E0802, Code::E0803, Code::E0804, Code::E0805]);
-    let bad = policy::parse(FileId(1), "max_tier = \"medium\"\n[caps]\ncost = \"lots\"\n").unwrap_err();
+    assert_eq!(
+        codes,
+        vec![
+            Code::E0801,
+            Code::E0802,
+            Code::E0803,
+            Code::E0804,
+            Code::E0805
+        ]
+    );
+    let bad = policy::parse(
+        FileId(1),
+        "max_tier = \"medium\"\n[caps]\ncost = \"lots\"\n",
+    )
+    .unwrap_err();
     assert_eq!(bad.len(), 2);
     assert!(policy::parse(FileId(1), "colour = 1").is_err());
     assert_eq!(policy::parse_size("64MiB"), Some(64 << 20));

@@ -16,7 +16,8 @@ use dtc_diagnostics::{Code, Diagnostic, FileId, Label, Span};
 use dtc_sema::Unit;
 use dtc_stdlib::risk::{Dimension, Effect, Kind, Level, Profile, RiskVector};
 use dtc_syntax::ast::{
-    self, Block, Expr, ExprKind, ForIter, Item, MachineMember, ProcessorMember, ShapingKind, StageKind, Stmt, StmtKind,
+    self, Block, Expr, ExprKind, ForIter, Item, MachineMember, ProcessorMember, ShapingKind,
+    StageKind, Stmt, StmtKind,
 };
 
 use crate::Defaults;
@@ -48,7 +49,11 @@ struct Taint(Vec<Origin>);
 impl Taint {
     fn union(&mut self, other: Taint) {
         for o in other.0 {
-            if !self.0.iter().any(|m| m.label == o.label && m.field == o.field) {
+            if !self
+                .0
+                .iter()
+                .any(|m| m.label == o.label && m.field == o.field)
+            {
                 self.0.push(o);
             }
         }
@@ -69,11 +74,15 @@ impl Taint {
     }
 
     fn is_clean(&self) -> bool {
-        self.0.iter().all(|o| matches!(o.label, Sensitivity::Param(_)))
+        self.0
+            .iter()
+            .all(|o| matches!(o.label, Sensitivity::Param(_)))
     }
 
     fn sensitive(&self) -> impl Iterator<Item = &Origin> {
-        self.0.iter().filter(|o| !matches!(o.label, Sensitivity::Param(_)))
+        self.0
+            .iter()
+            .filter(|o| !matches!(o.label, Sensitivity::Param(_)))
     }
 
     fn key(&self) -> Vec<(String, u8)> {
@@ -152,7 +161,12 @@ pub struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
-    pub fn new(units: &'a [Unit], types: &'a [(FileId, Span, String)], defaults: &'a Defaults, profiles: &'a [Profile]) -> Walker<'a> {
+    pub fn new(
+        units: &'a [Unit],
+        types: &'a [(FileId, Span, String)],
+        defaults: &'a Defaults,
+        profiles: &'a [Profile],
+    ) -> Walker<'a> {
         let root = &units[0];
         let file = root.file;
         let types = types
@@ -205,25 +219,44 @@ impl<'a> Walker<'a> {
                 })
                 .collect(),
         };
-        let imports = self.root.ast.items.iter().filter_map(|i| if let Item::Import(imp) = i { Some(imp) } else { None });
+        let imports = self.root.ast.items.iter().filter_map(|i| {
+            if let Item::Import(imp) = i {
+                Some(imp)
+            } else {
+                None
+            }
+        });
         for (import, target) in imports.zip(self.root.imports.iter()) {
-            let Some(unit) = target.and_then(|t| units.iter().find(|u| u.file == t)) else { continue };
+            let Some(unit) = target.and_then(|t| units.iter().find(|u| u.file == t)) else {
+                continue;
+            };
             for item in &unit.ast.items {
                 if let Item::Event(decl) = item
-                    && import.names.as_ref().is_none_or(|names| names.iter().any(|n| n.name == decl.name.name))
+                    && import
+                        .names
+                        .as_ref()
+                        .is_none_or(|names| names.iter().any(|n| n.name == decl.name.name))
                 {
-                    self.events.insert(decl.name.name.clone(), schema(unit, decl));
+                    self.events
+                        .insert(decl.name.name.clone(), schema(unit, decl));
                 }
             }
         }
         for item in &self.root.ast.items {
             if let Item::Event(decl) = item {
-                self.events.insert(decl.name.name.clone(), schema(self.root, decl));
+                self.events
+                    .insert(decl.name.name.clone(), schema(self.root, decl));
             }
         }
     }
 
-    fn contribute(&mut self, risk: RiskVector, construct: impl Into<String>, reason: &str, span: Span) {
+    fn contribute(
+        &mut self,
+        risk: RiskVector,
+        construct: impl Into<String>,
+        reason: &str,
+        span: Span,
+    ) {
         let construct = construct.into();
         for d in Dimension::ALL {
             let level = risk.get(d);
@@ -233,15 +266,31 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn raise(&mut self, dimension: Dimension, level: Level, construct: String, reason: String, span: Span) {
-        let c = Contribution { dimension, level, construct, reason, file: self.file, span };
+    fn raise(
+        &mut self,
+        dimension: Dimension,
+        level: Level,
+        construct: String,
+        reason: String,
+        span: Span,
+    ) {
+        let c = Contribution {
+            dimension,
+            level,
+            construct,
+            reason,
+            file: self.file,
+            span,
+        };
         if !self.report.contributions.contains(&c) {
             self.report.contributions.push(c);
         }
     }
 
     fn profile(&self, name: &str, kind: Kind) -> Option<&'a Profile> {
-        self.profiles.iter().find(|p| p.name == name && p.kind == kind)
+        self.profiles
+            .iter()
+            .find(|p| p.name == name && p.kind == kind)
     }
 
     /// Read-only rule: a reachable catalog entry must declare an effect,
@@ -256,7 +305,10 @@ impl<'a> Walker<'a> {
             }
             return None;
         };
-        if p.effect == Effect::Mutating && !self.silent && self.reported.insert((span.start, span.end)) {
+        if p.effect == Effect::Mutating
+            && !self.silent
+            && self.reported.insert((span.start, span.end))
+        {
             self.diags.push(
                 Diagnostic::new(
                     Code::E0401,
@@ -305,7 +357,9 @@ impl<'a> Walker<'a> {
         }
         self.report.vector = vector;
         self.report.tier = vector.tier();
-        self.report.contributions.sort_by_key(|c| (c.dimension, std::cmp::Reverse(c.level), c.span.start));
+        self.report
+            .contributions
+            .sort_by_key(|c| (c.dimension, std::cmp::Reverse(c.level), c.span.start));
         (self.report, self.diags)
     }
 
@@ -374,9 +428,19 @@ impl<'a> Walker<'a> {
                 && let Some((kind, span)) = probe_kinds.get(&src.name).cloned()
             {
                 if let Some(p) = self.use_entry(&kind, Kind::Probe, span) {
-                    self.contribute(p.risk, format!("probe `{}` ({kind})", src.name), p.reason, span);
+                    self.contribute(
+                        p.risk,
+                        format!("probe `{}` ({kind})", src.name),
+                        p.reason,
+                        span,
+                    );
                 }
-                if !self.report.probes.iter().any(|(k, _, s)| *k == kind && *s == span) {
+                if !self
+                    .report
+                    .probes
+                    .iter()
+                    .any(|(k, _, s)| *k == kind && *s == span)
+                {
                     self.report.probes.push((kind, self.file, span));
                 }
             }
@@ -387,18 +451,42 @@ impl<'a> Walker<'a> {
             .ast
             .items
             .iter()
-            .filter_map(|i| if let Item::Event(e) = i { e.source.as_ref().map(|_| e.name.name.clone()) } else { None })
+            .filter_map(|i| {
+                if let Item::Event(e) = i {
+                    e.source.as_ref().map(|_| e.name.name.clone())
+                } else {
+                    None
+                }
+            })
             .collect();
         let mut first_use: Option<Span> = None;
         for item in &self.root.ast.items {
             let (events, span): (Vec<&ast::Ident>, Span) = match item {
                 Item::Query(q) => (vec![&q.source], q.source.span),
                 Item::Machine(m) => (
-                    m.members.iter().filter_map(|mm| if let MachineMember::On(t) = mm { Some(&t.event) } else { None }).collect(),
+                    m.members
+                        .iter()
+                        .filter_map(|mm| {
+                            if let MachineMember::On(t) = mm {
+                                Some(&t.event)
+                            } else {
+                                None
+                            }
+                        })
+                        .collect(),
                     m.name.span,
                 ),
                 Item::Processor(p) => (
-                    p.members.iter().filter_map(|pm| if let ProcessorMember::Handler(h) = pm { Some(&h.event) } else { None }).collect(),
+                    p.members
+                        .iter()
+                        .filter_map(|pm| {
+                            if let ProcessorMember::Handler(h) = pm {
+                                Some(&h.event)
+                            } else {
+                                None
+                            }
+                        })
+                        .collect(),
                     p.name.span,
                 ),
                 Item::Shaping(r) => (vec![shaped_event(r)], r.span),
@@ -416,9 +504,16 @@ impl<'a> Walker<'a> {
         }
         if uses_otel && let Some(span) = first_use {
             if let Some(p) = self.use_entry("otel.logs", Kind::Probe, span) {
-                self.contribute(p.risk, "OpenTelemetry logs (the default probe)", p.reason, span);
+                self.contribute(
+                    p.risk,
+                    "OpenTelemetry logs (the default probe)",
+                    p.reason,
+                    span,
+                );
             }
-            self.report.probes.push(("otel.logs".into(), self.file, span));
+            self.report
+                .probes
+                .push(("otel.logs".into(), self.file, span));
         }
     }
 
@@ -443,14 +538,27 @@ impl<'a> Walker<'a> {
     }
 
     fn event_field(&self, event: &str, field: &str, span: Span) -> Taint {
-        let Some(schema) = self.events.get(event) else { return Taint::default() };
-        let Some(f) = schema.fields.iter().find(|f| f.name == field) else { return Taint::default() };
-        let Some(label) = f.label else { return Taint::default() };
-        let kind = if label == Sensitivity::Secret { "@secret" } else { "@pii" };
+        let Some(schema) = self.events.get(event) else {
+            return Taint::default();
+        };
+        let Some(f) = schema.fields.iter().find(|f| f.name == field) else {
+            return Taint::default();
+        };
+        let Some(label) = f.label else {
+            return Taint::default();
+        };
+        let kind = if label == Sensitivity::Secret {
+            "@secret"
+        } else {
+            "@pii"
+        };
         Taint(vec![Origin {
             label,
             field: format!("{event}.{field}"),
-            steps: vec![(schema.file, f.span, format!("`{event}.{field}` is {kind}")), (self.file, span, "read here".into())],
+            steps: vec![
+                (schema.file, f.span, format!("`{event}.{field}` is {kind}")),
+                (self.file, span, "read here".into()),
+            ],
         }])
     }
 
@@ -500,7 +608,9 @@ impl<'a> Walker<'a> {
             }
             return out;
         }
-        let kind = if dtc_stdlib::aggregates::get(&name).is_some() && dtc_stdlib::functions::get(&name).is_none() {
+        let kind = if dtc_stdlib::aggregates::get(&name).is_some()
+            && dtc_stdlib::functions::get(&name).is_none()
+        {
             Kind::Aggregate
         } else {
             Kind::Function
@@ -528,14 +638,22 @@ impl<'a> Walker<'a> {
         }
         if !self.visiting.insert(f.name.name.clone()) {
             // Recursion, reported elsewhere: assume the worst.
-            return FnSummary { flows: vec![true; f.params.len()], effects: BTreeSet::new(), steps: 1 };
+            return FnSummary {
+                flows: vec![true; f.params.len()],
+                effects: BTreeSet::new(),
+                steps: 1,
+            };
         }
         let saved_scopes = std::mem::take(&mut self.scopes);
         let saved_vars = std::mem::take(&mut self.vars);
         let saved_effects = std::mem::take(&mut self.effects);
         self.scopes.push(HashMap::new());
         for (i, p) in f.params.iter().enumerate() {
-            let t = Taint(vec![Origin { label: Sensitivity::Param(i), field: format!("#{i}"), steps: vec![] }]);
+            let t = Taint(vec![Origin {
+                label: Sensitivity::Param(i),
+                field: format!("#{i}"),
+                steps: vec![],
+            }]);
             self.bind(&p.name.name, t);
         }
         let mut returned = Taint::default();
@@ -548,7 +666,11 @@ impl<'a> Walker<'a> {
                 flows[i] = true;
             }
         }
-        let summary = FnSummary { flows, effects: std::mem::replace(&mut self.effects, saved_effects), steps };
+        let summary = FnSummary {
+            flows,
+            effects: std::mem::replace(&mut self.effects, saved_effects),
+            steps,
+        };
         self.scopes = saved_scopes;
         self.vars = saved_vars;
         self.visiting.remove(&f.name.name);
@@ -585,7 +707,11 @@ impl<'a> Walker<'a> {
     fn stmt_inner(&mut self, s: &Stmt, cx: &Cx, returned: &mut Taint) -> u64 {
         match &s.kind {
             StmtKind::Let { name, value, .. } => {
-                let t = self.expr(value, cx).step(self.file, name.span, format!("bound to `{}`", name.name));
+                let t = self.expr(value, cx).step(
+                    self.file,
+                    name.span,
+                    format!("bound to `{}`", name.name),
+                );
                 self.bind(&name.name, t);
                 1
             }
@@ -604,7 +730,12 @@ impl<'a> Walker<'a> {
                 }
                 if let Some(name) = name {
                     let t = t.step(self.file, target.span, format!("stored in `{name}`"));
-                    if let Some(scope) = self.scopes.iter_mut().rev().find(|sc| sc.contains_key(&name)) {
+                    if let Some(scope) = self
+                        .scopes
+                        .iter_mut()
+                        .rev()
+                        .find(|sc| sc.contains_key(&name))
+                    {
                         let entry = scope.entry(name).or_default();
                         entry.union(t);
                     } else {
@@ -613,22 +744,44 @@ impl<'a> Walker<'a> {
                 }
                 1
             }
-            StmtKind::If { cond, then, otherwise } => {
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 self.expr(cond, cx);
                 let a = self.block_collect(then, cx, returned);
-                let b = otherwise.as_ref().map_or(0, |o| self.block_collect(o, cx, returned));
+                let b = otherwise
+                    .as_ref()
+                    .map_or(0, |o| self.block_collect(o, cx, returned));
                 1 + a.max(b)
             }
-            StmtKind::IfLet { name, value, then, otherwise } => {
-                let t = self.expr(value, cx).step(self.file, name.span, format!("bound to `{}`", name.name));
+            StmtKind::IfLet {
+                name,
+                value,
+                then,
+                otherwise,
+            } => {
+                let t = self.expr(value, cx).step(
+                    self.file,
+                    name.span,
+                    format!("bound to `{}`", name.name),
+                );
                 self.scopes.push(HashMap::new());
                 self.bind(&name.name, t);
                 let a = self.block_collect(then, cx, returned);
                 self.scopes.pop();
-                let b = otherwise.as_ref().map_or(0, |o| self.block_collect(o, cx, returned));
+                let b = otherwise
+                    .as_ref()
+                    .map_or(0, |o| self.block_collect(o, cx, returned));
                 1 + a.max(b)
             }
-            StmtKind::For { key, value, iter, body } => {
+            StmtKind::For {
+                key,
+                value,
+                iter,
+                body,
+            } => {
                 let (iterations, key_taint, value_taint) = match iter {
                     ForIter::Range(a, b) => {
                         let n = match (const_int(a), const_int(b)) {
@@ -663,7 +816,11 @@ impl<'a> Walker<'a> {
                 }
                 1
             }
-            StmtKind::Trigger { action, args, budget } => {
+            StmtKind::Trigger {
+                action,
+                args,
+                budget,
+            } => {
                 let name = action.joined();
                 let taints: Vec<Taint> = args.iter().map(|a| self.expr(&a.value, cx)).collect();
                 let profile = self.use_entry(&name, Kind::Action, action.span);
@@ -685,21 +842,31 @@ impl<'a> Walker<'a> {
                             Dimension::Privacy,
                             Level::Medium,
                             format!("trigger `{name}`"),
-                            "personal data is passed to an action, whose output lands in the spool".into(),
+                            "personal data is passed to an action, whose output lands in the spool"
+                                .into(),
                             action.span,
                         );
                     }
                     let (b, defaulted) = match budget {
                         Some(b) => (
-                            (const_int(&b.count).unwrap_or(1), match b.per.kind {
-                                ExprKind::Duration(ns) => ns,
-                                _ => self.defaults.trigger_budget.1,
-                            }),
+                            (
+                                const_int(&b.count).unwrap_or(1),
+                                match b.per.kind {
+                                    ExprKind::Duration(ns) => ns,
+                                    _ => self.defaults.trigger_budget.1,
+                                },
+                            ),
                             false,
                         ),
                         None => (self.defaults.trigger_budget, true),
                     };
-                    self.report.actions.push(ActionUse { name, budget: b, defaulted, file: self.file, span: action.span });
+                    self.report.actions.push(ActionUse {
+                        name,
+                        budget: b,
+                        defaulted,
+                        file: self.file,
+                        span: action.span,
+                    });
                 }
                 1
             }
@@ -716,8 +883,26 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// The effects of what was just walked; `pure` only when nothing else.
+    fn observed_effects(&self) -> Vec<Effect> {
+        let impure: Vec<Effect> = self
+            .effects
+            .iter()
+            .copied()
+            .filter(|e| *e != Effect::Pure)
+            .collect();
+        if impure.is_empty() {
+            vec![Effect::Pure]
+        } else {
+            impure
+        }
+    }
+
     fn map_max(&self, name: &str) -> u64 {
-        self.map_bounds.get(name).copied().unwrap_or(self.defaults.map_max)
+        self.map_bounds
+            .get(name)
+            .copied()
+            .unwrap_or(self.defaults.map_max)
     }
 }
 
@@ -725,17 +910,43 @@ impl Walker<'_> {
     // --------------------------------------------------------------- sinks
 
     /// Reports personal data reaching egress, with its trail.
-    fn leak(&mut self, code: Code, message: String, span: Span, label: &str, taint: &Taint, help: &str) {
+    fn leak(
+        &mut self,
+        code: Code,
+        message: String,
+        span: Span,
+        label: &str,
+        taint: &Taint,
+        help: &str,
+    ) {
         if self.silent || !self.reported.insert((span.start, span.end)) {
             return;
         }
-        let Some(origin) = taint.sensitive().next() else { return };
-        let kind = if origin.label == Sensitivity::Secret { "a secret" } else { "personal data" };
-        let mut d = Diagnostic::new(code, message, Label::new(self.file, span, format!("{label}: {kind} from `{}`", origin.field)));
+        let Some(origin) = taint.sensitive().next() else {
+            return;
+        };
+        let kind = if origin.label == Sensitivity::Secret {
+            "a secret"
+        } else {
+            "personal data"
+        };
+        let mut d = Diagnostic::new(
+            code,
+            message,
+            Label::new(
+                self.file,
+                span,
+                format!("{label}: {kind} from `{}`", origin.field),
+            ),
+        );
         for (file, s, what) in &origin.steps {
             d = d.with_label(Label::new(*file, *s, what.clone()));
         }
-        let others: Vec<String> = taint.sensitive().skip(1).map(|o| format!("`{}`", o.field)).collect();
+        let others: Vec<String> = taint
+            .sensitive()
+            .skip(1)
+            .map(|o| format!("`{}`", o.field))
+            .collect();
         if !others.is_empty() {
             d = d.with_note(format!("it also carries {}", others.join(", ")));
         }
@@ -807,14 +1018,21 @@ impl Walker<'_> {
 
     fn machine(&mut self, m: &ast::MachineDecl) {
         if let Some(p) = self.profile("machine", Kind::Processor) {
-            self.contribute(p.risk, format!("machine `{}`", m.name.name), p.reason, m.name.span);
+            self.contribute(
+                p.risk,
+                format!("machine `{}`", m.name.name),
+                p.reason,
+                m.name.span,
+            );
         }
         self.vars.clear();
         self.map_bounds.clear();
         // Instance size: key, state tag, the largest state, machine vars.
         let mut per_instance: u64 = 64 + 8;
         if let Some(k) = &m.key {
-            per_instance += self.type_at(k.span).map_or(self.defaults.state_string_max, |t| self.type_size(t));
+            per_instance += self
+                .type_at(k.span)
+                .map_or(self.defaults.state_string_max, |t| self.type_size(t));
         }
         let mut largest_state = 0u64;
         for member in &m.members {
@@ -829,11 +1047,17 @@ impl Walker<'_> {
         }
         per_instance += largest_state;
         let declared = m.max.as_ref().and_then(const_int).map(|n| n.max(0) as u64);
-        let instances = if m.key.is_none() { 1 } else { declared.unwrap_or(self.defaults.machine_max) };
+        let instances = if m.key.is_none() {
+            1
+        } else {
+            declared.unwrap_or(self.defaults.machine_max)
+        };
         let how = match (m.key.is_some(), declared) {
             (false, _) => format!("one instance × {per_instance} B"),
             (true, Some(n)) => format!("at most {n} instances × {per_instance} B"),
-            (true, None) => format!("no `max`: the default of {instances} instances × {per_instance} B"),
+            (true, None) => {
+                format!("no `max`: the default of {instances} instances × {per_instance} B")
+            }
         };
         self.report.memory.push(MemoryItem {
             what: format!("machine `{}`", m.name.name),
@@ -859,8 +1083,20 @@ impl Walker<'_> {
     fn machine_pass(&mut self, m: &ast::MachineDecl, record: bool) {
         for member in &m.members {
             let (event, guard, body, span, label) = match member {
-                MachineMember::On(t) => (Some(t.event.name.clone()), t.guard.as_ref(), t.body.as_ref(), t.event.span, format!("on {}", t.event.name)),
-                MachineMember::After(t) => (None, None, t.body.as_ref(), t.from.span, format!("after … in {}", t.from.name)),
+                MachineMember::On(t) => (
+                    Some(t.event.name.clone()),
+                    t.guard.as_ref(),
+                    t.body.as_ref(),
+                    t.event.span,
+                    format!("on {}", t.event.name),
+                ),
+                MachineMember::After(t) => (
+                    None,
+                    None,
+                    t.body.as_ref(),
+                    t.from.span,
+                    format!("after … in {}", t.from.name),
+                ),
                 _ => continue,
             };
             self.effects.clear();
@@ -874,7 +1110,7 @@ impl Walker<'_> {
                 steps += self.block(b, &cx);
             }
             if record {
-                let effects = self.effects.iter().copied().collect();
+                let effects = self.observed_effects();
                 self.report.handlers.push(HandlerInfo {
                     name: format!("{} {label}", m.name.name),
                     kind: "transition",
@@ -889,7 +1125,12 @@ impl Walker<'_> {
 
     fn processor(&mut self, p: &'_ ast::ProcessorDecl) {
         if let Some(prof) = self.profile("processor", Kind::Processor) {
-            self.contribute(prof.risk, format!("processor `{}`", p.name.name), prof.reason, p.name.span);
+            self.contribute(
+                prof.risk,
+                format!("processor `{}`", p.name.name),
+                prof.reason,
+                p.name.span,
+            );
         }
         self.vars.clear();
         self.map_bounds.clear();
@@ -925,9 +1166,14 @@ impl Walker<'_> {
 
     fn processor_pass(&mut self, p: &ast::ProcessorDecl, record: bool) {
         for member in &p.members {
-            let ProcessorMember::Handler(h) = member else { continue };
+            let ProcessorMember::Handler(h) = member else {
+                continue;
+            };
             self.effects.clear();
-            let cx = Cx { event: Some(h.event.name.clone()), row: None };
+            let cx = Cx {
+                event: Some(h.event.name.clone()),
+                row: None,
+            };
             let mut steps = 1;
             if let Some(g) = &h.guard {
                 self.expr(g, &cx);
@@ -935,7 +1181,7 @@ impl Walker<'_> {
             }
             steps += self.with_local_fns(p, |w| w.block(&h.body, &cx));
             if record {
-                let effects = self.effects.iter().copied().collect();
+                let effects = self.observed_effects();
                 self.report.handlers.push(HandlerInfo {
                     name: format!("{} on {}", p.name.name, h.event.name),
                     kind: "handler",
@@ -968,10 +1214,12 @@ impl Walker<'_> {
 impl<'a> Walker<'a> {
     fn root_fn(&self, processor: &str, name: &str) -> Option<&'a ast::FnDecl> {
         self.root.ast.items.iter().find_map(|i| match i {
-            Item::Processor(p) if p.name.name == processor => p.members.iter().find_map(|m| match m {
-                ProcessorMember::Fn(f) if f.name.name == name => Some(f),
-                _ => None,
-            }),
+            Item::Processor(p) if p.name.name == processor => {
+                p.members.iter().find_map(|m| match m {
+                    ProcessorMember::Fn(f) if f.name.name == name => Some(f),
+                    _ => None,
+                })
+            }
             _ => None,
         })
     }
@@ -980,7 +1228,12 @@ impl<'a> Walker<'a> {
 
     fn query(&mut self, q: &ast::QueryDecl) {
         if let Some(p) = self.profile("query", Kind::Processor) {
-            self.contribute(p.risk, format!("query `{}`", q.name.name), p.reason, q.name.span);
+            self.contribute(
+                p.risk,
+                format!("query `{}`", q.name.name),
+                p.reason,
+                q.name.span,
+            );
         }
         self.vars.clear();
         self.scopes.clear();
@@ -991,7 +1244,12 @@ impl<'a> Walker<'a> {
                 .fields
                 .clone()
                 .iter()
-                .map(|f| (f.name.clone(), self.event_field(&event, &f.name, q.source.span)))
+                .map(|f| {
+                    (
+                        f.name.clone(),
+                        self.event_field(&event, &f.name, q.source.span),
+                    )
+                })
                 .collect(),
             None => Vec::new(),
         };
@@ -1002,7 +1260,10 @@ impl<'a> Walker<'a> {
         let mut steps = 1u64;
         for stage in &q.stages {
             steps += 1;
-            let cx = Cx { event: None, row: Some(row.clone()) };
+            let cx = Cx {
+                event: None,
+                row: Some(row.clone()),
+            };
             match &stage.kind {
                 StageKind::Where(e) | StageKind::Sample(e) => {
                     self.expr(e, &cx);
@@ -1012,7 +1273,11 @@ impl<'a> Walker<'a> {
                     let mut out = Vec::new();
                     for c in cols {
                         let name = column_name(c).unwrap_or_default();
-                        let t = self.expr(&c.expr, &cx).step(self.file, c.span, format!("column `{name}`"));
+                        let t = self.expr(&c.expr, &cx).step(
+                            self.file,
+                            c.span,
+                            format!("column `{name}`"),
+                        );
                         out.push((name, t));
                     }
                     if matches!(stage.kind, StageKind::Project(_)) {
@@ -1024,14 +1289,26 @@ impl<'a> Walker<'a> {
                         }
                     }
                 }
-                StageKind::Summarize { aggregates, by, max_series, .. } => {
+                StageKind::Summarize {
+                    aggregates,
+                    by,
+                    max_series,
+                    ..
+                } => {
                     summarize_span = stage.span;
-                    let declared = max_series.as_ref().and_then(const_int).map(|n| n.max(1) as u64);
+                    let declared = max_series
+                        .as_ref()
+                        .and_then(const_int)
+                        .map(|n| n.max(1) as u64);
                     let mut new_row = Vec::new();
                     keys.clear();
                     for c in by {
                         let name = column_name(c).unwrap_or_default();
-                        let t = self.expr(&c.expr, &cx).step(self.file, c.span, format!("group key `{name}`"));
+                        let t = self.expr(&c.expr, &cx).step(
+                            self.file,
+                            c.span,
+                            format!("group key `{name}`"),
+                        );
                         let bound = self.key_bound(&c.expr);
                         series = match (series, bound) {
                             (Some(s), Some(b)) => Some(s.saturating_mul(b)),
@@ -1040,18 +1317,30 @@ impl<'a> Walker<'a> {
                         keys.push((name.clone(), bound, c.expr.span));
                         new_row.push((name, t));
                     }
-                    let mut per_series = 16u64 + by.len() as u64 * (self.defaults.state_string_max + 24);
+                    let mut per_series =
+                        16u64 + by.len() as u64 * (self.defaults.state_string_max + 24);
                     for c in aggregates {
-                        let ExprKind::Call { callee, args } = &c.expr.kind else { continue };
+                        let ExprKind::Call { callee, args } = &c.expr.kind else {
+                            continue;
+                        };
                         let agg = callee.joined();
                         let name = c.name.as_ref().map_or(agg.clone(), |n| n.name.clone());
                         if let Some(p) = self.use_entry(&agg, Kind::Aggregate, callee.span) {
-                            self.contribute(p.risk, format!("aggregate `{agg}`"), p.reason, callee.span);
+                            self.contribute(
+                                p.risk,
+                                format!("aggregate `{agg}`"),
+                                p.reason,
+                                callee.span,
+                            );
                         }
                         per_series += aggregate_state_size(&agg);
-                        let arg_taint = args.iter().fold(Taint::default(), |acc, a| acc.joined(self.expr(&a.value, &cx)));
+                        let arg_taint = args.iter().fold(Taint::default(), |acc, a| {
+                            acc.joined(self.expr(&a.value, &cx))
+                        });
                         let declassified = matches!(agg.as_str(), "count" | "count_if")
-                            || self.profile(&agg, Kind::Aggregate).is_some_and(|p| p.declassifies);
+                            || self
+                                .profile(&agg, Kind::Aggregate)
+                                .is_some_and(|p| p.declassifies);
                         let t = if declassified {
                             Taint::default()
                         } else {
@@ -1086,7 +1375,13 @@ impl<'a> Walker<'a> {
                             continue;
                         }
                         let is_label = key_names.contains(&col);
-                        let span = if is_label { keys.iter().find(|(n, _, _)| *n == col).map_or(stage.span, |k| k.2) } else { stage.span };
+                        let span = if is_label {
+                            keys.iter()
+                                .find(|(n, _, _)| *n == col)
+                                .map_or(stage.span, |k| k.2)
+                        } else {
+                            stage.span
+                        };
                         self.leak(
                             Code::E0602,
                             format!("{} `{col}` of metric `{}` carries sensitive data", if is_label { "label" } else { "value" }, name.value),
@@ -1100,13 +1395,17 @@ impl<'a> Walker<'a> {
                             },
                         );
                     }
-                    let unbounded: Vec<&(String, Option<u64>, Span)> = keys.iter().filter(|k| k.1.is_none()).collect();
+                    let unbounded: Vec<&(String, Option<u64>, Span)> =
+                        keys.iter().filter(|k| k.1.is_none()).collect();
                     if let Some(first) = unbounded.first() {
                         self.raise(
                             Dimension::Cost,
                             Level::High,
                             format!("metric `{}`", name.value),
-                            format!("label `{}` can take any number of values: one series each", first.0),
+                            format!(
+                                "label `{}` can take any number of values: one series each",
+                                first.0
+                            ),
                             first.2,
                         );
                         let mut d = Diagnostic::new(
@@ -1116,7 +1415,11 @@ impl<'a> Walker<'a> {
                         )
                         .with_help("bound it: group by a bool or a small set (`severity`), or declassify to a bounded value");
                         for k in unbounded.iter().skip(1) {
-                            d = d.with_label(Label::new(self.file, k.2, format!("`{}` is unbounded too", k.0)));
+                            d = d.with_label(Label::new(
+                                self.file,
+                                k.2,
+                                format!("`{}` is unbounded too", k.0),
+                            ));
                         }
                         self.diags.push(d);
                     }
@@ -1142,7 +1445,7 @@ impl<'a> Walker<'a> {
                 }
             }
         }
-        let effects = self.effects.iter().copied().collect();
+        let effects = self.observed_effects();
         self.report.handlers.push(HandlerInfo {
             name: q.name.name.clone(),
             kind: "query",
@@ -1194,8 +1497,15 @@ impl<'a> Walker<'a> {
                             self.diags.push(
                                 Diagnostic::new(
                                     Code::E0604,
-                                    format!("`{}.{}` is a secret, and `mask` leaves part of it visible", target.event.name, f.name),
-                                    Label::new(self.file, method.span, "shows the last four characters"),
+                                    format!(
+                                        "`{}.{}` is a secret, and `mask` leaves part of it visible",
+                                        target.event.name, f.name
+                                    ),
+                                    Label::new(
+                                        self.file,
+                                        method.span,
+                                        "shows the last four characters",
+                                    ),
                                 )
                                 .with_help("redact a secret `with drop` (or `with hash`)"),
                             );
@@ -1210,14 +1520,24 @@ impl<'a> Walker<'a> {
             if whole.contains(&event) {
                 continue;
             }
-            let Some(schema) = self.events.get(&event).cloned() else { continue };
+            let Some(schema) = self.events.get(&event).cloned() else {
+                continue;
+            };
             for f in &schema.fields {
                 let Some(label) = f.label else { continue };
                 if fields.contains(&(event.clone(), f.name.clone())) {
                     continue;
                 }
-                let kind = if label == Sensitivity::Secret { "@secret" } else { "@pii" };
-                let fix = if label == Sensitivity::Secret { "drop" } else { "hash" };
+                let kind = if label == Sensitivity::Secret {
+                    "@secret"
+                } else {
+                    "@pii"
+                };
+                let fix = if label == Sensitivity::Secret {
+                    "drop"
+                } else {
+                    "hash"
+                };
                 self.diags.push(
                     Diagnostic::new(
                         Code::E0603,
@@ -1233,9 +1553,19 @@ impl<'a> Walker<'a> {
     }
 
     fn finish_memory(&mut self) {
-        if self.report.actions.iter().any(|a| a.name == "flight_recorder.snapshot") {
+        if self
+            .report
+            .actions
+            .iter()
+            .any(|a| a.name == "flight_recorder.snapshot")
+        {
             let n = self.defaults.flight_recorder_events;
-            let span = self.report.actions.iter().find(|a| a.name == "flight_recorder.snapshot").map_or(Span::default(), |a| a.span);
+            let span = self
+                .report
+                .actions
+                .iter()
+                .find(|a| a.name == "flight_recorder.snapshot")
+                .map_or(Span::default(), |a| a.span);
             self.report.memory.push(MemoryItem {
                 what: "flight recorder".into(),
                 bytes: n.saturating_mul(1024),
@@ -1244,7 +1574,11 @@ impl<'a> Walker<'a> {
                 span,
             });
         }
-        let total: u64 = self.report.memory.iter().fold(0u64, |a, m| a.saturating_add(m.bytes));
+        let total: u64 = self
+            .report
+            .memory
+            .iter()
+            .fold(0u64, |a, m| a.saturating_add(m.bytes));
         self.report.memory_total = total;
         let level = if total > 256 << 20 {
             Level::High
@@ -1254,13 +1588,21 @@ impl<'a> Walker<'a> {
             Level::None
         };
         if level > Level::None {
-            let biggest = self.report.memory.iter().max_by_key(|m| m.bytes).map(|m| (m.what.clone(), m.span));
+            let biggest = self
+                .report
+                .memory
+                .iter()
+                .max_by_key(|m| m.bytes)
+                .map(|m| (m.what.clone(), m.span));
             if let Some((what, span)) = biggest {
                 self.raise(
                     Dimension::Reliability,
                     level,
                     what,
-                    format!("the program may hold up to {} in memory", crate::render::bytes(total)),
+                    format!(
+                        "the program may hold up to {} in memory",
+                        crate::render::bytes(total)
+                    ),
                     span,
                 );
             }
@@ -1269,7 +1611,11 @@ impl<'a> Walker<'a> {
             if h.max_steps > 10_000 {
                 self.raise(
                     Dimension::Performance,
-                    if h.max_steps > 1_000_000 { Level::High } else { Level::Medium },
+                    if h.max_steps > 1_000_000 {
+                        Level::High
+                    } else {
+                        Level::Medium
+                    },
                     h.name.clone(),
                     format!("up to {} steps for one event", h.max_steps),
                     h.span,
@@ -1280,7 +1626,8 @@ impl<'a> Walker<'a> {
 }
 
 fn sorted_keys(vars: &HashMap<String, Taint>) -> Vec<(String, Vec<(String, u8)>)> {
-    let mut v: Vec<(String, Vec<(String, u8)>)> = vars.iter().map(|(k, t)| (k.clone(), t.key())).collect();
+    let mut v: Vec<(String, Vec<(String, u8)>)> =
+        vars.iter().map(|(k, t)| (k.clone(), t.key())).collect();
     v.sort();
     v
 }
@@ -1327,19 +1674,30 @@ pub fn const_int(e: &Expr) -> Option<i64> {
 fn calls_in_block(b: &Block, f: &mut impl FnMut(&ast::Path)) {
     for s in &b.stmts {
         match &s.kind {
-            StmtKind::Let { value, .. } | StmtKind::Return(Some(value)) | StmtKind::Expr(value) => calls_in_expr(value, f),
+            StmtKind::Let { value, .. } | StmtKind::Return(Some(value)) | StmtKind::Expr(value) => {
+                calls_in_expr(value, f)
+            }
             StmtKind::Assign { target, value, .. } => {
                 calls_in_expr(target, f);
                 calls_in_expr(value, f);
             }
-            StmtKind::If { cond, then, otherwise } => {
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 calls_in_expr(cond, f);
                 calls_in_block(then, f);
                 if let Some(o) = otherwise {
                     calls_in_block(o, f);
                 }
             }
-            StmtKind::IfLet { value, then, otherwise, .. } => {
+            StmtKind::IfLet {
+                value,
+                then,
+                otherwise,
+                ..
+            } => {
                 calls_in_expr(value, f);
                 calls_in_block(then, f);
                 if let Some(o) = otherwise {
@@ -1356,7 +1714,9 @@ fn calls_in_block(b: &Block, f: &mut impl FnMut(&ast::Path)) {
                 }
                 calls_in_block(body, f);
             }
-            StmtKind::EmitLog { fields, .. } => fields.iter().for_each(|x| calls_in_expr(&x.value, f)),
+            StmtKind::EmitLog { fields, .. } => {
+                fields.iter().for_each(|x| calls_in_expr(&x.value, f))
+            }
             StmtKind::Trigger { args, .. } => args.iter().for_each(|a| calls_in_expr(&a.value, f)),
             StmtKind::Return(None) | StmtKind::Error => {}
         }
@@ -1379,7 +1739,10 @@ fn calls_in_expr(e: &Expr, f: &mut impl FnMut(&ast::Path)) {
 }
 
 /// A cycle through `start` in the call graph, as (callee, call site) pairs.
-fn find_cycle(start: &str, edges: &HashMap<String, Vec<(String, Span)>>) -> Option<Vec<(String, Span)>> {
+fn find_cycle(
+    start: &str,
+    edges: &HashMap<String, Vec<(String, Span)>>,
+) -> Option<Vec<(String, Span)>> {
     let mut stack: Vec<(String, usize)> = vec![(start.to_string(), 0)];
     let mut path: Vec<(String, Span)> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();

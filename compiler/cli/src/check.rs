@@ -36,7 +36,13 @@ pub(crate) fn run(args: &CheckArgs, io: &mut Io<'_>) -> Outcome {
         ColorChoice::Never => false,
         ColorChoice::Auto => io.color_auto,
     };
-    let session = Session::new(RealFs);
+    let session = match policy_session(args.policy.as_deref()) {
+        Ok(s) => s,
+        Err(msg) => {
+            let _ = writeln!(io.stderr, "error: {msg}");
+            return Outcome::UsageOrIo;
+        }
+    };
     let mut seen: HashSet<(String, usize, usize, &'static str, String)> = HashSet::new();
     let mut tally = Tally::default();
     let mut json = Vec::new();
@@ -110,6 +116,15 @@ pub(crate) fn run(args: &CheckArgs, io: &mut Io<'_>) -> Outcome {
     tally.outcome(io_errors.len(), args.deny_warnings)
 }
 
+/// A session that also checks against the policy at `path`, if any.
+pub(crate) fn policy_session(path: Option<&Path>) -> Result<Session<RealFs>, String> {
+    let session = Session::new(RealFs);
+    let Some(path) = path else { return Ok(session) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read policy `{}`: {e}", path.display()))?;
+    Ok(session.with_policy(path.display().to_string(), text))
+}
+
 /// Counts over the whole run.
 #[derive(Debug, Default)]
 struct Tally {
@@ -123,8 +138,11 @@ struct Tally {
 
 impl Tally {
     fn add(&mut self, out: &CheckOutput, fresh: &[Diagnostic]) {
-        self.files
-            .extend(out.sources.files().map(|(_, f)| f.name.clone()));
+        self.files.extend(
+            out.units
+                .iter()
+                .map(|u| out.sources.get(u.file).name.clone()),
+        );
         for d in fresh {
             match d.severity {
                 Severity::Error => self.errors += 1,

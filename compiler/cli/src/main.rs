@@ -13,6 +13,7 @@
 
 mod check;
 mod explain;
+mod risk;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -25,6 +26,9 @@ Examples:
   dtc check prog.dt                  check one program and the files it imports
   dtc check samples/                 check every .dt file under a directory
   dtc check --format json a.dt b.dt  diagnostics as one JSON array on stdout
+  dtc check --policy production.toml prog.dt
+                                     also check against a deployment ring's policy
+  dtc risk prog.dt --svg risk.svg    the risk report, and a radar chart of it
   cat prog.dt | dtc check -          check standard input
   dtc explain E0203                  what a diagnostic code means";
 
@@ -59,6 +63,10 @@ enum Command {
     /// Check programs and report every problem found.
     #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
+    /// Print a program's risk report: its vector over privacy, security,
+    /// reliability, cost and performance, its tier, and what raised each.
+    #[command(after_help = RISK_EXAMPLES)]
+    Risk(RiskArgs),
     /// Explain a diagnostic code (list every code when none is given).
     Explain {
         /// A code such as E0203 or W0001.
@@ -88,6 +96,44 @@ struct CheckArgs {
     /// Print diagnostics only, without the summary line.
     #[arg(short, long)]
     quiet: bool,
+
+    /// Also check each program against this deployment policy (TOML).
+    #[arg(long, value_name = "POLICY")]
+    policy: Option<PathBuf>,
+}
+
+const RISK_EXAMPLES: &str = "\
+The report goes to stdout; diagnostics, if the program does not check, go to
+stderr and the exit status is 1. With --policy, what exceeds the policy is
+reported as diagnostics, and the status is 1 too.
+
+Examples:
+  dtc risk samples/05-work-queue/work_queue.dt
+  dtc risk prog.dt --format json
+  dtc risk prog.dt --svg risk.svg
+  dtc risk prog.dt --policy samples/policies/production.toml";
+
+#[derive(Debug, Args)]
+struct RiskArgs {
+    /// The program; `-` reads it from standard input.
+    #[arg(value_name = "PATH")]
+    path: PathBuf,
+
+    /// How to print the report.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+
+    /// Also write a radar chart of the five dimensions to this SVG file.
+    #[arg(long, value_name = "OUT")]
+    svg: Option<PathBuf>,
+
+    /// Check the program against this deployment policy (TOML).
+    #[arg(long, value_name = "POLICY")]
+    policy: Option<PathBuf>,
+
+    /// When to colour diagnostics.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,6 +182,7 @@ fn run(cli: Cli) -> Outcome {
     };
     let outcome = match cli.command {
         Command::Check(args) => check::run(&args, &mut io),
+        Command::Risk(args) => risk::run(&args, &mut io),
         Command::Explain { code } => explain::run(code.as_deref(), &mut io),
     };
     // A closed pipe is not worth a second error message.

@@ -15,9 +15,9 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use dtc_diagnostics::{Code, Diagnostic, FileId, Label, Severity, SourceMap, Span};
 use dtc_analysis::Report;
 use dtc_analysis::policy::Policy;
+use dtc_diagnostics::{Code, Diagnostic, FileId, Label, Severity, SourceMap, Span};
 use dtc_sema::{Analysis, Unit};
 use dtc_syntax::ast::{Item, SourceFileAst};
 
@@ -306,7 +306,10 @@ impl<'a, F: FileSystem> Loader<'a, F> {
         });
         let well_typed = !diagnostics.iter().any(|d| d.is_error());
         let report = if well_typed && units.iter().any(|u| u.file == root) {
-            let defaults = policy.as_ref().map(|p| p.defaults.clone()).unwrap_or_default();
+            let defaults = policy
+                .as_ref()
+                .map(|p| p.defaults.clone())
+                .unwrap_or_default();
             let (mut report, findings) = dtc_analysis::analyze(&units, &analysis.types, &defaults);
             report.program = sources.get(root).name.clone();
             diagnostics.extend(findings);
