@@ -175,14 +175,17 @@ pub fn render_json(r: &Report, map: &SourceMap) -> Value {
 /// A radar chart: one axis per dimension, a ring per level, the program's
 /// vector as a filled polygon.
 pub fn render_svg(r: &Report) -> String {
-    const SIZE: f64 = 420.0;
-    const CENTER: f64 = SIZE / 2.0;
+    // Wide enough that the side labels ("performance (medium)") fit.
+    const WIDTH: f64 = 680.0;
+    const HEIGHT: f64 = 440.0;
+    const CX: f64 = WIDTH / 2.0;
+    const CY: f64 = 210.0;
     const RADIUS: f64 = 140.0;
     let point = |axis: usize, value: f64| {
         let angle = -std::f64::consts::FRAC_PI_2 + axis as f64 * 2.0 * std::f64::consts::PI / 5.0;
         (
-            CENTER + RADIUS * value * angle.cos(),
-            CENTER + RADIUS * value * angle.sin(),
+            CX + RADIUS * value * angle.cos(),
+            CY + RADIUS * value * angle.sin(),
         )
     };
     let polygon = |value: &dyn Fn(usize) -> f64| {
@@ -202,7 +205,7 @@ pub fn render_svg(r: &Report) -> String {
     let mut svg = String::new();
     let _ = writeln!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{SIZE}" height="{SIZE}" viewBox="0 0 {SIZE} {SIZE}" font-family="sans-serif" font-size="13">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="13">"#
     );
     let _ = writeln!(
         svg,
@@ -226,12 +229,12 @@ pub fn render_svg(r: &Report) -> String {
         let (x, y) = point(i, 1.0);
         let _ = writeln!(
             svg,
-            r##"  <line x1="{CENTER}" y1="{CENTER}" x2="{x:.1}" y2="{y:.1}" stroke="#999999" stroke-width="1"/>"##
+            r##"  <line x1="{CX}" y1="{CY}" x2="{x:.1}" y2="{y:.1}" stroke="#999999" stroke-width="1"/>"##
         );
         let (lx, ly) = point(i, 1.22);
-        let anchor = if (lx - CENTER).abs() < 1.0 {
+        let anchor = if (lx - CX).abs() < 1.0 {
             "middle"
-        } else if lx > CENTER {
+        } else if lx > CX {
             "start"
         } else {
             "end"
@@ -259,8 +262,8 @@ pub fn render_svg(r: &Report) -> String {
     }
     let _ = writeln!(
         svg,
-        r#"  <text x="{CENTER}" y="{:.1}" text-anchor="middle" font-weight="bold">{}: {}</text>"#,
-        SIZE - 14.0,
+        r#"  <text x="{CX}" y="{:.1}" text-anchor="middle" font-weight="bold">{}: {}</text>"#,
+        HEIGHT - 14.0,
         xml_escape(&r.program),
         r.tier
     );
