@@ -26,7 +26,7 @@ pub static FUNCTIONS: &[Signature] = &[
         doc: "A keyed hash of the value, as hex: equal inputs give equal outputs, and the input cannot be recovered." },
     Signature { name: "mask", params: &[req("text", P::String)], returns: R::String,
         doc: "The text with every character but the last four replaced by `*`." },
-    Signature { name: "to_string", params: &[req("value", P::Scalar)], returns: R::Convert(ConvertTo::String),
+    Signature { name: "to_string", params: &[req("value", P::Printable)], returns: R::Convert(ConvertTo::String),
         doc: "The value as text. Optional only for `dyn`, which may hold a value with no text form." },
     Signature { name: "to_int", params: &[req("value", P::Convertible)], returns: R::Convert(ConvertTo::Int),
         doc: "The value as an int: floats are truncated; strings and `dyn` values give `none` when they do not hold an integer." },

@@ -128,6 +128,8 @@ pub enum Pattern {
     Ordered,
     /// Any non-optional value except maps and histograms.
     Scalar,
+    /// A scalar, or an attribute's `dyn?`: what `to_string` accepts.
+    Printable,
     /// string, bytes or a map: what has a length.
     Sized,
     /// string, float, bool, int or dyn: what a conversion accepts.
@@ -157,8 +159,12 @@ impl Pattern {
                 Ty::Int | Ty::Float | Ty::String | Ty::Duration | Ty::Timestamp | Ty::Percent
             ),
             Pattern::Scalar => !matches!(ty, Ty::Optional(_) | Ty::Map(..) | Ty::Histogram | Ty::None),
+            Pattern::Printable => Pattern::Scalar.matches(ty, args) || matches!(ty.unwrap_optional(), Ty::Dyn),
             Pattern::Sized => matches!(ty, Ty::String | Ty::Bytes | Ty::Map(..)),
-            Pattern::Convertible => matches!(ty, Ty::String | Ty::Float | Ty::Int | Ty::Bool | Ty::Dyn),
+            // `dyn?` too: an attribute read `attrs["k"]` converts in one step,
+            // which is the only way to use one in a query.
+            Pattern::Convertible => matches!(ty.unwrap_optional(), Ty::Dyn)
+                || matches!(ty, Ty::String | Ty::Float | Ty::Int | Ty::Bool),
             Pattern::Map => matches!(ty, Ty::Map(..)),
             Pattern::KeyOf(n) => match args.get(n as usize) {
                 Some(Ty::Map(k, _)) => k.accepts(ty),
@@ -180,8 +186,9 @@ impl Pattern {
             Pattern::Measure => "int, float or duration",
             Pattern::Ordered => "int, float, string, duration, timestamp or percent",
             Pattern::Scalar => "any value",
+            Pattern::Printable => "any value, or an attribute's dyn?",
             Pattern::Sized => "string, bytes or map",
-            Pattern::Convertible => "string, int, float, bool or dyn",
+            Pattern::Convertible => "string, int, float, bool or dyn (or dyn?)",
             Pattern::Map => "map",
             Pattern::KeyOf(_) => "the map's key type",
         }
@@ -243,7 +250,7 @@ impl Returns {
                     ConvertTo::Bool => Ty::Bool,
                 };
                 let source = arg(0);
-                let total = to == ConvertTo::String && source != Ty::Dyn
+                let total = to == ConvertTo::String && *source.unwrap_optional() != Ty::Dyn
                     || matches!(source, Ty::Int | Ty::Float) && matches!(to, ConvertTo::Int | ConvertTo::Float)
                     || source == target;
                 if total || source.is_error() { target } else { Ty::optional(target) }
@@ -318,5 +325,9 @@ mod tests {
         assert_eq!(conv.resolve(&[Ty::String]), Ty::optional(Ty::Int));
         assert_eq!(Returns::Convert(ConvertTo::String).resolve(&[Ty::Int]), Ty::String);
         assert_eq!(Returns::Convert(ConvertTo::String).resolve(&[Ty::Dyn]), Ty::optional(Ty::String));
+        let attr = Ty::optional(Ty::Dyn);
+        assert!(Pattern::Convertible.matches(&attr, &[]));
+        assert_eq!(Returns::Convert(ConvertTo::String).resolve(&[attr.clone()]), Ty::optional(Ty::String));
+        assert_eq!(conv.resolve(&[attr]), Ty::optional(Ty::Int));
     }
 }

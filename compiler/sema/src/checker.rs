@@ -75,6 +75,13 @@ pub struct Cx {
     /// The event a query row comes from, for `machine is State`, when
     /// `event` itself is not in scope.
     pub source: Option<usize>,
+    /// The handler's event is unknown (already reported): `event.x` reads
+    /// are not reported again.
+    pub unknown_event: bool,
+    /// The transition names a state that is unknown (already reported), so
+    /// the variables in scope are not known: unknown names are not
+    /// reported.
+    pub unknown_state: bool,
 }
 
 pub struct Checker<'a> {
@@ -134,7 +141,13 @@ impl<'a> Checker<'a> {
         for item in items {
             match item {
                 Item::Event(decl) => self.check_event_source(decl),
-                Item::Fn(f) => self.check_fn(f, None),
+                Item::Fn(f) => {
+                    // A second function of the same name (already reported)
+                    // is checked against its own signature.
+                    let own = self.fns.get(&f.name.name).filter(|info| info.span == f.name.span).cloned();
+                    let info = own.unwrap_or_else(|| self.fn_signature(f));
+                    self.check_fn(f, Some(info));
+                }
                 _ => {}
             }
         }
@@ -260,12 +273,13 @@ impl<'a> Checker<'a> {
 
     pub fn fn_signature(&mut self, f: &ast::FnDecl) -> FnInfo {
         let mut params: Vec<(String, Ty)> = Vec::new();
-        for p in &f.params {
+        for (i, p) in f.params.iter().enumerate() {
             let ty = self.resolve_type(&p.ty, TypePlace::Other);
-            if params.iter().any(|(n, _)| *n == p.name.name) {
-                let d = env::duplicate(self.file, "parameter", &p.name, p.name.span);
+            // A repeated parameter is reported but kept, so that calls are
+            // checked against the number of parameters written.
+            if let Some(prev) = f.params[..i].iter().find(|q| q.name.name == p.name.name) {
+                let d = env::duplicate(self.file, "parameter", &p.name, prev.name.span);
                 self.push(d);
-                continue;
             }
             params.push((p.name.name.clone(), ty));
         }
@@ -299,7 +313,7 @@ impl<'a> Checker<'a> {
             return;
         };
         let cx = Cx { no_event: "a probe's arguments are fixed when it is declared", ..Cx::default() };
-        self.check_args(&format!("probe kind `{kind}`"), &crate::expr::Params::Catalog(sig.params), &p.args, p.span, &cx);
+        self.check_args(&format!("probe kind `{kind}`"), &crate::expr::Params::Catalog(sig.params), &p.args, p.kind.span, &cx);
         for arg in &p.args {
             if !is_literal(&arg.value) {
                 let span = arg.value.span;
@@ -390,14 +404,37 @@ impl<'a> Checker<'a> {
         if self.unparsed(&name.name) {
             return;
         }
+        let mut in_unlisted: Option<String> = None;
+        let imports = self.unit.ast.items.iter().filter_map(|i| if let Item::Import(imp) = i { Some(imp) } else { None });
+        for (import, target) in imports.zip(self.unit.imports.iter()) {
+            let listed = import.names.as_ref().is_none_or(|names| names.iter().any(|n| n.name == name.name));
+            let Some(target) = target else {
+                // The import that failed (already reported) may declare it.
+                if listed {
+                    return;
+                }
+                continue;
+            };
+            let declares = self
+                .units
+                .iter()
+                .position(|u| u.file == *target)
+                .is_some_and(|i| self.events.declared[i].contains_key(&name.name));
+            if declares && !listed {
+                in_unlisted = Some(import.path.value.clone());
+            }
+        }
         let mut d = Diagnostic::new(
             Code::E0201,
             format!("unknown event `{}`", name.name),
             self.label(name.span, "no event has this name"),
         );
-        d = match suggest::help(&name.name, self.visible.keys()) {
-            Some(h) => d.with_help(h),
-            None => d.with_help(format!(
+        d = match (in_unlisted, suggest::help(&name.name, self.visible.keys())) {
+            (Some(path), _) => d.with_help(format!(
+                "`{path}` declares it, but the import leaves it out: add it to `import {{ ... }} from \"{path}\"`"
+            )),
+            (None, Some(h)) => d.with_help(h),
+            (None, None) => d.with_help(format!(
                 "declare it with `event {} {{ ... }}`, or import the schema that declares it",
                 name.name
             )),
@@ -446,6 +483,13 @@ impl<'a> Checker<'a> {
 
     fn check_emit_against(&mut self, info: &EventInfo, fields: &[(String, Ty, Span)], span: Span) {
         let origin = if info.implied { "its first emit" } else { "its schema" };
+        let missing: Vec<&FieldInfo> = info
+            .fields
+            .iter()
+            .filter(|f| !f.ty.is_optional() && !fields.iter().any(|(n, _, _)| *n == f.name))
+            .collect();
+        let missing_names: Vec<String> = missing.iter().map(|f| format!("`{}`", f.name)).collect();
+        let n_unknown = fields.iter().filter(|(f, _, _)| info.field(f).is_none()).count();
         for (f, ty, fspan) in fields {
             match info.field(f) {
                 None => {
@@ -457,28 +501,32 @@ impl<'a> Checker<'a> {
                     .with_label(Label::new(info.file, info.span, format!("`{}` is defined here", info.name)));
                     if let Some(h) = suggest::help(f, info.fields.iter().map(|f| f.name.as_str())) {
                         d = d.with_help(h);
+                    } else if !missing.is_empty() && n_unknown >= missing.len() {
+                        // Probably a renamed field: say which ones are not
+                        // given here instead of a second error.
+                        d = d.with_help(format!("the fields not given are {}", missing_names.join(", ")));
                     }
                     self.push(d);
                 }
                 Some(expected) if !expected.ty.accepts(ty) => {
-                    let d = Diagnostic::new(
+                    let mut d = Diagnostic::new(
                         Code::E0301,
                         format!("field `{f}` of `{}` is `{}`, found `{ty}`", info.name, expected.ty),
                         self.label(*fspan, format!("this is `{ty}`")),
                     )
                     .with_label(Label::new(info.file, expected.span, format!("declared as `{}` here", expected.ty)));
+                    if let Some(h) = crate::expr::mismatch_help(&expected.ty, ty) {
+                        d = d.with_help(h);
+                    }
                     self.push(d);
                 }
                 _ => {}
             }
         }
-        let missing: Vec<&FieldInfo> = info
-            .fields
-            .iter()
-            .filter(|f| !f.ty.is_optional() && !fields.iter().any(|(n, _, _)| *n == f.name))
-            .collect();
-        if !missing.is_empty() {
-            let names: Vec<String> = missing.iter().map(|f| format!("`{}`", f.name)).collect();
+        // Missing fields as many as the unknown ones were reported with
+        // them, as likely misspellings.
+        if !missing.is_empty() && n_unknown < missing.len() {
+            let names = missing_names;
             let d = Diagnostic::new(
                 Code::E0314,
                 format!("the emitted `{}` lacks {}", info.name, names.join(", ")),

@@ -154,19 +154,21 @@ fn check_annotation(file: FileId, a: &ast::Annotation, diags: &mut Vec<Diagnosti
         }
     };
     if !ok {
-        let want = match def.args {
-            annotations::AnnotationArgs::None => format!("`@{}` takes no arguments", def.name),
-            annotations::AnnotationArgs::OneString => {
-                format!("`@{}` takes one non-empty string, like `@{}(\"http.method\")`", def.name, def.name)
+        let (label, help) = match def.args {
+            annotations::AnnotationArgs::None => {
+                (format!("`@{}` takes no arguments", def.name), format!("write just `@{}`", def.name))
             }
+            annotations::AnnotationArgs::OneString => (
+                format!("`@{}` takes one non-empty string", def.name),
+                match def.name {
+                    "unit" => "write the unit, like `@unit(\"ms\")`".to_string(),
+                    _ => format!("write the attribute's key, like `@{}(\"http.method\")`", def.name),
+                },
+            ),
         };
         diags.push(
-            Diagnostic::new(
-                Code::E0317,
-                format!("wrong arguments for `@{}`", def.name),
-                Label::new(file, a.span, want.clone()),
-            )
-            .with_help(want),
+            Diagnostic::new(Code::E0317, format!("wrong arguments for `@{}`", def.name), Label::new(file, a.span, label))
+                .with_help(help),
         );
     }
 }
@@ -256,7 +258,9 @@ pub fn resolve_type(file: FileId, t: &TypeExpr, place: TypePlace, diags: &mut Ve
                         format!("unknown type `{}`", name.name),
                         Label::new(file, name.span, "not a type"),
                     );
-                    d = match suggest::did_you_mean(&name.name, dtc_stdlib::ty::TYPE_NAMES.iter().copied()) {
+                    let suggestion = type_alias(&name.name)
+                        .or_else(|| suggest::did_you_mean(&name.name, dtc_stdlib::ty::TYPE_NAMES.iter().copied()));
+                    d = match suggestion {
                         Some(s) => d.with_help(format!("did you mean `{s}`?")),
                         None => d.with_help(format!(
                             "the types are {}",
@@ -269,6 +273,24 @@ pub fn resolve_type(file: FileId, t: &TypeExpr, place: TypePlace, diags: &mut Ve
             }
         }
     }
+}
+
+/// The dt type for a name other languages use (`integer`, `double`,
+/// `str`), or for a longer spelling of a type name (`integr`).
+fn type_alias(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    Some(match lower.as_str() {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "long" | "short" | "number" => "int",
+        "f32" | "f64" | "double" | "real" | "decimal" => "float",
+        "str" | "text" | "char" => "string",
+        "boolean" => "bool",
+        "datetime" | "date" | "time" | "instant" => "timestamp",
+        "interval" | "timespan" | "timedelta" => "duration",
+        "any" | "object" | "json" => "dyn",
+        _ => return ["int", "bool", "string", "float", "duration", "timestamp", "percent"]
+            .into_iter()
+            .find(|t| lower.len() > t.len() && lower.starts_with(t)),
+    })
 }
 
 pub fn duplicate(file: FileId, what: &str, name: &ast::Ident, prev: Span) -> Diagnostic {

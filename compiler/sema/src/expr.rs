@@ -73,7 +73,9 @@ impl Checker<'_> {
             if ty.is_optional() && expected.accepts(ty.unwrap_optional()) {
                 self.optional_used(e.span, &ty, what);
             } else {
-                self.error(Code::E0301, format!("{what} must be `{expected}`, found `{ty}`"), e.span, format!("this is `{ty}`"));
+                let help = mismatch_help(expected, &ty);
+                self.error(Code::E0301, format!("{what} must be `{expected}`, found `{ty}`"), e.span, format!("this is `{ty}`"))
+                    .help = help;
             }
         }
         ty
@@ -175,7 +177,7 @@ impl Checker<'_> {
                 self.error(Code::E0219, "`event` is not a value", id.span, "read one of its fields")
                     .help = Some("write `event.fieldName`".into());
             } else {
-                self.no_event(id.span, cx);
+                self.no_event(id.span, cx, None);
             }
             return Ty::Error;
         }
@@ -191,6 +193,10 @@ impl Checker<'_> {
             return col.ty.clone();
         }
         // Not found: say why as precisely as possible.
+        if cx.unknown_state {
+            // It may be a variable of the state that could not be resolved.
+            return Ty::Error;
+        }
         if let Some(local) = self.lookup(&id.name) {
             let why = local.read_only.unwrap_or("it cannot be read here");
             let _ = why;
@@ -214,16 +220,33 @@ impl Checker<'_> {
             d = d.with_help(format!("`{}` is a function: call it with `{}(...)`", id.name, id.name));
         } else if self.event_index(&id.name).is_some() {
             d = d.with_help(format!("`{}` is an event, not a value", id.name));
+        } else if let Some(row) = &cx.row
+            && row.len() <= 8
+        {
+            // A row made by `project` or `summarize`: say what is left.
+            let names: Vec<String> = row.iter().map(|c| format!("`{}`", c.name)).collect();
+            d = d.with_help(match names.len() {
+                0 => "the row has no columns here".to_string(),
+                _ => format!("the row's columns here are {}", names.join(", ")),
+            });
         }
         self.push(d);
         Ty::Error
     }
 
-    fn no_event(&mut self, span: Span, cx: &Cx) {
+    /// Reports `event` where there is none; `field` is the field read
+    /// through it, if any, for the help.
+    fn no_event(&mut self, span: Span, cx: &Cx, field: Option<&str>) {
+        if cx.unknown_event {
+            return;
+        }
         let reason = if cx.no_event.is_empty() { "there is no current event here" } else { cx.no_event };
         let d = self.error(Code::E0218, "`event` is not available here", span, reason);
         if cx.row.is_some() {
-            d.help = Some("in a query or a shaping condition, refer to fields by their bare name: `fileName`".into());
+            d.help = Some(match field {
+                Some(f) => format!("in a query or a shaping condition, refer to fields by their bare name: `{f}`"),
+                None => "in a query or a shaping condition, refer to fields by their bare name".into(),
+            });
         }
     }
 
@@ -232,7 +255,7 @@ impl Checker<'_> {
             && id.name == "event"
         {
             let Some(idx) = cx.event else {
-                self.no_event(base.span, cx);
+                self.no_event(base.span, cx, Some(&field.name));
                 return Ty::Error;
             };
             let info = self.event(idx);
@@ -286,7 +309,7 @@ impl Checker<'_> {
             self.unknown_state(&machine.name, &info, state);
         }
         match cx.event.or(cx.source) {
-            None => self.no_event(span, cx),
+            None => self.no_event(span, cx, None),
             Some(idx) => {
                 if let Some(key) = &info.key {
                     self.check_key_on(&machine.name, key, idx, machine.span);
@@ -388,6 +411,9 @@ impl Checker<'_> {
         let n = params.len();
         let mut bound: Vec<Option<usize>> = vec![None; n];
         let mut next_positional = 0;
+        // An argument with an unknown name was probably meant for a missing
+        // parameter: it is reported, and the parameter is not reported again.
+        let mut n_unknown_names = 0;
         for (ai, arg) in args.iter().enumerate() {
             match &arg.name {
                 None => {
@@ -409,10 +435,15 @@ impl Checker<'_> {
                 }
                 Some(label) => match (0..n).find(|&i| params.name(i) == label.name) {
                     Some(i) if bound[i].is_some() => {
-                        self.error(Code::E0215, format!("argument `{}` is given twice", label.name), label.span, "given again here");
+                        let first = bound[i].map_or(label.span, |first| args[first].span);
+                        let d = Diagnostic::new(Code::E0215, format!("argument `{}` is given twice", label.name), self.label(label.span, "given again here"))
+                            .with_label(self.label(first, "first given here"))
+                            .with_help("remove one of them");
+                        self.push(d);
                     }
                     Some(i) => bound[i] = Some(ai),
                     None => {
+                        n_unknown_names += 1;
                         let names: Vec<String> = (0..n).map(|i| params.name(i).to_string()).collect();
                         let mut d = Diagnostic::new(
                             Code::E0215,
@@ -432,7 +463,7 @@ impl Checker<'_> {
         let param_tys: Vec<Ty> = bound.iter().map(|b| b.map_or(Ty::Error, |ai| arg_tys[ai].clone())).collect();
         for i in 0..n {
             match bound[i] {
-                None if !params.optional(i) => {
+                None if !params.optional(i) && n_unknown_names == 0 => {
                     let d = Diagnostic::new(
                         Code::E0303,
                         format!("{what} is missing argument `{}`", params.name(i)),
@@ -457,12 +488,17 @@ impl Checker<'_> {
                             format!("argument `{}` of {what} must be {expected}, found `{ty}`", params.name(i)),
                             self.label(arg_span, format!("this is `{ty}`")),
                         );
-                        let d = match (ty, expected.as_str()) {
-                            (Ty::Int, "float") => d.with_help("convert it with `to_float(...)`: there are no implicit conversions"),
-                            (Ty::Float, "int") => d.with_help("convert it with `to_int(...)`: there are no implicit conversions"),
-                            (Ty::Float, "percent") => d.with_help("write a percentage literal such as `1%`"),
-                            (Ty::Dyn, _) => d.with_help("convert the attribute first, e.g. `to_string(x) ?? \"\"`"),
-                            _ => d,
+                        let wanted = match expected.as_str() {
+                            "float" => Ty::Float,
+                            "int" => Ty::Int,
+                            "string" => Ty::String,
+                            "duration" => Ty::Duration,
+                            "percent" => Ty::Percent,
+                            _ => Ty::Error,
+                        };
+                        let d = match mismatch_help(&wanted, ty) {
+                            Some(h) => d.with_help(h),
+                            None => d,
                         };
                         self.push(d);
                     }
@@ -496,6 +532,12 @@ impl Checker<'_> {
                     inner
                 } else if lt.accepts(&rt) {
                     lt
+                } else if inner == Ty::Dyn {
+                    // The default shows the type the attribute was meant to
+                    // have: one error, and no second one where it is used.
+                    self.error(Code::E0301, format!("an attribute's value is `dyn`, and cannot default to `{rt}`"), b.span, format!("this is `{rt}`"))
+                        .help = Some(DYN_HELP.into());
+                    Ty::Error
                 } else {
                     self.error(Code::E0301, format!("the default of `??` must be `{inner}`, found `{rt}`"), b.span, format!("this is `{rt}`"));
                     inner
@@ -521,7 +563,7 @@ impl Checker<'_> {
                         span,
                         format!("`{lt}` {} `{rt}`", op.symbol()),
                     );
-                    d.help = Some(conversion_help(li, ri));
+                    d.help = Some(conversion_help(op, li, ri));
                 }
                 Ty::Bool
             }
@@ -544,7 +586,7 @@ impl Checker<'_> {
                         d.help = Some(if matches!(op, B::And | B::Or) {
                             "`&&` and `||` take two `bool`s".to_string()
                         } else {
-                            conversion_help(&lt, &rt)
+                            conversion_help(op, &lt, &rt)
                         });
                         if is_cmp || matches!(op, B::And | B::Or) { Ty::Bool } else { Ty::Error }
                     }
@@ -554,15 +596,46 @@ impl Checker<'_> {
     }
 }
 
-fn conversion_help(a: &Ty, b: &Ty) -> String {
-    match (a, b) {
-        (Ty::Int, Ty::Float) | (Ty::Float, Ty::Int) => {
+fn conversion_help(op: BinaryOp, a: &Ty, b: &Ty) -> String {
+    use BinaryOp as B;
+    match (op, a, b) {
+        (_, Ty::Int, Ty::Float) | (_, Ty::Float, Ty::Int) => {
             "there are no implicit conversions: convert with `to_float(...)` or `to_int(...)`".into()
         }
-        (Ty::Dyn, _) | (_, Ty::Dyn) => "convert the attribute first, e.g. `to_int(event.attrs[\"k\"] ?? ...)`".into(),
-        (Ty::String, _) | (_, Ty::String) => "convert with `to_string(...)`: there are no implicit conversions".into(),
+        (_, Ty::Dyn, _) | (_, _, Ty::Dyn) => DYN_HELP.into(),
+        (B::Add | B::Sub | B::Lt | B::Le | B::Gt | B::Ge | B::Eq | B::Ne, Ty::Duration, Ty::Int)
+        | (B::Add | B::Sub | B::Lt | B::Le | B::Gt | B::Ge | B::Eq | B::Ne, Ty::Int, Ty::Duration) => {
+            "a number has no unit: write a duration literal such as `500ms`".into()
+        }
+        (B::Add, Ty::Timestamp, Ty::Timestamp) => {
+            "timestamps cannot be added: subtract them to get the duration between them, or add a duration".into()
+        }
+        (_, Ty::String, _) | (_, _, Ty::String) => "convert with `to_string(...)`: there are no implicit conversions".into(),
         _ => "both sides must have compatible types; see the operator table in docs/language.md".into(),
     }
+}
+
+/// How to convert an attribute's `dyn` value.
+const DYN_HELP: &str =
+    "convert the attribute first: `to_int(attrs[\"k\"]) ?? 0` is its value as an int, or 0 when it is absent or not an int";
+
+/// A help line for a value of type `found` where `expected` is needed, when
+/// there is a usual fix.
+pub fn mismatch_help(expected: &Ty, found: &Ty) -> Option<String> {
+    Some(match (expected.unwrap_optional(), found) {
+        (Ty::Float, Ty::Int) => "convert it with `to_float(...)`: there are no implicit conversions".into(),
+        (Ty::Int, Ty::Float) => "convert it with `to_int(...)`: there are no implicit conversions".into(),
+        (Ty::String, Ty::Int | Ty::Float | Ty::Bool) => {
+            "convert it with `to_string(...)`: there are no implicit conversions".into()
+        }
+        (Ty::Duration, Ty::Int | Ty::Float) => {
+            "a number has no unit: give a duration, such as a literal `30s` or a difference of timestamps".into()
+        }
+        (Ty::Int, Ty::Duration) => "convert it with `millis(...)` to a number of milliseconds".into(),
+        (Ty::Percent, Ty::Float | Ty::Int) => "write a percentage literal such as `10%`".into(),
+        (_, Ty::Dyn) => DYN_HELP.into(),
+        _ => return None,
+    })
 }
 
 /// The result of an arithmetic, ordering or logical operator on two

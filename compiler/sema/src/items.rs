@@ -56,10 +56,14 @@ impl Checker<'_> {
         let init_ty = v.init.as_ref().map(|e| self.expr(e, &cx));
         let ty = match (declared, init_ty) {
             (Some(d), Some(i)) => {
+                // A map with a value is reported once, below.
                 if let Some(init) = &v.init
                     && !d.accepts(&i)
+                    && !matches!(d, Ty::Map(..))
                 {
-                    self.error(Code::E0301, format!("`{}` is declared `{d}` but starts as `{i}`", v.name.name), init.span, format!("this is `{i}`"));
+                    let help = crate::expr::mismatch_help(&d, &i);
+                    self.error(Code::E0301, format!("`{}` is declared `{d}` but starts as `{i}`", v.name.name), init.span, format!("this is `{i}`"))
+                        .help = help;
                 }
                 d
             }
@@ -123,7 +127,12 @@ impl Checker<'_> {
     }
 
     pub fn check_machine(&mut self, m: &MachineDecl) {
-        let Some(info) = self.machines.get(&m.name.name).cloned() else { return };
+        // A second machine of the same name (already reported) is checked
+        // with its own states.
+        let info = match self.machines.get(&m.name.name) {
+            Some(info) if info.span == m.name.span => info.clone(),
+            _ => self.machine_info(m),
+        };
         if info.states.is_empty() {
             self.error(Code::E0220, format!("machine `{}` declares no states", m.name.name), m.name.span, "a machine needs states")
                 .help = Some("declare its initial state first, e.g. `state Idle`".into());
@@ -198,11 +207,11 @@ impl Checker<'_> {
                     let source = if from_ok.len() == 1 && t.from.len() == 1 { Some(from_ok[0].clone()) } else { None };
                     let cx = Cx {
                         event,
-                        no_event: "",
+                        unknown_event: event.is_none(),
+                        unknown_state: target.is_none() || from_ok.len() != t.from.len(),
                         ..Cx::default()
                     };
-                    let event_cx = if event.is_some() { cx } else { Cx { event: None, no_event: "the event of this transition is unknown", ..Cx::default() } };
-                    self.transition(&m.name.name, &vars, source.as_ref(), target, t.from.len() != 1, &t.guard, &t.body, &t.target, &event_cx);
+                    self.transition(&m.name.name, &vars, source.as_ref(), target, t.from.len() != 1, &t.guard, &t.body, &t.target, &cx);
                 }
                 MachineMember::After(t) => {
                     self.positive_duration(&t.after, &Cx::default(), "a timeout");
@@ -214,7 +223,11 @@ impl Checker<'_> {
                     if target.is_none() {
                         self.unknown_state(&m.name.name, &info, &t.target);
                     }
-                    let cx = Cx { no_event: "a timeout fires on the passing of time, not on an event", ..Cx::default() };
+                    let cx = Cx {
+                        no_event: "a timeout fires on the passing of time, not on an event",
+                        unknown_state: source.is_none() || target.is_none(),
+                        ..Cx::default()
+                    };
                     self.transition(&m.name.name, &vars, source, target, false, &None, &t.body, &t.target, &cx);
                 }
                 _ => {}
@@ -311,8 +324,21 @@ impl Checker<'_> {
         }
     }
 
+    /// Warns about states no transition leads to. Skipped when a member
+    /// failed to parse or a transition names an unknown state: the graph is
+    /// then incomplete, and the mistake already reported.
     fn reachability(&mut self, m: &MachineDecl, info: &MachineInfo) {
         let Some(initial) = info.states.first() else { return };
+        let known = |s: &ast::Ident| info.state(&s.name).is_some();
+        let complete = m.members.iter().all(|member| match member {
+            MachineMember::Error(_) => false,
+            MachineMember::On(t) => t.from.iter().all(known) && known(&t.target),
+            MachineMember::After(t) => known(&t.from) && known(&t.target),
+            _ => true,
+        });
+        if !complete {
+            return;
+        }
         let mut edges: Vec<(Option<String>, String)> = Vec::new();
         for member in &m.members {
             match member {
@@ -382,10 +408,7 @@ impl Checker<'_> {
         for member in &p.members {
             if let ProcessorMember::Handler(h) = member {
                 let event = self.resolve_event(&h.event);
-                let cx = match event {
-                    Some(_) => Cx { event, ..Cx::default() },
-                    None => Cx { no_event: "the event of this handler is unknown", ..Cx::default() },
-                };
+                let cx = Cx { event, unknown_event: event.is_none(), ..Cx::default() };
                 let saved = std::mem::take(&mut self.scopes);
                 self.push_scope();
                 for v in &vars {
@@ -489,7 +512,8 @@ impl Checker<'_> {
             }
             ShapingKind::Limit { event, count, per } => {
                 self.resolve_event(event);
-                self.budget(count, per, &Cx::default());
+                let instead = format!("to drop every `{}`, write `suppress {}`", event.name, event.name);
+                self.budget(count, per, &Cx::default(), &instead);
             }
         }
     }
@@ -521,7 +545,14 @@ impl Checker<'_> {
                 ShapingKind::Limit { event, .. } => (format!("limit {}", event.name), &event.name),
             };
             if let Some(prev) = seen.get(&key) {
-                let d = Diagnostic::new(Code::W0004, "this rule repeats an earlier one", self.label(r.span, "repeated"))
+                let target = key.split_once(' ').map_or("", |(_, t)| t).trim_end_matches('.');
+                let message = match &r.kind {
+                    ShapingKind::Redact { .. } => format!("`{target}` is already redacted"),
+                    ShapingKind::Sample { .. } => format!("`{target}` is already sampled"),
+                    ShapingKind::Limit { .. } => format!("`{target}` is already rate-limited"),
+                    ShapingKind::Suppress { .. } => format!("`{target}` is already suppressed"),
+                };
+                let d = Diagnostic::new(Code::W0004, message, self.label(r.span, "repeated"))
                     .with_label(self.label(*prev, "the earlier rule"))
                     .with_help("remove one of them; only the first applies");
                 self.push(d);
@@ -602,7 +633,10 @@ impl Checker<'_> {
                     row = self.columns(cols, &cx, false).into_iter().map(|(name, ty)| Column { name, ty }).collect();
                     source = None;
                 }
-                StageKind::Summarize { aggregates: aggs, by, every } => {
+                StageKind::Summarize { aggregates: aggs, by, max_series, every } => {
+                    if let Some(m) = max_series {
+                        self.positive_count(m, "the maximum number of series");
+                    }
                     if summarized {
                         self.error(Code::E0219, "a query summarizes once", stage.span, "second `summarize`")
                             .help = Some("emit the first summary as a log and summarize it in another query".into());
@@ -637,7 +671,7 @@ impl Checker<'_> {
                         self.error(Code::E0319, "a sampling rate must be a constant", rate.span, "computed at run time");
                     }
                 }
-                StageKind::Limit { count, per } => self.budget(count, per, &cx),
+                StageKind::Limit { count, per } => self.budget(count, per, &cx, "to drop every row, remove the query"),
                 StageKind::EmitLog(name) => {
                     emitted = Some(stage.span);
                     if name.name == q.source.name {

@@ -41,12 +41,14 @@ impl Checker<'_> {
                     Some(t) => {
                         let declared = self.resolve_type(t, TypePlace::Other);
                         if !declared.accepts(&value_ty) {
+                            let help = crate::expr::mismatch_help(&declared, &value_ty);
                             self.error(
                                 Code::E0301,
                                 format!("`{}` is declared `{declared}` but given `{value_ty}`", name.name),
                                 value.span,
                                 format!("this is `{value_ty}`"),
-                            );
+                            )
+                            .help = help;
                         }
                         declared
                     }
@@ -166,7 +168,13 @@ impl Checker<'_> {
                 for f in fields {
                     let ty = self.expr(&f.value, cx);
                     if let Some(prev) = seen.iter().find(|(n, _, _)| *n == f.name.name) {
-                        let d = crate::env::duplicate(self.file, "field", &f.name, prev.2);
+                        let d = Diagnostic::new(
+                            Code::E0208,
+                            format!("field `{}` is given twice", f.name.name),
+                            self.label(f.name.span, "given again here"),
+                        )
+                        .with_label(self.label(prev.2, "first given here"))
+                        .with_help("remove one of them");
                         self.push(d);
                         continue;
                     }
@@ -200,7 +208,7 @@ impl Checker<'_> {
                     }
                 }
                 if let Some(b) = budget {
-                    self.budget(&b.count, &b.per, cx);
+                    self.budget(&b.count, &b.per, cx, "to never act, remove the trigger");
                 }
             }
             StmtKind::Return(value) => {
@@ -232,7 +240,8 @@ impl Checker<'_> {
     }
 
     /// `limit N per D`: a positive constant count and a positive duration.
-    pub fn budget(&mut self, count: &Expr, per: &Expr, cx: &Cx) {
+    /// `instead` says what to write to allow nothing at all.
+    pub fn budget(&mut self, count: &Expr, per: &Expr, cx: &Cx, instead: &str) {
         self.expect(count, cx, &Ty::Int, "the limit");
         match const_int(count) {
             None => {
@@ -241,7 +250,7 @@ impl Checker<'_> {
             }
             Some(n) if n <= 0 => {
                 self.error(Code::E0320, format!("a limit must be at least 1, found {n}"), count.span, "allows nothing")
-                    .help = Some("to never act, remove the trigger".into());
+                    .help = Some(instead.into());
             }
             _ => {}
         }
@@ -282,6 +291,10 @@ impl Checker<'_> {
                     None => {
                         if id.name == "event" {
                             self.error(Code::E0307, "cannot assign to `event`", id.span, "events are read-only");
+                            return;
+                        }
+                        if cx.unknown_state {
+                            // Perhaps a variable of the unknown target state.
                             return;
                         }
                         let candidates = self.local_names();
@@ -346,12 +359,14 @@ impl Checker<'_> {
                     if value_ty.is_optional() && target_ty.accepts(value_ty.unwrap_optional()) {
                         self.optional_used(value.span, &value_ty, "the assigned value");
                     } else {
+                        let help = crate::expr::mismatch_help(&target_ty, &value_ty);
                         self.error(
                             Code::E0301,
                             format!("cannot assign `{value_ty}` to a variable of type `{target_ty}`"),
                             value.span,
                             format!("this is `{value_ty}`"),
-                        );
+                        )
+                        .help = help;
                     }
                 }
             }
@@ -366,7 +381,9 @@ impl Checker<'_> {
                 } else if target_ty.is_optional() && !matches!(target.kind, ExprKind::Index(..)) {
                     self.optional_used(target.span, &target_ty, &format!("the target of `{sym}`"));
                 } else if !(t.accepts(&value_ty) || (matches!(t, Ty::Timestamp) && value_ty == Ty::Duration)) {
-                    self.error(Code::E0301, format!("`{sym}` on `{t}` needs a `{t}`, found `{value_ty}`"), value.span, format!("this is `{value_ty}`"));
+                    let help = crate::expr::mismatch_help(t, &value_ty);
+                    self.error(Code::E0301, format!("`{sym}` on `{t}` needs a `{t}`, found `{value_ty}`"), value.span, format!("this is `{value_ty}`"))
+                        .help = help;
                 }
             }
         }
