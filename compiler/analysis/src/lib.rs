@@ -26,6 +26,10 @@ use dtc_diagnostics::{Diagnostic, FileId, Span};
 use dtc_sema::Unit;
 use dtc_stdlib::risk::Profile;
 
+/// The most state any program may hold, whatever the policy: an agent
+/// refuses programs whose memory bound is larger.
+pub const MEMORY_CEILING: u64 = 1 << 30;
+
 /// Limits the analysis assumes where the program does not declare one. A
 /// policy can override them.
 #[derive(Debug, Clone)]

@@ -1580,6 +1580,22 @@ impl<'a> Walker<'a> {
             .iter()
             .fold(0u64, |a, m| a.saturating_add(m.bytes));
         self.report.memory_total = total;
+        if total > crate::MEMORY_CEILING
+            && let Some(m) = self.report.memory.iter().max_by_key(|m| m.bytes)
+        {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E0502,
+                    format!(
+                        "the program may hold {} of state, more than the {} any agent allows",
+                        crate::render::bytes(total),
+                        crate::render::bytes(crate::MEMORY_CEILING)
+                    ),
+                    Label::new(m.file, m.span, format!("{}: {}", m.what, m.how)),
+                )
+                .with_help("declare smaller `max` bounds, or bound the metric's labels"),
+            );
+        }
         let level = if total > 256 << 20 {
             Level::High
         } else if total > 16 << 20 {

@@ -165,6 +165,8 @@ codes! {
     // E05: termination and bounds.
     /// Functions that call themselves, directly or through others.
     E0501 = Error, "recursion";
+    /// State whose upper bound is larger than any agent will hold.
+    E0502 = Error, "state too large";
 
     // E06: privacy flow.
     /// Personal data reaches a field of an emitted log.
