@@ -46,6 +46,8 @@ pub struct Defaults {
     pub flight_recorder_events: u64,
     /// Budget of a trigger written without `limit`: (count, period in ns).
     pub trigger_budget: (i64, i64),
+    /// Budget of an `emit log` in a handler written without `limit`.
+    pub emit_budget: (i64, i64),
 }
 
 impl Default for Defaults {
@@ -57,6 +59,7 @@ impl Default for Defaults {
             state_string_max: 1_024,
             flight_recorder_events: 1_000,
             trigger_budget: (1, 3_600_000_000_000),
+            emit_budget: (100, 1_000_000_000),
         }
     }
 }

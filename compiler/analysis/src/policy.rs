@@ -79,6 +79,8 @@ struct RawLists {
 struct RawDefaults {
     trigger_limit: Option<Spanned<i64>>,
     trigger_per: Option<Spanned<String>>,
+    emit_limit: Option<Spanned<i64>>,
+    emit_per: Option<Spanned<String>>,
     map_max: Option<Spanned<i64>>,
     machine_max: Option<Spanned<i64>>,
     unbounded_series: Option<Spanned<i64>>,
@@ -290,6 +292,9 @@ pub fn parse(file: FileId, text: &str) -> Result<Policy, Vec<Diagnostic>> {
         if let Some(n) = positive(d.trigger_limit, "trigger_limit") {
             p.defaults.trigger_budget.0 = n as i64;
         }
+        if let Some(n) = positive(d.emit_limit, "emit_limit") {
+            p.defaults.emit_budget.0 = n as i64;
+        }
         if let Some(n) = positive(d.map_max, "map_max") {
             p.defaults.map_max = n;
         }
@@ -301,6 +306,16 @@ pub fn parse(file: FileId, text: &str) -> Result<Policy, Vec<Diagnostic>> {
         }
         if let Some(n) = positive(d.flight_recorder_events, "flight_recorder_events") {
             p.defaults.flight_recorder_events = n;
+        }
+        if let Some(per) = d.emit_per {
+            match parse_duration(per.get_ref()) {
+                Some(ns) => p.defaults.emit_budget.1 = ns,
+                None => bad(
+                    span_of(&per),
+                    format!("`{}` is not a duration", per.get_ref()),
+                    "write a duration such as \"1s\"".into(),
+                ),
+            }
         }
         if let Some(per) = d.trigger_per {
             match parse_duration(per.get_ref()) {

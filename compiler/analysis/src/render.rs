@@ -130,6 +130,21 @@ pub fn render_text(r: &Report, map: &SourceMap) -> String {
             );
         }
     }
+    if !r.emits.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "emitted logs:");
+        for a in &r.emits {
+            let (file, line, col) = location(map, a.file, a.span);
+            let _ = writeln!(
+                out,
+                "  {} at most {} per {}{} ({file}:{line}:{col})",
+                a.name,
+                a.budget.0,
+                duration(a.budget.1),
+                if a.defaulted { " (default budget)" } else { "" }
+            );
+        }
+    }
     out
 }
 
@@ -165,6 +180,10 @@ pub fn render_json(r: &Report, map: &SourceMap) -> Value {
             "name": m.name, "labels": m.labels, "max_series": m.max_series, "location": loc(m.file, m.span),
         })).collect::<Vec<_>>(),
         "probes": r.probes.iter().map(|(k, f, s)| json!({ "kind": k, "location": loc(*f, *s) })).collect::<Vec<_>>(),
+        "emits": r.emits.iter().map(|a| json!({
+            "event": a.name, "limit": a.budget.0, "per_ns": a.budget.1, "default_budget": a.defaulted,
+            "location": loc(a.file, a.span),
+        })).collect::<Vec<_>>(),
         "actions": r.actions.iter().map(|a| json!({
             "name": a.name, "limit": a.budget.0, "per_ns": a.budget.1, "default_budget": a.defaulted,
             "location": loc(a.file, a.span),

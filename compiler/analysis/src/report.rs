@@ -74,6 +74,8 @@ pub struct Report {
     pub metrics: Vec<MetricInfo>,
     pub probes: Vec<(String, FileId, Span)>,
     pub actions: Vec<ActionUse>,
+    /// The logs handlers emit, with their budgets (`name` is the event).
+    pub emits: Vec<ActionUse>,
 }
 
 impl Report {

@@ -808,11 +808,37 @@ impl<'a> Walker<'a> {
                 self.scopes.pop();
                 1 + iterations.saturating_mul(inner)
             }
-            StmtKind::EmitLog { name, fields } => {
+            StmtKind::EmitLog {
+                name,
+                fields,
+                budget,
+            } => {
                 self.effects.insert(Effect::EmitsTelemetry);
                 for f in fields {
                     let t = self.expr(&f.value, cx);
                     self.sink_log(&name.name, &f.name.name, &t, f.value.span);
+                }
+                if !self.silent {
+                    let (b, defaulted) = match budget {
+                        Some(b) => (
+                            (
+                                const_int(&b.count).unwrap_or(1),
+                                match b.per.kind {
+                                    ExprKind::Duration(ns) => ns,
+                                    _ => self.defaults.emit_budget.1,
+                                },
+                            ),
+                            false,
+                        ),
+                        None => (self.defaults.emit_budget, true),
+                    };
+                    self.report.emits.push(ActionUse {
+                        name: name.name.clone(),
+                        budget: b,
+                        defaulted,
+                        file: self.file,
+                        span: name.span,
+                    });
                 }
                 1
             }

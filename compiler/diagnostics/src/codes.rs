@@ -147,7 +147,7 @@ codes! {
     E0315 = Error, "not iterable";
     /// A map key type other than string, int or bool.
     E0316 = Error, "invalid map key type";
-    /// An annotation with the wrong arguments or on the wrong type.
+    /// An annotation with the wrong arguments.
     E0317 = Error, "invalid annotation";
     /// A redaction method that does not apply to the field's type.
     E0318 = Error, "redaction does not apply to this type";
@@ -201,7 +201,7 @@ codes! {
     W0003 = Warning, "query has no output";
     /// A shaping rule that repeats or is covered by another.
     W0004 = Warning, "redundant shaping rule";
-    /// A variable that is declared but never read.
+    /// A `let`, `var` or `if let` binding in a block that is never read.
     W0005 = Warning, "unused variable";
     /// A metric whose labels can take unboundedly many values.
     W0006 = Warning, "unbounded metric cardinality";

@@ -32,7 +32,9 @@ pub fn render_human(diagnostics: &[Diagnostic], sources: &SourceMap, color: bool
         // Writing to a Vec cannot fail; a missing file would be a bug in the
         // caller, and the message still says what went wrong.
         if let Err(e) = report.write(&mut cache, &mut out) {
-            out.extend_from_slice(format!("{}[{}]: {} ({e})\n", d.severity.as_str(), d.code, d.message).as_bytes());
+            out.extend_from_slice(
+                format!("{}[{}]: {} ({e})\n", d.severity.as_str(), d.code, d.message).as_bytes(),
+            );
         }
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -50,7 +52,10 @@ fn build_report<'a>(d: &Diagnostic, sources: &SourceMap, color: bool) -> Report<
         Severity::Warning => ReportKind::Warning,
     };
     let primary_file = sources.get(d.primary.file);
-    let span: ASpan = (primary_file.name.clone(), clamp(d.primary.span, &primary_file.text));
+    let span: ASpan = (
+        primary_file.name.clone(),
+        clamp(d.primary.span, &primary_file.text),
+    );
     let primary_color = match d.severity {
         Severity::Error => Color::Red,
         Severity::Warning => Color::Yellow,
@@ -122,7 +127,10 @@ pub fn to_json_value(d: &Diagnostic, sources: &SourceMap) -> Value {
 
 /// All diagnostics as a JSON array, pretty-printed.
 pub fn render_json(diagnostics: &[Diagnostic], sources: &SourceMap) -> String {
-    let values: Vec<Value> = diagnostics.iter().map(|d| to_json_value(d, sources)).collect();
+    let values: Vec<Value> = diagnostics
+        .iter()
+        .map(|d| to_json_value(d, sources))
+        .collect();
     serde_json::to_string_pretty(&values).unwrap_or_else(|_| "[]".to_string())
 }
 
@@ -135,10 +143,17 @@ mod tests {
     fn renders_code_labels_and_help() {
         let mut map = SourceMap::new();
         let f = map.add("a.dt", "query q = Nope | emit metric \"x\"\n");
-        let d = Diagnostic::new(Code::E0201, "unknown event `Nope`", Label::new(f, Span::new(10, 14), "not declared"))
-            .with_help("declare it with `event Nope { ... }`");
+        let d = Diagnostic::new(
+            Code::E0201,
+            "unknown event `Nope`",
+            Label::new(f, Span::new(10, 14), "not declared"),
+        )
+        .with_help("declare it with `event Nope { ... }`");
         let text = render_human(std::slice::from_ref(&d), &map, false);
-        assert!(text.contains("[E0201] Error: unknown event `Nope`"), "{text}");
+        assert!(
+            text.contains("[E0201] Error: unknown event `Nope`"),
+            "{text}"
+        );
         assert!(text.contains("not declared"), "{text}");
         assert!(text.contains("Help: declare it"), "{text}");
         let json = to_json_value(&d, &map);
@@ -152,7 +167,11 @@ mod tests {
     fn out_of_range_spans_do_not_panic() {
         let mut map = SourceMap::new();
         let f = map.add("a.dt", "");
-        let d = Diagnostic::new(Code::E0105, "unexpected end of file", Label::new(f, Span::new(5, 9), "here"));
+        let d = Diagnostic::new(
+            Code::E0105,
+            "unexpected end of file",
+            Label::new(f, Span::new(5, 9), "here"),
+        );
         let _ = render_human(&[d.clone()], &map, true);
         let _ = to_json_value(&d, &map);
     }

@@ -148,7 +148,10 @@ pub struct TypeExpr {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TypeExprKind {
     /// `int`, `string`, ... and generic names such as `map[K, V]`.
-    Named { name: Ident, args: Vec<TypeExpr> },
+    Named {
+        name: Ident,
+        args: Vec<TypeExpr>,
+    },
     /// `T?`
     Optional(Box<TypeExpr>),
     Error,
@@ -351,7 +354,11 @@ pub enum ShapingKind {
     /// `sample Event 10%`.
     Sample { event: Ident, rate: Expr },
     /// `limit Event 100 per 1m`.
-    Limit { event: Ident, count: Expr, per: Expr },
+    Limit {
+        event: Ident,
+        count: Expr,
+        per: Expr,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -384,10 +391,12 @@ pub enum AssignOp {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StmtKind {
+    /// `let x = e` (immutable) or `var x = e` (a local that can change).
     Let {
         name: Ident,
         ty: Option<TypeExpr>,
         value: Expr,
+        mutable: bool,
     },
     Assign {
         target: Expr,
@@ -412,10 +421,11 @@ pub enum StmtKind {
         iter: ForIter,
         body: Block,
     },
-    /// `emit log Name { field: value, ... }`.
+    /// `emit log Name { field: value, ... } limit N per D`.
     EmitLog {
         name: Ident,
         fields: Vec<FieldInit>,
+        budget: Option<Budget>,
     },
     /// `trigger action(args) limit N per D`.
     Trigger {
@@ -521,11 +531,17 @@ pub enum ExprKind {
     Name(Ident),
     Field(Box<Expr>, Ident),
     Index(Box<Expr>, Box<Expr>),
-    Call { callee: Path, args: Vec<Arg> },
+    Call {
+        callee: Path,
+        args: Vec<Arg>,
+    },
     Unary(UnaryOp, Box<Expr>),
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
     /// `machine is State`: the current event's machine instance is in State.
-    Is { machine: Ident, state: Ident },
+    Is {
+        machine: Ident,
+        state: Ident,
+    },
     Error,
 }
 

@@ -23,8 +23,9 @@ pub enum LexError {
     UnterminatedComment,
 }
 
-/// A token. Keywords are reserved; the few that double as function names
-/// (`max`, `sample`, `limit`) are accepted as callees by the grammar.
+/// A token. Keywords are reserved; the two that double as function names
+/// (`max`, `sample`) are accepted as callees by the grammar, and any keyword
+/// is accepted where only a field name can appear.
 #[derive(Logos, Debug, Clone, PartialEq)]
 #[logos(error = LexError)]
 #[logos(skip r"[ \t\r\n\f]+")]
@@ -244,7 +245,10 @@ fn float_literal(lex: &mut logos::Lexer<Token>) -> Result<f64, LexError> {
     if v.is_finite() {
         Ok(v)
     } else {
-        Err(LexError::InvalidNumber(format!("`{}` is too large for a float", lex.slice())))
+        Err(LexError::InvalidNumber(format!(
+            "`{}` is too large for a float",
+            lex.slice()
+        )))
     }
 }
 
@@ -286,34 +290,49 @@ const SIZE_UNITS: &[(&str, i64)] = &[
 
 fn unit_literal(lex: &mut logos::Lexer<Token>) -> Result<UnitValue, LexError> {
     let s = lex.slice();
-    let split = s
-        .find(|c: char| c.is_ascii_alphabetic())
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let (scale, make): (i64, fn(i64) -> UnitValue) =
-        if let Some((_, scale)) = DURATION_UNITS.iter().find(|(u, _)| *u == unit) {
-            (*scale, UnitValue::Duration)
-        } else if let Some((_, scale)) = SIZE_UNITS.iter().find(|(u, _)| *u == unit) {
-            (*scale, UnitValue::Size)
-        } else {
-            return Err(LexError::InvalidNumber(format!(
-                "`{unit}` is not a unit: durations take ns, us, ms, s, m, h or d; sizes take B, KB, KiB, MB, MiB, GB, GiB, TB or TiB"
-            )));
-        };
-    let value: f64 = digits(num)
-        .parse()
-        .map_err(|_| LexError::InvalidNumber(format!("`{s}` is not a number")))?;
-    let scaled = value * scale as f64;
-    if !scaled.is_finite() || scaled >= i64::MAX as f64 {
-        return Err(LexError::InvalidNumber(format!("`{s}` is too large")));
-    }
-    if scaled.fract() != 0.0 {
+    let (scale, make): (i64, fn(i64) -> UnitValue) = if let Some((_, scale)) =
+        DURATION_UNITS.iter().find(|(u, _)| *u == unit)
+    {
+        (*scale, UnitValue::Duration)
+    } else if let Some((_, scale)) = SIZE_UNITS.iter().find(|(u, _)| *u == unit) {
+        (*scale, UnitValue::Size)
+    } else {
+        return Err(LexError::InvalidNumber(format!(
+            "`{unit}` is not a unit: durations take ns, us, ms, s, m, h or d; sizes take B, KB, KiB, MB, MiB, GB, GiB, TB or TiB"
+        )));
+    };
+    // Exact decimal arithmetic: `4.1s` is 4_100_000_000 ns, which floating
+    // point would miss.
+    let num = digits(num);
+    let (whole, frac) = num.split_once('.').unwrap_or((&num, ""));
+    let too_large = || LexError::InvalidNumber(format!("`{s}` is too large"));
+    let whole: i128 = whole.parse().map_err(|_| too_large())?;
+    let frac_digits = frac.len() as u32;
+    let frac: i128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| too_large())?
+    };
+    let denominator = 10i128.checked_pow(frac_digits).ok_or_else(too_large)?;
+    let numerator = whole
+        .checked_mul(denominator)
+        .and_then(|w| w.checked_add(frac))
+        .and_then(|n| n.checked_mul(scale as i128))
+        .ok_or_else(too_large)?;
+    if numerator % denominator != 0 {
         return Err(LexError::InvalidNumber(format!(
             "`{s}` is not a whole number of {}",
-            if make(0) == UnitValue::Size(0) { "bytes" } else { "nanoseconds" }
+            if make(0) == UnitValue::Size(0) {
+                "bytes"
+            } else {
+                "nanoseconds"
+            }
         )));
     }
-    Ok(make(scaled as i64))
+    let value = i64::try_from(numerator / denominator).map_err(|_| too_large())?;
+    Ok(make(value))
 }
 
 fn string_literal(lex: &mut logos::Lexer<Token>) -> Result<String, LexError> {
@@ -347,7 +366,8 @@ pub fn unescape(body: &str) -> Result<String, LexError> {
                         .is_some();
                 if !ok {
                     return Err(LexError::InvalidEscape(
-                        "`\\u` must be followed by a code point in braces, like `\\u{1F600}`".into(),
+                        "`\\u` must be followed by a code point in braces, like `\\u{1F600}`"
+                            .into(),
                     ));
                 }
                 for _ in 0..rest.chars().count() + 1 {
@@ -359,7 +379,11 @@ pub fn unescape(body: &str) -> Result<String, LexError> {
                     "`\\{other}` is not an escape: use \\n, \\t, \\r, \\0, \\\\, \\\" or \\u{{...}}"
                 )));
             }
-            None => return Err(LexError::InvalidEscape("a string cannot end with `\\`".into())),
+            None => {
+                return Err(LexError::InvalidEscape(
+                    "a string cannot end with `\\`".into(),
+                ));
+            }
         }
     }
     Ok(out)
@@ -391,7 +415,9 @@ pub fn lex(source: &str) -> Lexed {
     while let Some(result) = lexer.next() {
         let span = lexer.span();
         match result {
-            Ok(Token::DocComment(text)) => pending_doc.push(text.strip_prefix(' ').unwrap_or(&text).to_string()),
+            Ok(Token::DocComment(text)) => {
+                pending_doc.push(text.strip_prefix(' ').unwrap_or(&text).to_string())
+            }
             Ok(Token::BlockComment) => {}
             Ok(token) => {
                 if !pending_doc.is_empty() {
@@ -528,10 +554,46 @@ impl Token {
 
 /// Every reserved word, for editors and for "did you mean" on keywords.
 pub const KEYWORDS: &[&str] = &[
-    "import", "from", "event", "probe", "query", "machine", "processor", "state", "on", "in",
-    "when", "after", "emit", "log", "metric", "trigger", "limit", "per", "max", "suppress",
-    "redact", "with", "sample", "let", "var", "if", "else", "for", "fn", "return", "true",
-    "false", "none", "where", "extend", "project", "summarize", "by", "every", "is",
+    "import",
+    "from",
+    "event",
+    "probe",
+    "query",
+    "machine",
+    "processor",
+    "state",
+    "on",
+    "in",
+    "when",
+    "after",
+    "emit",
+    "log",
+    "metric",
+    "trigger",
+    "limit",
+    "per",
+    "max",
+    "suppress",
+    "redact",
+    "with",
+    "sample",
+    "let",
+    "var",
+    "if",
+    "else",
+    "for",
+    "fn",
+    "return",
+    "true",
+    "false",
+    "none",
+    "where",
+    "extend",
+    "project",
+    "summarize",
+    "by",
+    "every",
+    "is",
 ];
 
 #[cfg(test)]
@@ -569,14 +631,38 @@ mod tests {
         assert!(matches!(errs[2], LexError::InvalidNumber(_)));
         assert!(matches!(errs[3], LexError::InvalidNumber(_)));
         assert!(matches!(errs[4], LexError::InvalidEscape(_)));
-        assert_eq!(kinds("a ### b"), vec![Token::Ident("a".into()), Token::Ident("b".into())]);
+        assert_eq!(
+            kinds("a ### b"),
+            vec![Token::Ident("a".into()), Token::Ident("b".into())]
+        );
     }
 
     #[test]
     fn doc_comments_attach_to_the_next_token() {
         let lexed = lex("/// Hello\n/// world\nevent A {} // not a doc\n/* block */ x");
-        assert_eq!(lexed.docs.get(&20).map(String::as_str), Some("Hello\nworld"));
+        assert_eq!(
+            lexed.docs.get(&20).map(String::as_str),
+            Some("Hello\nworld")
+        );
         assert_eq!(lexed.tokens.len(), 5);
+    }
+
+    #[test]
+    fn fractional_units_are_exact() {
+        assert_eq!(
+            kinds("4.1s 1.1m 8.2ms 2.2h 1.5KiB"),
+            vec![
+                Token::UnitLit(UnitValue::Duration(4_100_000_000)),
+                Token::UnitLit(UnitValue::Duration(66_000_000_000)),
+                Token::UnitLit(UnitValue::Duration(8_200_000)),
+                Token::UnitLit(UnitValue::Duration(7_920_000_000_000)),
+                Token::UnitLit(UnitValue::Size(1536)),
+            ]
+        );
+        assert_eq!(
+            lex("1.5B 0.0000000001s 99999999999999999999d").errors.len(),
+            3
+        );
     }
 
     #[test]

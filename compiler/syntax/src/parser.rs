@@ -55,13 +55,25 @@ impl Ctx {
     pub(crate) fn expr(&mut self, kind: ExprKind, span: Span) -> Expr {
         let children = child_depth(&kind);
         if children == POISONED {
-            return Expr { kind: ExprKind::Error, span, depth: POISONED };
+            return Expr {
+                kind: ExprKind::Error,
+                span,
+                depth: POISONED,
+            };
         }
         if children >= MAX_DEPTH {
             self.depth_errors.push(span);
-            return Expr { kind: ExprKind::Error, span, depth: POISONED };
+            return Expr {
+                kind: ExprKind::Error,
+                span,
+                depth: POISONED,
+            };
         }
-        Expr { kind, span, depth: children + 1 }
+        Expr {
+            kind,
+            span,
+            depth: children + 1,
+        }
     }
 
     pub(crate) fn binary(&mut self, op: BinaryOp, a: Expr, b: Expr, span: Span) -> Expr {
@@ -70,13 +82,21 @@ impl Ctx {
 
     pub(crate) fn call(&mut self, callee: Expr, args: Vec<Arg>, span: Span) -> Expr {
         if callee.depth == POISONED {
-            return Expr { kind: ExprKind::Error, span, depth: POISONED };
+            return Expr {
+                kind: ExprKind::Error,
+                span,
+                depth: POISONED,
+            };
         }
         match callee.as_path() {
             Some(path) => self.expr(ExprKind::Call { callee: path, args }, span),
             None => {
                 self.call_errors.push(callee.span);
-                Expr { kind: ExprKind::Error, span, depth: 1 }
+                Expr {
+                    kind: ExprKind::Error,
+                    span,
+                    depth: 1,
+                }
             }
         }
     }
@@ -84,13 +104,25 @@ impl Ctx {
     pub(crate) fn block(&mut self, stmts: Vec<Stmt>, span: Span) -> Block {
         let inner = stmts.iter().map(stmt_depth).max().unwrap_or(0);
         if inner == POISONED {
-            return Block { stmts: vec![], span, depth: POISONED };
+            return Block {
+                stmts: vec![],
+                span,
+                depth: POISONED,
+            };
         }
         if inner >= MAX_DEPTH {
             self.depth_errors.push(span);
-            return Block { stmts: vec![], span, depth: POISONED };
+            return Block {
+                stmts: vec![],
+                span,
+                depth: POISONED,
+            };
         }
-        Block { stmts, span, depth: inner + 1 }
+        Block {
+            stmts,
+            span,
+            depth: inner + 1,
+        }
     }
 }
 
@@ -107,9 +139,12 @@ fn child_depth(kind: &ExprKind) -> u32 {
 
 fn stmt_depth(stmt: &Stmt) -> u32 {
     match &stmt.kind {
-        StmtKind::If { then, otherwise, .. } | StmtKind::IfLet { then, otherwise, .. } => {
-            then.depth.max(otherwise.as_ref().map_or(0, |b| b.depth))
+        StmtKind::If {
+            then, otherwise, ..
         }
+        | StmtKind::IfLet {
+            then, otherwise, ..
+        } => then.depth.max(otherwise.as_ref().map_or(0, |b| b.depth)),
         StmtKind::For { body, .. } => body.depth,
         _ => 0,
     }
@@ -129,7 +164,11 @@ pub struct Parsed {
 /// Parses a file. Spans in the result are byte offsets into `source`.
 pub fn parse(file: FileId, source: &str) -> Parsed {
     let lexed = lexer::lex(source);
-    let mut diagnostics: Vec<Diagnostic> = lexed.errors.iter().map(|e| lex_diagnostic(file, e)).collect();
+    let mut diagnostics: Vec<Diagnostic> = lexed
+        .errors
+        .iter()
+        .map(|e| lex_diagnostic(file, e))
+        .collect();
     let mut ctx = Ctx {
         recovered: Vec::new(),
         docs: lexed.docs,
@@ -164,14 +203,22 @@ pub fn parse(file: FileId, source: &str) -> Parsed {
     }
     for span in ctx.depth_errors {
         diagnostics.push(
-            Diagnostic::new(Code::E0107, "expression or block nested too deeply", Label::new(file, span, format!("more than {MAX_DEPTH} levels deep")))
-                .with_help("split it up with `let` bindings or helper functions"),
+            Diagnostic::new(
+                Code::E0107,
+                "expression or block nested too deeply",
+                Label::new(file, span, format!("more than {MAX_DEPTH} levels deep")),
+            )
+            .with_help("split it up with `let` bindings or helper functions"),
         );
     }
     for span in ctx.call_errors {
         diagnostics.push(
-            Diagnostic::new(Code::E0110, "only a named function can be called", Label::new(file, span, "this is not a function name"))
-                .with_help("call a function by name, like `len(x)` or `file.sha256(path)`"),
+            Diagnostic::new(
+                Code::E0110,
+                "only a named function can be called",
+                Label::new(file, span, "this is not a function name"),
+            )
+            .with_help("call a function by name, like `len(x)` or `file.sha256(path)`"),
         );
     }
     if !diagnostics.is_empty() {
@@ -188,7 +235,9 @@ pub fn parse(file: FileId, source: &str) -> Parsed {
                 format!("{dropped} more syntax errors not shown"),
                 Label::new(file, last_span, "stopped reporting here"),
             )
-            .with_help("fix the errors above first; many of the rest are likely consequences of them"),
+            .with_help(
+                "fix the errors above first; many of the rest are likely consequences of them",
+            ),
         );
     }
     Parsed { ast, diagnostics }
@@ -200,7 +249,10 @@ const CLEAN_TOKENS_BEFORE_NEXT_ERROR: usize = 3;
 /// The index of the token a parse error is at (the token count at end of file).
 fn error_token_index(token_starts: &[usize], e: &ParseError<usize, Token, Never>) -> Option<usize> {
     let offset = match e {
-        ParseError::UnrecognizedToken { token: (l, _, _), .. } | ParseError::ExtraToken { token: (l, _, _) } => *l,
+        ParseError::UnrecognizedToken {
+            token: (l, _, _), ..
+        }
+        | ParseError::ExtraToken { token: (l, _, _) } => *l,
         ParseError::UnrecognizedEof { .. } => return Some(token_starts.len()),
         ParseError::InvalidToken { location } => *location,
         ParseError::User { .. } => return None,
@@ -211,28 +263,60 @@ fn error_token_index(token_starts: &[usize], e: &ParseError<usize, Token, Never>
 fn lex_diagnostic(file: FileId, e: &lexer::SpannedLexError) -> Diagnostic {
     let span = Span::new(e.start, e.end);
     match &e.error {
-        LexError::InvalidChar => Diagnostic::new(Code::E0101, "invalid character", Label::new(file, span, "not part of any token"))
-            .with_help("identifiers are ASCII letters, digits and `_`; text belongs in a \"string\""),
-        LexError::UnterminatedString => {
-            Diagnostic::new(Code::E0102, "unterminated string", Label::new(file, span, "this string has no closing `\"`"))
-                .with_help("close the string with `\"` on the same line; write a newline as `\\n`")
-        }
-        LexError::InvalidEscape(msg) => {
-            Diagnostic::new(Code::E0103, "invalid escape sequence", Label::new(file, span, "in this string")).with_help(msg.clone())
-        }
-        LexError::InvalidNumber(msg) => Diagnostic::new(Code::E0106, "invalid number literal", Label::new(file, span, msg.clone())),
-        LexError::UnterminatedComment => {
-            Diagnostic::new(Code::E0109, "unterminated block comment", Label::new(file, Span::new(e.start, e.start + 2), "this comment never ends"))
-                .with_help("close it with `*/`")
-        }
+        LexError::InvalidChar => Diagnostic::new(
+            Code::E0101,
+            "invalid character",
+            Label::new(file, span, "not part of any token"),
+        )
+        .with_help("identifiers are ASCII letters, digits and `_`; text belongs in a \"string\""),
+        LexError::UnterminatedString => Diagnostic::new(
+            Code::E0102,
+            "unterminated string",
+            Label::new(file, span, "this string has no closing `\"`"),
+        )
+        .with_help("close the string with `\"` on the same line; write a newline as `\\n`"),
+        LexError::InvalidEscape(msg) => Diagnostic::new(
+            Code::E0103,
+            "invalid escape sequence",
+            Label::new(file, span, "in this string"),
+        )
+        .with_help(msg.clone()),
+        LexError::InvalidNumber(msg) => Diagnostic::new(
+            Code::E0106,
+            "invalid number literal",
+            Label::new(file, span, msg.clone()),
+        ),
+        LexError::UnterminatedComment => Diagnostic::new(
+            Code::E0109,
+            "unterminated block comment",
+            Label::new(
+                file,
+                Span::new(e.start, e.start + 2),
+                "this comment never ends",
+            ),
+        )
+        .with_help("close it with `*/`"),
     }
 }
 
 /// Tokens that can start an expression: when the parser expects an
 /// expression, listing them all is noise.
 const EXPRESSION_STARTS: &[&str] = &[
-    "Ident", "Int", "Float", "PercentLit", "UnitLit", "Str", "\"true\"", "\"false\"", "\"none\"",
-    "\"event\"", "\"max\"", "\"sample\"", "\"(\"", "\"-\"", "\"!\"",
+    "Ident",
+    "Int",
+    "Float",
+    "PercentLit",
+    "UnitLit",
+    "Str",
+    "\"true\"",
+    "\"false\"",
+    "\"none\"",
+    "\"event\"",
+    "\"max\"",
+    "\"sample\"",
+    "\"(\"",
+    "\"-\"",
+    "\"!\"",
 ];
 
 /// Turns lalrpop's names for expected terminals into what a person reads.
@@ -277,7 +361,13 @@ fn declared_in_tokens(tokens: &[(usize, Token, usize)]) -> Vec<String> {
         .windows(2)
         .filter_map(|w| match (&w[0].1, &w[1].1) {
             (
-                Token::Event | Token::Probe | Token::Query | Token::Machine | Token::Processor | Token::Fn | Token::State,
+                Token::Event
+                | Token::Probe
+                | Token::Query
+                | Token::Machine
+                | Token::Processor
+                | Token::Fn
+                | Token::State,
                 Token::Ident(name),
             ) => Some(name.clone()),
             _ => None,
@@ -287,12 +377,23 @@ fn declared_in_tokens(tokens: &[(usize, Token, usize)]) -> Vec<String> {
 
 fn parse_diagnostic(file: FileId, source: &str, e: &ParseError<usize, Token, Never>) -> Diagnostic {
     match e {
-        ParseError::UnrecognizedToken { token: (l, tok, r), expected } => {
+        ParseError::UnrecognizedToken {
+            token: (l, tok, r),
+            expected,
+        } => {
             let exp = expected_list(expected);
             let mut d = Diagnostic::new(
                 Code::E0104,
                 format!("unexpected {tok}"),
-                Label::new(file, Span::new(*l, *r), if exp.is_empty() { "not expected here".to_string() } else { format!("expected {exp}") }),
+                Label::new(
+                    file,
+                    Span::new(*l, *r),
+                    if exp.is_empty() {
+                        "not expected here".to_string()
+                    } else {
+                        format!("expected {exp}")
+                    },
+                ),
             );
             if let Some(help) = token_help(tok, expected) {
                 d = d.with_help(help);
@@ -305,16 +406,32 @@ fn parse_diagnostic(file: FileId, source: &str, e: &ParseError<usize, Token, Nev
             Diagnostic::new(
                 Code::E0105,
                 "unexpected end of file",
-                Label::new(file, Span::new(at, at), if exp.is_empty() { "the file ends here".to_string() } else { format!("expected {exp}") }),
+                Label::new(
+                    file,
+                    Span::new(at, at),
+                    if exp.is_empty() {
+                        "the file ends here".to_string()
+                    } else {
+                        format!("expected {exp}")
+                    },
+                ),
             )
             .with_help("the last item is not finished: look for a missing `}` or `)`")
         }
-        ParseError::ExtraToken { token: (l, tok, r) } => {
-            Diagnostic::new(Code::E0104, format!("unexpected {tok}"), Label::new(file, Span::new(*l, *r), "not expected here"))
-        }
-        ParseError::InvalidToken { location } => {
-            Diagnostic::new(Code::E0101, "invalid character", Label::new(file, Span::new(*location, *location + 1), "not part of any token"))
-        }
+        ParseError::ExtraToken { token: (l, tok, r) } => Diagnostic::new(
+            Code::E0104,
+            format!("unexpected {tok}"),
+            Label::new(file, Span::new(*l, *r), "not expected here"),
+        ),
+        ParseError::InvalidToken { location } => Diagnostic::new(
+            Code::E0101,
+            "invalid character",
+            Label::new(
+                file,
+                Span::new(*location, *location + 1),
+                "not part of any token",
+            ),
+        ),
         ParseError::User { error } => match *error {},
     }
 }
@@ -347,7 +464,11 @@ mod tests {
     }
 
     fn codes(src: &str) -> Vec<Code> {
-        parse(FileId(0), src).diagnostics.iter().map(|d| d.code).collect()
+        parse(FileId(0), src)
+            .diagnostics
+            .iter()
+            .map(|d| d.code)
+            .collect()
     }
 
     #[test]
@@ -389,19 +510,32 @@ processor verify_hash {
 "#,
         );
         assert_eq!(ast.items.len(), 7);
-        let Item::Event(e) = &ast.items[0] else { panic!() };
+        let Item::Event(e) = &ast.items[0] else {
+            panic!()
+        };
         assert_eq!(e.doc.as_deref(), Some("Emitted when hashing starts."));
-        assert_eq!(ast.items[1].name().map(|n| n.name.as_str()), Some("LogEndFileHash"));
+        assert_eq!(
+            ast.items[1].name().map(|n| n.name.as_str()),
+            Some("LogEndFileHash")
+        );
     }
 
     #[test]
     fn precedence() {
         let ast = parse_ok("fn f() -> bool { return a ?? 1 + 2 > 3 || !b && c }");
         let Item::Fn(f) = &ast.items[0] else { panic!() };
-        let StmtKind::Return(Some(e)) = &f.body.stmts[0].kind else { panic!() };
-        let ExprKind::Binary(BinaryOp::Or, lhs, _) = &e.kind else { panic!("{e:?}") };
-        let ExprKind::Binary(BinaryOp::Gt, co, _) = &lhs.kind else { panic!("{lhs:?}") };
-        let ExprKind::Binary(BinaryOp::Coalesce, _, sum) = &co.kind else { panic!() };
+        let StmtKind::Return(Some(e)) = &f.body.stmts[0].kind else {
+            panic!()
+        };
+        let ExprKind::Binary(BinaryOp::Or, lhs, _) = &e.kind else {
+            panic!("{e:?}")
+        };
+        let ExprKind::Binary(BinaryOp::Gt, co, _) = &lhs.kind else {
+            panic!("{lhs:?}")
+        };
+        let ExprKind::Binary(BinaryOp::Coalesce, _, sum) = &co.kind else {
+            panic!()
+        };
         assert!(matches!(sum.kind, ExprKind::Binary(BinaryOp::Add, _, _)));
     }
 
@@ -411,20 +545,36 @@ processor verify_hash {
         let c = codes(src);
         assert_eq!(c.len(), 3, "{c:?}");
         let p = parse(FileId(0), src);
-        assert!(p.ast.items.iter().any(|i| i.name().is_some_and(|n| n.name == "B")));
+        assert!(
+            p.ast
+                .items
+                .iter()
+                .any(|i| i.name().is_some_and(|n| n.name == "B"))
+        );
     }
 
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
-        let src = format!("fn f() -> int {{ return {}1{} }}", "(".repeat(10_000), ")".repeat(10_000));
+        let src = format!(
+            "fn f() -> int {{ return {}1{} }}",
+            "(".repeat(10_000),
+            ")".repeat(10_000)
+        );
         assert!(codes(&src).is_empty(), "parentheses add no depth");
         let src = format!("fn f() -> int {{ return {}1{} }}", "-".repeat(10_000), "");
         assert_eq!(codes(&src), vec![Code::E0107]);
         let src = format!("fn f() -> int {{ return 1{} }}", " + 1".repeat(100_000));
         assert_eq!(codes(&src), vec![Code::E0107]);
-        let src = format!("fn f() -> int {{ {} }}", "if true { ".repeat(5_000) + &"}".repeat(5_000));
+        let src = format!(
+            "fn f() -> int {{ {} }}",
+            "if true { ".repeat(5_000) + &"}".repeat(5_000)
+        );
         assert_eq!(codes(&src), vec![Code::E0107]);
-        let src = format!("fn f() -> int {{ return {}1{} }}", "f(".repeat(10_000), ")".repeat(10_000));
+        let src = format!(
+            "fn f() -> int {{ return {}1{} }}",
+            "f(".repeat(10_000),
+            ")".repeat(10_000)
+        );
         assert_eq!(codes(&src), vec![Code::E0107]);
     }
 
