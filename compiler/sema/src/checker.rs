@@ -96,6 +96,10 @@ pub struct Checker<'a> {
     pub fns: HashMap<String, FnInfo>,
     pub machines: HashMap<String, MachineInfo>,
     pub scopes: Vec<Vec<Local>>,
+    /// Names that exist but are out of reach here, each with why (a label)
+    /// and what to do (a help): the processor's variables in its functions,
+    /// the state variables of a transition that leaves several states.
+    pub hidden: Vec<(String, &'static str, &'static str)>,
     pub diags: Vec<Diagnostic>,
     pub types: Vec<(FileId, Span, String)>,
 }
@@ -113,6 +117,7 @@ impl<'a> Checker<'a> {
             fns: HashMap::new(),
             machines: HashMap::new(),
             scopes: Vec::new(),
+            hidden: Vec::new(),
             diags: Vec::new(),
             types: Vec::new(),
         }

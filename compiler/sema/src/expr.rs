@@ -197,9 +197,12 @@ impl Checker<'_> {
             // It may be a variable of the state that could not be resolved.
             return Ty::Error;
         }
-        if let Some(local) = self.lookup(&id.name) {
-            let why = local.read_only.unwrap_or("it cannot be read here");
-            let _ = why;
+        if let Some(&(_, label, help)) = self.hidden.iter().find(|h| h.0 == id.name) {
+            self.error(Code::E0203, format!("`{}` cannot be read here", id.name), id.span, label)
+                .help = Some(help.into());
+            return Ty::Error;
+        }
+        if self.lookup(&id.name).is_some() {
             let msg = format!("`{}` cannot be read here", id.name);
             self.error(Code::E0203, msg, id.span, "only assigned in this transition")
                 .help = Some("a transition can read the variables of the state it leaves; this one belongs to the state it enters".into());
@@ -606,6 +609,10 @@ fn conversion_help(op: BinaryOp, a: &Ty, b: &Ty) -> String {
         (B::Add | B::Sub | B::Lt | B::Le | B::Gt | B::Ge | B::Eq | B::Ne, Ty::Duration, Ty::Int)
         | (B::Add | B::Sub | B::Lt | B::Le | B::Gt | B::Ge | B::Eq | B::Ne, Ty::Int, Ty::Duration) => {
             "a number has no unit: write a duration literal such as `500ms`".into()
+        }
+        (B::Lt | B::Le | B::Gt | B::Ge | B::Eq | B::Ne, Ty::Timestamp, Ty::Duration)
+        | (B::Lt | B::Le | B::Gt | B::Ge | B::Eq | B::Ne, Ty::Duration, Ty::Timestamp) => {
+            "a timestamp is a point in time: compare the time elapsed, e.g. `event.time - started > 5s`".into()
         }
         (B::Add, Ty::Timestamp, Ty::Timestamp) => {
             "timestamps cannot be added: subtract them to get the duration between them, or add a duration".into()

@@ -156,6 +156,14 @@ impl Checker<'_> {
             if let MachineMember::Var(v) = member
                 && let Some(local) = self.var_decl(v, &vars)
             {
+                // A machine variable and a state variable of one name would
+                // make every transition of that state ambiguous.
+                if let Some(st) = info.states.iter().find(|st| st.vars.iter().any(|x| x.0 == v.name.name)) {
+                    let d = env::duplicate(self.file, "variable", &v.name, st.span)
+                        .with_note(format!("state `{}` has a variable `{}` too", st.name, v.name.name));
+                    self.push(d);
+                    continue;
+                }
                 vars.push(local);
             }
         }
@@ -205,6 +213,20 @@ impl Checker<'_> {
                         }
                     }
                     let source = if from_ok.len() == 1 && t.from.len() == 1 { Some(from_ok[0].clone()) } else { None };
+                    // Leaving several states, no state's variables are
+                    // readable: say so when one is read.
+                    let from_states: Vec<&StateInfo> = if t.from.is_empty() { info.states.iter().collect() } else { from_ok.clone() };
+                    if source.is_none() {
+                        for st in from_states {
+                            for (name, _, _) in &st.vars {
+                                self.hidden.push((
+                                    name.clone(),
+                                    "this transition leaves several states",
+                                    "a transition reads the variables of its source state only when it leaves one: write one transition per state (`on E in S -> ...`)",
+                                ));
+                            }
+                        }
+                    }
                     let cx = Cx {
                         event,
                         unknown_event: event.is_none(),
@@ -212,6 +234,7 @@ impl Checker<'_> {
                         ..Cx::default()
                     };
                     self.transition(&m.name.name, &vars, source.as_ref(), target, t.from.len() != 1, &t.guard, &t.body, &t.target, &cx);
+                    self.hidden.clear();
                 }
                 MachineMember::After(t) => {
                     self.positive_duration(&t.after, &Cx::default(), "a timeout");
@@ -402,9 +425,19 @@ impl Checker<'_> {
                 infos.push((f, info));
             }
         }
+        // Functions are pure: the processor's variables are out of their
+        // reach.
+        for v in &vars {
+            self.hidden.push((
+                v.name.clone(),
+                "a variable of the processor",
+                "functions are pure and do not see the processor's variables: pass the value as a parameter",
+            ));
+        }
         for (f, info) in infos {
             self.check_fn(f, Some(info));
         }
+        self.hidden.clear();
         for member in &p.members {
             if let ProcessorMember::Handler(h) = member {
                 let event = self.resolve_event(&h.event);
@@ -513,7 +546,7 @@ impl Checker<'_> {
             ShapingKind::Limit { event, count, per } => {
                 self.resolve_event(event);
                 let instead = format!("to drop every `{}`, write `suppress {}`", event.name, event.name);
-                self.budget(count, per, &Cx::default(), &instead);
+                self.budget_for(count, per, &Cx::default(), &instead);
             }
         }
     }
@@ -671,7 +704,7 @@ impl Checker<'_> {
                         self.error(Code::E0319, "a sampling rate must be a constant", rate.span, "computed at run time");
                     }
                 }
-                StageKind::Limit { count, per } => self.budget(count, per, &cx, "to drop every row, remove the query"),
+                StageKind::Limit { count, per } => self.budget_for(count, per, &cx, "to drop every row, remove the query"),
                 StageKind::EmitLog(name) => {
                     emitted = Some(stage.span);
                     if name.name == q.source.name {
@@ -739,6 +772,9 @@ impl Checker<'_> {
             let name = callee.joined();
             if let Some(sig) = aggregates::get(&name) {
                 let tys = self.check_args(&format!("aggregate `{name}`"), &Params::Catalog(sig.params), args, col.expr.span, cx);
+                if name == "percentile" {
+                    self.percentile_rank(args);
+                }
                 let ty = sig.returns.resolve(&tys);
                 if !ty.is_error() {
                     self.types.push((self.file, col.expr.span, ty.to_string()));
@@ -756,6 +792,34 @@ impl Checker<'_> {
             aggregates::AGGREGATES.iter().map(|a| format!("`{}`", a.name)).collect::<Vec<_>>().join(", ")
         ));
         Ty::Error
+    }
+}
+
+impl Checker<'_> {
+    /// The `p` of `percentile(x, p)`: a constant from 0 to 100.
+    fn percentile_rank(&mut self, args: &[ast::Arg]) {
+        let p = args
+            .iter()
+            .find(|a| a.name.as_ref().is_some_and(|n| n.name == "p"))
+            .or_else(|| args.iter().filter(|a| a.name.is_none()).nth(1));
+        let Some(p) = p else { return };
+        let value = match &p.value.kind {
+            ExprKind::Int(v) => Some(*v as f64),
+            ExprKind::Float(v) => Some(*v),
+            ExprKind::Error => return,
+            _ => None,
+        };
+        match value {
+            None => {
+                self.error(Code::E0319, "a percentile's rank must be a constant", p.value.span, "computed per row")
+                    .help = Some("write the rank itself, e.g. `percentile(took, 95)`".into());
+            }
+            Some(v) if !(0.0..=100.0).contains(&v) => {
+                self.error(Code::E0320, format!("a percentile's rank is from 0 to 100, found {v}"), p.value.span, "out of range")
+                    .help = Some("write e.g. `percentile(took, 99)` for the 99th percentile".into());
+            }
+            Some(_) => {}
+        }
     }
 }
 

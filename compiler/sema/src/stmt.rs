@@ -35,7 +35,7 @@ impl Checker<'_> {
     fn stmt(&mut self, stmt: &Stmt, cx: &Cx, body: &Body) {
         match &stmt.kind {
             StmtKind::Error => {}
-            StmtKind::Let { name, ty, value } => {
+            StmtKind::Let { name, ty, value, mutable } => {
                 let value_ty = self.expr(value, cx);
                 let ty = match ty {
                     Some(t) => {
@@ -65,7 +65,7 @@ impl Checker<'_> {
                     ty,
                     span: name.span,
                     readable: true,
-                    read_only: Some("it is a `let` binding, which cannot change"),
+                    read_only: if *mutable { None } else { Some("it is a `let` binding, which cannot change") },
                     used: false,
                     warn_unused: true,
                 });
@@ -159,7 +159,10 @@ impl Checker<'_> {
                 self.block(loop_body, cx, body);
                 self.pop_scope();
             }
-            StmtKind::EmitLog { name, fields } => {
+            StmtKind::EmitLog { name, fields, budget } => {
+                if let Some(b) = budget {
+                    self.budget_for(&b.count, &b.per, cx, "to never emit, remove the `emit`");
+                }
                 if let Body::Function(_) = body {
                     self.error(Code::E0219, "a function cannot emit", stmt.span, "`emit` in a function")
                         .help = Some("functions are pure: return a value and emit it from the handler".into());
@@ -178,7 +181,24 @@ impl Checker<'_> {
                         self.push(d);
                         continue;
                     }
+                    if let Some(std) = dtc_stdlib::fields::get(&f.name.name) {
+                        let d = self.error(
+                            Code::E0213,
+                            format!("field `{}` has the name of a standard field", f.name.name),
+                            f.name.span,
+                            "every log already has this field",
+                        );
+                        d.help = Some(format!("name it differently: every log has its own `{}`", std.name));
+                        continue;
+                    }
                     seen.push((f.name.name.clone(), ty, f.name.span));
+                }
+                // A handler fed by its own output would never stop.
+                if let Some(idx) = cx.event
+                    && self.event(idx).name == name.name
+                {
+                    self.error(Code::E0219, "this handler would read its own output", name.span, "the event this handler reads")
+                        .help = Some("emit under another name".into());
                 }
                 self.emitted_log(name, seen, stmt.span);
             }
@@ -191,6 +211,14 @@ impl Checker<'_> {
                 match actions::get(&name) {
                     Some(sig) => {
                         self.check_args(&format!("action `{name}`"), &Params::Catalog(sig.params), args, action.span, cx);
+                        for a in args {
+                            if let Some(ns) = const_duration(&a.value)
+                                && ns <= 0
+                            {
+                                self.error(Code::E0320, "an action runs for a time longer than zero", a.value.span, if ns == 0 { "zero" } else { "negative" })
+                                    .help = Some("give a positive duration, e.g. `for: 30s`".into());
+                            }
+                        }
                     }
                     None => {
                         for a in args {
@@ -208,7 +236,7 @@ impl Checker<'_> {
                     }
                 }
                 if let Some(b) = budget {
-                    self.budget(&b.count, &b.per, cx, "to never act, remove the trigger");
+                    self.budget(&b.count, &b.per, cx);
                 }
             }
             StmtKind::Return(value) => {
@@ -239,9 +267,14 @@ impl Checker<'_> {
         }
     }
 
-    /// `limit N per D`: a positive constant count and a positive duration.
-    /// `instead` says what to write to allow nothing at all.
-    pub fn budget(&mut self, count: &Expr, per: &Expr, cx: &Cx, instead: &str) {
+    /// `limit N per D` of a trigger: a positive constant count and a
+    /// positive duration.
+    pub fn budget(&mut self, count: &Expr, per: &Expr, cx: &Cx) {
+        self.budget_for(count, per, cx, "to never act, remove the trigger");
+    }
+
+    /// `limit N per D`; `instead` says what to write to allow nothing at all.
+    pub fn budget_for(&mut self, count: &Expr, per: &Expr, cx: &Cx, instead: &str) {
         self.expect(count, cx, &Ty::Int, "the limit");
         match const_int(count) {
             None => {
@@ -259,13 +292,17 @@ impl Checker<'_> {
 
     /// A duration literal greater than zero.
     pub fn positive_duration(&mut self, e: &Expr, cx: &Cx, what: &str) {
-        self.expect(e, cx, &Ty::Duration, what);
-        match &e.kind {
-            ExprKind::Duration(ns) if *ns <= 0 => {
-                self.error(Code::E0320, format!("{what} must be longer than zero"), e.span, "zero");
+        let ty = self.expect(e, cx, &Ty::Duration, what);
+        if !Ty::Duration.accepts(&ty) {
+            return;
+        }
+        match const_duration(e) {
+            Some(ns) if ns <= 0 => {
+                self.error(Code::E0320, format!("{what} must be longer than zero"), e.span, if ns == 0 { "zero" } else { "negative" });
             }
-            ExprKind::Duration(_) | ExprKind::Error => {}
-            _ => {
+            Some(_) => {}
+            None if matches!(e.kind, ExprKind::Error) => {}
+            None => {
                 self.error(Code::E0319, format!("{what} must be a constant"), e.span, "computed at run time")
                     .help = Some("write a duration literal such as `1m`".into());
             }
@@ -282,7 +319,7 @@ impl Checker<'_> {
                     Some((_, Some(why))) => {
                         let d = self.error(Code::E0307, format!("cannot assign to `{}`", id.name), id.span, why);
                         d.help = Some(if why.contains("let") {
-                            format!("declare a variable with `var {}` in the processor or machine to keep a value that changes", id.name)
+                            format!("declare it with `var {} = ...` to change it in this block, or as a `var` of the processor or machine to keep it between events", id.name)
                         } else {
                             "assign to a `var`, or to a variable of the state this transition enters".to_string()
                         });
@@ -423,6 +460,15 @@ impl Checker<'_> {
             let d = self.error(Code::E0311, format!("function `{}` can end without returning", f.name.name), end, "a path reaches here without `return`");
             d.help = Some("end every path with `return value`, or add an `else` that returns".into());
         }
+    }
+}
+
+/// The value in nanoseconds of a duration literal, possibly negated.
+pub fn const_duration(e: &Expr) -> Option<i64> {
+    match &e.kind {
+        ExprKind::Duration(ns) => Some(*ns),
+        ExprKind::Unary(dtc_syntax::ast::UnaryOp::Neg, inner) => const_duration(inner).and_then(i64::checked_neg),
+        _ => None,
     }
 }
 

@@ -176,10 +176,32 @@ fn one_mistake_one_error() {
     assert_eq!(codes(&format!("{base}processor p {{ var m: map[string, int] = 0 max 10\n on A {{ }} }}")), vec![Code::E0219]);
     // A renamed field in an emit of a declared event.
     assert_eq!(
-        codes(&format!("{base}processor p {{ on A {{ emit log A {{ y: 1 }} }} }}")),
+        codes(&format!("{base}event B {{ x: int }}\nprocessor p {{ on A {{ emit log B {{ y: 1 }} }} }}")),
         vec![Code::E0314]
     );
     // An attribute defaulted to an int, then compared.
     assert_eq!(codes(&format!("{base}query q = A | where attrs[\"k\"] ?? 0 > 1 | emit log B")), vec![Code::E0301]);
     assert_eq!(codes(&format!("{base}query q = A | where to_int(attrs[\"k\"]) ?? 0 > 1 | emit log B")), vec![]);
+}
+
+/// Programs the checker once accepted.
+#[test]
+fn rejected_programs() {
+    let base = "event A { x: int }\n";
+    // A handler fed by its own output.
+    assert_eq!(codes(&format!("{base}processor p {{ on A {{ emit log A {{ x: 1 }} }} }}")), vec![Code::E0219]);
+    // An emitted field named like a standard field.
+    assert_eq!(codes(&format!("{base}processor p {{ on A {{ emit log B {{ time: event.time }} }} }}")), vec![Code::E0213]);
+    // A percentile rank out of range, or computed per row.
+    assert_eq!(
+        codes(&format!("{base}query q = A | summarize p = percentile(x, 150), r = percentile(x, x) every 1m | emit metric \"m\"")),
+        vec![Code::E0320, Code::E0319]
+    );
+    // A machine variable named like a state variable.
+    assert_eq!(
+        codes(&format!("{base}machine m {{ var t: int = 0\n state S\n state T {{ t: timestamp }}\n on A in S -> T {{ t = event.time }} }}")),
+        vec![Code::E0208]
+    );
+    // An action running for a negative time.
+    assert_eq!(codes(&format!("{base}processor p {{ on A {{ trigger cpu_sample(for: -5s) limit 1 per 1h }} }}")), vec![Code::E0320]);
 }
