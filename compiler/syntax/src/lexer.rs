@@ -198,6 +198,9 @@ pub enum Token {
     Str(String),
     #[regex(r#""([^"\\\n]|\\[^\n])*"#, unterminated_string)]
     UnterminatedStr,
+    /// Stands in for a literal the lexer reported as malformed, so the
+    /// parser sees a value there and does not report the same mistake again.
+    BadLiteral,
 }
 
 /// A number with a unit: a duration in nanoseconds or a size in bytes.
@@ -427,6 +430,12 @@ pub fn lex(source: &str) -> Lexed {
                 out.tokens.push((span.start, token, span.end));
             }
             Err(error) => {
+                if matches!(
+                    error,
+                    LexError::InvalidNumber(_) | LexError::InvalidEscape(_) | LexError::UnterminatedString
+                ) {
+                    out.tokens.push((span.start, Token::BadLiteral, span.end));
+                }
                 if let (LexError::InvalidChar, Some(last)) = (&error, out.errors.last_mut())
                     && last.error == LexError::InvalidChar
                     && last.end == span.start
@@ -458,6 +467,7 @@ impl std::fmt::Display for Token {
             Token::UnitLit(UnitValue::Size(_)) => "size",
             Token::Str(_) => "string",
             Token::UnterminatedStr => "unterminated string",
+            Token::BadLiteral => "malformed literal",
             other => return write!(f, "`{}`", other.text()),
         };
         f.write_str(s)
