@@ -363,7 +363,8 @@ impl Checker<'_> {
                 Code::E0301,
                 format!("a machine key must be string, int or bool, found `{ty}`"),
                 self.label(key.span, format!("this is `{ty}`")),
-            );
+            )
+            .with_help("key the machine by what identifies one instance, like `event.thread_id` or a string field");
             self.push(d);
         }
     }
@@ -383,9 +384,10 @@ impl Checker<'_> {
         for a in args {
             self.expr(&a.value, cx);
         }
-        if aggregates::get(&name).is_some() {
+        if let Some(sig) = aggregates::get(&name) {
+            let args = if sig.params.is_empty() { "" } else { "..." };
             self.error(Code::E0308, format!("aggregate `{name}` outside `summarize`"), callee.span, "aggregates need a window of rows")
-                .help = Some(format!("use it in a query: `| summarize n = {name}(...) every 1m`"));
+                .help = Some(format!("use it in a query: `| summarize n = {name}({args}) every 1m`"));
             return Ty::Error;
         }
         if actions::get(&name).is_some() {

@@ -689,7 +689,8 @@ impl Checker<'_> {
                     for (name, ty) in values {
                         if new_row.iter().any(|c| c.name == name) {
                             let span = aggs.iter().find(|c| column_name(c, true).as_deref() == Some(name.as_str())).map_or(stage.span, |c| c.span);
-                            self.error(Code::E0208, format!("column `{name}` is both a group key and an aggregate"), span, "name it differently");
+                            self.error(Code::E0208, format!("column `{name}` is both a group key and an aggregate"), span, "name it differently")
+                                .help = Some(format!("give the aggregate another name, e.g. `{name}_count = ...`"));
                             continue;
                         }
                         new_row.push(Column { name, ty });

@@ -245,7 +245,9 @@ impl Checker<'_> {
                     Body::Function(ret) => {
                         let ty = self.expr(value, cx);
                         if !ret.accepts(&ty) {
-                            self.error(Code::E0312, format!("the function returns `{ret}`, found `{ty}`"), value.span, format!("this is `{ty}`"));
+                            let help = crate::expr::mismatch_help(ret, &ty);
+                            self.error(Code::E0312, format!("the function returns `{ret}`, found `{ty}`"), value.span, format!("this is `{ty}`"))
+                                .help = help;
                         }
                     }
                     Body::Handler => {
