@@ -174,6 +174,7 @@ impl<'a> Checker<'a> {
             .filter_map(|i| if let Item::Query(q) = i { Some(q) } else { None })
             .collect();
         self.check_queries(&queries);
+        self.check_feedback();
     }
 
     /// Makes this unit's own and imported events visible.

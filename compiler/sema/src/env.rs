@@ -108,8 +108,35 @@ fn event_info(file: FileId, decl: &EventDecl, diags: &mut Vec<Diagnostic>) -> Ev
             );
         }
         let ty = resolve_type(file, &f.ty, TypePlace::Field, diags);
-        for a in &f.annotations {
+        for (i, a) in f.annotations.iter().enumerate() {
+            if let Some(prev) = f.annotations[..i].iter().find(|p| p.name.name == a.name.name) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::E0317,
+                        format!("`@{}` is given twice", a.name.name),
+                        Label::new(file, a.span, "given again here"),
+                    )
+                    .with_label(Label::new(file, prev.span, "first given here"))
+                    .with_help("remove one of them"),
+                );
+                continue;
+            }
             check_annotation(file, a, diags);
+            // A unit says what a number measures.
+            if a.name.name == "unit" && !matches!(ty.unwrap_optional(), Ty::Int | Ty::Float | Ty::Error) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::E0317,
+                        format!("`@unit` applies to numbers, and `{}` is `{ty}`", f.name.name),
+                        Label::new(file, a.span, "not a number"),
+                    )
+                    .with_help(if matches!(ty.unwrap_optional(), Ty::Duration | Ty::Timestamp) {
+                        "remove it: a duration or a timestamp carries its unit already"
+                    } else {
+                        "remove it: only numbers have units"
+                    }),
+                );
+            }
         }
         fields.push(FieldInfo {
             name: f.name.name.clone(),

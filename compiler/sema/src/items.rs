@@ -824,6 +824,115 @@ impl Checker<'_> {
     }
 }
 
+impl Checker<'_> {
+    /// Logs that feed back into the events that produce them: `A` emits
+    /// `B` and `B` emits `A` (through queries, handlers or transitions)
+    /// would make each event produce events without end. One diagnostic per
+    /// loop; a query or handler reading its own output is reported where it
+    /// is checked.
+    pub fn check_feedback(&mut self) {
+        // (event read, log emitted, where it is emitted)
+        let mut edges: Vec<(String, String, Span)> = Vec::new();
+        for item in &self.unit.ast.items {
+            match item {
+                Item::Query(q) => {
+                    for stage in &q.stages {
+                        if let StageKind::EmitLog(name) = &stage.kind {
+                            edges.push((q.source.name.clone(), name.name.clone(), name.span));
+                        }
+                    }
+                }
+                Item::Processor(p) => {
+                    for member in &p.members {
+                        if let ProcessorMember::Handler(h) = member {
+                            emits(&h.body, &mut |name| edges.push((h.event.name.clone(), name.name.clone(), name.span)));
+                        }
+                    }
+                }
+                Item::Machine(m) => {
+                    for member in &m.members {
+                        if let MachineMember::On(t) = member
+                            && let Some(body) = &t.body
+                        {
+                            emits(body, &mut |name| edges.push((t.event.name.clone(), name.name.clone(), name.span)));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        edges.retain(|(from, to, _)| from != to);
+        edges.sort_by_key(|e| e.2.start);
+        let mut reported: HashSet<String> = HashSet::new();
+        for (from, to, span) in &edges {
+            if reported.contains(from) {
+                continue;
+            }
+            // A path back from `to` to `from` closes a loop.
+            let Some(path) = path_between(&edges, to, from) else { continue };
+            let mut chain: Vec<String> = vec![format!("`{from}`"), format!("`{to}`")];
+            let mut d = Diagnostic::new(Code::E0219, String::new(), self.label(*span, format!("`{from}` leads to `{to}` here")));
+            for &i in &path {
+                let (a, b, s) = &edges[i];
+                chain.push(format!("`{b}`"));
+                d = d.with_label(self.label(*s, format!("`{a}` leads to `{b}` here")));
+            }
+            d.message = format!("events feed back into themselves: {}", chain.join(" → "));
+            d = d.with_help("a program's output must not reach its own input: emit under another name, or stop one of the emits");
+            reported.insert(from.clone());
+            for &i in &path {
+                reported.insert(edges[i].0.clone());
+            }
+            reported.insert(to.clone());
+            self.push(d);
+        }
+    }
+}
+
+/// Calls `f` with the name of each `emit log` in the block.
+fn emits(block: &ast::Block, f: &mut impl FnMut(&ast::Ident)) {
+    for stmt in &block.stmts {
+        match &stmt.kind {
+            ast::StmtKind::EmitLog { name, .. } => f(name),
+            ast::StmtKind::If { then, otherwise, .. } | ast::StmtKind::IfLet { then, otherwise, .. } => {
+                emits(then, f);
+                if let Some(o) = otherwise {
+                    emits(o, f);
+                }
+            }
+            ast::StmtKind::For { body, .. } => emits(body, f),
+            _ => {}
+        }
+    }
+}
+
+/// The edges of a shortest path from `start` to `goal`, by index.
+fn path_between(edges: &[(String, String, Span)], start: &str, goal: &str) -> Option<Vec<usize>> {
+    let mut came_from: HashMap<&str, usize> = HashMap::new();
+    let mut queue: VecDeque<&str> = VecDeque::from([start]);
+    let mut seen: HashSet<&str> = HashSet::from([start]);
+    while let Some(node) = queue.pop_front() {
+        if node == goal {
+            let mut path = Vec::new();
+            let mut at = node;
+            while at != start {
+                let i = came_from[at];
+                path.push(i);
+                at = &edges[i].0;
+            }
+            path.reverse();
+            return Some(path);
+        }
+        for (i, (a, b, _)) in edges.iter().enumerate() {
+            if a == node && seen.insert(b.as_str()) {
+                came_from.insert(b.as_str(), i);
+                queue.push_back(b.as_str());
+            }
+        }
+    }
+    None
+}
+
 /// The name of a column: given, or derived from a name, field or aggregate.
 fn column_name(col: &AstColumn, aggregate: bool) -> Option<String> {
     if let Some(n) = &col.name {

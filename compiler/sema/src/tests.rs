@@ -202,6 +202,17 @@ fn rejected_programs() {
         codes(&format!("{base}machine m {{ var t: int = 0\n state S\n state T {{ t: timestamp }}\n on A in S -> T {{ t = event.time }} }}")),
         vec![Code::E0208]
     );
+    // Logs that feed back into the events that produce them.
+    assert_eq!(
+        codes(&format!("{base}query q = A | emit log B\nquery r = B | emit log C\nquery s = C | emit log B")),
+        vec![Code::E0219]
+    );
+    assert_eq!(
+        codes(&format!("{base}processor p {{ on A {{ emit log B {{ x: 1 }} }}\n on B {{ emit log A {{ x: 2 }} }} }}")),
+        vec![Code::E0219]
+    );
+    // Units on what is not a number, and repeated annotations.
+    assert_eq!(codes("event A { s: string @unit(\"ms\"), n: int @pii @pii }"), vec![Code::E0317, Code::E0317]);
     // An action running for a negative time.
     assert_eq!(codes(&format!("{base}processor p {{ on A {{ trigger cpu_sample(for: -5s) limit 1 per 1h }} }}")), vec![Code::E0320]);
 }
