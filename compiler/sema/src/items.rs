@@ -238,6 +238,30 @@ impl Checker<'_> {
                 }
                 MachineMember::After(t) => {
                     self.positive_duration(&t.after, &Cx::default(), "a timeout");
+                    // A shorter timeout in the same state (or an equal one
+                    // written first) always fires first.
+                    let this = crate::stmt::const_duration(&t.after);
+                    let first = m.members.iter().find_map(|other| match other {
+                        MachineMember::After(o)
+                            if !std::ptr::eq(o, t)
+                                && o.from.name == t.from.name
+                                && let (Some(a), Some(b)) = (crate::stmt::const_duration(&o.after), this)
+                                && (a < b || (a == b && o.span.start < t.span.start)) =>
+                        {
+                            Some(o.after.span)
+                        }
+                        _ => None,
+                    });
+                    if let Some(first) = first {
+                        let d = Diagnostic::new(
+                            Code::W0002,
+                            format!("this timeout in `{}` never fires", t.from.name),
+                            self.label(t.after.span, "never reached"),
+                        )
+                        .with_label(self.label(first, "this timeout fires first"))
+                        .with_help("remove it, or make it shorter than the other one");
+                        self.push(d);
+                    }
                     let source = info.state(&t.from.name);
                     if source.is_none() {
                         self.unknown_state(&m.name.name, &info, &t.from);

@@ -213,6 +213,11 @@ fn rejected_programs() {
     );
     // Units on what is not a number, and repeated annotations.
     assert_eq!(codes("event A { s: string @unit(\"ms\"), n: int @pii @pii }"), vec![Code::E0317, Code::E0317]);
+    // A timeout that a shorter one in the same state always pre-empts.
+    assert_eq!(
+        codes(&format!("{base}machine m {{ state S\n state T\n on A in S -> T\n after 1m in T -> S\n after 5m in T -> S }}")),
+        vec![Code::W0002]
+    );
     // An action running for a negative time.
     assert_eq!(codes(&format!("{base}processor p {{ on A {{ trigger cpu_sample(for: -5s) limit 1 per 1h }} }}")), vec![Code::E0320]);
 }
