@@ -637,6 +637,8 @@ pub fn mismatch_help(expected: &Ty, found: &Ty) -> Option<String> {
         (Ty::String, Ty::Int | Ty::Float | Ty::Bool) => {
             "convert it with `to_string(...)`: there are no implicit conversions".into()
         }
+        (Ty::Int, Ty::String) => "convert it with `to_int(...)`, which gives `none` when the text is not a number".into(),
+        (Ty::Float, Ty::String) => "convert it with `to_float(...)`, which gives `none` when the text is not a number".into(),
         (Ty::Duration, Ty::Int | Ty::Float) => {
             "a number has no unit: give a duration, such as a literal `30s` or a difference of timestamps".into()
         }

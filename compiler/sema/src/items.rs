@@ -113,9 +113,10 @@ impl Checker<'_> {
     }
 
     fn positive_count(&mut self, e: &ast::Expr, what: &str) {
-        self.expect(e, &Cx::default(), &Ty::Int, what);
+        let ty = self.expect(e, &Cx::default(), &Ty::Int, what);
         match const_int(e) {
-            None if !matches!(e.kind, ExprKind::Error) => {
+            // An expression already reported is not reported again.
+            None if !matches!(e.kind, ExprKind::Error) && !ty.is_error() && Ty::Int.accepts(&ty) => {
                 self.error(Code::E0319, format!("{what} must be a constant"), e.span, "computed at run time")
                     .help = Some("write the number itself, e.g. `max 10_000`".into());
             }
@@ -759,7 +760,9 @@ impl Checker<'_> {
                 }
             }
         }
-        if emitted.is_none() {
+        // A stage that failed to parse may have been the emit.
+        let parsed = q.stages.iter().all(|st| !matches!(st.kind, StageKind::Error));
+        if emitted.is_none() && parsed {
             let d = Diagnostic::new(Code::W0003, format!("query `{}` emits nothing", q.name.name), self.label(q.name.span, "no output"))
                 .with_help("end it with `| emit metric \"name\"` or `| emit log Name`");
             self.push(d);

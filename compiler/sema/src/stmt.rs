@@ -277,8 +277,10 @@ impl Checker<'_> {
 
     /// `limit N per D`; `instead` says what to write to allow nothing at all.
     pub fn budget_for(&mut self, count: &Expr, per: &Expr, cx: &Cx, instead: &str) {
-        self.expect(count, cx, &Ty::Int, "the limit");
+        let ty = self.expect(count, cx, &Ty::Int, "the limit");
         match const_int(count) {
+            // An expression already reported is not reported again.
+            None if ty.is_error() || !Ty::Int.accepts(&ty) => {}
             None => {
                 self.error(Code::E0319, "a limit must be a constant", count.span, "computed at run time")
                     .help = Some("write the number itself, e.g. `limit 1 per 1h`".into());
@@ -303,7 +305,7 @@ impl Checker<'_> {
                 self.error(Code::E0320, format!("{what} must be longer than zero"), e.span, if ns == 0 { "zero" } else { "negative" });
             }
             Some(_) => {}
-            None if matches!(e.kind, ExprKind::Error) => {}
+            None if matches!(e.kind, ExprKind::Error) || ty.is_error() => {}
             None => {
                 self.error(Code::E0319, format!("{what} must be a constant"), e.span, "computed at run time")
                     .help = Some("write a duration literal such as `1m`".into());
