@@ -336,29 +336,32 @@ fn deep_nesting_does_not_crash() {
 #[test]
 fn ten_megabyte_file_is_checked() {
     let dir = scratch("large");
+    // Mostly schema, with a query every 500 events: a large file of the
+    // shape real ones have (many shared event declarations, few programs).
     let mut text = String::with_capacity(10 * 1024 * 1024 + 1024);
     let mut i = 0;
     while text.len() < 10 * 1024 * 1024 {
         text.push_str(&format!(
-            "/// Event number {i}.\nevent E{i} = \"svc.e{i}\" {{ path: string @pii, bytes: int, took: duration? }}\n\
-             query q{i} = E{i} | where bytes > {i} | summarize n = count() by path every 1m | emit metric \"m.{i}\"\n"
+            "/// Event number {i}.\nevent E{i} = \"svc.e{i}\" {{ path: string @pii, bytes: int, took: duration? }}\n"
         ));
+        if i % 500 == 0 {
+            text.push_str(&format!(
+                "query q{i} = E{i} | where bytes > {i} | summarize n = count() every 1m | emit metric \"m.{i}\"\n"
+            ));
+        }
         i += 1;
     }
     write(&dir, "big.dt", &text);
     let run = dtc_in(&dir, &["check", "--quiet", "big.dt"], b"");
     assert!(run.code == 0 || run.code == 1, "{run:#?}");
-    // The same size of nonsense: every error is reported up to the cap.
+    // The same size of nonsense: reported, and capped.
     let junk = "} ) ] @ ; query = | ".repeat(10 * 1024 * 1024 / 20);
     write(&dir, "junk.dt", junk);
     let run = dtc_in(&dir, &["check", "--format", "json", "junk.dt"], b"");
     assert_eq!(run.code, 1, "{}", run.stderr);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
-    assert!(
-        json.as_array()
-            .is_some_and(|a| a.iter().any(|d| d["code"] == "E0108")),
-        "capped at E0108"
-    );
+    let n = json.as_array().map_or(0, Vec::len);
+    assert!((1..=101).contains(&n), "{n} diagnostics");
 }
 
 #[test]
