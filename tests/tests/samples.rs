@@ -1,0 +1,34 @@
+//! Every program under `samples/` is an example people copy, so each must
+//! check with no errors and no warnings.
+
+use dtc_driver::Session;
+use dtc_tests::{BaseDirFs, dt_files, workspace_root};
+
+#[test]
+fn samples_are_clean() {
+    let root = workspace_root();
+    let files = dt_files(&root.join("samples"));
+    assert!(
+        !files.is_empty(),
+        "no samples found under {}",
+        root.join("samples").display()
+    );
+    let session = Session::new(BaseDirFs { base: root.clone() });
+    let mut failures = String::new();
+    for path in &files {
+        let rel = path.strip_prefix(&root).unwrap_or(path);
+        match session.check_path(rel) {
+            Ok(out) if out.diagnostics.is_empty() => {}
+            Ok(out) => failures.push_str(&dtc_diagnostics::render_human(
+                &out.diagnostics,
+                &out.sources,
+                false,
+            )),
+            Err(e) => failures.push_str(&format!("{e}\n")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "samples must check cleanly:\n{failures}"
+    );
+}
