@@ -71,8 +71,9 @@ pub enum Expectation {
 }
 
 /// Reads the `//@` directives of a case. Every line that starts with `//@`
-/// is a directive; `expect` is the only one so far, and it is required, so
-/// that a snapshot cannot silently accept the wrong diagnostics.
+/// is a directive: `expect` is required, so that a snapshot cannot silently
+/// accept the wrong diagnostics; `policy` (read by [`policy_directive`])
+/// names a policy file to check the case against.
 pub fn expectation(source: &str) -> Result<Expectation, String> {
     let mut found = None;
     for line in source.lines() {
@@ -103,11 +104,22 @@ pub fn expectation(source: &str) -> Result<Expectation, String> {
                     Expectation::Codes(codes)
                 });
             }
+            "policy" => {}
             other => return Err(format!("unknown directive `//@ {other}:`")),
         }
     }
     found.ok_or_else(|| {
         "missing header: add `//@ expect: ok` or `//@ expect: E0203, ...`".to_string()
+    })
+}
+
+/// The `//@ policy: path` directive of a case: a policy file, relative to
+/// the `tests/` directory, to check the case against.
+pub fn policy_directive(source: &str) -> Option<String> {
+    source.lines().find_map(|line| {
+        let directive = line.trim_start().strip_prefix("//@")?;
+        let (key, value) = directive.split_once(':')?;
+        (key.trim() == "policy").then(|| value.trim().to_string())
     })
 }
 
@@ -190,7 +202,9 @@ mod tests {
             expectation("//@ expect: e0301").is_err(),
             "codes are written as printed"
         );
-        assert!(expectation("//@ policy: ring0.toml").is_err());
+        assert!(expectation("//@ policy: ring0.toml").is_err(), "expect is still required");
+        assert!(expectation("//@ policy: ring0.toml\n//@ expect: ok").is_ok());
+        assert_eq!(policy_directive("//@ expect: ok\n//@ policy: ui/p.toml\n").as_deref(), Some("ui/p.toml"));
         assert!(expectation("//@ expect: ok\n//@ expect: ok").is_err());
     }
 }

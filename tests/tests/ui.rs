@@ -7,10 +7,11 @@
 //! produced, so accepting a snapshot can never accept the wrong diagnostics
 //! unnoticed; a case without the header fails. Update snapshots with
 //! `cargo insta review` or `INSTA_UPDATE=always cargo test -p dtc-tests
-//! --test ui`, then read the changed `.snap` files.
+//! --test ui`, then read the changed `.snap` files. A `//@ policy:
+//! ui/policy/x.toml` header checks the case against that policy too.
 
 use dtc_driver::Session;
-use dtc_tests::{BaseDirFs, expectation, produced, snapshot_text, workspace_root};
+use dtc_tests::{BaseDirFs, expectation, policy_directive, produced, snapshot_text, workspace_root};
 
 #[test]
 fn ui() {
@@ -27,6 +28,18 @@ fn ui() {
         insta::glob!("../ui", "**/*.dt", |path| {
             // Relative names (`ui/syntax/x.dt`) keep snapshots machine-independent.
             let rel = path.strip_prefix(&base).unwrap_or(path);
+            // A case may name a policy to be checked against.
+            let source = std::fs::read_to_string(path).unwrap_or_default();
+            let session = match policy_directive(&source) {
+                None => session.clone(),
+                Some(p) => match std::fs::read_to_string(base.join(&p)) {
+                    Ok(text) => session.clone().with_policy(p, text),
+                    Err(e) => {
+                        problems.push(format!("{}: cannot read policy `{p}`: {e}", rel.display()));
+                        return;
+                    }
+                },
+            };
             let out = match session.check_path(rel) {
                 Ok(out) => out,
                 Err(e) => {

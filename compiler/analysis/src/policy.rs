@@ -243,7 +243,7 @@ pub fn parse(file: FileId, text: &str) -> Result<Policy, Vec<Diagnostic>> {
             if !known.contains(&s.get_ref().as_str()) {
                 bad(
                     span_of(s),
-                    format!("`{}` is not a {what}", s.get_ref()),
+                    format!("`{}` is not a known {what}", s.get_ref()),
                     format!("the {what}s are {}", known.join(", ")),
                 );
             }
