@@ -67,20 +67,37 @@ fn build_report<'a>(d: &Diagnostic, sources: &SourceMap, color: bool) -> Report<
             Config::default()
                 .with_color(color)
                 .with_index_type(IndexType::Byte),
-        )
-        .with_label(
-            ALabel::new(span)
-                .with_message(&d.primary.message)
-                .with_color(primary_color)
-                .with_order(0),
         );
-    for (i, l) in d.secondary.iter().enumerate() {
-        let f = sources.get(l.file);
+    // ariadne starts a new snippet whenever a label lies above the one
+    // before it, repeating the file header; ordering the labels by file and
+    // position keeps each file's labels in one snippet.
+    let mut labels: Vec<(FileId, crate::Span, &str, Color)> = vec![(
+        d.primary.file,
+        d.primary.span,
+        &d.primary.message,
+        primary_color,
+    )];
+    labels.extend(
+        d.secondary
+            .iter()
+            .map(|l| (l.file, l.span, l.message.as_str(), Color::Blue)),
+    );
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    order.sort_by_key(|&i| {
+        (
+            labels[i].0 != d.primary.file,
+            labels[i].0,
+            labels[i].1.start,
+        )
+    });
+    for (rank, &i) in order.iter().enumerate() {
+        let (file, lspan, message, color) = labels[i];
+        let f = sources.get(file);
         builder = builder.with_label(
-            ALabel::new((f.name.clone(), clamp(l.span, &f.text)))
-                .with_message(&l.message)
-                .with_color(Color::Blue)
-                .with_order(i as i32 + 1),
+            ALabel::new((f.name.clone(), clamp(lspan, &f.text)))
+                .with_message(message)
+                .with_color(color)
+                .with_order(rank as i32),
         );
     }
     for n in &d.notes {

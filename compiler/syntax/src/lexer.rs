@@ -432,7 +432,9 @@ pub fn lex(source: &str) -> Lexed {
             Err(error) => {
                 if matches!(
                     error,
-                    LexError::InvalidNumber(_) | LexError::InvalidEscape(_) | LexError::UnterminatedString
+                    LexError::InvalidNumber(_)
+                        | LexError::InvalidEscape(_)
+                        | LexError::UnterminatedString
                 ) {
                     out.tokens.push((span.start, Token::BadLiteral, span.end));
                 }

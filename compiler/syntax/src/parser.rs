@@ -324,6 +324,7 @@ fn expected_list(expected: &[String]) -> String {
     let wants_expression = expected.iter().any(|e| e == "Int");
     let mut names: Vec<String> = expected
         .iter()
+        .filter(|e| e.as_str() != "BadLiteral")
         .filter(|e| !(wants_expression && EXPRESSION_STARTS.contains(&e.as_str())))
         .map(|e| match e.as_str() {
             "Ident" => "an identifier".to_string(),
