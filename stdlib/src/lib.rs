@@ -44,7 +44,12 @@ impl Signature {
                 s
             })
             .collect();
-        format!("{}({}){}", self.name, params.join(", "), self.returns.describe_suffix())
+        format!(
+            "{}({}){}",
+            self.name,
+            params.join(", "),
+            self.returns.describe_suffix()
+        )
     }
 
     /// How many arguments must be given.

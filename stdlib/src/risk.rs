@@ -110,7 +110,13 @@ impl RiskVector {
                 _ => Level::High,
             }
         }
-        RiskVector { privacy: level(p), security: level(s), reliability: level(r), cost: level(c), performance: level(f) }
+        RiskVector {
+            privacy: level(p),
+            security: level(s),
+            reliability: level(r),
+            cost: level(c),
+            performance: level(f),
+        }
     }
 
     pub fn get(&self, d: Dimension) -> Level {
@@ -143,7 +149,11 @@ impl RiskVector {
     }
 
     pub fn tier(&self) -> Tier {
-        let top = Dimension::ALL.iter().map(|d| self.get(*d)).max().unwrap_or(Level::None);
+        let top = Dimension::ALL
+            .iter()
+            .map(|d| self.get(*d))
+            .max()
+            .unwrap_or(Level::None);
         match top {
             Level::High => Tier::High,
             Level::Medium => Tier::Limited,
@@ -154,7 +164,10 @@ impl RiskVector {
 
 impl fmt::Display for RiskVector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = Dimension::ALL.iter().map(|d| format!("{d} {}", self.get(*d))).collect();
+        let parts: Vec<String> = Dimension::ALL
+            .iter()
+            .map(|d| format!("{d} {}", self.get(*d)))
+            .collect();
         f.write_str(&parts.join(", "))
     }
 }
@@ -265,12 +278,32 @@ pub enum Kind {
     Processor,
 }
 
-const fn p(name: &'static str, kind: Kind, effect: Effect, risk: RiskVector, reason: &'static str) -> Profile {
-    Profile { name, kind, effect, risk, reason, declassifies: false }
+const fn p(
+    name: &'static str,
+    kind: Kind,
+    effect: Effect,
+    risk: RiskVector,
+    reason: &'static str,
+) -> Profile {
+    Profile {
+        name,
+        kind,
+        effect,
+        risk,
+        reason,
+        declassifies: false,
+    }
 }
 
 const fn declassifying(name: &'static str, reason: &'static str) -> Profile {
-    Profile { name, kind: Kind::Function, effect: Effect::Pure, risk: RiskVector::scores(0, 0, 0, 0, 0), reason, declassifies: true }
+    Profile {
+        name,
+        kind: Kind::Function,
+        effect: Effect::Pure,
+        risk: RiskVector::scores(0, 0, 0, 0, 0),
+        reason,
+        declassifies: true,
+    }
 }
 
 const NONE: RiskVector = RiskVector::scores(0, 0, 0, 0, 0);
@@ -280,23 +313,113 @@ use Kind as K;
 
 pub static PROFILES: &[Profile] = &[
     // Probes: the Dynamic Telemetry documentation's scores.
-    p("otel.logs", K::Probe, E::Reads(Source::Configuration), RiskVector::scores(1, 1, 1, 1, 1), "logs the application already emits; in-process and well understood"),
-    p("user_events", K::Probe, E::Reads(Source::ProcessMemory), RiskVector::scores(1, 1, 1, 1, 1), "tracepoints the application itself writes; kernel-mediated and cheap"),
-    p("etw", K::Probe, E::Reads(Source::ProcessMemory), RiskVector::scores(1, 1, 2, 1, 1), "Event Tracing for Windows; session limits can drop events under load"),
-    p("dtrace", K::Probe, E::Reads(Source::ProcessMemory), RiskVector::scores(3, 3, 2, 2, 2), "arbitrary probes into any process: can read any memory"),
-    p("uprobe", K::Probe, E::Reads(Source::ProcessMemory), RiskVector::scores(3, 3, 2, 2, 2), "breakpoints in the target's code read arbitrary arguments and memory"),
-    p("ptrace", K::Probe, E::Reads(Source::ProcessMemory), RiskVector::scores(3, 3, 2, 2, 3), "stops the target to read it: full memory access and large pauses"),
-    p("ebpf", K::Probe, E::Reads(Source::ProcessMemory), RiskVector::scores(3, 3, 3, 2, 2), "kernel programs see every process; a bad program can destabilise the host"),
+    p(
+        "otel.logs",
+        K::Probe,
+        E::Reads(Source::Configuration),
+        RiskVector::scores(1, 1, 1, 1, 1),
+        "logs the application already emits; in-process and well understood",
+    ),
+    p(
+        "user_events",
+        K::Probe,
+        E::Reads(Source::ProcessMemory),
+        RiskVector::scores(1, 1, 1, 1, 1),
+        "tracepoints the application itself writes; kernel-mediated and cheap",
+    ),
+    p(
+        "etw",
+        K::Probe,
+        E::Reads(Source::ProcessMemory),
+        RiskVector::scores(1, 1, 2, 1, 1),
+        "Event Tracing for Windows; session limits can drop events under load",
+    ),
+    p(
+        "dtrace",
+        K::Probe,
+        E::Reads(Source::ProcessMemory),
+        RiskVector::scores(3, 3, 2, 2, 2),
+        "arbitrary probes into any process: can read any memory",
+    ),
+    p(
+        "uprobe",
+        K::Probe,
+        E::Reads(Source::ProcessMemory),
+        RiskVector::scores(3, 3, 2, 2, 2),
+        "breakpoints in the target's code read arbitrary arguments and memory",
+    ),
+    p(
+        "ptrace",
+        K::Probe,
+        E::Reads(Source::ProcessMemory),
+        RiskVector::scores(3, 3, 2, 2, 3),
+        "stops the target to read it: full memory access and large pauses",
+    ),
+    p(
+        "ebpf",
+        K::Probe,
+        E::Reads(Source::ProcessMemory),
+        RiskVector::scores(3, 3, 3, 2, 2),
+        "kernel programs see every process; a bad program can destabilise the host",
+    ),
     // Processor kinds: the seed's taxonomy, lowest to highest.
-    p("query", K::Processor, E::EmitsTelemetry, RiskVector::scores(0, 0, 0, 1, 1), "filters and aggregates; cannot act"),
-    p("machine", K::Processor, E::EmitsTelemetry, RiskVector::scores(0, 0, 1, 1, 1), "keyed state and transitions; may act through budgeted triggers"),
-    p("processor", K::Processor, E::EmitsTelemetry, RiskVector::scores(0, 1, 1, 1, 2), "general handler code with bounded loops and state; may act"),
+    p(
+        "query",
+        K::Processor,
+        E::EmitsTelemetry,
+        RiskVector::scores(0, 0, 0, 1, 1),
+        "filters and aggregates; cannot act",
+    ),
+    p(
+        "machine",
+        K::Processor,
+        E::EmitsTelemetry,
+        RiskVector::scores(0, 0, 1, 1, 1),
+        "keyed state and transitions; may act through budgeted triggers",
+    ),
+    p(
+        "processor",
+        K::Processor,
+        E::EmitsTelemetry,
+        RiskVector::scores(0, 1, 1, 1, 2),
+        "general handler code with bounded loops and state; may act",
+    ),
     // Actions.
-    p("cpu_sample", K::Action, E::Diagnostic, RiskVector::scores(1, 1, 1, 2, 2), "samples stacks for a while: slows the target a little and writes a profile"),
-    p("memory_dump", K::Action, E::Diagnostic, RiskVector::scores(3, 3, 2, 2, 2), "a core file holds everything in memory, secrets included, and pauses the target"),
-    p("verbose_logs", K::Action, E::Diagnostic, RiskVector::scores(2, 1, 1, 2, 1), "lets suppressed debug events out for a while: more data, more cost"),
-    p("flight_recorder.snapshot", K::Action, E::Diagnostic, RiskVector::scores(2, 1, 0, 1, 0), "writes recent raw events, as they were before shaping"),
-    p("collect_config", K::Action, E::Reads(Source::Configuration), RiskVector::scores(1, 2, 0, 1, 0), "copies a configuration file, which may hold credentials"),
+    p(
+        "cpu_sample",
+        K::Action,
+        E::Diagnostic,
+        RiskVector::scores(1, 1, 1, 2, 2),
+        "samples stacks for a while: slows the target a little and writes a profile",
+    ),
+    p(
+        "memory_dump",
+        K::Action,
+        E::Diagnostic,
+        RiskVector::scores(3, 3, 2, 2, 2),
+        "a core file holds everything in memory, secrets included, and pauses the target",
+    ),
+    p(
+        "verbose_logs",
+        K::Action,
+        E::Diagnostic,
+        RiskVector::scores(2, 1, 1, 2, 1),
+        "lets suppressed debug events out for a while: more data, more cost",
+    ),
+    p(
+        "flight_recorder.snapshot",
+        K::Action,
+        E::Diagnostic,
+        RiskVector::scores(2, 1, 0, 1, 0),
+        "writes recent raw events, as they were before shaping",
+    ),
+    p(
+        "collect_config",
+        K::Action,
+        E::Reads(Source::Configuration),
+        RiskVector::scores(1, 2, 0, 1, 0),
+        "copies a configuration file, which may hold credentials",
+    ),
     // Aggregates.
     p("count", K::Aggregate, E::Pure, NONE, "a counter"),
     p("count_if", K::Aggregate, E::Pure, NONE, "a counter"),
@@ -304,13 +427,35 @@ pub static PROFILES: &[Profile] = &[
     p("min", K::Aggregate, E::Pure, NONE, "one value per group"),
     p("max", K::Aggregate, E::Pure, NONE, "one value per group"),
     p("avg", K::Aggregate, E::Pure, NONE, "two numbers per group"),
-    p("histogram", K::Aggregate, E::Pure, RiskVector::scores(0, 0, 0, 1, 0), "a bucket count per group: more series downstream"),
-    p("percentile", K::Aggregate, E::Pure, RiskVector::scores(0, 0, 0, 0, 1), "keeps a sketch per group"),
-    Profile { name: "distinct_count", kind: K::Aggregate, effect: E::Pure, risk: RiskVector::scores(0, 0, 0, 0, 1), reason: "keeps a sketch per group; its result is a count", declassifies: true },
+    p(
+        "histogram",
+        K::Aggregate,
+        E::Pure,
+        RiskVector::scores(0, 0, 0, 1, 0),
+        "a bucket count per group: more series downstream",
+    ),
+    p(
+        "percentile",
+        K::Aggregate,
+        E::Pure,
+        RiskVector::scores(0, 0, 0, 0, 1),
+        "keeps a sketch per group",
+    ),
+    Profile {
+        name: "distinct_count",
+        kind: K::Aggregate,
+        effect: E::Pure,
+        risk: RiskVector::scores(0, 0, 0, 0, 1),
+        reason: "keeps a sketch per group; its result is a count",
+        declassifies: true,
+    },
     // Functions.
     declassifying("len", "a length says nothing about whose data it was"),
     declassifying("extension", "a file type, not a name"),
-    declassifying("hash", "a keyed hash: equal values match, the value cannot be recovered"),
+    declassifying(
+        "hash",
+        "a keyed hash: equal values match, the value cannot be recovered",
+    ),
     declassifying("mask", "all but the last four characters are hidden"),
     declassifying("contains", "a yes or no"),
     declassifying("starts_with", "a yes or no"),
@@ -320,7 +465,13 @@ pub static PROFILES: &[Profile] = &[
     p("lower", K::Function, E::Pure, NONE, "string function"),
     p("upper", K::Function, E::Pure, NONE, "string function"),
     p("substring", K::Function, E::Pure, NONE, "string function"),
-    p("matches", K::Function, E::Pure, RiskVector::scores(0, 0, 0, 0, 1), "a regular expression per call"),
+    p(
+        "matches",
+        K::Function,
+        E::Pure,
+        RiskVector::scores(0, 0, 0, 0, 1),
+        "a regular expression per call",
+    ),
     p("to_string", K::Function, E::Pure, NONE, "conversion"),
     p("to_int", K::Function, E::Pure, NONE, "conversion"),
     p("to_float", K::Function, E::Pure, NONE, "conversion"),
@@ -328,11 +479,35 @@ pub static PROFILES: &[Profile] = &[
     p("abs", K::Function, E::Pure, NONE, "arithmetic"),
     p("millis", K::Function, E::Pure, NONE, "arithmetic"),
     p("seconds", K::Function, E::Pure, NONE, "arithmetic"),
-    p("sample", K::Function, E::Reads(Source::Randomness), NONE, "a random draw"),
-    p("remove", K::Function, E::Pure, NONE, "changes the program's own map, not the system"),
-    Profile { name: "file.sha256", kind: K::Function, effect: E::Reads(Source::File), risk: RiskVector::scores(1, 1, 1, 1, 2),
-        reason: "reads a whole file on the observed host per call; the result is a digest of the contents, not the path", declassifies: true },
-    p("file.size", K::Function, E::Reads(Source::File), RiskVector::scores(0, 1, 0, 0, 1), "a stat call on the observed host"),
+    p(
+        "sample",
+        K::Function,
+        E::Reads(Source::Randomness),
+        NONE,
+        "a random draw",
+    ),
+    p(
+        "remove",
+        K::Function,
+        E::Pure,
+        NONE,
+        "changes the program's own map, not the system",
+    ),
+    Profile {
+        name: "file.sha256",
+        kind: K::Function,
+        effect: E::Reads(Source::File),
+        risk: RiskVector::scores(1, 1, 1, 1, 2),
+        reason: "reads a whole file on the observed host per call; the result is a digest of the contents, not the path",
+        declassifies: true,
+    },
+    p(
+        "file.size",
+        K::Function,
+        E::Reads(Source::File),
+        RiskVector::scores(0, 1, 0, 0, 1),
+        "a stat call on the observed host",
+    ),
 ];
 
 /// The profile of a catalog entry by name and kind.
@@ -355,7 +530,11 @@ mod tests {
         ];
         for (table, kind) in tables {
             for sig in table {
-                assert!(profile(sig.name, kind).is_some(), "{} ({kind:?}) has no risk profile", sig.name);
+                assert!(
+                    profile(sig.name, kind).is_some(),
+                    "{} ({kind:?}) has no risk profile",
+                    sig.name
+                );
             }
         }
         for kind in ["query", "machine", "processor"] {

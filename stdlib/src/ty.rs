@@ -87,7 +87,16 @@ impl Ty {
 
 /// Names of the built-in types, for "did you mean".
 pub const TYPE_NAMES: &[&str] = &[
-    "bool", "int", "float", "string", "bytes", "duration", "timestamp", "percent", "dyn", "map",
+    "bool",
+    "int",
+    "float",
+    "string",
+    "bytes",
+    "duration",
+    "timestamp",
+    "percent",
+    "dyn",
+    "map",
 ];
 
 impl fmt::Display for Ty {
@@ -158,13 +167,19 @@ impl Pattern {
                 ty,
                 Ty::Int | Ty::Float | Ty::String | Ty::Duration | Ty::Timestamp | Ty::Percent
             ),
-            Pattern::Scalar => !matches!(ty, Ty::Optional(_) | Ty::Map(..) | Ty::Histogram | Ty::None),
-            Pattern::Printable => Pattern::Scalar.matches(ty, args) || matches!(ty.unwrap_optional(), Ty::Dyn),
+            Pattern::Scalar => {
+                !matches!(ty, Ty::Optional(_) | Ty::Map(..) | Ty::Histogram | Ty::None)
+            }
+            Pattern::Printable => {
+                Pattern::Scalar.matches(ty, args) || matches!(ty.unwrap_optional(), Ty::Dyn)
+            }
             Pattern::Sized => matches!(ty, Ty::String | Ty::Bytes | Ty::Map(..)),
             // `dyn?` too: an attribute read `attrs["k"]` converts in one step,
             // which is the only way to use one in a query.
-            Pattern::Convertible => matches!(ty.unwrap_optional(), Ty::Dyn)
-                || matches!(ty, Ty::String | Ty::Float | Ty::Int | Ty::Bool),
+            Pattern::Convertible => {
+                matches!(ty.unwrap_optional(), Ty::Dyn)
+                    || matches!(ty, Ty::String | Ty::Float | Ty::Int | Ty::Bool)
+            }
             Pattern::Map => matches!(ty, Ty::Map(..)),
             Pattern::KeyOf(n) => match args.get(n as usize) {
                 Some(Ty::Map(k, _)) => k.accepts(ty),
@@ -251,9 +266,14 @@ impl Returns {
                 };
                 let source = arg(0);
                 let total = to == ConvertTo::String && *source.unwrap_optional() != Ty::Dyn
-                    || matches!(source, Ty::Int | Ty::Float) && matches!(to, ConvertTo::Int | ConvertTo::Float)
+                    || matches!(source, Ty::Int | Ty::Float)
+                        && matches!(to, ConvertTo::Int | ConvertTo::Float)
                     || source == target;
-                if total || source.is_error() { target } else { Ty::optional(target) }
+                if total || source.is_error() {
+                    target
+                } else {
+                    Ty::optional(target)
+                }
             }
             Returns::ValueOf(n) => match arg(n) {
                 Ty::Map(_, v) => Ty::optional(*v),
@@ -296,12 +316,20 @@ pub struct Param {
 
 /// A required parameter.
 pub const fn req(name: &'static str, pattern: Pattern) -> Param {
-    Param { name, pattern, optional: false }
+    Param {
+        name,
+        pattern,
+        optional: false,
+    }
 }
 
 /// A parameter with a default.
 pub const fn opt(name: &'static str, pattern: Pattern) -> Param {
-    Param { name, pattern, optional: true }
+    Param {
+        name,
+        pattern,
+        optional: true,
+    }
 }
 
 #[cfg(test)]
@@ -323,11 +351,20 @@ mod tests {
         let conv = Returns::Convert(ConvertTo::Int);
         assert_eq!(conv.resolve(&[Ty::Float]), Ty::Int);
         assert_eq!(conv.resolve(&[Ty::String]), Ty::optional(Ty::Int));
-        assert_eq!(Returns::Convert(ConvertTo::String).resolve(&[Ty::Int]), Ty::String);
-        assert_eq!(Returns::Convert(ConvertTo::String).resolve(&[Ty::Dyn]), Ty::optional(Ty::String));
+        assert_eq!(
+            Returns::Convert(ConvertTo::String).resolve(&[Ty::Int]),
+            Ty::String
+        );
+        assert_eq!(
+            Returns::Convert(ConvertTo::String).resolve(&[Ty::Dyn]),
+            Ty::optional(Ty::String)
+        );
         let attr = Ty::optional(Ty::Dyn);
         assert!(Pattern::Convertible.matches(&attr, &[]));
-        assert_eq!(Returns::Convert(ConvertTo::String).resolve(&[attr.clone()]), Ty::optional(Ty::String));
+        assert_eq!(
+            Returns::Convert(ConvertTo::String).resolve(std::slice::from_ref(&attr)),
+            Ty::optional(Ty::String)
+        );
         assert_eq!(conv.resolve(&[attr]), Ty::optional(Ty::Int));
     }
 }

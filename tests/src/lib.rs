@@ -202,9 +202,15 @@ mod tests {
             expectation("//@ expect: e0301").is_err(),
             "codes are written as printed"
         );
-        assert!(expectation("//@ policy: ring0.toml").is_err(), "expect is still required");
+        assert!(
+            expectation("//@ policy: ring0.toml").is_err(),
+            "expect is still required"
+        );
         assert!(expectation("//@ policy: ring0.toml\n//@ expect: ok").is_ok());
-        assert_eq!(policy_directive("//@ expect: ok\n//@ policy: ui/p.toml\n").as_deref(), Some("ui/p.toml"));
+        assert_eq!(
+            policy_directive("//@ expect: ok\n//@ policy: ui/p.toml\n").as_deref(),
+            Some("ui/p.toml")
+        );
         assert!(expectation("//@ expect: ok\n//@ expect: ok").is_err());
     }
 }

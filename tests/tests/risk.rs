@@ -22,17 +22,30 @@ fn risk_reports_of_the_samples() {
         text.push_str("\npolicies:\n");
         for ring in POLICIES {
             let policy_path = root.join("samples/policies").join(format!("{ring}.toml"));
-            let policy_text = std::fs::read_to_string(&policy_path).expect("example policies are readable");
+            let policy_text =
+                std::fs::read_to_string(&policy_path).expect("example policies are readable");
             let checked = Session::new(BaseDirFs { base: root.clone() })
                 .with_policy(format!("samples/policies/{ring}.toml"), policy_text)
                 .check_path(&rel)
                 .expect("samples are readable");
-            let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code.as_str()).collect();
-            assert!(ring != "dev" || codes.is_empty(), "{} must pass the dev policy: {codes:?}", rel.display());
+            let codes: Vec<&str> = checked
+                .diagnostics
+                .iter()
+                .map(|d| d.code.as_str())
+                .collect();
+            assert!(
+                ring != "dev" || codes.is_empty(),
+                "{} must pass the dev policy: {codes:?}",
+                rel.display()
+            );
             if ring == "production" && !codes.is_empty() {
                 refused_by_production += 1;
             }
-            let verdict = if codes.is_empty() { "accepted".to_string() } else { format!("refused: {}", codes.join(", ")) };
+            let verdict = if codes.is_empty() {
+                "accepted".to_string()
+            } else {
+                format!("refused: {}", codes.join(", "))
+            };
             text.push_str(&format!("  {ring}: {verdict}\n"));
         }
         let name = rel.to_string_lossy().replace(['/', '\\'], "__");
@@ -40,5 +53,8 @@ fn risk_reports_of_the_samples() {
             insta::assert_snapshot!("risk", text);
         });
     }
-    assert!(refused_by_production > 0, "the production policy should refuse at least one sample");
+    assert!(
+        refused_by_production > 0,
+        "the production policy should refuse at least one sample"
+    );
 }

@@ -11,7 +11,9 @@
 //! ui/policy/x.toml` header checks the case against that policy too.
 
 use dtc_driver::Session;
-use dtc_tests::{BaseDirFs, expectation, policy_directive, produced, snapshot_text, workspace_root};
+use dtc_tests::{
+    BaseDirFs, expectation, policy_directive, produced, snapshot_text, workspace_root,
+};
 
 #[test]
 fn ui() {

@@ -5,7 +5,7 @@ use dtc_diagnostics::{Code, FileId, SourceMap};
 use dtc_sema::Unit;
 use dtc_stdlib::risk::{Dimension, Effect, Kind, Level, Profile, RiskVector, Tier};
 
-use crate::{Defaults, Report, analyze, analyze_with, policy};
+use crate::{Defaults, Report, analyze_with, policy};
 
 fn run_with(src: &str, profiles: &[Profile]) -> (Report, Vec<Code>) {
     let parsed = dtc_syntax::parse(FileId(0), src);

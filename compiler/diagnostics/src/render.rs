@@ -189,7 +189,7 @@ mod tests {
             "unexpected end of file",
             Label::new(f, Span::new(5, 9), "here"),
         );
-        let _ = render_human(&[d.clone()], &map, true);
+        let _ = render_human(std::slice::from_ref(&d), &map, true);
         let _ = to_json_value(&d, &map);
     }
 }

@@ -7,9 +7,9 @@ use dtc_diagnostics::{Code, Diagnostic, FileId, Label, Span};
 use dtc_stdlib::{Ty, probes};
 use dtc_syntax::ast::{self, Item};
 
+use crate::Unit;
 use crate::env::{self, EventInfo, Events, FieldInfo, TypePlace};
 use crate::suggest;
-use crate::Unit;
 
 /// A user function's signature.
 #[derive(Debug, Clone)]
@@ -105,7 +105,12 @@ pub struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    pub fn new(unit: &'a Unit, unit_index: usize, units: &'a [Unit], events: &'a mut Events) -> Checker<'a> {
+    pub fn new(
+        unit: &'a Unit,
+        unit_index: usize,
+        units: &'a [Unit],
+        events: &'a mut Events,
+    ) -> Checker<'a> {
         Checker {
             file: unit.file,
             unit,
@@ -127,7 +132,13 @@ impl<'a> Checker<'a> {
         Label::new(self.file, span, message)
     }
 
-    pub fn error(&mut self, code: Code, message: impl Into<String>, span: Span, label: impl Into<String>) -> &mut Diagnostic {
+    pub fn error(
+        &mut self,
+        code: Code,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+    ) -> &mut Diagnostic {
         let d = Diagnostic::new(code, message, Label::new(self.file, span, label));
         self.diags.push(d);
         let last = self.diags.len() - 1;
@@ -149,7 +160,11 @@ impl<'a> Checker<'a> {
                 Item::Fn(f) => {
                     // A second function of the same name (already reported)
                     // is checked against its own signature.
-                    let own = self.fns.get(&f.name.name).filter(|info| info.span == f.name.span).cloned();
+                    let own = self
+                        .fns
+                        .get(&f.name.name)
+                        .filter(|info| info.span == f.name.span)
+                        .cloned();
                     let info = own.unwrap_or_else(|| self.fn_signature(f));
                     self.check_fn(f, Some(info));
                 }
@@ -171,7 +186,13 @@ impl<'a> Checker<'a> {
         self.check_shaping_redundancy();
         let queries: Vec<&ast::QueryDecl> = items
             .iter()
-            .filter_map(|i| if let Item::Query(q) = i { Some(q) } else { None })
+            .filter_map(|i| {
+                if let Item::Query(q) = i {
+                    Some(q)
+                } else {
+                    None
+                }
+            })
             .collect();
         self.check_queries(&queries);
         self.check_feedback();
@@ -180,13 +201,24 @@ impl<'a> Checker<'a> {
     /// Makes this unit's own and imported events visible.
     fn bind_events(&mut self) {
         self.visible = self.events.declared[self.unit_index].clone();
-        let imports = self.unit.ast.items.iter().filter_map(|i| if let Item::Import(imp) = i { Some(imp) } else { None });
+        let imports = self.unit.ast.items.iter().filter_map(|i| {
+            if let Item::Import(imp) = i {
+                Some(imp)
+            } else {
+                None
+            }
+        });
         for (import, target) in imports.zip(self.unit.imports.iter()) {
             let Some(target) = target else { continue };
-            let Some(target_index) = self.units.iter().position(|u| u.file == *target) else { continue };
+            let Some(target_index) = self.units.iter().position(|u| u.file == *target) else {
+                continue;
+            };
             let theirs = self.events.declared[target_index].clone();
             let wanted: Vec<(String, Span)> = match &import.names {
-                None => theirs.keys().map(|k| (k.clone(), import.path.span)).collect(),
+                None => theirs
+                    .keys()
+                    .map(|k| (k.clone(), import.path.span))
+                    .collect(),
                 Some(names) => {
                     let mut v = Vec::new();
                     for n in names {
@@ -195,7 +227,10 @@ impl<'a> Checker<'a> {
                         } else {
                             let mut d = Diagnostic::new(
                                 Code::E0211,
-                                format!("`{}` does not declare an event `{}`", import.path.value, n.name),
+                                format!(
+                                    "`{}` does not declare an event `{}`",
+                                    import.path.value, n.name
+                                ),
                                 self.label(n.span, "not in the imported file"),
                             );
                             if let Some(h) = suggest::help(&n.name, theirs.keys()) {
@@ -293,7 +328,11 @@ impl<'a> Checker<'a> {
             Some(t) => self.resolve_type(t, TypePlace::Other),
             None => Ty::Error,
         };
-        FnInfo { params, ret, span: f.name.span }
+        FnInfo {
+            params,
+            ret,
+            span: f.name.span,
+        }
     }
 
     pub fn resolve_type(&mut self, t: &ast::TypeExpr, place: TypePlace) -> Ty {
@@ -312,19 +351,39 @@ impl<'a> Checker<'a> {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help(format!(
                     "the probe kinds are {}",
-                    probes::PROBES.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+                    probes::PROBES
+                        .iter()
+                        .map(|s| s.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             };
             self.push(d);
             return;
         };
-        let cx = Cx { no_event: "a probe's arguments are fixed when it is declared", ..Cx::default() };
-        self.check_args(&format!("probe kind `{kind}`"), &crate::expr::Params::Catalog(sig.params), &p.args, p.kind.span, &cx);
+        let cx = Cx {
+            no_event: "a probe's arguments are fixed when it is declared",
+            ..Cx::default()
+        };
+        self.check_args(
+            &format!("probe kind `{kind}`"),
+            &crate::expr::Params::Catalog(sig.params),
+            &p.args,
+            p.kind.span,
+            &cx,
+        );
         for arg in &p.args {
             if !is_literal(&arg.value) {
                 let span = arg.value.span;
-                self.error(Code::E0319, "probe arguments must be literals", span, "computed value")
-                    .help = Some("write the value itself: a probe is attached before any event is seen".into());
+                self.error(
+                    Code::E0319,
+                    "probe arguments must be literals",
+                    span,
+                    "computed value",
+                )
+                .help = Some(
+                    "write the value itself: a probe is attached before any event is seen".into(),
+                );
             }
         }
     }
@@ -357,7 +416,9 @@ impl<'a> Checker<'a> {
 
     /// Pops a scope, warning about `let` bindings nobody read.
     pub fn pop_scope(&mut self) {
-        let Some(scope) = self.scopes.pop() else { return };
+        let Some(scope) = self.scopes.pop() else {
+            return;
+        };
         for local in scope {
             if local.warn_unused && !local.used && !local.name.starts_with('_') {
                 let d = Diagnostic::new(
@@ -365,7 +426,10 @@ impl<'a> Checker<'a> {
                     format!("unused variable `{}`", local.name),
                     self.label(local.span, "never read"),
                 )
-                .with_help(format!("remove it, or name it `_{}` if that is intended", local.name));
+                .with_help(format!(
+                    "remove it, or name it `_{}` if that is intended",
+                    local.name
+                ));
                 self.push(d);
             }
         }
@@ -382,11 +446,20 @@ impl<'a> Checker<'a> {
 
     /// The innermost local with this name.
     pub fn lookup(&mut self, name: &str) -> Option<&mut Local> {
-        self.scopes.iter_mut().rev().flat_map(|s| s.iter_mut().rev()).find(|l| l.name == name)
+        self.scopes
+            .iter_mut()
+            .rev()
+            .flat_map(|s| s.iter_mut().rev())
+            .find(|l| l.name == name)
     }
 
     pub fn local_names(&self) -> Vec<String> {
-        self.scopes.iter().flatten().filter(|l| l.readable).map(|l| l.name.clone()).collect()
+        self.scopes
+            .iter()
+            .flatten()
+            .filter(|l| l.readable)
+            .map(|l| l.name.clone())
+            .collect()
     }
 
     // ------------------------------------------------------------- events
@@ -411,9 +484,18 @@ impl<'a> Checker<'a> {
             return;
         }
         let mut in_unlisted: Option<String> = None;
-        let imports = self.unit.ast.items.iter().filter_map(|i| if let Item::Import(imp) = i { Some(imp) } else { None });
+        let imports = self.unit.ast.items.iter().filter_map(|i| {
+            if let Item::Import(imp) = i {
+                Some(imp)
+            } else {
+                None
+            }
+        });
         for (import, target) in imports.zip(self.unit.imports.iter()) {
-            let listed = import.names.as_ref().is_none_or(|names| names.iter().any(|n| n.name == name.name));
+            let listed = import
+                .names
+                .as_ref()
+                .is_none_or(|names| names.iter().any(|n| n.name == name.name));
             let Some(target) = target else {
                 // The import that failed (already reported) may declare it.
                 if listed {
@@ -466,10 +548,18 @@ impl<'a> Checker<'a> {
                 self.check_emit_against(&info, &fields, span);
             }
             None => {
-                if let Some(&(ref f, _, s)) = fields.iter().find(|(_, t, _)| matches!(t, Ty::Histogram | Ty::Map(..) | Ty::None)) {
+                if let Some(&(ref f, _, s)) = fields
+                    .iter()
+                    .find(|(_, t, _)| matches!(t, Ty::Histogram | Ty::Map(..) | Ty::None))
+                {
                     let f = f.clone();
-                    self.error(Code::E0301, format!("field `{f}` cannot be part of a log"), s, "a log field is a single value")
-                        .help = Some("emit histograms as metrics with `emit metric`".into());
+                    self.error(
+                        Code::E0301,
+                        format!("field `{f}` cannot be part of a log"),
+                        s,
+                        "a log field is a single value",
+                    )
+                    .help = Some("emit histograms as metrics with `emit metric`".into());
                 }
                 let idx = self.events.all.len();
                 self.events.all.push(EventInfo {
@@ -488,14 +578,21 @@ impl<'a> Checker<'a> {
     }
 
     fn check_emit_against(&mut self, info: &EventInfo, fields: &[(String, Ty, Span)], span: Span) {
-        let origin = if info.implied { "its first emit" } else { "its schema" };
+        let origin = if info.implied {
+            "its first emit"
+        } else {
+            "its schema"
+        };
         let missing: Vec<&FieldInfo> = info
             .fields
             .iter()
             .filter(|f| !f.ty.is_optional() && !fields.iter().any(|(n, _, _)| *n == f.name))
             .collect();
         let missing_names: Vec<String> = missing.iter().map(|f| format!("`{}`", f.name)).collect();
-        let n_unknown = fields.iter().filter(|(f, _, _)| info.field(f).is_none()).count();
+        let n_unknown = fields
+            .iter()
+            .filter(|(f, _, _)| info.field(f).is_none())
+            .count();
         for (f, ty, fspan) in fields {
             match info.field(f) {
                 None => {
@@ -504,23 +601,37 @@ impl<'a> Checker<'a> {
                         format!("`{}` has no field `{f}`", info.name),
                         self.label(*fspan, format!("not in {origin}")),
                     )
-                    .with_label(Label::new(info.file, info.span, format!("`{}` is defined here", info.name)));
+                    .with_label(Label::new(
+                        info.file,
+                        info.span,
+                        format!("`{}` is defined here", info.name),
+                    ));
                     if let Some(h) = suggest::help(f, info.fields.iter().map(|f| f.name.as_str())) {
                         d = d.with_help(h);
                     } else if !missing.is_empty() && n_unknown >= missing.len() {
                         // Probably a renamed field: say which ones are not
                         // given here instead of a second error.
-                        d = d.with_help(format!("the fields not given are {}", missing_names.join(", ")));
+                        d = d.with_help(format!(
+                            "the fields not given are {}",
+                            missing_names.join(", ")
+                        ));
                     }
                     self.push(d);
                 }
                 Some(expected) if !expected.ty.accepts(ty) => {
                     let mut d = Diagnostic::new(
                         Code::E0301,
-                        format!("field `{f}` of `{}` is `{}`, found `{ty}`", info.name, expected.ty),
+                        format!(
+                            "field `{f}` of `{}` is `{}`, found `{ty}`",
+                            info.name, expected.ty
+                        ),
                         self.label(*fspan, format!("this is `{ty}`")),
                     )
-                    .with_label(Label::new(info.file, expected.span, format!("declared as `{}` here", expected.ty)));
+                    .with_label(Label::new(
+                        info.file,
+                        expected.span,
+                        format!("declared as `{}` here", expected.ty),
+                    ));
                     if let Some(h) = crate::expr::mismatch_help(&expected.ty, ty) {
                         d = d.with_help(h);
                     }
@@ -553,11 +664,17 @@ impl<'a> Checker<'a> {
         let mut cols: Vec<Column> = self.events.all[idx]
             .fields
             .iter()
-            .map(|f| Column { name: f.name.clone(), ty: f.ty.clone() })
+            .map(|f| Column {
+                name: f.name.clone(),
+                ty: f.ty.clone(),
+            })
             .collect();
         for f in dtc_stdlib::fields::STANDARD_FIELDS {
             if !cols.iter().any(|c| c.name == f.name) {
-                cols.push(Column { name: f.name.to_string(), ty: dtc_stdlib::fields::ty(f.name).unwrap_or(Ty::Error) });
+                cols.push(Column {
+                    name: f.name.to_string(),
+                    ty: dtc_stdlib::fields::ty(f.name).unwrap_or(Ty::Error),
+                });
             }
         }
         cols
@@ -568,7 +685,14 @@ impl<'a> Checker<'a> {
 pub fn is_literal(e: &ast::Expr) -> bool {
     use ast::ExprKind as K;
     match &e.kind {
-        K::Int(_) | K::Float(_) | K::Str(_) | K::Bool(_) | K::Duration(_) | K::Size(_) | K::Percent(_) | K::Error => true,
+        K::Int(_)
+        | K::Float(_)
+        | K::Str(_)
+        | K::Bool(_)
+        | K::Duration(_)
+        | K::Size(_)
+        | K::Percent(_)
+        | K::Error => true,
         K::Unary(ast::UnaryOp::Neg, inner) => matches!(inner.kind, K::Int(_) | K::Float(_)),
         _ => false,
     }
@@ -578,7 +702,9 @@ pub fn is_literal(e: &ast::Expr) -> bool {
 pub fn const_int(e: &ast::Expr) -> Option<i64> {
     match &e.kind {
         ast::ExprKind::Int(v) | ast::ExprKind::Size(v) => Some(*v),
-        ast::ExprKind::Unary(ast::UnaryOp::Neg, inner) => const_int(inner).and_then(i64::checked_neg),
+        ast::ExprKind::Unary(ast::UnaryOp::Neg, inner) => {
+            const_int(inner).and_then(i64::checked_neg)
+        }
         _ => None,
     }
 }

@@ -57,7 +57,9 @@ pub fn collect_events(units: &[Unit]) -> Events {
             let Item::Event(decl) = item else { continue };
             if let Some(&prev) = own.get(&decl.name.name) {
                 let prev_span = events.all[prev].span;
-                events.diagnostics.push(duplicate(unit.file, "event", &decl.name, prev_span));
+                events
+                    .diagnostics
+                    .push(duplicate(unit.file, "event", &decl.name, prev_span));
                 continue;
             }
             let wire = decl.wire_name().to_string();
@@ -109,7 +111,10 @@ fn event_info(file: FileId, decl: &EventDecl, diags: &mut Vec<Diagnostic>) -> Ev
         }
         let ty = resolve_type(file, &f.ty, TypePlace::Field, diags);
         for (i, a) in f.annotations.iter().enumerate() {
-            if let Some(prev) = f.annotations[..i].iter().find(|p| p.name.name == a.name.name) {
+            if let Some(prev) = f.annotations[..i]
+                .iter()
+                .find(|p| p.name.name == a.name.name)
+            {
                 diags.push(
                     Diagnostic::new(
                         Code::E0317,
@@ -123,18 +128,25 @@ fn event_info(file: FileId, decl: &EventDecl, diags: &mut Vec<Diagnostic>) -> Ev
             }
             check_annotation(file, a, diags);
             // A unit says what a number measures.
-            if a.name.name == "unit" && !matches!(ty.unwrap_optional(), Ty::Int | Ty::Float | Ty::Error) {
+            if a.name.name == "unit"
+                && !matches!(ty.unwrap_optional(), Ty::Int | Ty::Float | Ty::Error)
+            {
                 diags.push(
                     Diagnostic::new(
                         Code::E0317,
-                        format!("`@unit` applies to numbers, and `{}` is `{ty}`", f.name.name),
+                        format!(
+                            "`@unit` applies to numbers, and `{}` is `{ty}`",
+                            f.name.name
+                        ),
                         Label::new(file, a.span, "not a number"),
                     )
-                    .with_help(if matches!(ty.unwrap_optional(), Ty::Duration | Ty::Timestamp) {
-                        "remove it: a duration or a timestamp carries its unit already"
-                    } else {
-                        "remove it: only numbers have units"
-                    }),
+                    .with_help(
+                        if matches!(ty.unwrap_optional(), Ty::Duration | Ty::Timestamp) {
+                            "remove it: a duration or a timestamp carries its unit already"
+                        } else {
+                            "remove it: only numbers have units"
+                        },
+                    ),
                 );
             }
         }
@@ -160,7 +172,10 @@ fn check_annotation(file: FileId, a: &ast::Annotation, diags: &mut Vec<Diagnosti
             format!("unknown annotation `@{}`", a.name.name),
             Label::new(file, a.span, "not a field annotation"),
         );
-        d = match suggest::did_you_mean(&a.name.name, annotations::ANNOTATIONS.iter().map(|a| a.name)) {
+        d = match suggest::did_you_mean(
+            &a.name.name,
+            annotations::ANNOTATIONS.iter().map(|a| a.name),
+        ) {
             Some(s) => d.with_help(format!("did you mean `@{s}`?")),
             None => d.with_help(format!(
                 "the annotations are {}",
@@ -182,20 +197,28 @@ fn check_annotation(file: FileId, a: &ast::Annotation, diags: &mut Vec<Diagnosti
     };
     if !ok {
         let (label, help) = match def.args {
-            annotations::AnnotationArgs::None => {
-                (format!("`@{}` takes no arguments", def.name), format!("write just `@{}`", def.name))
-            }
+            annotations::AnnotationArgs::None => (
+                format!("`@{}` takes no arguments", def.name),
+                format!("write just `@{}`", def.name),
+            ),
             annotations::AnnotationArgs::OneString => (
                 format!("`@{}` takes one non-empty string", def.name),
                 match def.name {
                     "unit" => "write the unit, like `@unit(\"ms\")`".to_string(),
-                    _ => format!("write the attribute's key, like `@{}(\"http.method\")`", def.name),
+                    _ => format!(
+                        "write the attribute's key, like `@{}(\"http.method\")`",
+                        def.name
+                    ),
                 },
             ),
         };
         diags.push(
-            Diagnostic::new(Code::E0317, format!("wrong arguments for `@{}`", def.name), Label::new(file, a.span, label))
-                .with_help(help),
+            Diagnostic::new(
+                Code::E0317,
+                format!("wrong arguments for `@{}`", def.name),
+                Label::new(file, a.span, label),
+            )
+            .with_help(help),
         );
     }
 }
@@ -209,21 +232,34 @@ pub enum TypePlace {
 }
 
 /// Resolves a written type; unknown names are reported and give `Ty::Error`.
-pub fn resolve_type(file: FileId, t: &TypeExpr, place: TypePlace, diags: &mut Vec<Diagnostic>) -> Ty {
+pub fn resolve_type(
+    file: FileId,
+    t: &TypeExpr,
+    place: TypePlace,
+    diags: &mut Vec<Diagnostic>,
+) -> Ty {
     match &t.kind {
         TypeExprKind::Error => Ty::Error,
         TypeExprKind::Optional(inner) => {
             let inner_ty = resolve_type(file, inner, place, diags);
             if inner_ty.is_optional() {
                 diags.push(
-                    Diagnostic::new(Code::E0217, "a type can be optional only once", Label::new(file, t.span, "`??` is not a type"))
-                        .with_help("write a single `?`"),
+                    Diagnostic::new(
+                        Code::E0217,
+                        "a type can be optional only once",
+                        Label::new(file, t.span, "`??` is not a type"),
+                    )
+                    .with_help("write a single `?`"),
                 );
             }
             if matches!(inner_ty, Ty::Map(..)) {
                 diags.push(
-                    Diagnostic::new(Code::E0217, "a map cannot be optional", Label::new(file, t.span, "an empty map stands for no entries"))
-                        .with_help("remove the `?`"),
+                    Diagnostic::new(
+                        Code::E0217,
+                        "a map cannot be optional",
+                        Label::new(file, t.span, "an empty map stands for no entries"),
+                    )
+                    .with_help("remove the `?`"),
                 );
                 return inner_ty;
             }
@@ -249,7 +285,9 @@ pub fn resolve_type(file: FileId, t: &TypeExpr, place: TypePlace, diags: &mut Ve
                             "a map is only allowed as a `var` of a processor or machine",
                             Label::new(file, t.span, "not allowed here"),
                         )
-                        .with_help("keep maps in `var name: map[K, V] max N` so their size is bounded"),
+                        .with_help(
+                            "keep maps in `var name: map[K, V] max N` so their size is bounded",
+                        ),
                     );
                     return Ty::Error;
                 }
@@ -285,8 +323,12 @@ pub fn resolve_type(file: FileId, t: &TypeExpr, place: TypePlace, diags: &mut Ve
                         format!("unknown type `{}`", name.name),
                         Label::new(file, name.span, "not a type"),
                     );
-                    let suggestion = type_alias(&name.name)
-                        .or_else(|| suggest::did_you_mean(&name.name, dtc_stdlib::ty::TYPE_NAMES.iter().copied()));
+                    let suggestion = type_alias(&name.name).or_else(|| {
+                        suggest::did_you_mean(
+                            &name.name,
+                            dtc_stdlib::ty::TYPE_NAMES.iter().copied(),
+                        )
+                    });
                     d = match suggestion {
                         Some(s) => d.with_help(format!("did you mean `{s}`?")),
                         None => d.with_help(format!(
@@ -307,16 +349,27 @@ pub fn resolve_type(file: FileId, t: &TypeExpr, place: TypePlace, diags: &mut Ve
 fn type_alias(name: &str) -> Option<&'static str> {
     let lower = name.to_ascii_lowercase();
     Some(match lower.as_str() {
-        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "long" | "short" | "number" => "int",
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "long" | "short"
+        | "number" => "int",
         "f32" | "f64" | "double" | "real" | "decimal" => "float",
         "str" | "text" | "char" => "string",
         "boolean" => "bool",
         "datetime" | "date" | "time" | "instant" => "timestamp",
         "interval" | "timespan" | "timedelta" => "duration",
         "any" | "object" | "json" => "dyn",
-        _ => return ["int", "bool", "string", "float", "duration", "timestamp", "percent"]
+        _ => {
+            return [
+                "int",
+                "bool",
+                "string",
+                "float",
+                "duration",
+                "timestamp",
+                "percent",
+            ]
             .into_iter()
-            .find(|t| lower.len() > t.len() && lower.starts_with(t)),
+            .find(|t| lower.len() > t.len() && lower.starts_with(t));
+        }
     })
 }
 

@@ -48,13 +48,21 @@ impl Params<'_> {
     }
     fn signature(&self, name: &str) -> String {
         let ps: Vec<String> = (0..self.len())
-            .map(|i| format!("{}: {}{}", self.name(i), self.describe(i), if self.optional(i) { " = …" } else { "" }))
+            .map(|i| {
+                format!(
+                    "{}: {}{}",
+                    self.name(i),
+                    self.describe(i),
+                    if self.optional(i) { " = …" } else { "" }
+                )
+            })
             .collect();
         format!("{name}({})", ps.join(", "))
     }
 }
 
-const OPTIONAL_HELP: &str = "give a default with `?? value`, or test it with `if let v = ... { ... }`";
+const OPTIONAL_HELP: &str =
+    "give a default with `?? value`, or test it with `if let v = ... { ... }`";
 
 impl Checker<'_> {
     /// The type of an expression, recorded for hover.
@@ -74,8 +82,13 @@ impl Checker<'_> {
                 self.optional_used(e.span, &ty, what);
             } else {
                 let help = mismatch_help(expected, &ty);
-                self.error(Code::E0301, format!("{what} must be `{expected}`, found `{ty}`"), e.span, format!("this is `{ty}`"))
-                    .help = help;
+                self.error(
+                    Code::E0301,
+                    format!("{what} must be `{expected}`, found `{ty}`"),
+                    e.span,
+                    format!("this is `{ty}`"),
+                )
+                .help = help;
             }
         }
         ty
@@ -88,9 +101,16 @@ impl Checker<'_> {
             Ty::Bool | Ty::Error => {}
             Ty::Optional(ref inner) if **inner == Ty::Bool => self.optional_used(e.span, &ty, what),
             other => {
-                let d = self.error(Code::E0306, format!("{what} must be `bool`, found `{other}`"), e.span, format!("this is `{other}`"));
+                let d = self.error(
+                    Code::E0306,
+                    format!("{what} must be `bool`, found `{other}`"),
+                    e.span,
+                    format!("this is `{other}`"),
+                );
                 d.help = Some(match other {
-                    Ty::Int | Ty::Float => "compare it explicitly, e.g. `x > 0`; numbers are not truthy".into(),
+                    Ty::Int | Ty::Float => {
+                        "compare it explicitly, e.g. `x > 0`; numbers are not truthy".into()
+                    }
                     Ty::String => "compare it explicitly, e.g. `x != \"\"`".into(),
                     _ => "write a comparison".into(),
                 });
@@ -133,7 +153,12 @@ impl Checker<'_> {
                     }
                     other => {
                         self.expr(index, cx);
-                        self.error(Code::E0305, format!("cannot index into `{other}`"), base.span, format!("this is `{other}`, not a map"));
+                        self.error(
+                            Code::E0305,
+                            format!("cannot index into `{other}`"),
+                            base.span,
+                            format!("this is `{other}`, not a map"),
+                        );
                         Ty::Error
                     }
                 }
@@ -150,11 +175,21 @@ impl Checker<'_> {
                     (UnaryOp::Not, Ty::Bool) => Ty::Bool,
                     (UnaryOp::Neg, Ty::Int | Ty::Float | Ty::Duration) => ty,
                     (UnaryOp::Not, other) => {
-                        self.error(Code::E0305, format!("`!` needs a `bool`, found `{other}`"), inner.span, format!("this is `{other}`"));
+                        self.error(
+                            Code::E0305,
+                            format!("`!` needs a `bool`, found `{other}`"),
+                            inner.span,
+                            format!("this is `{other}`"),
+                        );
                         Ty::Error
                     }
                     (UnaryOp::Neg, other) => {
-                        self.error(Code::E0305, format!("`-` needs a number or a duration, found `{other}`"), inner.span, format!("this is `{other}`"));
+                        self.error(
+                            Code::E0305,
+                            format!("`-` needs a number or a duration, found `{other}`"),
+                            inner.span,
+                            format!("this is `{other}`"),
+                        );
                         Ty::Error
                     }
                 }
@@ -174,8 +209,13 @@ impl Checker<'_> {
     fn name(&mut self, id: &Ident, cx: &Cx) -> Ty {
         if id.name == "event" {
             if cx.event.is_some() {
-                self.error(Code::E0219, "`event` is not a value", id.span, "read one of its fields")
-                    .help = Some("write `event.fieldName`".into());
+                self.error(
+                    Code::E0219,
+                    "`event` is not a value",
+                    id.span,
+                    "read one of its fields",
+                )
+                .help = Some("write `event.fieldName`".into());
             } else {
                 self.no_event(id.span, cx, None);
             }
@@ -198,8 +238,13 @@ impl Checker<'_> {
             return Ty::Error;
         }
         if let Some(&(_, label, help)) = self.hidden.iter().find(|h| h.0 == id.name) {
-            self.error(Code::E0203, format!("`{}` cannot be read here", id.name), id.span, label)
-                .help = Some(help.into());
+            self.error(
+                Code::E0203,
+                format!("`{}` cannot be read here", id.name),
+                id.span,
+                label,
+            )
+            .help = Some(help.into());
             return Ty::Error;
         }
         if self.lookup(&id.name).is_some() {
@@ -212,15 +257,26 @@ impl Checker<'_> {
         if let Some(row) = &cx.row {
             candidates.extend(row.iter().map(|c| c.name.clone()));
         }
-        let mut d = Diagnostic::new(Code::E0203, format!("unknown name `{}`", id.name), self.label(id.span, "not found in this scope"));
+        let mut d = Diagnostic::new(
+            Code::E0203,
+            format!("unknown name `{}`", id.name),
+            self.label(id.span, "not found in this scope"),
+        );
         if let Some(h) = suggest::help(&id.name, &candidates) {
             d = d.with_help(h);
         } else if let Some(idx) = cx.event
-            && (self.event(idx).field(&id.name).is_some() || dtc_stdlib::fields::get(&id.name).is_some())
+            && (self.event(idx).field(&id.name).is_some()
+                || dtc_stdlib::fields::get(&id.name).is_some())
         {
-            d = d.with_help(format!("fields of the current event are read through `event`: `event.{}`", id.name));
+            d = d.with_help(format!(
+                "fields of the current event are read through `event`: `event.{}`",
+                id.name
+            ));
         } else if self.fns.contains_key(&id.name) || functions::get(&id.name).is_some() {
-            d = d.with_help(format!("`{}` is a function: call it with `{}(...)`", id.name, id.name));
+            d = d.with_help(format!(
+                "`{}` is a function: call it with `{}(...)`",
+                id.name, id.name
+            ));
         } else if self.event_index(&id.name).is_some() {
             d = d.with_help(format!("`{}` is an event, not a value", id.name));
         } else if let Some(row) = &cx.row
@@ -243,12 +299,20 @@ impl Checker<'_> {
         if cx.unknown_event {
             return;
         }
-        let reason = if cx.no_event.is_empty() { "there is no current event here" } else { cx.no_event };
+        let reason = if cx.no_event.is_empty() {
+            "there is no current event here"
+        } else {
+            cx.no_event
+        };
         let d = self.error(Code::E0218, "`event` is not available here", span, reason);
         if cx.row.is_some() {
             d.help = Some(match field {
-                Some(f) => format!("in a query or a shaping condition, refer to fields by their bare name: `{f}`"),
-                None => "in a query or a shaping condition, refer to fields by their bare name".into(),
+                Some(f) => format!(
+                    "in a query or a shaping condition, refer to fields by their bare name: `{f}`"
+                ),
+                None => {
+                    "in a query or a shaping condition, refer to fields by their bare name".into()
+                }
             });
         }
     }
@@ -270,14 +334,22 @@ impl Checker<'_> {
             }
             let name = info.name.clone();
             let mut candidates: Vec<String> = info.fields.iter().map(|f| f.name.clone()).collect();
-            candidates.extend(dtc_stdlib::fields::STANDARD_FIELDS.iter().map(|f| f.name.to_string()));
+            candidates.extend(
+                dtc_stdlib::fields::STANDARD_FIELDS
+                    .iter()
+                    .map(|f| f.name.to_string()),
+            );
             let (decl_file, decl_span) = (info.file, info.span);
             let mut d = Diagnostic::new(
                 Code::E0202,
                 format!("event `{name}` has no field `{}`", field.name),
                 self.label(field.span, "unknown field"),
             )
-            .with_label(Label::new(decl_file, decl_span, format!("`{name}` is declared here")));
+            .with_label(Label::new(
+                decl_file,
+                decl_span,
+                format!("`{name}` is declared here"),
+            ));
             d = match suggest::help(&field.name, &candidates) {
                 Some(h) => d.with_help(h),
                 None => d.with_help(format!(
@@ -290,8 +362,13 @@ impl Checker<'_> {
         }
         let base_ty = self.expr(base, cx);
         if !base_ty.is_error() {
-            self.error(Code::E0202, format!("`{base_ty}` has no field `{}`", field.name), field.span, "unknown field")
-                .help = Some("only `event` has fields".into());
+            self.error(
+                Code::E0202,
+                format!("`{base_ty}` has no field `{}`", field.name),
+                field.span,
+                "unknown field",
+            )
+            .help = Some("only `event` has fields".into());
         }
         Ty::Error
     }
@@ -301,7 +378,11 @@ impl Checker<'_> {
             if self.unparsed(&machine.name) {
                 return;
             }
-            let mut d = Diagnostic::new(Code::E0216, format!("unknown machine `{}`", machine.name), self.label(machine.span, "no machine has this name"));
+            let mut d = Diagnostic::new(
+                Code::E0216,
+                format!("unknown machine `{}`", machine.name),
+                self.label(machine.span, "no machine has this name"),
+            );
             if let Some(h) = suggest::help(&machine.name, self.machines.keys()) {
                 d = d.with_help(h);
             }
@@ -321,7 +402,12 @@ impl Checker<'_> {
         }
     }
 
-    pub fn unknown_state(&mut self, machine: &str, info: &crate::checker::MachineInfo, state: &Ident) {
+    pub fn unknown_state(
+        &mut self,
+        machine: &str,
+        info: &crate::checker::MachineInfo,
+        state: &Ident,
+    ) {
         if self.unparsed(&state.name) {
             return;
         }
@@ -333,7 +419,10 @@ impl Checker<'_> {
         .with_label(self.label(info.span, format!("`{machine}` is declared here")));
         d = match suggest::help(&state.name, info.states.iter().map(|s| s.name.as_str())) {
             Some(h) => d.with_help(h),
-            None => d.with_help(format!("declare it in `{machine}` with `state {}`", state.name)),
+            None => d.with_help(format!(
+                "declare it in `{machine}` with `state {}`",
+                state.name
+            )),
         };
         self.push(d);
     }
@@ -343,7 +432,10 @@ impl Checker<'_> {
     pub fn check_key_on(&mut self, machine: &str, key: &Expr, idx: usize, at: Span) {
         let before = self.diags.len();
         let types_before = self.types.len();
-        let cx = Cx { event: Some(idx), ..Cx::default() };
+        let cx = Cx {
+            event: Some(idx),
+            ..Cx::default()
+        };
         let ty = self.expr(key, &cx);
         self.types.truncate(types_before);
         if self.diags.len() > before {
@@ -356,7 +448,9 @@ impl Checker<'_> {
             )
             .with_label(self.label(key.span, "the key"))
             .with_note(inner.join("; "))
-            .with_help("key the machine by a field every event it handles has, like `event.thread_id`");
+            .with_help(
+                "key the machine by a field every event it handles has, like `event.thread_id`",
+            );
             self.push(d);
         } else if !ty.unwrap_optional().is_key() {
             let d = Diagnostic::new(
@@ -374,11 +468,23 @@ impl Checker<'_> {
         if callee.segments.len() == 1
             && let Some(f) = self.fns.get(&name).cloned()
         {
-            self.check_args(&format!("function `{name}`"), &Params::User(&f.params), args, span, cx);
+            self.check_args(
+                &format!("function `{name}`"),
+                &Params::User(&f.params),
+                args,
+                span,
+                cx,
+            );
             return f.ret;
         }
         if let Some(sig) = functions::get(&name) {
-            let tys = self.check_args(&format!("function `{name}`"), &Params::Catalog(sig.params), args, span, cx);
+            let tys = self.check_args(
+                &format!("function `{name}`"),
+                &Params::Catalog(sig.params),
+                args,
+                span,
+                cx,
+            );
             return sig.returns.resolve(&tys);
         }
         for a in args {
@@ -386,20 +492,41 @@ impl Checker<'_> {
         }
         if let Some(sig) = aggregates::get(&name) {
             let args = if sig.params.is_empty() { "" } else { "..." };
-            self.error(Code::E0308, format!("aggregate `{name}` outside `summarize`"), callee.span, "aggregates need a window of rows")
-                .help = Some(format!("use it in a query: `| summarize n = {name}({args}) every 1m`"));
+            self.error(
+                Code::E0308,
+                format!("aggregate `{name}` outside `summarize`"),
+                callee.span,
+                "aggregates need a window of rows",
+            )
+            .help = Some(format!(
+                "use it in a query: `| summarize n = {name}({args}) every 1m`"
+            ));
             return Ty::Error;
         }
         if actions::get(&name).is_some() {
-            self.error(Code::E0219, format!("`{name}` is an action, not a function"), callee.span, "actions are started, not called")
-                .help = Some(format!("start it with `trigger {name}(...) limit 1 per 1h`"));
+            self.error(
+                Code::E0219,
+                format!("`{name}` is an action, not a function"),
+                callee.span,
+                "actions are started, not called",
+            )
+            .help = Some(format!(
+                "start it with `trigger {name}(...) limit 1 per 1h`"
+            ));
             return Ty::Error;
         }
         if self.unparsed(&name) {
             return Ty::Error;
         }
-        let mut d = Diagnostic::new(Code::E0204, format!("unknown function `{name}`"), self.label(callee.span, "not a function"));
-        let mut candidates: Vec<String> = functions::FUNCTIONS.iter().map(|f| f.name.to_string()).collect();
+        let mut d = Diagnostic::new(
+            Code::E0204,
+            format!("unknown function `{name}`"),
+            self.label(callee.span, "not a function"),
+        );
+        let mut candidates: Vec<String> = functions::FUNCTIONS
+            .iter()
+            .map(|f| f.name.to_string())
+            .collect();
         candidates.extend(self.fns.keys().cloned());
         candidates.extend(aggregates::AGGREGATES.iter().map(|a| a.name.to_string()));
         d = match suggest::help(&name, &candidates) {
@@ -412,7 +539,14 @@ impl Checker<'_> {
 
     /// Binds arguments to parameters and checks their types. Returns the
     /// type bound to each parameter (`Ty::Error` where missing).
-    pub fn check_args(&mut self, what: &str, params: &Params, args: &[Arg], span: Span, cx: &Cx) -> Vec<Ty> {
+    pub fn check_args(
+        &mut self,
+        what: &str,
+        params: &Params,
+        args: &[Arg],
+        span: Span,
+        cx: &Cx,
+    ) -> Vec<Ty> {
         let n = params.len();
         let mut bound: Vec<Option<usize>> = vec![None; n];
         let mut next_positional = 0;
@@ -431,25 +565,37 @@ impl Checker<'_> {
                     } else {
                         let d = Diagnostic::new(
                             Code::E0303,
-                            format!("{what} takes {n} argument{}, found {}", if n == 1 { "" } else { "s" }, args.len()),
+                            format!(
+                                "{what} takes {n} argument{}, found {}",
+                                if n == 1 { "" } else { "s" },
+                                args.len()
+                            ),
                             self.label(arg.span, "extra argument"),
                         )
-                        .with_help(format!("the signature is `{}`", params.signature(what.split('`').nth(1).unwrap_or(what))));
+                        .with_help(format!(
+                            "the signature is `{}`",
+                            params.signature(what.split('`').nth(1).unwrap_or(what))
+                        ));
                         self.push(d);
                     }
                 }
                 Some(label) => match (0..n).find(|&i| params.name(i) == label.name) {
                     Some(i) if bound[i].is_some() => {
                         let first = bound[i].map_or(label.span, |first| args[first].span);
-                        let d = Diagnostic::new(Code::E0215, format!("argument `{}` is given twice", label.name), self.label(label.span, "given again here"))
-                            .with_label(self.label(first, "first given here"))
-                            .with_help("remove one of them");
+                        let d = Diagnostic::new(
+                            Code::E0215,
+                            format!("argument `{}` is given twice", label.name),
+                            self.label(label.span, "given again here"),
+                        )
+                        .with_label(self.label(first, "first given here"))
+                        .with_help("remove one of them");
                         self.push(d);
                     }
                     Some(i) => bound[i] = Some(ai),
                     None => {
                         n_unknown_names += 1;
-                        let names: Vec<String> = (0..n).map(|i| params.name(i).to_string()).collect();
+                        let names: Vec<String> =
+                            (0..n).map(|i| params.name(i).to_string()).collect();
                         let mut d = Diagnostic::new(
                             Code::E0215,
                             format!("{what} has no parameter `{}`", label.name),
@@ -457,7 +603,10 @@ impl Checker<'_> {
                         );
                         d = match suggest::help(&label.name, &names) {
                             Some(h) => d.with_help(h),
-                            None => d.with_help(format!("the signature is `{}`", params.signature(what.split('`').nth(1).unwrap_or(what)))),
+                            None => d.with_help(format!(
+                                "the signature is `{}`",
+                                params.signature(what.split('`').nth(1).unwrap_or(what))
+                            )),
                         };
                         self.push(d);
                     }
@@ -465,16 +614,22 @@ impl Checker<'_> {
             }
         }
         let arg_tys: Vec<Ty> = args.iter().map(|a| self.expr(&a.value, cx)).collect();
-        let param_tys: Vec<Ty> = bound.iter().map(|b| b.map_or(Ty::Error, |ai| arg_tys[ai].clone())).collect();
-        for i in 0..n {
-            match bound[i] {
+        let param_tys: Vec<Ty> = bound
+            .iter()
+            .map(|b| b.map_or(Ty::Error, |ai| arg_tys[ai].clone()))
+            .collect();
+        for (i, slot) in bound.iter().enumerate() {
+            match *slot {
                 None if !params.optional(i) && n_unknown_names == 0 => {
                     let d = Diagnostic::new(
                         Code::E0303,
                         format!("{what} is missing argument `{}`", params.name(i)),
                         self.label(span, format!("`{}` not given", params.name(i))),
                     )
-                    .with_help(format!("the signature is `{}`", params.signature(what.split('`').nth(1).unwrap_or(what))));
+                    .with_help(format!(
+                        "the signature is `{}`",
+                        params.signature(what.split('`').nth(1).unwrap_or(what))
+                    ));
                     self.push(d);
                 }
                 None => {}
@@ -490,7 +645,10 @@ impl Checker<'_> {
                         let expected = params.describe(i);
                         let d = Diagnostic::new(
                             Code::E0304,
-                            format!("argument `{}` of {what} must be {expected}, found `{ty}`", params.name(i)),
+                            format!(
+                                "argument `{}` of {what} must be {expected}, found `{ty}`",
+                                params.name(i)
+                            ),
                             self.label(arg_span, format!("this is `{ty}`")),
                         );
                         let wanted = match expected.as_str() {
@@ -528,7 +686,12 @@ impl Checker<'_> {
         match op {
             B::Coalesce => {
                 if !lt.is_optional() {
-                    let d = self.error(Code::E0305, format!("the left side of `??` is `{lt}`, which is never absent"), a.span, format!("this is `{lt}`"));
+                    let d = self.error(
+                        Code::E0305,
+                        format!("the left side of `??` is `{lt}`, which is never absent"),
+                        a.span,
+                        format!("this is `{lt}`"),
+                    );
                     d.help = Some("remove `?? ...`".into());
                     return lt;
                 }
@@ -540,11 +703,21 @@ impl Checker<'_> {
                 } else if inner == Ty::Dyn {
                     // The default shows the type the attribute was meant to
                     // have: one error, and no second one where it is used.
-                    self.error(Code::E0301, format!("an attribute's value is `dyn`, and cannot default to `{rt}`"), b.span, format!("this is `{rt}`"))
-                        .help = Some(DYN_HELP.into());
+                    self.error(
+                        Code::E0301,
+                        format!("an attribute's value is `dyn`, and cannot default to `{rt}`"),
+                        b.span,
+                        format!("this is `{rt}`"),
+                    )
+                    .help = Some(DYN_HELP.into());
                     Ty::Error
                 } else {
-                    self.error(Code::E0301, format!("the default of `??` must be `{inner}`, found `{rt}`"), b.span, format!("this is `{rt}`"));
+                    self.error(
+                        Code::E0301,
+                        format!("the default of `??` must be `{inner}`, found `{rt}`"),
+                        b.span,
+                        format!("this is `{rt}`"),
+                    );
                     inner
                 }
             }
@@ -555,9 +728,18 @@ impl Checker<'_> {
                     return Ty::Bool;
                 }
                 if lt == Ty::None || rt == Ty::None {
-                    let other = if lt == Ty::None { (&rt, b.span) } else { (&lt, a.span) };
+                    let other = if lt == Ty::None {
+                        (&rt, b.span)
+                    } else {
+                        (&lt, a.span)
+                    };
                     let other = (other.0.clone(), other.1);
-                    let d = self.error(Code::E0305, format!("`{}` is never `none`", other.0), other.1, format!("this is `{}`, not optional", other.0));
+                    let d = self.error(
+                        Code::E0305,
+                        format!("`{}` is never `none`", other.0),
+                        other.1,
+                        format!("this is `{}`, not optional", other.0),
+                    );
                     d.help = Some("only optional values (`T?`) can be compared with `none`".into());
                     return Ty::Bool;
                 }
@@ -574,9 +756,17 @@ impl Checker<'_> {
             }
             _ => {
                 if lt.is_optional() || rt.is_optional() || lt == Ty::None || rt == Ty::None {
-                    let (bad, bspan) = if lt.is_optional() || lt == Ty::None { (lt.clone(), a.span) } else { (rt.clone(), b.span) };
+                    let (bad, bspan) = if lt.is_optional() || lt == Ty::None {
+                        (lt.clone(), a.span)
+                    } else {
+                        (rt.clone(), b.span)
+                    };
                     self.optional_used(bspan, &bad, &format!("an operand of `{}`", op.symbol()));
-                    return if is_cmp || matches!(op, B::And | B::Or) { Ty::Bool } else { Ty::Error };
+                    return if is_cmp || matches!(op, B::And | B::Or) {
+                        Ty::Bool
+                    } else {
+                        Ty::Error
+                    };
                 }
                 let result = arithmetic(op, &lt, &rt);
                 match result {
@@ -593,7 +783,11 @@ impl Checker<'_> {
                         } else {
                             conversion_help(op, &lt, &rt)
                         });
-                        if is_cmp || matches!(op, B::And | B::Or) { Ty::Bool } else { Ty::Error }
+                        if is_cmp || matches!(op, B::And | B::Or) {
+                            Ty::Bool
+                        } else {
+                            Ty::Error
+                        }
                     }
                 }
             }
@@ -625,8 +819,7 @@ fn conversion_help(op: BinaryOp, a: &Ty, b: &Ty) -> String {
 }
 
 /// How to convert an attribute's `dyn` value.
-const DYN_HELP: &str =
-    "convert the attribute first: `to_int(attrs[\"k\"]) ?? 0` is its value as an int, or 0 when it is absent or not an int";
+const DYN_HELP: &str = "convert the attribute first: `to_int(attrs[\"k\"]) ?? 0` is its value as an int, or 0 when it is absent or not an int";
 
 /// A help line for a value of type `found` where `expected` is needed, when
 /// there is a usual fix.
@@ -656,7 +849,9 @@ fn arithmetic(op: BinaryOp, l: &Ty, r: &Ty) -> Option<Ty> {
     use Ty as T;
     Some(match (op, l, r) {
         (B::And | B::Or, T::Bool, T::Bool) => T::Bool,
-        (B::Lt | B::Le | B::Gt | B::Ge, a, b) if a == b && Pattern::Ordered.matches(a, &[]) => T::Bool,
+        (B::Lt | B::Le | B::Gt | B::Ge, a, b) if a == b && Pattern::Ordered.matches(a, &[]) => {
+            T::Bool
+        }
         (B::Add, T::String, T::String) => T::String,
         (B::Add | B::Sub | B::Mul | B::Div | B::Rem, T::Int, T::Int) => T::Int,
         (B::Add | B::Sub | B::Mul | B::Div | B::Rem, T::Float, T::Float) => T::Float,

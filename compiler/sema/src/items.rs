@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use dtc_diagnostics::{Code, Diagnostic, Span};
 use dtc_stdlib::{Ty, aggregates, redaction};
 use dtc_syntax::ast::{
-    self, Column as AstColumn, ExprKind, Item, MachineDecl, MachineMember, ProcessorDecl, ProcessorMember, QueryDecl,
-    ShapingKind, ShapingRule, StageKind, VarDecl,
+    self, Column as AstColumn, ExprKind, Item, MachineDecl, MachineMember, ProcessorDecl,
+    ProcessorMember, QueryDecl, ShapingKind, ShapingRule, StageKind, VarDecl,
 };
 
 use crate::checker::{Checker, Column, Cx, Local, MachineInfo, StateInfo, const_int, is_literal};
@@ -23,7 +23,9 @@ impl Checker<'_> {
     pub fn machine_info(&mut self, m: &MachineDecl) -> MachineInfo {
         let mut states: Vec<StateInfo> = Vec::new();
         for member in &m.members {
-            let MachineMember::State(s) = member else { continue };
+            let MachineMember::State(s) = member else {
+                continue;
+            };
             if let Some(prev) = states.iter().find(|p| p.name == s.name.name) {
                 let d = env::duplicate(self.file, "state", &s.name, prev.span);
                 self.push(d);
@@ -39,9 +41,17 @@ impl Checker<'_> {
                 }
                 vars.push((v.name.name.clone(), ty, v.default.is_some()));
             }
-            states.push(StateInfo { name: s.name.name.clone(), span: s.name.span, vars });
+            states.push(StateInfo {
+                name: s.name.name.clone(),
+                span: s.name.span,
+                vars,
+            });
         }
-        MachineInfo { span: m.name.span, states, key: m.key.clone() }
+        MachineInfo {
+            span: m.name.span,
+            states,
+            key: m.key.clone(),
+        }
     }
 
     /// A `var` of a machine or processor; `None` if it is a duplicate.
@@ -51,8 +61,13 @@ impl Checker<'_> {
             self.push(d);
             return None;
         }
-        let cx = Cx { no_event: "a variable's initial value is computed before any event arrives", ..Cx::default() };
-        let declared = v.ty.as_ref().map(|t| self.resolve_type(t, TypePlace::Variable));
+        let cx = Cx {
+            no_event: "a variable's initial value is computed before any event arrives",
+            ..Cx::default()
+        };
+        let declared =
+            v.ty.as_ref()
+                .map(|t| self.resolve_type(t, TypePlace::Variable));
         let init_ty = v.init.as_ref().map(|e| self.expr(e, &cx));
         let ty = match (declared, init_ty) {
             (Some(d), Some(i)) => {
@@ -62,41 +77,75 @@ impl Checker<'_> {
                     && !matches!(d, Ty::Map(..))
                 {
                     let help = crate::expr::mismatch_help(&d, &i);
-                    self.error(Code::E0301, format!("`{}` is declared `{d}` but starts as `{i}`", v.name.name), init.span, format!("this is `{i}`"))
-                        .help = help;
+                    self.error(
+                        Code::E0301,
+                        format!("`{}` is declared `{d}` but starts as `{i}`", v.name.name),
+                        init.span,
+                        format!("this is `{i}`"),
+                    )
+                    .help = help;
                 }
                 d
             }
             (Some(d), None) => {
                 if !matches!(d, Ty::Map(..) | Ty::Optional(_) | Ty::Error) {
-                    self.error(Code::E0301, format!("variable `{}` has no initial value", v.name.name), v.name.span, "starts with no value")
-                        .help = Some(format!("give it one, e.g. `var {}: {d} = ...`, or make it optional: `{d}?`", v.name.name));
+                    self.error(
+                        Code::E0301,
+                        format!("variable `{}` has no initial value", v.name.name),
+                        v.name.span,
+                        "starts with no value",
+                    )
+                    .help = Some(format!(
+                        "give it one, e.g. `var {}: {d} = ...`, or make it optional: `{d}?`",
+                        v.name.name
+                    ));
                 }
                 d
             }
             (None, Some(i)) => {
                 if i == Ty::None {
-                    self.error(Code::E0301, "cannot tell the type of `none`", v.name.span, "`none` of what?")
-                        .help = Some(format!("declare the type: `var {}: int? = none`", v.name.name));
+                    self.error(
+                        Code::E0301,
+                        "cannot tell the type of `none`",
+                        v.name.span,
+                        "`none` of what?",
+                    )
+                    .help = Some(format!(
+                        "declare the type: `var {}: int? = none`",
+                        v.name.name
+                    ));
                 }
                 i
             }
             (None, None) => {
-                self.error(Code::E0301, format!("variable `{}` has neither a type nor a value", v.name.name), v.name.span, "cannot tell its type")
-                    .help = Some(format!("write `var {}: int = 0`", v.name.name));
+                self.error(
+                    Code::E0301,
+                    format!("variable `{}` has neither a type nor a value", v.name.name),
+                    v.name.span,
+                    "cannot tell its type",
+                )
+                .help = Some(format!("write `var {}: int = 0`", v.name.name));
                 Ty::Error
             }
         };
-        if let Ty::Map(..) = ty {
-            if let Some(init) = &v.init {
-                self.error(Code::E0219, "a map starts empty", init.span, "no initial value allowed")
-                    .help = Some("remove `= ...`".into());
-            }
+        if let (Ty::Map(..), Some(init)) = (&ty, &v.init) {
+            self.error(
+                Code::E0219,
+                "a map starts empty",
+                init.span,
+                "no initial value allowed",
+            )
+            .help = Some("remove `= ...`".into());
         }
         if let Some(max) = &v.max {
             if !matches!(ty, Ty::Map(..) | Ty::Error) {
-                self.error(Code::E0219, "only a map takes `max`", max.span, "this variable holds one value")
-                    .help = Some("remove `max ...`".into());
+                self.error(
+                    Code::E0219,
+                    "only a map takes `max`",
+                    max.span,
+                    "this variable holds one value",
+                )
+                .help = Some("remove `max ...`".into());
             } else {
                 self.positive_count(max, "the maximum number of entries");
             }
@@ -116,12 +165,25 @@ impl Checker<'_> {
         let ty = self.expect(e, &Cx::default(), &Ty::Int, what);
         match const_int(e) {
             // An expression already reported is not reported again.
-            None if !matches!(e.kind, ExprKind::Error) && !ty.is_error() && Ty::Int.accepts(&ty) => {
-                self.error(Code::E0319, format!("{what} must be a constant"), e.span, "computed at run time")
-                    .help = Some("write the number itself, e.g. `max 10_000`".into());
+            None if !matches!(e.kind, ExprKind::Error)
+                && !ty.is_error()
+                && Ty::Int.accepts(&ty) =>
+            {
+                self.error(
+                    Code::E0319,
+                    format!("{what} must be a constant"),
+                    e.span,
+                    "computed at run time",
+                )
+                .help = Some("write the number itself, e.g. `max 10_000`".into());
             }
             Some(n) if n <= 0 => {
-                self.error(Code::E0320, format!("{what} must be at least 1, found {n}"), e.span, "too small");
+                self.error(
+                    Code::E0320,
+                    format!("{what} must be at least 1, found {n}"),
+                    e.span,
+                    "too small",
+                );
             }
             _ => {}
         }
@@ -135,8 +197,13 @@ impl Checker<'_> {
             _ => self.machine_info(m),
         };
         if info.states.is_empty() {
-            self.error(Code::E0220, format!("machine `{}` declares no states", m.name.name), m.name.span, "a machine needs states")
-                .help = Some("declare its initial state first, e.g. `state Idle`".into());
+            self.error(
+                Code::E0220,
+                format!("machine `{}` declares no states", m.name.name),
+                m.name.span,
+                "a machine needs states",
+            )
+            .help = Some("declare its initial state first, e.g. `state Idle`".into());
         }
         if let Some(max) = &m.max {
             self.positive_count(max, "the maximum number of instances");
@@ -145,9 +212,20 @@ impl Checker<'_> {
             if let MachineMember::State(s) = member {
                 for v in &s.vars {
                     if let Some(default) = &v.default {
-                        let ty = info.state(&s.name.name).and_then(|st| st.vars.iter().find(|x| x.0 == v.name.name)).map_or(Ty::Error, |x| x.1.clone());
-                        let cx = Cx { no_event: "a default is computed before any event arrives", ..Cx::default() };
-                        self.expect(default, &cx, &ty, &format!("the default of `{}`", v.name.name));
+                        let ty = info
+                            .state(&s.name.name)
+                            .and_then(|st| st.vars.iter().find(|x| x.0 == v.name.name))
+                            .map_or(Ty::Error, |x| x.1.clone());
+                        let cx = Cx {
+                            no_event: "a default is computed before any event arrives",
+                            ..Cx::default()
+                        };
+                        self.expect(
+                            default,
+                            &cx,
+                            &ty,
+                            &format!("the default of `{}`", v.name.name),
+                        );
                     }
                 }
             }
@@ -159,9 +237,14 @@ impl Checker<'_> {
             {
                 // A machine variable and a state variable of one name would
                 // make every transition of that state ambiguous.
-                if let Some(st) = info.states.iter().find(|st| st.vars.iter().any(|x| x.0 == v.name.name)) {
-                    let d = env::duplicate(self.file, "variable", &v.name, st.span)
-                        .with_note(format!("state `{}` has a variable `{}` too", st.name, v.name.name));
+                if let Some(st) = info
+                    .states
+                    .iter()
+                    .find(|st| st.vars.iter().any(|x| x.0 == v.name.name))
+                {
+                    let d = env::duplicate(self.file, "variable", &v.name, st.span).with_note(
+                        format!("state `{}` has a variable `{}` too", st.name, v.name.name),
+                    );
                     self.push(d);
                     continue;
                 }
@@ -204,19 +287,34 @@ impl Checker<'_> {
                             format!("this transition on `{}` is never taken", t.event.name),
                             self.label(t.event.span, "never taken"),
                         )
-                        .with_label(self.label(pre_empted[0], "this earlier transition, which has no `when`, always goes first"))
-                        .with_help("move it above the earlier one, or give the earlier one a `when` guard");
+                        .with_label(self.label(
+                            pre_empted[0],
+                            "this earlier transition, which has no `when`, always goes first",
+                        ))
+                        .with_help(
+                            "move it above the earlier one, or give the earlier one a `when` guard",
+                        );
                         self.push(d);
                     }
                     if t.guard.is_none() {
                         for s in &states {
-                            covered.entry((t.event.name.clone(), s.clone())).or_insert(t.event.span);
+                            covered
+                                .entry((t.event.name.clone(), s.clone()))
+                                .or_insert(t.event.span);
                         }
                     }
-                    let source = if from_ok.len() == 1 && t.from.len() == 1 { Some(from_ok[0].clone()) } else { None };
+                    let source = if from_ok.len() == 1 && t.from.len() == 1 {
+                        Some(from_ok[0].clone())
+                    } else {
+                        None
+                    };
                     // Leaving several states, no state's variables are
                     // readable: say so when one is read.
-                    let from_states: Vec<&StateInfo> = if t.from.is_empty() { info.states.iter().collect() } else { from_ok.clone() };
+                    let from_states: Vec<&StateInfo> = if t.from.is_empty() {
+                        info.states.iter().collect()
+                    } else {
+                        from_ok.clone()
+                    };
                     if source.is_none() {
                         for st in from_states {
                             for (name, _, _) in &st.vars {
@@ -234,7 +332,17 @@ impl Checker<'_> {
                         unknown_state: target.is_none() || from_ok.len() != t.from.len(),
                         ..Cx::default()
                     };
-                    self.transition(&m.name.name, &vars, source.as_ref(), target, t.from.len() != 1, &t.guard, &t.body, &t.target, &cx);
+                    self.transition(
+                        &m.name.name,
+                        &vars,
+                        source.as_ref(),
+                        target,
+                        t.from.len() != 1,
+                        &t.guard,
+                        &t.body,
+                        &t.target,
+                        &cx,
+                    );
                     self.hidden.clear();
                 }
                 MachineMember::After(t) => {
@@ -246,7 +354,8 @@ impl Checker<'_> {
                         MachineMember::After(o)
                             if !std::ptr::eq(o, t)
                                 && o.from.name == t.from.name
-                                && let (Some(a), Some(b)) = (crate::stmt::const_duration(&o.after), this)
+                                && let (Some(a), Some(b)) =
+                                    (crate::stmt::const_duration(&o.after), this)
                                 && (a < b || (a == b && o.span.start < t.span.start)) =>
                         {
                             Some(o.after.span)
@@ -276,7 +385,17 @@ impl Checker<'_> {
                         unknown_state: source.is_none() || target.is_none(),
                         ..Cx::default()
                     };
-                    self.transition(&m.name.name, &vars, source, target, false, &None, &t.body, &t.target, &cx);
+                    self.transition(
+                        &m.name.name,
+                        &vars,
+                        source,
+                        target,
+                        false,
+                        &None,
+                        &t.body,
+                        &t.target,
+                        &cx,
+                    );
                 }
                 _ => {}
             }
@@ -311,7 +430,11 @@ impl Checker<'_> {
                     ty: ty.clone(),
                     span: s.span,
                     readable: true,
-                    read_only: if same || in_target { None } else { Some("it belongs to the state this transition leaves") },
+                    read_only: if same || in_target {
+                        None
+                    } else {
+                        Some("it belongs to the state this transition leaves")
+                    },
                     used: true,
                     warn_unused: false,
                 });
@@ -352,7 +475,9 @@ impl Checker<'_> {
                 .vars
                 .iter()
                 .filter(|(n, _, has_default)| !has_default && !set.contains(n))
-                .filter(|(n, _, _)| !(same && source.is_some_and(|s| s.vars.iter().any(|(m, _, _)| m == n))))
+                .filter(|(n, _, _)| {
+                    !(same && source.is_some_and(|s| s.vars.iter().any(|(m, _, _)| m == n)))
+                })
                 .map(|(n, _, _)| format!("`{n}`"))
                 .collect();
             if !missing.is_empty() {
@@ -376,7 +501,9 @@ impl Checker<'_> {
     /// failed to parse or a transition names an unknown state: the graph is
     /// then incomplete, and the mistake already reported.
     fn reachability(&mut self, m: &MachineDecl, info: &MachineInfo) {
-        let Some(initial) = info.states.first() else { return };
+        let Some(initial) = info.states.first() else {
+            return;
+        };
         let known = |s: &ast::Ident| info.state(&s.name).is_some();
         let complete = m.members.iter().all(|member| match member {
             MachineMember::Error(_) => false,
@@ -390,13 +517,17 @@ impl Checker<'_> {
         let mut edges: Vec<(Option<String>, String)> = Vec::new();
         for member in &m.members {
             match member {
-                MachineMember::On(t) if t.from.is_empty() => edges.push((None, t.target.name.clone())),
+                MachineMember::On(t) if t.from.is_empty() => {
+                    edges.push((None, t.target.name.clone()))
+                }
                 MachineMember::On(t) => {
                     for f in &t.from {
                         edges.push((Some(f.name.clone()), t.target.name.clone()));
                     }
                 }
-                MachineMember::After(t) => edges.push((Some(t.from.name.clone()), t.target.name.clone())),
+                MachineMember::After(t) => {
+                    edges.push((Some(t.from.name.clone()), t.target.name.clone()))
+                }
                 _ => {}
             }
         }
@@ -416,8 +547,17 @@ impl Checker<'_> {
                     format!("state `{}` can never be reached", s.name),
                     self.label(s.span, "no transition leads here"),
                 )
-                .with_label(self.label(initial.span, format!("`{}` is the initial state (the first declared)", initial.name)))
-                .with_help(format!("add a transition `-> {}`, or remove the state", s.name));
+                .with_label(self.label(
+                    initial.span,
+                    format!(
+                        "`{}` is the initial state (the first declared)",
+                        initial.name
+                    ),
+                ))
+                .with_help(format!(
+                    "add a transition `-> {}`, or remove the state",
+                    s.name
+                ));
                 self.push(d);
             }
         }
@@ -466,7 +606,11 @@ impl Checker<'_> {
         for member in &p.members {
             if let ProcessorMember::Handler(h) = member {
                 let event = self.resolve_event(&h.event);
-                let cx = Cx { event, unknown_event: event.is_none(), ..Cx::default() };
+                let cx = Cx {
+                    event,
+                    unknown_event: event.is_none(),
+                    ..Cx::default()
+                };
                 let saved = std::mem::take(&mut self.scopes);
                 self.push_scope();
                 for v in &vars {
@@ -504,7 +648,11 @@ impl Checker<'_> {
             format!("event `{name}` has no field `{}`", field.name),
             self.label(field.span, "unknown field"),
         )
-        .with_label(dtc_diagnostics::Label::new(f, s, format!("`{name}` is declared here")));
+        .with_label(dtc_diagnostics::Label::new(
+            f,
+            s,
+            format!("`{name}` is declared here"),
+        ));
         if let Some(h) = suggest::help(&field.name, &candidates) {
             d = d.with_help(h);
         }
@@ -515,7 +663,9 @@ impl Checker<'_> {
     pub fn check_shaping(&mut self, rule: &ShapingRule) {
         match &rule.kind {
             ShapingKind::Suppress { target, when } => {
-                let Some(idx) = self.resolve_event(&target.event) else { return };
+                let Some(idx) = self.resolve_event(&target.event) else {
+                    return;
+                };
                 if let Some(f) = &target.field {
                     self.shaped_field(idx, f);
                 }
@@ -530,7 +680,9 @@ impl Checker<'_> {
                 }
             }
             ShapingKind::Redact { target, method } => {
-                let Some(idx) = self.resolve_event(&target.event) else { return };
+                let Some(idx) = self.resolve_event(&target.event) else {
+                    return;
+                };
                 let method_def = redaction::get(&method.name);
                 if method_def.is_none() {
                     let mut d = Diagnostic::new(
@@ -538,39 +690,65 @@ impl Checker<'_> {
                         format!("unknown redaction `{}`", method.name),
                         self.label(method.span, "not a redaction method"),
                     );
-                    d = match suggest::did_you_mean(&method.name, redaction::REDACTIONS.iter().map(|r| r.name)) {
+                    d = match suggest::did_you_mean(
+                        &method.name,
+                        redaction::REDACTIONS.iter().map(|r| r.name),
+                    ) {
                         Some(s) => d.with_help(format!("did you mean `{s}`?")),
                         None => d.with_help("redact with `hash`, `mask` or `drop`"),
                     };
                     self.push(d);
                 }
                 let Some(field) = &target.field else {
-                    self.error(Code::E0219, "`redact` needs a field", target.span, "a whole event")
-                        .help = Some(format!(
-                            "name the field, e.g. `redact {}.field with hash`; to drop the whole event, use `suppress {}`",
-                            target.event.name, target.event.name
-                        ));
+                    self.error(
+                        Code::E0219,
+                        "`redact` needs a field",
+                        target.span,
+                        "a whole event",
+                    )
+                    .help = Some(format!(
+                        "name the field, e.g. `redact {}.field with hash`; to drop the whole event, use `suppress {}`",
+                        target.event.name, target.event.name
+                    ));
                     return;
                 };
-                let Some(ty) = self.shaped_field(idx, field) else { return };
+                let Some(ty) = self.shaped_field(idx, field) else {
+                    return;
+                };
                 if let Some(def) = method_def
                     && def.strings_only
                     && !matches!(ty.unwrap_optional(), Ty::String | Ty::Error)
                 {
-                    self.error(Code::E0318, format!("`{}` applies to strings, and `{}` is `{ty}`", def.name, field.name), method.span, "only for strings")
-                        .help = Some("use `hash` or `drop` for this field".into());
+                    self.error(
+                        Code::E0318,
+                        format!(
+                            "`{}` applies to strings, and `{}` is `{ty}`",
+                            def.name, field.name
+                        ),
+                        method.span,
+                        "only for strings",
+                    )
+                    .help = Some("use `hash` or `drop` for this field".into());
                 }
             }
             ShapingKind::Sample { event, rate } => {
                 self.resolve_event(event);
                 self.expect(rate, &Cx::default(), &Ty::Percent, "a sampling rate");
                 if !is_literal(rate) {
-                    self.error(Code::E0319, "a sampling rate must be a constant", rate.span, "computed at run time");
+                    self.error(
+                        Code::E0319,
+                        "a sampling rate must be a constant",
+                        rate.span,
+                        "computed at run time",
+                    );
                 }
             }
             ShapingKind::Limit { event, count, per } => {
                 self.resolve_event(event);
-                let instead = format!("to drop every `{}`, write `suppress {}`", event.name, event.name);
+                let instead = format!(
+                    "to drop every `{}`, write `suppress {}`",
+                    event.name, event.name
+                );
                 self.budget_for(count, per, &Cx::default(), &instead);
             }
         }
@@ -580,30 +758,57 @@ impl Checker<'_> {
     pub fn check_shaping_redundancy(&mut self) {
         let mut seen: HashMap<String, Span> = HashMap::new();
         let mut suppressed: HashMap<String, Span> = HashMap::new();
-        let rules: Vec<&ShapingRule> = self.unit.ast.items.iter().filter_map(|i| if let Item::Shaping(r) = i { Some(r) } else { None }).collect();
+        let rules: Vec<&ShapingRule> = self
+            .unit
+            .ast
+            .items
+            .iter()
+            .filter_map(|i| {
+                if let Item::Shaping(r) = i {
+                    Some(r)
+                } else {
+                    None
+                }
+            })
+            .collect();
         for r in &rules {
             if let ShapingKind::Suppress { target, when: None } = &r.kind
                 && target.field.is_none()
             {
-                suppressed.entry(target.event.name.clone()).or_insert(r.span);
+                suppressed
+                    .entry(target.event.name.clone())
+                    .or_insert(r.span);
             }
         }
         for r in rules {
             let (key, event) = match &r.kind {
                 ShapingKind::Suppress { when: Some(_), .. } => continue,
                 ShapingKind::Suppress { target, when: None } => (
-                    format!("suppress {}.{}", target.event.name, target.field.as_ref().map_or("", |f| f.name.as_str())),
+                    format!(
+                        "suppress {}.{}",
+                        target.event.name,
+                        target.field.as_ref().map_or("", |f| f.name.as_str())
+                    ),
                     &target.event.name,
                 ),
                 ShapingKind::Redact { target, .. } => (
-                    format!("redact {}.{}", target.event.name, target.field.as_ref().map_or("", |f| f.name.as_str())),
+                    format!(
+                        "redact {}.{}",
+                        target.event.name,
+                        target.field.as_ref().map_or("", |f| f.name.as_str())
+                    ),
                     &target.event.name,
                 ),
-                ShapingKind::Sample { event, .. } => (format!("sample {}", event.name), &event.name),
+                ShapingKind::Sample { event, .. } => {
+                    (format!("sample {}", event.name), &event.name)
+                }
                 ShapingKind::Limit { event, .. } => (format!("limit {}", event.name), &event.name),
             };
             if let Some(prev) = seen.get(&key) {
-                let target = key.split_once(' ').map_or("", |(_, t)| t).trim_end_matches('.');
+                let target = key
+                    .split_once(' ')
+                    .map_or("", |(_, t)| t)
+                    .trim_end_matches('.');
                 let message = match &r.kind {
                     ShapingKind::Redact { .. } => format!("`{target}` is already redacted"),
                     ShapingKind::Sample { .. } => format!("`{target}` is already sampled"),
@@ -659,16 +864,22 @@ impl Checker<'_> {
     }
 
     fn check_query(&mut self, q: &QueryDecl) {
-        let Some(idx) = self.resolve_event(&q.source) else { return };
+        let Some(idx) = self.resolve_event(&q.source) else {
+            return;
+        };
         let mut row: Vec<Column> = self.event_columns(idx);
         let mut source = Some(idx);
         let mut summarized = false;
         let mut emitted: Option<Span> = None;
         for stage in &q.stages {
             if let Some(at) = emitted {
-                let d = Diagnostic::new(Code::E0219, "nothing can follow `emit`", self.label(stage.span, "after the emit"))
-                    .with_label(self.label(at, "the query's output"))
-                    .with_help("make `emit` the last stage; to emit twice, write two queries");
+                let d = Diagnostic::new(
+                    Code::E0219,
+                    "nothing can follow `emit`",
+                    self.label(stage.span, "after the emit"),
+                )
+                .with_label(self.label(at, "the query's output"))
+                .with_help("make `emit` the last stage; to emit twice, write two queries");
                 self.push(d);
                 break;
             }
@@ -688,16 +899,33 @@ impl Checker<'_> {
                     }
                 }
                 StageKind::Project(cols) => {
-                    row = self.columns(cols, &cx, false).into_iter().map(|(name, ty)| Column { name, ty }).collect();
+                    row = self
+                        .columns(cols, &cx, false)
+                        .into_iter()
+                        .map(|(name, ty)| Column { name, ty })
+                        .collect();
                     source = None;
                 }
-                StageKind::Summarize { aggregates: aggs, by, max_series, every } => {
+                StageKind::Summarize {
+                    aggregates: aggs,
+                    by,
+                    max_series,
+                    every,
+                } => {
                     if let Some(m) = max_series {
                         self.positive_count(m, "the maximum number of series");
                     }
                     if summarized {
-                        self.error(Code::E0219, "a query summarizes once", stage.span, "second `summarize`")
-                            .help = Some("emit the first summary as a log and summarize it in another query".into());
+                        self.error(
+                            Code::E0219,
+                            "a query summarizes once",
+                            stage.span,
+                            "second `summarize`",
+                        )
+                        .help = Some(
+                            "emit the first summary as a log and summarize it in another query"
+                                .into(),
+                        );
                     }
                     let keys = self.columns(by, &cx, false);
                     for (col, (name, ty)) in by.iter().zip(keys.iter()) {
@@ -710,12 +938,25 @@ impl Checker<'_> {
                     if let Some(e) = every {
                         self.positive_duration(e, &Cx::default(), "a window");
                     }
-                    let mut new_row: Vec<Column> = keys.into_iter().map(|(name, ty)| Column { name, ty }).collect();
+                    let mut new_row: Vec<Column> = keys
+                        .into_iter()
+                        .map(|(name, ty)| Column { name, ty })
+                        .collect();
                     for (name, ty) in values {
                         if new_row.iter().any(|c| c.name == name) {
-                            let span = aggs.iter().find(|c| column_name(c, true).as_deref() == Some(name.as_str())).map_or(stage.span, |c| c.span);
-                            self.error(Code::E0208, format!("column `{name}` is both a group key and an aggregate"), span, "name it differently")
-                                .help = Some(format!("give the aggregate another name, e.g. `{name}_count = ...`"));
+                            let span = aggs
+                                .iter()
+                                .find(|c| column_name(c, true).as_deref() == Some(name.as_str()))
+                                .map_or(stage.span, |c| c.span);
+                            self.error(
+                                Code::E0208,
+                                format!("column `{name}` is both a group key and an aggregate"),
+                                span,
+                                "name it differently",
+                            )
+                            .help = Some(format!(
+                                "give the aggregate another name, e.g. `{name}_count = ...`"
+                            ));
                             continue;
                         }
                         new_row.push(Column { name, ty });
@@ -727,15 +968,27 @@ impl Checker<'_> {
                 StageKind::Sample(rate) => {
                     self.expect(rate, &cx, &Ty::Percent, "a sampling rate");
                     if !is_literal(rate) {
-                        self.error(Code::E0319, "a sampling rate must be a constant", rate.span, "computed at run time");
+                        self.error(
+                            Code::E0319,
+                            "a sampling rate must be a constant",
+                            rate.span,
+                            "computed at run time",
+                        );
                     }
                 }
-                StageKind::Limit { count, per } => self.budget_for(count, per, &cx, "to drop every row, remove the query"),
+                StageKind::Limit { count, per } => {
+                    self.budget_for(count, per, &cx, "to drop every row, remove the query")
+                }
                 StageKind::EmitLog(name) => {
                     emitted = Some(stage.span);
                     if name.name == q.source.name {
-                        self.error(Code::E0219, format!("query `{}` would read its own output", q.name.name), name.span, "the event this query reads")
-                            .help = Some("emit under another name".into());
+                        self.error(
+                            Code::E0219,
+                            format!("query `{}` would read its own output", q.name.name),
+                            name.span,
+                            "the event this query reads",
+                        )
+                        .help = Some("emit under another name".into());
                         continue;
                     }
                     // Standard fields are the log's own (its time, severity,
@@ -750,10 +1003,20 @@ impl Checker<'_> {
                 StageKind::EmitMetric(name) => {
                     emitted = Some(stage.span);
                     if !summarized {
-                        self.error(Code::E0309, "`emit metric` needs a `summarize` stage before it", stage.span, "a metric is computed over a window")
-                            .help = Some("add e.g. `| summarize n = count() every 1m` before it".into());
+                        self.error(
+                            Code::E0309,
+                            "`emit metric` needs a `summarize` stage before it",
+                            stage.span,
+                            "a metric is computed over a window",
+                        )
+                        .help =
+                            Some("add e.g. `| summarize n = count() every 1m` before it".into());
                     }
-                    if name.value.is_empty() || !name.value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/')) {
+                    if name.value.is_empty()
+                        || !name.value.chars().all(|c| {
+                            c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/')
+                        })
+                    {
                         self.error(Code::E0320, format!("`{}` is not a valid metric name", name.value), name.span, "invalid name")
                             .help = Some("use letters, digits, `.`, `_`, `-` and `/`, like `imagesvc.files_hashed`".into());
                     }
@@ -761,10 +1024,17 @@ impl Checker<'_> {
             }
         }
         // A stage that failed to parse may have been the emit.
-        let parsed = q.stages.iter().all(|st| !matches!(st.kind, StageKind::Error));
+        let parsed = q
+            .stages
+            .iter()
+            .all(|st| !matches!(st.kind, StageKind::Error));
         if emitted.is_none() && parsed {
-            let d = Diagnostic::new(Code::W0003, format!("query `{}` emits nothing", q.name.name), self.label(q.name.span, "no output"))
-                .with_help("end it with `| emit metric \"name\"` or `| emit log Name`");
+            let d = Diagnostic::new(
+                Code::W0003,
+                format!("query `{}` emits nothing", q.name.name),
+                self.label(q.name.span, "no output"),
+            )
+            .with_help("end it with `| emit metric \"name\"` or `| emit log Name`");
             self.push(d);
         }
     }
@@ -774,19 +1044,34 @@ impl Checker<'_> {
     fn columns(&mut self, cols: &[AstColumn], cx: &Cx, aggregate: bool) -> Vec<(String, Ty)> {
         let mut out: Vec<(String, Ty, Span)> = Vec::new();
         for col in cols {
-            let ty = if aggregate { self.aggregate(col, cx) } else { self.expr(&col.expr, cx) };
-            if aggregate && !matches!(&col.expr.kind, ExprKind::Call { callee, .. } if aggregates::get(&callee.joined()).is_some()) {
+            let ty = if aggregate {
+                self.aggregate(col, cx)
+            } else {
+                self.expr(&col.expr, cx)
+            };
+            if aggregate
+                && !matches!(&col.expr.kind, ExprKind::Call { callee, .. } if aggregates::get(&callee.joined()).is_some())
+            {
                 continue;
             }
             let Some(name) = column_name(col, aggregate) else {
-                self.error(Code::E0221, "this column needs a name", col.expr.span, "computed column")
-                    .help = Some("name it: `name = expression`".into());
+                self.error(
+                    Code::E0221,
+                    "this column needs a name",
+                    col.expr.span,
+                    "computed column",
+                )
+                .help = Some("name it: `name = expression`".into());
                 continue;
             };
             if let Some(prev) = out.iter().find(|(n, _, _)| *n == name) {
-                let d = Diagnostic::new(Code::E0208, format!("column `{name}` is defined twice"), self.label(col.span, "defined again"))
-                    .with_label(self.label(prev.2, "first defined here"))
-                    .with_help("give one of them another name: `other = ...`");
+                let d = Diagnostic::new(
+                    Code::E0208,
+                    format!("column `{name}` is defined twice"),
+                    self.label(col.span, "defined again"),
+                )
+                .with_label(self.label(prev.2, "first defined here"))
+                .with_help("give one of them another name: `other = ...`");
                 self.push(d);
                 continue;
             }
@@ -799,7 +1084,13 @@ impl Checker<'_> {
         if let ExprKind::Call { callee, args } = &col.expr.kind {
             let name = callee.joined();
             if let Some(sig) = aggregates::get(&name) {
-                let tys = self.check_args(&format!("aggregate `{name}`"), &Params::Catalog(sig.params), args, col.expr.span, cx);
+                let tys = self.check_args(
+                    &format!("aggregate `{name}`"),
+                    &Params::Catalog(sig.params),
+                    args,
+                    col.expr.span,
+                    cx,
+                );
                 if name == "percentile" {
                     self.percentile_rank(args);
                 }
@@ -814,10 +1105,19 @@ impl Checker<'_> {
             return Ty::Error;
         }
         self.expr(&col.expr, cx);
-        let d = self.error(Code::E0308, "a `summarize` column must be an aggregate", col.expr.span, "not an aggregate");
+        let d = self.error(
+            Code::E0308,
+            "a `summarize` column must be an aggregate",
+            col.expr.span,
+            "not an aggregate",
+        );
         d.help = Some(format!(
             "use one of {}; group keys go after `by`",
-            aggregates::AGGREGATES.iter().map(|a| format!("`{}`", a.name)).collect::<Vec<_>>().join(", ")
+            aggregates::AGGREGATES
+                .iter()
+                .map(|a| format!("`{}`", a.name))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         Ty::Error
     }
@@ -839,12 +1139,22 @@ impl Checker<'_> {
         };
         match value {
             None => {
-                self.error(Code::E0319, "a percentile's rank must be a constant", p.value.span, "computed per row")
-                    .help = Some("write the rank itself, e.g. `percentile(took, 95)`".into());
+                self.error(
+                    Code::E0319,
+                    "a percentile's rank must be a constant",
+                    p.value.span,
+                    "computed per row",
+                )
+                .help = Some("write the rank itself, e.g. `percentile(took, 95)`".into());
             }
             Some(v) if !(0.0..=100.0).contains(&v) => {
-                self.error(Code::E0320, format!("a percentile's rank is from 0 to 100, found {v}"), p.value.span, "out of range")
-                    .help = Some("write e.g. `percentile(took, 99)` for the 99th percentile".into());
+                self.error(
+                    Code::E0320,
+                    format!("a percentile's rank is from 0 to 100, found {v}"),
+                    p.value.span,
+                    "out of range",
+                )
+                .help = Some("write e.g. `percentile(took, 99)` for the 99th percentile".into());
             }
             Some(_) => {}
         }
@@ -872,7 +1182,9 @@ impl Checker<'_> {
                 Item::Processor(p) => {
                     for member in &p.members {
                         if let ProcessorMember::Handler(h) = member {
-                            emits(&h.body, &mut |name| edges.push((h.event.name.clone(), name.name.clone(), name.span)));
+                            emits(&h.body, &mut |name| {
+                                edges.push((h.event.name.clone(), name.name.clone(), name.span))
+                            });
                         }
                     }
                 }
@@ -881,7 +1193,9 @@ impl Checker<'_> {
                         if let MachineMember::On(t) = member
                             && let Some(body) = &t.body
                         {
-                            emits(body, &mut |name| edges.push((t.event.name.clone(), name.name.clone(), name.span)));
+                            emits(body, &mut |name| {
+                                edges.push((t.event.name.clone(), name.name.clone(), name.span))
+                            });
                         }
                     }
                 }
@@ -896,9 +1210,15 @@ impl Checker<'_> {
                 continue;
             }
             // A path back from `to` to `from` closes a loop.
-            let Some(path) = path_between(&edges, to, from) else { continue };
+            let Some(path) = path_between(&edges, to, from) else {
+                continue;
+            };
             let mut chain: Vec<String> = vec![format!("`{from}`"), format!("`{to}`")];
-            let mut d = Diagnostic::new(Code::E0219, String::new(), self.label(*span, format!("`{from}` leads to `{to}` here")));
+            let mut d = Diagnostic::new(
+                Code::E0219,
+                String::new(),
+                self.label(*span, format!("`{from}` leads to `{to}` here")),
+            );
             for &i in &path {
                 let (a, b, s) = &edges[i];
                 chain.push(format!("`{b}`"));
@@ -921,7 +1241,12 @@ fn emits(block: &ast::Block, f: &mut impl FnMut(&ast::Ident)) {
     for stmt in &block.stmts {
         match &stmt.kind {
             ast::StmtKind::EmitLog { name, .. } => f(name),
-            ast::StmtKind::If { then, otherwise, .. } | ast::StmtKind::IfLet { then, otherwise, .. } => {
+            ast::StmtKind::If {
+                then, otherwise, ..
+            }
+            | ast::StmtKind::IfLet {
+                then, otherwise, ..
+            } => {
                 emits(then, f);
                 if let Some(o) = otherwise {
                     emits(o, f);
@@ -968,7 +1293,9 @@ fn column_name(col: &AstColumn, aggregate: bool) -> Option<String> {
     match &col.expr.kind {
         ExprKind::Name(id) => Some(id.name.clone()),
         ExprKind::Field(_, f) => Some(f.name.clone()),
-        ExprKind::Call { callee, .. } if aggregate => callee.segments.last().map(|s| s.name.clone()),
+        ExprKind::Call { callee, .. } if aggregate => {
+            callee.segments.last().map(|s| s.name.clone())
+        }
         _ => None,
     }
 }

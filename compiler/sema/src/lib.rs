@@ -22,8 +22,8 @@ mod stmt;
 mod suggest;
 
 use dtc_diagnostics::{Diagnostic, FileId, Span};
-use dtc_syntax::ast::SourceFileAst;
 pub use dtc_stdlib::Ty;
+use dtc_syntax::ast::SourceFileAst;
 pub use suggest::did_you_mean;
 
 /// One parsed file handed to the checker.

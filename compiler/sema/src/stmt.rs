@@ -35,7 +35,12 @@ impl Checker<'_> {
     fn stmt(&mut self, stmt: &Stmt, cx: &Cx, body: &Body) {
         match &stmt.kind {
             StmtKind::Error => {}
-            StmtKind::Let { name, ty, value, mutable } => {
+            StmtKind::Let {
+                name,
+                ty,
+                value,
+                mutable,
+            } => {
                 let value_ty = self.expr(value, cx);
                 let ty = match ty {
                     Some(t) => {
@@ -44,7 +49,10 @@ impl Checker<'_> {
                             let help = crate::expr::mismatch_help(&declared, &value_ty);
                             self.error(
                                 Code::E0301,
-                                format!("`{}` is declared `{declared}` but given `{value_ty}`", name.name),
+                                format!(
+                                    "`{}` is declared `{declared}` but given `{value_ty}`",
+                                    name.name
+                                ),
                                 value.span,
                                 format!("this is `{value_ty}`"),
                             )
@@ -54,8 +62,16 @@ impl Checker<'_> {
                     }
                     None => {
                         if value_ty == Ty::None {
-                            self.error(Code::E0301, "cannot tell the type of `none`", value.span, "`none` of what?")
-                                .help = Some(format!("declare the type: `let {}: int? = none`", name.name));
+                            self.error(
+                                Code::E0301,
+                                "cannot tell the type of `none`",
+                                value.span,
+                                "`none` of what?",
+                            )
+                            .help = Some(format!(
+                                "declare the type: `let {}: int? = none`",
+                                name.name
+                            ));
                         }
                         value_ty
                     }
@@ -65,20 +81,33 @@ impl Checker<'_> {
                     ty,
                     span: name.span,
                     readable: true,
-                    read_only: if *mutable { None } else { Some("it is a `let` binding, which cannot change") },
+                    read_only: if *mutable {
+                        None
+                    } else {
+                        Some("it is a `let` binding, which cannot change")
+                    },
                     used: false,
                     warn_unused: true,
                 });
             }
             StmtKind::Assign { target, op, value } => self.assign(target, *op, value, cx),
-            StmtKind::If { cond, then, otherwise } => {
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 self.condition(cond, cx, "the condition of `if`");
                 self.block(then, cx, body);
                 if let Some(b) = otherwise {
                     self.block(b, cx, body);
                 }
             }
-            StmtKind::IfLet { name, value, then, otherwise } => {
+            StmtKind::IfLet {
+                name,
+                value,
+                then,
+                otherwise,
+            } => {
                 let ty = self.expr(value, cx);
                 let inner = match &ty {
                     Ty::Optional(inner) => (**inner).clone(),
@@ -110,18 +139,33 @@ impl Checker<'_> {
                     self.block(b, cx, body);
                 }
             }
-            StmtKind::For { key, value, iter, body: loop_body } => {
+            StmtKind::For {
+                key,
+                value,
+                iter,
+                body: loop_body,
+            } => {
                 let (key_ty, value_ty) = match iter {
                     ForIter::Range(a, b) => {
                         for bound in [a, b] {
                             self.expect(bound, cx, &Ty::Int, "a range bound");
                             if const_int(bound).is_none() {
-                                let d = self.error(Code::E0319, "loop bounds must be constants", bound.span, "computed at run time");
+                                let d = self.error(
+                                    Code::E0319,
+                                    "loop bounds must be constants",
+                                    bound.span,
+                                    "computed at run time",
+                                );
                                 d.help = Some("write the bound as a literal, e.g. `for i in 0..10`, so every loop is bounded".into());
                             }
                         }
                         if let Some(v) = value {
-                            self.error(Code::E0315, "a range gives one value per step", v.span, "remove this second name");
+                            self.error(
+                                Code::E0315,
+                                "a range gives one value per step",
+                                v.span,
+                                "remove this second name",
+                            );
                         }
                         (Ty::Int, None)
                     }
@@ -129,8 +173,14 @@ impl Checker<'_> {
                         Ty::Map(k, v) => (*k, Some(*v)),
                         Ty::Error => (Ty::Error, Some(Ty::Error)),
                         other => {
-                            let d = self.error(Code::E0315, format!("cannot loop over `{other}`"), e.span, "not a range or a map");
-                            d.help = Some("loop over a constant range `0..10` or a map variable".into());
+                            let d = self.error(
+                                Code::E0315,
+                                format!("cannot loop over `{other}`"),
+                                e.span,
+                                "not a range or a map",
+                            );
+                            d.help =
+                                Some("loop over a constant range `0..10` or a map variable".into());
                             (Ty::Error, Some(Ty::Error))
                         }
                     },
@@ -159,13 +209,24 @@ impl Checker<'_> {
                 self.block(loop_body, cx, body);
                 self.pop_scope();
             }
-            StmtKind::EmitLog { name, fields, budget } => {
+            StmtKind::EmitLog {
+                name,
+                fields,
+                budget,
+            } => {
                 if let Some(b) = budget {
                     self.budget_for(&b.count, &b.per, cx, "to never emit, remove the `emit`");
                 }
                 if let Body::Function(_) = body {
-                    self.error(Code::E0219, "a function cannot emit", stmt.span, "`emit` in a function")
-                        .help = Some("functions are pure: return a value and emit it from the handler".into());
+                    self.error(
+                        Code::E0219,
+                        "a function cannot emit",
+                        stmt.span,
+                        "`emit` in a function",
+                    )
+                    .help = Some(
+                        "functions are pure: return a value and emit it from the handler".into(),
+                    );
                 }
                 let mut seen: Vec<(String, Ty, dtc_diagnostics::Span)> = Vec::new();
                 for f in fields {
@@ -188,7 +249,10 @@ impl Checker<'_> {
                             f.name.span,
                             "every log already has this field",
                         );
-                        d.help = Some(format!("name it differently: every log has its own `{}`", std.name));
+                        d.help = Some(format!(
+                            "name it differently: every log has its own `{}`",
+                            std.name
+                        ));
                         continue;
                     }
                     seen.push((f.name.name.clone(), ty, f.name.span));
@@ -197,26 +261,52 @@ impl Checker<'_> {
                 if let Some(idx) = cx.event
                     && self.event(idx).name == name.name
                 {
-                    self.error(Code::E0219, "this handler would read its own output", name.span, "the event this handler reads")
-                        .help = Some("emit under another name".into());
+                    self.error(
+                        Code::E0219,
+                        "this handler would read its own output",
+                        name.span,
+                        "the event this handler reads",
+                    )
+                    .help = Some("emit under another name".into());
                 }
                 self.emitted_log(name, seen, stmt.span);
             }
-            StmtKind::Trigger { action, args, budget } => {
+            StmtKind::Trigger {
+                action,
+                args,
+                budget,
+            } => {
                 if let Body::Function(_) = body {
-                    self.error(Code::E0219, "a function cannot trigger an action", stmt.span, "`trigger` in a function")
-                        .help = Some("functions are pure: trigger from the handler that calls it".into());
+                    self.error(
+                        Code::E0219,
+                        "a function cannot trigger an action",
+                        stmt.span,
+                        "`trigger` in a function",
+                    )
+                    .help =
+                        Some("functions are pure: trigger from the handler that calls it".into());
                 }
                 let name = action.joined();
                 match actions::get(&name) {
                     Some(sig) => {
-                        self.check_args(&format!("action `{name}`"), &Params::Catalog(sig.params), args, action.span, cx);
+                        self.check_args(
+                            &format!("action `{name}`"),
+                            &Params::Catalog(sig.params),
+                            args,
+                            action.span,
+                            cx,
+                        );
                         for a in args {
                             if let Some(ns) = const_duration(&a.value)
                                 && ns <= 0
                             {
-                                self.error(Code::E0320, "an action runs for a time longer than zero", a.value.span, if ns == 0 { "zero" } else { "negative" })
-                                    .help = Some("give a positive duration, e.g. `for: 30s`".into());
+                                self.error(
+                                    Code::E0320,
+                                    "an action runs for a time longer than zero",
+                                    a.value.span,
+                                    if ns == 0 { "zero" } else { "negative" },
+                                )
+                                .help = Some("give a positive duration, e.g. `for: 30s`".into());
                             }
                         }
                     }
@@ -224,12 +314,23 @@ impl Checker<'_> {
                         for a in args {
                             self.expr(&a.value, cx);
                         }
-                        let mut d = Diagnostic::new(Code::E0205, format!("unknown action `{name}`"), self.label(action.span, "not an action"));
-                        d = match suggest::did_you_mean(&name, actions::ACTIONS.iter().map(|a| a.name)) {
+                        let mut d = Diagnostic::new(
+                            Code::E0205,
+                            format!("unknown action `{name}`"),
+                            self.label(action.span, "not an action"),
+                        );
+                        d = match suggest::did_you_mean(
+                            &name,
+                            actions::ACTIONS.iter().map(|a| a.name),
+                        ) {
                             Some(s) => d.with_help(format!("did you mean `{s}`?")),
                             None => d.with_help(format!(
                                 "the actions are {}",
-                                actions::ACTIONS.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")
+                                actions::ACTIONS
+                                    .iter()
+                                    .map(|a| a.name)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             )),
                         };
                         self.push(d);
@@ -246,22 +347,38 @@ impl Checker<'_> {
                         let ty = self.expr(value, cx);
                         if !ret.accepts(&ty) {
                             let help = crate::expr::mismatch_help(ret, &ty);
-                            self.error(Code::E0312, format!("the function returns `{ret}`, found `{ty}`"), value.span, format!("this is `{ty}`"))
-                                .help = help;
+                            self.error(
+                                Code::E0312,
+                                format!("the function returns `{ret}`, found `{ty}`"),
+                                value.span,
+                                format!("this is `{ty}`"),
+                            )
+                            .help = help;
                         }
                     }
                     Body::Handler => {
                         self.expr(value, cx);
-                        self.error(Code::E0312, "`return` outside a function", stmt.span, "handlers do not return values")
-                            .help = Some("a handler ends at its closing `}`; use `if` to skip work".into());
+                        self.error(
+                            Code::E0312,
+                            "`return` outside a function",
+                            stmt.span,
+                            "handlers do not return values",
+                        )
+                        .help =
+                            Some("a handler ends at its closing `}`; use `if` to skip work".into());
                     }
                 }
             }
             StmtKind::Expr(e) => {
                 if !matches!(e.kind, ExprKind::Call { .. } | ExprKind::Error) {
                     self.expr(e, cx);
-                    self.error(Code::E0219, "this expression does nothing", e.span, "its value is not used")
-                        .help = Some("bind it with `let`, assign it, or remove it".into());
+                    self.error(
+                        Code::E0219,
+                        "this expression does nothing",
+                        e.span,
+                        "its value is not used",
+                    )
+                    .help = Some("bind it with `let`, assign it, or remove it".into());
                 } else {
                     self.expr(e, cx);
                 }
@@ -282,12 +399,22 @@ impl Checker<'_> {
             // An expression already reported is not reported again.
             None if ty.is_error() || !Ty::Int.accepts(&ty) => {}
             None => {
-                self.error(Code::E0319, "a limit must be a constant", count.span, "computed at run time")
-                    .help = Some("write the number itself, e.g. `limit 1 per 1h`".into());
+                self.error(
+                    Code::E0319,
+                    "a limit must be a constant",
+                    count.span,
+                    "computed at run time",
+                )
+                .help = Some("write the number itself, e.g. `limit 1 per 1h`".into());
             }
             Some(n) if n <= 0 => {
-                self.error(Code::E0320, format!("a limit must be at least 1, found {n}"), count.span, "allows nothing")
-                    .help = Some(instead.into());
+                self.error(
+                    Code::E0320,
+                    format!("a limit must be at least 1, found {n}"),
+                    count.span,
+                    "allows nothing",
+                )
+                .help = Some(instead.into());
             }
             _ => {}
         }
@@ -302,13 +429,23 @@ impl Checker<'_> {
         }
         match const_duration(e) {
             Some(ns) if ns <= 0 => {
-                self.error(Code::E0320, format!("{what} must be longer than zero"), e.span, if ns == 0 { "zero" } else { "negative" });
+                self.error(
+                    Code::E0320,
+                    format!("{what} must be longer than zero"),
+                    e.span,
+                    if ns == 0 { "zero" } else { "negative" },
+                );
             }
             Some(_) => {}
             None if matches!(e.kind, ExprKind::Error) || ty.is_error() => {}
             None => {
-                self.error(Code::E0319, format!("{what} must be a constant"), e.span, "computed at run time")
-                    .help = Some("write a duration literal such as `1m`".into());
+                self.error(
+                    Code::E0319,
+                    format!("{what} must be a constant"),
+                    e.span,
+                    "computed at run time",
+                )
+                .help = Some("write a duration literal such as `1m`".into());
             }
         }
     }
@@ -321,9 +458,17 @@ impl Checker<'_> {
                 match local {
                     Some((ty, None)) => ty,
                     Some((_, Some(why))) => {
-                        let d = self.error(Code::E0307, format!("cannot assign to `{}`", id.name), id.span, why);
+                        let d = self.error(
+                            Code::E0307,
+                            format!("cannot assign to `{}`", id.name),
+                            id.span,
+                            why,
+                        );
                         d.help = Some(if why.contains("let") {
-                            format!("declare it with `var {} = ...` to change it in this block, or as a `var` of the processor or machine to keep it between events", id.name)
+                            format!(
+                                "declare it with `var {} = ...` to change it in this block, or as a `var` of the processor or machine to keep it between events",
+                                id.name
+                            )
                         } else {
                             "assign to a `var`, or to a variable of the state this transition enters".to_string()
                         });
@@ -331,7 +476,12 @@ impl Checker<'_> {
                     }
                     None => {
                         if id.name == "event" {
-                            self.error(Code::E0307, "cannot assign to `event`", id.span, "events are read-only");
+                            self.error(
+                                Code::E0307,
+                                "cannot assign to `event`",
+                                id.span,
+                                "events are read-only",
+                            );
                             return;
                         }
                         if cx.unknown_state {
@@ -346,7 +496,10 @@ impl Checker<'_> {
                         );
                         d = match suggest::help(&id.name, &candidates) {
                             Some(h) => d.with_help(h),
-                            None => d.with_help(format!("declare it with `let {} = ...` or `var {}: T = ...`", id.name, id.name)),
+                            None => d.with_help(format!(
+                                "declare it with `let {} = ...` or `var {}: T = ...`",
+                                id.name, id.name
+                            )),
                         };
                         self.push(d);
                         return;
@@ -370,11 +523,17 @@ impl Checker<'_> {
                     }
                     Ty::Error => return,
                     other => {
-                        if matches!(&base.kind, ExprKind::Field(b, _) if matches!(&b.kind, ExprKind::Name(n) if n.name == "event")) {
+                        if matches!(&base.kind, ExprKind::Field(b, _) if matches!(&b.kind, ExprKind::Name(n) if n.name == "event"))
+                        {
                             self.error(Code::E0307, "event attributes are read-only", target.span, "cannot assign into an event")
                                 .help = Some("a program observes events; to change what leaves the box, use `redact` or `suppress`".into());
                         } else {
-                            self.error(Code::E0307, format!("cannot assign into `{other}`"), base.span, "not a map variable");
+                            self.error(
+                                Code::E0307,
+                                format!("cannot assign into `{other}`"),
+                                base.span,
+                                "not a map variable",
+                            );
                         }
                         return;
                     }
@@ -384,13 +543,23 @@ impl Checker<'_> {
                 if !matches!(&base.kind, ExprKind::Name(n) if n.name == "event") {
                     self.expr(base, cx);
                 }
-                let d = self.error(Code::E0307, "cannot assign to a field", target.span, "event fields are read-only");
+                let d = self.error(
+                    Code::E0307,
+                    "cannot assign to a field",
+                    target.span,
+                    "event fields are read-only",
+                );
                 d.help = Some("a program observes events; to change what leaves the box, use `redact` or `suppress`".into());
                 return;
             }
             ExprKind::Error => return,
             _ => {
-                self.error(Code::E0307, "cannot assign to this expression", target.span, "not a variable");
+                self.error(
+                    Code::E0307,
+                    "cannot assign to this expression",
+                    target.span,
+                    "not a variable",
+                );
                 return;
             }
         };
@@ -403,7 +572,9 @@ impl Checker<'_> {
                         let help = crate::expr::mismatch_help(&target_ty, &value_ty);
                         self.error(
                             Code::E0301,
-                            format!("cannot assign `{value_ty}` to a variable of type `{target_ty}`"),
+                            format!(
+                                "cannot assign `{value_ty}` to a variable of type `{target_ty}`"
+                            ),
                             value.span,
                             format!("this is `{value_ty}`"),
                         )
@@ -418,13 +589,25 @@ impl Checker<'_> {
                     || (matches!(t, Ty::Timestamp) && value_ty == Ty::Duration);
                 let sym = if op == AssignOp::Add { "+=" } else { "-=" };
                 if !numeric {
-                    self.error(Code::E0305, format!("`{sym}` does not apply to `{target_ty}`"), target.span, format!("this is `{target_ty}`"));
+                    self.error(
+                        Code::E0305,
+                        format!("`{sym}` does not apply to `{target_ty}`"),
+                        target.span,
+                        format!("this is `{target_ty}`"),
+                    );
                 } else if target_ty.is_optional() && !matches!(target.kind, ExprKind::Index(..)) {
                     self.optional_used(target.span, &target_ty, &format!("the target of `{sym}`"));
-                } else if !(t.accepts(&value_ty) || (matches!(t, Ty::Timestamp) && value_ty == Ty::Duration)) {
+                } else if !(t.accepts(&value_ty)
+                    || (matches!(t, Ty::Timestamp) && value_ty == Ty::Duration))
+                {
                     let help = crate::expr::mismatch_help(t, &value_ty);
-                    self.error(Code::E0301, format!("`{sym}` on `{t}` needs a `{t}`, found `{value_ty}`"), value.span, format!("this is `{value_ty}`"))
-                        .help = help;
+                    self.error(
+                        Code::E0301,
+                        format!("`{sym}` on `{t}` needs a `{t}`, found `{value_ty}`"),
+                        value.span,
+                        format!("this is `{value_ty}`"),
+                    )
+                    .help = help;
                 }
             }
         }
@@ -438,13 +621,25 @@ impl Checker<'_> {
             None => return,
         };
         if f.ret.is_none() {
-            self.error(Code::E0311, format!("function `{}` returns nothing", f.name.name), f.name.span, "no `-> Type`")
-                .help = Some("functions are pure, so they must return a value: add `-> Type` and `return ...`".into());
+            self.error(
+                Code::E0311,
+                format!("function `{}` returns nothing", f.name.name),
+                f.name.span,
+                "no `-> Type`",
+            )
+            .help = Some(
+                "functions are pure, so they must return a value: add `-> Type` and `return ...`"
+                    .into(),
+            );
         }
         let saved = std::mem::take(&mut self.scopes);
         self.push_scope();
         for (name, ty) in &info.params {
-            let span = f.params.iter().find(|p| p.name.name == *name).map_or(f.name.span, |p| p.name.span);
+            let span = f
+                .params
+                .iter()
+                .find(|p| p.name.name == *name)
+                .map_or(f.name.span, |p| p.name.span);
             self.declare(Local {
                 name: name.clone(),
                 ty: ty.clone(),
@@ -455,14 +650,24 @@ impl Checker<'_> {
                 warn_unused: false,
             });
         }
-        let cx = Cx { no_event: "functions are pure and see no event: pass what they need as parameters", ..Cx::default() };
+        let cx = Cx {
+            no_event: "functions are pure and see no event: pass what they need as parameters",
+            ..Cx::default()
+        };
         self.block(&f.body, &cx, &Body::Function(info.ret.clone()));
         self.pop_scope();
         self.scopes = saved;
         if f.ret.is_some() && !returns(&f.body) {
-            let end = dtc_diagnostics::Span::new(f.body.span.end.saturating_sub(1), f.body.span.end);
-            let d = self.error(Code::E0311, format!("function `{}` can end without returning", f.name.name), end, "a path reaches here without `return`");
-            d.help = Some("end every path with `return value`, or add an `else` that returns".into());
+            let end =
+                dtc_diagnostics::Span::new(f.body.span.end.saturating_sub(1), f.body.span.end);
+            let d = self.error(
+                Code::E0311,
+                format!("function `{}` can end without returning", f.name.name),
+                end,
+                "a path reaches here without `return`",
+            );
+            d.help =
+                Some("end every path with `return value`, or add an `else` that returns".into());
         }
     }
 }
@@ -471,7 +676,9 @@ impl Checker<'_> {
 pub fn const_duration(e: &Expr) -> Option<i64> {
     match &e.kind {
         ExprKind::Duration(ns) => Some(*ns),
-        ExprKind::Unary(dtc_syntax::ast::UnaryOp::Neg, inner) => const_duration(inner).and_then(i64::checked_neg),
+        ExprKind::Unary(dtc_syntax::ast::UnaryOp::Neg, inner) => {
+            const_duration(inner).and_then(i64::checked_neg)
+        }
         _ => None,
     }
 }
@@ -480,9 +687,16 @@ pub fn const_duration(e: &Expr) -> Option<i64> {
 pub fn returns(block: &Block) -> bool {
     block.stmts.iter().any(|s| match &s.kind {
         StmtKind::Return(_) => true,
-        StmtKind::If { then, otherwise: Some(other), .. } | StmtKind::IfLet { then, otherwise: Some(other), .. } => {
-            returns(then) && returns(other)
+        StmtKind::If {
+            then,
+            otherwise: Some(other),
+            ..
         }
+        | StmtKind::IfLet {
+            then,
+            otherwise: Some(other),
+            ..
+        } => returns(then) && returns(other),
         _ => false,
     })
 }
@@ -492,12 +706,25 @@ pub fn assigned(block: &Block) -> HashSet<String> {
     let mut set = HashSet::new();
     for s in &block.stmts {
         match &s.kind {
-            StmtKind::Assign { target, op: AssignOp::Set, .. } => {
+            StmtKind::Assign {
+                target,
+                op: AssignOp::Set,
+                ..
+            } => {
                 if let ExprKind::Name(id) = &target.kind {
                     set.insert(id.name.clone());
                 }
             }
-            StmtKind::If { then, otherwise: Some(other), .. } | StmtKind::IfLet { then, otherwise: Some(other), .. } => {
+            StmtKind::If {
+                then,
+                otherwise: Some(other),
+                ..
+            }
+            | StmtKind::IfLet {
+                then,
+                otherwise: Some(other),
+                ..
+            } => {
                 let a = assigned(then);
                 let b = assigned(other);
                 set.extend(a.intersection(&b).cloned());

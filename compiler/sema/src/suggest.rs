@@ -3,7 +3,10 @@
 /// The candidate closest to `name`, if one is close enough to be a likely
 /// typo: a small edit distance relative to the name's length, or the same
 /// name in another case.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = name.to_ascii_lowercase();
     let mut best: Option<(usize, &'a str)> = None;
     for c in candidates {
@@ -25,7 +28,10 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
 
 /// A help line for an unknown name, if a suggestion exists.
 pub fn help(name: &str, candidates: impl IntoIterator<Item = impl AsRef<str>>) -> Option<String> {
-    let owned: Vec<String> = candidates.into_iter().map(|c| c.as_ref().to_string()).collect();
+    let owned: Vec<String> = candidates
+        .into_iter()
+        .map(|c| c.as_ref().to_string())
+        .collect();
     did_you_mean(name, owned.iter().map(String::as_str)).map(|s| format!("did you mean `{s}`?"))
 }
 
