@@ -83,6 +83,26 @@ pub struct CheckOutput {
 }
 
 impl CheckOutput {
+    /// Lowers the checked program to the IR and verifies it. `None` when
+    /// the program has errors; `Err` only if the verifier rejects what the
+    /// compiler produced, which is a compiler bug.
+    pub fn lower(&self) -> Option<Result<dtc_ir::Program, Vec<dtc_ir::VerifyError>>> {
+        if self.has_errors() || self.units.is_empty() {
+            return None;
+        }
+        let mut defaults = dtc_ir::Defaults::default();
+        if let Some(p) = &self.policy {
+            let d = &p.defaults;
+            defaults.trigger_budget = (d.trigger_budget.0.max(1) as u64, d.trigger_budget.1);
+            defaults.emit_budget = (d.emit_budget.0.max(1) as u64, d.emit_budget.1);
+            defaults.machine_max = d.machine_max;
+            defaults.map_max = d.map_max;
+        }
+        let mut program = dtc_ir::lower(&self.units, &self.analysis.expr_types, &defaults);
+        program.name = self.sources.get(self.root).name.clone();
+        Some(dtc_ir::verify(&program).map(|()| program))
+    }
+
     pub fn error_count(&self) -> usize {
         self.count(Severity::Error)
     }

@@ -102,6 +102,8 @@ pub struct Checker<'a> {
     pub hidden: Vec<(String, &'static str, &'static str)>,
     pub diags: Vec<Diagnostic>,
     pub types: Vec<(FileId, Span, String)>,
+    /// The same types as values, for lowering.
+    pub expr_types: std::collections::HashMap<(FileId, Span), Ty>,
 }
 
 impl<'a> Checker<'a> {
@@ -125,6 +127,7 @@ impl<'a> Checker<'a> {
             hidden: Vec::new(),
             diags: Vec::new(),
             types: Vec::new(),
+            expr_types: std::collections::HashMap::new(),
         }
     }
 

@@ -70,6 +70,7 @@ impl Checker<'_> {
         let ty = self.expr_inner(e, cx);
         if !ty.is_error() {
             self.types.push((self.file, e.span, ty.to_string()));
+            self.expr_types.insert((self.file, e.span), ty.clone());
         }
         ty
     }

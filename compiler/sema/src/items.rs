@@ -1097,6 +1097,8 @@ impl Checker<'_> {
                 let ty = sig.returns.resolve(&tys);
                 if !ty.is_error() {
                     self.types.push((self.file, col.expr.span, ty.to_string()));
+                    self.expr_types
+                        .insert((self.file, col.expr.span), ty.clone());
                 }
                 return ty;
             }

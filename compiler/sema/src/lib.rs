@@ -42,6 +42,9 @@ pub struct Analysis {
     pub diagnostics: Vec<Diagnostic>,
     /// The type of every checked expression, for hover.
     pub types: Vec<(FileId, Span, String)>,
+    /// The type of every checked expression as a value, keyed by file and
+    /// span, for lowering to the IR.
+    pub expr_types: std::collections::HashMap<(FileId, Span), Ty>,
 }
 
 /// Checks every unit. Each unit sees its own declarations and the events of
@@ -54,6 +57,7 @@ pub fn check(units: &[Unit]) -> Analysis {
         checker.check_unit();
         analysis.diagnostics.append(&mut checker.diags);
         analysis.types.append(&mut checker.types);
+        analysis.expr_types.extend(checker.expr_types.drain());
     }
     analysis.diagnostics.extend(events.diagnostics);
     dtc_diagnostics::sort(&mut analysis.diagnostics);
