@@ -1,0 +1,18 @@
+//! The dtc runtime: runs verified IR programs over streams of events.
+//!
+//! [`event`] decodes input (JSON lines, OTLP/JSON) into events, [`value`]
+//! decodes them once against their event layout, [`interp`] is the
+//! reference interpreter of the IR (the definition of the semantics), and
+//! [`runtime`] holds everything around it: dispatch by durable ID, shaping,
+//! query windows on event time, machine instances and timeouts, processor
+//! state, budgets, and the [`output`] records a run produces.
+
+pub mod event;
+// pub mod generate; (being written)
+pub mod interp;
+pub mod output;
+pub mod runtime;
+pub mod value;
+
+pub use output::{Counters, MetricValue, Output};
+pub use runtime::{Engine, Options};

@@ -1,0 +1,182 @@
+//! What a run produces: egressing events, derived logs, metric points at
+//! window close, actions (fired or refused by their budget), and the
+//! records of input that could not be handled (malformed lines, events that
+//! do not match their schema, handlers that faulted). Rendered as text for
+//! people and as JSON lines for tools and `dtc test`.
+
+use serde_json::{Value as Json, json};
+
+use crate::event::format_time;
+use crate::value::{Value, format_duration};
+
+/// A metric point's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricValue {
+    Int(i64),
+    Float(f64),
+    /// Durations are exported in seconds, as OpenTelemetry prefers.
+    Seconds(f64),
+    Histogram { bounds: Vec<f64>, counts: Vec<u64>, count: u64, sum: f64, min: f64, max: f64 },
+    None,
+}
+
+impl MetricValue {
+    fn to_json(&self) -> Json {
+        match self {
+            MetricValue::Int(i) => json!(i),
+            MetricValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+            MetricValue::Seconds(s) => json!({ "seconds": s }),
+            MetricValue::Histogram { bounds, counts, count, sum, min, max } => json!({
+                "bounds": bounds, "counts": counts, "count": count, "sum": sum, "min": min, "max": max,
+            }),
+            MetricValue::None => Json::Null,
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            MetricValue::Int(i) => i.to_string(),
+            MetricValue::Float(f) => format!("{f}"),
+            MetricValue::Seconds(s) => format!("{s}s"),
+            MetricValue::Histogram { count, sum, min, max, .. } => format!("histogram(count {count}, sum {sum}, min {min}, max {max})"),
+            MetricValue::None => "none".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// An event leaving the box, after shaping.
+    Egress { event: Json },
+    /// A line that is not an event, passed on as it was.
+    Malformed { line: String, reason: String },
+    /// An event that does not match its schema: passed on unchanged, and
+    /// not given to any handler.
+    Mismatch { event: String, reason: String },
+    /// A log a handler or query emitted.
+    Log { name: String, time: i64, fields: Vec<(String, Value)> },
+    Metric { name: String, labels: Vec<(String, String)>, value: MetricValue, start: i64, end: i64 },
+    Action { action: String, args: Vec<(String, Value)>, limit: u64, per_ns: i64, default_budget: bool, fired: bool, by: String, time: i64 },
+    /// A handler that stopped early.
+    Fault { by: String, message: String, time: i64 },
+}
+
+impl Output {
+    pub fn to_json(&self) -> Json {
+        let fields = |f: &[(String, Value)]| Json::Object(f.iter().map(|(k, v)| (k.clone(), v.to_json())).collect());
+        match self {
+            Output::Egress { event } => json!({ "kind": "egress", "event": event }),
+            Output::Malformed { line, reason } => json!({ "kind": "malformed", "line": line, "reason": reason }),
+            Output::Mismatch { event, reason } => json!({ "kind": "schema_mismatch", "event": event, "reason": reason }),
+            Output::Log { name, time, fields: f } => json!({ "kind": "log", "name": name, "time": format_time(*time), "fields": fields(f) }),
+            Output::Metric { name, labels, value, start, end } => json!({
+                "kind": "metric", "name": name,
+                "labels": Json::Object(labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect()),
+                "value": value.to_json(), "start": format_time(*start), "end": format_time(*end),
+            }),
+            Output::Action { action, args, limit, per_ns, default_budget, fired, by, time } => json!({
+                "kind": "action", "action": action, "args": fields(args),
+                "budget": { "limit": limit, "per": format_duration(*per_ns), "default": default_budget },
+                "fired": fired, "by": by, "time": format_time(*time),
+            }),
+            Output::Fault { by, message, time } => json!({ "kind": "fault", "by": by, "message": message, "time": format_time(*time) }),
+        }
+    }
+
+    /// One line of text.
+    pub fn text(&self) -> String {
+        let fields = |f: &[(String, Value)]| f.iter().map(|(k, v)| format!("{k}: {}", v.to_json())).collect::<Vec<_>>().join(", ");
+        match self {
+            Output::Egress { event } => format!("egress   {event}"),
+            Output::Malformed { line, reason } => format!("malformed {reason}: {line}"),
+            Output::Mismatch { event, reason } => format!("mismatch {event}: {reason} (passed on unchanged)"),
+            Output::Log { name, time, fields: f } => format!("log      {} {name} {{{}}}", format_time(*time), fields(f)),
+            Output::Metric { name, labels, value, start, end } => {
+                let l = if labels.is_empty() {
+                    String::new()
+                } else {
+                    format!("{{{}}}", labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect::<Vec<_>>().join(", "))
+                };
+                format!("metric   {name}{l} = {} [{} .. {}]", value.text(), format_time(*start), format_time(*end))
+            }
+            Output::Action { action, args, limit, per_ns, default_budget, fired, by, time } => format!(
+                "action   {} {action}({}) {} by {by} (limit {limit} per {}{})",
+                format_time(*time),
+                fields(args),
+                if *fired { "fired" } else { "refused by budget" },
+                format_duration(*per_ns),
+                if *default_budget { ", default" } else { "" }
+            ),
+            Output::Fault { by, message, time } => format!("fault    {} {by}: {message}", format_time(*time)),
+        }
+    }
+}
+
+/// What a run counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub lines: u64,
+    pub events: u64,
+    pub malformed: u64,
+    pub schema_mismatches: u64,
+    pub unhandled: u64,
+    pub egressed: u64,
+    pub suppressed: u64,
+    pub sampled_out: u64,
+    pub rate_limited: u64,
+    pub derived: u64,
+    pub emits_refused: u64,
+    pub actions_fired: u64,
+    pub actions_refused: u64,
+    pub faults: u64,
+    pub late_events: u64,
+    pub unkeyed: u64,
+    pub evictions: u64,
+    pub series_overflow: u64,
+    pub open_windows: u64,
+}
+
+impl Counters {
+    pub fn to_json(&self) -> Json {
+        json!({
+            "kind": "summary",
+            "lines": self.lines, "events": self.events, "malformed": self.malformed,
+            "schema_mismatches": self.schema_mismatches, "unhandled": self.unhandled,
+            "egressed": self.egressed, "suppressed": self.suppressed, "sampled_out": self.sampled_out,
+            "rate_limited": self.rate_limited, "derived": self.derived, "emits_refused": self.emits_refused,
+            "actions_fired": self.actions_fired, "actions_refused": self.actions_refused,
+            "faults": self.faults, "late_events": self.late_events, "unkeyed": self.unkeyed,
+            "evictions": self.evictions, "series_overflow": self.series_overflow,
+            "open_windows": self.open_windows,
+        })
+    }
+
+    pub fn text(&self) -> String {
+        let mut parts = vec![
+            format!("{} events", self.events),
+            format!("{} egressed", self.egressed),
+            format!("{} suppressed", self.suppressed),
+        ];
+        for (n, what) in [
+            (self.malformed, "malformed lines passed on"),
+            (self.schema_mismatches, "schema mismatches passed on"),
+            (self.sampled_out, "sampled out"),
+            (self.rate_limited, "rate limited"),
+            (self.derived, "derived logs"),
+            (self.emits_refused, "emits refused by budget"),
+            (self.actions_fired, "actions fired"),
+            (self.actions_refused, "actions refused by budget"),
+            (self.faults, "handler faults"),
+            (self.late_events, "late events not aggregated"),
+            (self.unkeyed, "events without a machine key"),
+            (self.evictions, "machine instances evicted"),
+            (self.series_overflow, "events folded into overflow series"),
+            (self.open_windows, "windows still open (use --until-end to flush)"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        format!("summary: {}", parts.join(", "))
+    }
+}

@@ -1,0 +1,986 @@
+//! The runtime around the interpreter: dispatch of events by durable ID,
+//! stream shaping, query pipelines and their windows, machine instances
+//! (keyed, bounded, evicted with a counter, timeouts on event time),
+//! processor state, and budgets. Time is event time throughout, so a file of
+//! old events gives the answers the live stream gave.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
+use std::rc::Rc;
+
+use dtc_ir::*;
+use hyperloglogplus::{HyperLogLog, HyperLogLogPlus};
+use serde_json::Value as Json;
+use siphasher::sip::SipHasher13;
+
+use crate::event::{Input, InputEvent, decode_line, to_flat_json};
+use crate::interp::{Effect, Frame, Interp, World, draw, keyed_hash, mask};
+use crate::output::{Counters, MetricValue, Output};
+use crate::value::{Key, Record, Value, decode};
+
+/// How a run behaves where the program does not say.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Seed of every sampling decision.
+    pub seed: u64,
+    /// Key of `hash` and of hash redaction.
+    pub hash_key: (u64, u64),
+    /// How long after its end a window still takes late events.
+    pub lateness_ns: i64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { seed: 0, hash_key: (0x6474_6320_6861_7368, 0x6b65_7920_3030_3031), lateness_ns: 0 }
+    }
+}
+
+struct Instance {
+    state: u32,
+    slots: Vec<Value>,
+    vars: Vec<Value>,
+    entered: i64,
+    used: u64,
+    deadline: Option<i64>,
+}
+
+#[derive(Default)]
+struct MachineState {
+    instances: HashMap<Key, Instance>,
+    clock: u64,
+}
+
+enum Agg {
+    Count(i64),
+    Sum(Value),
+    Min(Value),
+    Max(Value),
+    Avg { sum: f64, n: u64, duration: bool },
+    Histogram { counts: Vec<u64>, count: u64, sum: f64, min: f64, max: f64 },
+    Percentile { hist: hdrhistogram::Histogram<u64>, p: Option<f64>, kind: Type },
+    Distinct(Box<HyperLogLogPlus<String, BuildHasherDefault<SipHasher13>>>),
+}
+
+/// Bucket bounds of histograms: OpenTelemetry's defaults. Durations are
+/// bucketed in milliseconds.
+const BOUNDS: [f64; 15] = [0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0, 10000.0];
+
+type Groups = HashMap<Vec<Key>, Vec<Agg>>;
+
+#[derive(Default)]
+struct QueryState {
+    /// Open windows by start time.
+    windows: BTreeMap<i64, Groups>,
+}
+
+/// Runs one program over a stream of events.
+pub struct Engine {
+    program: Program,
+    options: Options,
+    by_wire: HashMap<String, u32>,
+    machines: Vec<MachineState>,
+    deadlines: BTreeSet<(i64, u32, Key)>,
+    processor_vars: Vec<Vec<Value>>,
+    queries: Vec<QueryState>,
+    /// Recent fire times per budget site (emit, trigger, limit stage, shaping rule).
+    budgets: HashMap<u64, VecDeque<i64>>,
+    regexes: RefCell<HashMap<String, Rc<regex::Regex>>>,
+    seq: u64,
+    watermark: i64,
+    pub counters: Counters,
+    out: Vec<Output>,
+}
+
+struct Machines<'a> {
+    program: &'a Program,
+    states: &'a [MachineState],
+    options: &'a Options,
+    regexes: &'a RefCell<HashMap<String, Rc<regex::Regex>>>,
+}
+
+impl World for Machines<'_> {
+    fn in_state(&self, machine: u32, state: u32, event: &Record) -> bool {
+        let Some(m) = self.program.machines.get(machine as usize) else { return false };
+        let key = match &m.keys {
+            None => Some(Key::Unit),
+            Some(keys) => keys.iter().find(|(e, _)| *e == event.layout).and_then(|(_, k)| {
+                let no_world = NoWorld;
+                let mut i = Interp { program: self.program, world: &no_world, seed: self.options.seed, seq: 0, hash_key: self.options.hash_key, regexes: self.regexes, effects: vec![] };
+                let mut frame = Frame::new(Some(event), 0, &mut [], &[], &mut []);
+                i.eval(k, &mut frame).ok().and_then(|v| Key::from_value(&v))
+            }),
+        };
+        // An instance not yet seen is in the initial state.
+        let current = key.and_then(|k| self.states.get(machine as usize)?.instances.get(&k).map(|i| i.state)).unwrap_or(0);
+        current == state
+    }
+}
+
+struct NoWorld;
+
+impl World for NoWorld {
+    fn in_state(&self, _: u32, _: u32, _: &Record) -> bool {
+        false
+    }
+}
+
+/// A budget: at most `count` per `per_ns` of event time.
+fn allow(budgets: &mut HashMap<u64, VecDeque<i64>>, site: u64, count: u64, per_ns: i64, now: i64) -> bool {
+    let q = budgets.entry(site).or_default();
+    while q.front().is_some_and(|t| *t <= now.saturating_sub(per_ns)) {
+        q.pop_front();
+    }
+    if (q.len() as u64) < count {
+        q.push_back(now);
+        true
+    } else {
+        false
+    }
+}
+
+fn new_agg(a: &Aggregate) -> Agg {
+    match a.kind {
+        AggKind::Count | AggKind::CountIf => Agg::Count(0),
+        AggKind::Sum => Agg::Sum(Value::None),
+        AggKind::Min => Agg::Min(Value::None),
+        AggKind::Max => Agg::Max(Value::None),
+        AggKind::Avg => Agg::Avg { sum: 0.0, n: 0, duration: a.args.first().is_some_and(|x| x.ty == Type::Duration) },
+        AggKind::Histogram => Agg::Histogram { counts: vec![0; BOUNDS.len() + 1], count: 0, sum: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY },
+        AggKind::Percentile => Agg::Percentile {
+            hist: hdrhistogram::Histogram::new(3).unwrap_or_else(|_| hdrhistogram::Histogram::new(2).expect("2 significant digits is valid")),
+            p: None,
+            kind: a.args.first().map_or(Type::Int, |x| x.ty.clone()),
+        },
+        AggKind::DistinctCount => Agg::Distinct(Box::new(
+            HyperLogLogPlus::new(14, BuildHasherDefault::<SipHasher13>::default()).expect("precision 14 is valid"),
+        )),
+    }
+}
+
+/// A number as a plain float (durations in milliseconds, for histograms).
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::Duration(d) => Some(*d as f64 / 1e6),
+        _ => None,
+    }
+}
+
+fn order(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) | (Value::Duration(x), Value::Duration(y)) | (Value::Timestamp(x), Value::Timestamp(y)) => x.partial_cmp(y),
+        (Value::Float(x), Value::Float(y)) | (Value::Percent(x), Value::Percent(y)) => x.partial_cmp(y),
+        (Value::Str(x), Value::Str(y)) => x.partial_cmp(y),
+        _ => None,
+    }
+}
+
+impl Agg {
+    fn add(&mut self, args: &[Value]) {
+        let v = args.first().cloned().unwrap_or(Value::None);
+        match self {
+            Agg::Count(n) => {
+                if args.is_empty() || v == Value::Bool(true) {
+                    *n += 1;
+                }
+            }
+            Agg::Sum(s) => {
+                *s = match (&*s, &v) {
+                    (Value::None, _) => v,
+                    (Value::Int(a), Value::Int(b)) => Value::Int(a.saturating_add(*b)),
+                    (Value::Float(a), Value::Float(b)) => Value::Float(a + b),
+                    (Value::Duration(a), Value::Duration(b)) => Value::Duration(a.saturating_add(*b)),
+                    _ => s.clone(),
+                }
+            }
+            Agg::Min(m) => {
+                if m.is_none() || order(&v, m).is_some_and(|o| o.is_lt()) {
+                    *m = v;
+                }
+            }
+            Agg::Max(m) => {
+                if m.is_none() || order(&v, m).is_some_and(|o| o.is_gt()) {
+                    *m = v;
+                }
+            }
+            Agg::Avg { sum, n, .. } => {
+                let x = match v {
+                    Value::Duration(d) => Some(d as f64),
+                    ref other => as_f64(other),
+                };
+                if let Some(x) = x {
+                    *sum += x;
+                    *n += 1;
+                }
+            }
+            Agg::Histogram { counts, count, sum, min, max } => {
+                if let Some(x) = as_f64(&v) {
+                    let bucket = BOUNDS.iter().position(|b| x <= *b).unwrap_or(BOUNDS.len());
+                    counts[bucket] += 1;
+                    *count += 1;
+                    *sum += x;
+                    *min = min.min(x);
+                    *max = max.max(x);
+                }
+            }
+            Agg::Percentile { hist, p, .. } => {
+                if p.is_none() {
+                    *p = args.get(1).and_then(as_f64);
+                }
+                // Negative values are recorded as zero; floats keep three
+                // decimals.
+                let recorded = match v {
+                    Value::Int(i) => Some(i.max(0) as u64),
+                    Value::Duration(d) => Some(d.max(0) as u64),
+                    Value::Float(f) if f.is_finite() => Some((f.max(0.0) * 1000.0).round() as u64),
+                    _ => None,
+                };
+                if let Some(r) = recorded {
+                    let _ = hist.record(r);
+                }
+            }
+            Agg::Distinct(h) => {
+                if !v.is_none() {
+                    h.insert(&v.to_json().to_string());
+                }
+            }
+        }
+    }
+
+    fn result(&mut self) -> Value {
+        match self {
+            Agg::Count(n) => Value::Int(*n),
+            Agg::Sum(s) => s.clone(),
+            Agg::Min(m) | Agg::Max(m) => m.clone(),
+            Agg::Avg { sum, n, duration } => {
+                if *n == 0 {
+                    Value::None
+                } else if *duration {
+                    Value::Duration((*sum / *n as f64) as i64)
+                } else {
+                    Value::Float(*sum / *n as f64)
+                }
+            }
+            Agg::Histogram { .. } => Value::None,
+            Agg::Percentile { hist, p, kind } => {
+                if hist.is_empty() {
+                    return Value::None;
+                }
+                let q = (p.unwrap_or(50.0) / 100.0).clamp(0.0, 1.0);
+                let v = hist.value_at_quantile(q);
+                match kind {
+                    Type::Duration => Value::Duration(v as i64),
+                    Type::Float => Value::Float(v as f64 / 1000.0),
+                    _ => Value::Float(v as f64),
+                }
+            }
+            Agg::Distinct(h) => Value::Int(h.count().round() as i64),
+        }
+    }
+
+    fn metric(&mut self) -> MetricValue {
+        if let Agg::Histogram { counts, count, sum, min, max } = self {
+            return MetricValue::Histogram {
+                bounds: BOUNDS.to_vec(),
+                counts: counts.clone(),
+                count: *count,
+                sum: *sum,
+                min: if *count == 0 { 0.0 } else { *min },
+                max: if *count == 0 { 0.0 } else { *max },
+            };
+        }
+        match self.result() {
+            Value::Int(i) => MetricValue::Int(i),
+            Value::Float(f) => MetricValue::Float(f),
+            Value::Duration(d) => MetricValue::Seconds(d as f64 / 1e9),
+            _ => MetricValue::None,
+        }
+    }
+}
+
+impl Engine {
+    pub fn new(program: Program, options: Options) -> Engine {
+        let by_wire = program.events.iter().enumerate().filter(|(_, e)| !e.derived).map(|(i, e)| (e.wire.clone(), i as u32)).collect();
+        let mut engine = Engine {
+            machines: program.machines.iter().map(|_| MachineState::default()).collect(),
+            queries: program.queries.iter().map(|_| QueryState::default()).collect(),
+            processor_vars: Vec::new(),
+            by_wire,
+            program,
+            options,
+            deadlines: BTreeSet::new(),
+            budgets: HashMap::new(),
+            regexes: RefCell::new(HashMap::new()),
+            seq: 0,
+            watermark: i64::MIN,
+            counters: Counters::default(),
+            out: Vec::new(),
+        };
+        let inits: Vec<Vec<Value>> = engine.program.processors.iter().map(|p| engine.init_vars(&p.vars)).collect();
+        engine.processor_vars = inits;
+        engine
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Takes what has been produced so far.
+    pub fn drain(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.out)
+    }
+
+    fn interp(&self) -> Interp<'_> {
+        Interp { program: &self.program, world: &NoWorld, seed: self.options.seed, seq: self.seq, hash_key: self.options.hash_key, regexes: &self.regexes, effects: vec![] }
+    }
+
+    fn init_vars(&self, defs: &[VarDef]) -> Vec<Value> {
+        let mut i = self.interp();
+        defs.iter()
+            .map(|d| match (&d.init, &d.ty) {
+                (Some(e), _) => i.eval(e, &mut Frame::new(None, 0, &mut [], &[], &mut [])).unwrap_or(Value::None),
+                (None, Type::Map(..)) => Value::Map(Box::default()),
+                (None, _) => Value::None,
+            })
+            .collect()
+    }
+
+    /// Feeds one line of input.
+    pub fn push_line(&mut self, line: &str) {
+        self.counters.lines += 1;
+        for input in decode_line(line) {
+            match input {
+                Input::Malformed { line, reason } => {
+                    self.counters.malformed += 1;
+                    self.out.push(Output::Malformed { line, reason });
+                }
+                Input::Event(e) => self.push_event(e),
+            }
+        }
+    }
+
+    /// Feeds one event.
+    pub fn push_event(&mut self, e: InputEvent) {
+        self.seq += 1;
+        self.counters.events += 1;
+        let now = e.time;
+        self.fire_timeouts(now);
+        let input = Rc::new(e);
+        let layout = input.name.as_ref().and_then(|n| self.by_wire.get(n)).copied();
+        match layout {
+            None => {
+                self.counters.unhandled += 1;
+                self.egress(&input, None);
+            }
+            Some(li) => match decode(li, &self.program.events[li as usize], input.clone()) {
+                Err(m) => {
+                    self.counters.schema_mismatches += 1;
+                    self.out.push(Output::Mismatch { event: self.program.events[li as usize].name.clone(), reason: m.0 });
+                    self.egress(&input, None);
+                }
+                Ok(rec) => {
+                    let mut queue = VecDeque::from([rec.clone()]);
+                    while let Some(r) = queue.pop_front() {
+                        let derived = self.dispatch(&r);
+                        queue.extend(derived);
+                    }
+                    self.egress(&input, Some(&rec));
+                }
+            },
+        }
+        if now > self.watermark {
+            self.watermark = now;
+            self.close_windows(self.watermark.saturating_sub(self.options.lateness_ns));
+        }
+    }
+
+    /// The end of input: with `until_end`, every open window closes.
+    pub fn finish(&mut self, until_end: bool) {
+        if until_end {
+            self.close_windows(i64::MAX);
+        }
+        self.counters.open_windows = self.queries.iter().map(|q| q.windows.len() as u64).sum();
+    }
+
+    // -------------------------------------------------------------- shaping
+
+    fn egress(&mut self, input: &InputEvent, rec: Option<&Record>) {
+        let mut json = to_flat_json(input);
+        if let Some(rec) = rec {
+            let layout = &self.program.events[rec.layout as usize];
+            for (ri, rule) in self.program.shaping.clone().iter().enumerate() {
+                let site = 0x1_0000_0000 + ri as u64;
+                match rule {
+                    ShapeRule::Suppress { event, when } if *event == rec.layout => {
+                        let hit = match when {
+                            None => true,
+                            Some(w) => {
+                                let mut i = self.interp();
+                                let mut f = Frame::new(Some(rec), 0, &mut [], &[], &mut []);
+                                i.eval(w, &mut f).unwrap_or(Value::None) == Value::Bool(true)
+                            }
+                        };
+                        if hit {
+                            self.counters.suppressed += 1;
+                            return;
+                        }
+                    }
+                    ShapeRule::Sample { event, rate } if *event == rec.layout => {
+                        if draw(self.options.seed, self.seq, u32::MAX - ri as u32) * 100.0 >= *rate {
+                            self.counters.sampled_out += 1;
+                            return;
+                        }
+                    }
+                    ShapeRule::Limit { event, count, per_ns } if *event == rec.layout => {
+                        if !allow(&mut self.budgets, site, *count, *per_ns, input.time) {
+                            self.counters.rate_limited += 1;
+                            return;
+                        }
+                    }
+                    ShapeRule::SuppressField { event, slot } if *event == rec.layout => {
+                        if let Some(f) = layout.fields.get(*slot as usize) {
+                            remove_attr(&mut json, &f.key);
+                        }
+                    }
+                    ShapeRule::Redact { event, slot, method } if *event == rec.layout => {
+                        if let Some(f) = layout.fields.get(*slot as usize) {
+                            let v = rec.slots.get(*slot as usize).cloned().unwrap_or(Value::None);
+                            redact_attr(&mut json, &f.key, &v, *method, self.options.hash_key);
+                        }
+                    }
+                    ShapeRule::RedactStd { event, field, method } if *event == rec.layout => {
+                        let key = field.name();
+                        let v = crate::interp::std_field(rec, *field);
+                        if let Some(obj) = json.as_object_mut() {
+                            match method {
+                                Redaction::Drop => {
+                                    obj.remove(key);
+                                }
+                                _ if !v.is_none() => {
+                                    obj.insert(key.to_string(), redacted(&v, *method, self.options.hash_key));
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.counters.egressed += 1;
+        self.out.push(Output::Egress { event: json });
+    }
+
+    // ------------------------------------------------------------- dispatch
+
+    /// Runs every query, machine and processor on one record; returns the
+    /// derived records its emits produced.
+    fn dispatch(&mut self, rec: &Record) -> Vec<Record> {
+        let mut derived = Vec::new();
+        for qi in 0..self.program.queries.len() {
+            if self.program.queries[qi].source == rec.layout {
+                self.run_query(qi, rec, &mut derived);
+            }
+        }
+        for mi in 0..self.program.machines.len() {
+            if self.program.machines[mi].transitions.iter().any(|t| t.event == rec.layout) {
+                self.run_machine(mi, rec, &mut derived);
+            }
+        }
+        for pi in 0..self.program.processors.len() {
+            for hi in 0..self.program.processors[pi].handlers.len() {
+                if self.program.processors[pi].handlers[hi].event == rec.layout {
+                    self.run_handler(pi, hi, rec, &mut derived);
+                }
+            }
+        }
+        derived
+    }
+
+    fn run_handler(&mut self, pi: usize, hi: usize, rec: &Record, derived: &mut Vec<Record>) {
+        let program = &self.program;
+        let p = &program.processors[pi];
+        let h = &p.handlers[hi];
+        let by = format!("processor {} on {}", p.name, program.events[h.event as usize].name);
+        let world = Machines { program, states: &self.machines, options: &self.options, regexes: &self.regexes };
+        let mut i = Interp { program, world: &world, seed: self.options.seed, seq: self.seq, hash_key: self.options.hash_key, regexes: &self.regexes, effects: vec![] };
+        let vars = &mut self.processor_vars[pi];
+        let mut f = Frame::new(Some(rec), h.n_locals, vars, &p.vars, &mut []);
+        let result = match &h.guard {
+            Some(g) => match i.eval(g, &mut f) {
+                Ok(Value::Bool(true)) => i.run(&h.body, &mut f),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            },
+            None => i.run(&h.body, &mut f),
+        };
+        let effects = std::mem::take(&mut i.effects);
+        if let Err(fault) = result {
+            self.counters.faults += 1;
+            self.out.push(Output::Fault { by: by.clone(), message: fault.to_string(), time: rec.input.time });
+        }
+        self.apply(effects, &by, rec.input.time, derived);
+    }
+
+    fn run_machine(&mut self, mi: usize, rec: &Record, derived: &mut Vec<Record>) {
+        let now = rec.input.time;
+        let key = {
+            let m = &self.program.machines[mi];
+            match &m.keys {
+                None => Some(Key::Unit),
+                Some(keys) => keys.iter().find(|(e, _)| *e == rec.layout).and_then(|(_, k)| {
+                    let mut i = self.interp();
+                    let mut f = Frame::new(Some(rec), 0, &mut [], &[], &mut []);
+                    i.eval(k, &mut f).ok().and_then(|v| Key::from_value(&v))
+                }),
+            }
+        };
+        let Some(key) = key else {
+            self.counters.unkeyed += 1;
+            return;
+        };
+        let mut inst = match self.machines[mi].instances.remove(&key) {
+            Some(i) => i,
+            None => {
+                if self.machines[mi].instances.len() as u64 >= self.program.machines[mi].max_instances {
+                    // Full: the least recently used instance goes.
+                    if let Some(old) = self.machines[mi].instances.iter().min_by_key(|(_, i)| i.used).map(|(k, _)| k.clone()) {
+                        self.machines[mi].instances.remove(&old);
+                        self.counters.evictions += 1;
+                    }
+                }
+                self.new_instance(mi, now)
+            }
+        };
+        self.machines[mi].clock += 1;
+        inst.used = self.machines[mi].clock;
+        let program = &self.program;
+        let m = &program.machines[mi];
+        let world = Machines { program, states: &self.machines, options: &self.options, regexes: &self.regexes };
+        let mut i = Interp { program, world: &world, seed: self.options.seed, seq: self.seq, hash_key: self.options.hash_key, regexes: &self.regexes, effects: vec![] };
+        let mut taken: Option<(usize, Result<(), crate::interp::Fault>)> = None;
+        for (ti, t) in m.transitions.iter().enumerate() {
+            if t.event != rec.layout || !(t.from.is_empty() || t.from.contains(&inst.state)) {
+                continue;
+            }
+            let mut f = Frame::new(Some(rec), t.n_locals, &mut inst.vars, &m.vars, &mut inst.slots);
+            let pass = match &t.guard {
+                None => Ok(true),
+                Some(g) => i.eval(g, &mut f).map(|v| v == Value::Bool(true)),
+            };
+            match pass {
+                Ok(false) => continue,
+                Err(e) => {
+                    taken = Some((ti, Err(e)));
+                    break;
+                }
+                Ok(true) => {}
+            }
+            if t.target != inst.state {
+                // Entering a state: its variables start from their defaults.
+                for (slot, default) in &m.states[t.target as usize].vars {
+                    let v = match default {
+                        Some(d) => i.eval(d, &mut Frame::new(None, 0, &mut [], &[], &mut [])).unwrap_or(Value::None),
+                        None => Value::None,
+                    };
+                    if let Some(s) = inst.slots.get_mut(*slot as usize) {
+                        *s = v;
+                    }
+                }
+            }
+            let mut f = Frame::new(Some(rec), t.n_locals, &mut inst.vars, &m.vars, &mut inst.slots);
+            let result = i.run(&t.body, &mut f);
+            taken = Some((ti, result));
+            break;
+        }
+        let effects = std::mem::take(&mut i.effects);
+        let mut by = String::new();
+        if let Some((ti, result)) = taken {
+            let t = &m.transitions[ti];
+            let from = m.states.get(inst.state as usize).map_or("?", |s| s.name.as_str()).to_string();
+            by = format!("machine {} on {} in {} -> {}", m.name, program.events[t.event as usize].name, from, m.states[t.target as usize].name);
+            match result {
+                Ok(()) => {
+                    if t.target != inst.state {
+                        inst.state = t.target;
+                        inst.entered = now;
+                        inst.deadline = m.timeouts.iter().filter(|x| x.from == t.target).map(|x| now.saturating_add(x.after_ns)).min();
+                        if let Some(d) = inst.deadline {
+                            self.deadlines.insert((d, mi as u32, key.clone()));
+                        }
+                    }
+                }
+                Err(fault) => {
+                    self.counters.faults += 1;
+                    self.out.push(Output::Fault { by: by.clone(), message: fault.to_string(), time: now });
+                }
+            }
+        }
+        self.machines[mi].instances.insert(key, inst);
+        self.apply(effects, &by, now, derived);
+    }
+
+    fn new_instance(&self, mi: usize, now: i64) -> Instance {
+        let m = &self.program.machines[mi];
+        let mut slots = vec![Value::None; m.slots.len()];
+        let mut i = self.interp();
+        if let Some(first) = m.states.first() {
+            for (slot, default) in &first.vars {
+                if let Some(d) = default
+                    && let Some(s) = slots.get_mut(*slot as usize)
+                {
+                    *s = i.eval(d, &mut Frame::new(None, 0, &mut [], &[], &mut [])).unwrap_or(Value::None);
+                }
+            }
+        }
+        let deadline = m.timeouts.iter().filter(|x| x.from == 0).map(|x| now.saturating_add(x.after_ns)).min();
+        Instance { state: 0, slots, vars: self.init_vars(&m.vars), entered: now, used: 0, deadline }
+    }
+
+    /// Fires every timeout due by `now`, in deadline order.
+    fn fire_timeouts(&mut self, now: i64) {
+        while let Some((deadline, mi, key)) = self.deadlines.first().cloned() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            let mi = mi as usize;
+            let Some(mut inst) = self.machines[mi].instances.remove(&key) else { continue };
+            if inst.deadline != Some(deadline) {
+                self.machines[mi].instances.insert(key, inst);
+                continue;
+            }
+            let program = &self.program;
+            let m = &program.machines[mi];
+            let Some(t) = m.timeouts.iter().filter(|t| t.from == inst.state).min_by_key(|t| t.after_ns) else {
+                self.machines[mi].instances.insert(key, inst);
+                continue;
+            };
+            let by = format!("machine {} after {} in {} -> {}", m.name, crate::value::format_duration(t.after_ns), m.states[t.from as usize].name, m.states[t.target as usize].name);
+            let world = Machines { program, states: &self.machines, options: &self.options, regexes: &self.regexes };
+            let mut i = Interp { program, world: &world, seed: self.options.seed, seq: self.seq, hash_key: self.options.hash_key, regexes: &self.regexes, effects: vec![] };
+            if t.target != inst.state {
+                for (slot, default) in &m.states[t.target as usize].vars {
+                    let v = match default {
+                        Some(d) => i.eval(d, &mut Frame::new(None, 0, &mut [], &[], &mut [])).unwrap_or(Value::None),
+                        None => Value::None,
+                    };
+                    if let Some(s) = inst.slots.get_mut(*slot as usize) {
+                        *s = v;
+                    }
+                }
+            }
+            let mut f = Frame::new(None, t.n_locals, &mut inst.vars, &m.vars, &mut inst.slots);
+            let result = i.run(&t.body, &mut f);
+            let effects = std::mem::take(&mut i.effects);
+            inst.state = t.target;
+            inst.entered = deadline;
+            inst.deadline = m.timeouts.iter().filter(|x| x.from == t.target).map(|x| deadline.saturating_add(x.after_ns)).min();
+            if let Some(d) = inst.deadline {
+                self.deadlines.insert((d, mi as u32, key.clone()));
+            }
+            if let Err(fault) = result {
+                self.counters.faults += 1;
+                self.out.push(Output::Fault { by: by.clone(), message: fault.to_string(), time: deadline });
+            }
+            self.machines[mi].instances.insert(key, inst);
+            let mut derived = Vec::new();
+            self.apply(effects, &by, deadline, &mut derived);
+            let mut queue = VecDeque::from(derived);
+            while let Some(r) = queue.pop_front() {
+                let more = self.dispatch(&r);
+                queue.extend(more);
+            }
+        }
+    }
+
+    /// Applies budgets to what a handler asked for.
+    fn apply(&mut self, effects: Vec<Effect>, by: &str, now: i64, derived: &mut Vec<Record>) {
+        for e in effects {
+            match e {
+                Effect::Emit { event, slots, budget, site } => {
+                    if !allow(&mut self.budgets, site as u64, budget.count, budget.per_ns, now) {
+                        self.counters.emits_refused += 1;
+                        continue;
+                    }
+                    derived.push(self.derive(event, slots, now));
+                }
+                Effect::Trigger { action, args, budget, site } => {
+                    let fired = allow(&mut self.budgets, site as u64, budget.count, budget.per_ns, now);
+                    if fired {
+                        self.counters.actions_fired += 1;
+                    } else {
+                        self.counters.actions_refused += 1;
+                    }
+                    self.out.push(Output::Action {
+                        action,
+                        args,
+                        limit: budget.count,
+                        per_ns: budget.per_ns,
+                        default_budget: !budget.declared,
+                        fired,
+                        by: by.to_string(),
+                        time: now,
+                    });
+                }
+            }
+        }
+    }
+
+    /// A derived log: output, and a record that queries can read.
+    fn derive(&mut self, event: u32, slots: Vec<Value>, now: i64) -> Record {
+        let layout = &self.program.events[event as usize];
+        let fields: Vec<(String, Value)> = layout.fields.iter().zip(&slots).map(|(f, v)| (f.name.clone(), v.clone())).collect();
+        let attributes = layout.fields.iter().zip(&slots).filter(|(_, v)| !v.is_none()).map(|(f, v)| (f.key.clone(), v.to_json())).collect();
+        self.counters.derived += 1;
+        self.out.push(Output::Log { name: layout.name.clone(), time: now, fields });
+        let input = InputEvent {
+            name: Some(layout.wire.clone()),
+            time: now,
+            observed_time: now,
+            severity: 9,
+            severity_text: None,
+            body: None,
+            trace_id: None,
+            span_id: None,
+            attributes,
+            resource: BTreeMap::new(),
+        };
+        Record { layout: event, slots, input: Rc::new(input) }
+    }
+
+    // -------------------------------------------------------------- queries
+
+    fn run_query(&mut self, qi: usize, rec: &Record, derived: &mut Vec<Record>) {
+        let program = &self.program;
+        let q = &program.queries[qi];
+        let world = Machines { program, states: &self.machines, options: &self.options, regexes: &self.regexes };
+        let mut i = Interp { program, world: &world, seed: self.options.seed, seq: self.seq, hash_key: self.options.hash_key, regexes: &self.regexes, effects: vec![] };
+        let mut row: Vec<Value> = Vec::new();
+        let mut event = Some(rec);
+        let now = rec.input.time;
+        let mut pending: Vec<(Vec<Key>, Vec<Vec<Value>>, i64, usize)> = Vec::new();
+        let mut emits: Vec<(u32, Vec<Value>)> = Vec::new();
+        for (si, stage) in q.stages.iter().enumerate() {
+            let mut f = Frame { event, row: Some(&row), locals: vec![], vars: &mut [], var_defs: &[], slots: &mut [] };
+            let eval = |i: &mut Interp<'_>, f: &mut Frame<'_>, e: &Expr| i.eval(e, f).unwrap_or(Value::None);
+            match stage {
+                Stage::Where(e) => {
+                    if eval(&mut i, &mut f, e) != Value::Bool(true) {
+                        break;
+                    }
+                }
+                Stage::Extend(cols) => {
+                    let names = row_after(q, si);
+                    let values: Vec<(String, Value)> = cols.iter().map(|(n, e)| (n.clone(), eval(&mut i, &mut f, e))).collect();
+                    let mut names = names;
+                    for (n, v) in values {
+                        match names.iter().position(|x| *x == n) {
+                            Some(idx) if idx < row.len() => row[idx] = v,
+                            _ => {
+                                names.push(n);
+                                row.push(v);
+                            }
+                        }
+                    }
+                }
+                Stage::Project(cols) => {
+                    let values: Vec<Value> = cols.iter().map(|(_, e)| eval(&mut i, &mut f, e)).collect();
+                    row = values;
+                    event = None;
+                }
+                Stage::Summarize { keys, aggregates, every_ns, .. } => {
+                    let key_values: Vec<Key> = keys.iter().map(|(_, e)| Key::from_value(&eval(&mut i, &mut f, e)).unwrap_or(Key::Unit)).collect();
+                    let args: Vec<Vec<Value>> = aggregates.iter().map(|a| a.args.iter().map(|e| eval(&mut i, &mut f, e)).collect()).collect();
+                    let start = now.div_euclid(*every_ns).saturating_mul(*every_ns);
+                    pending.push((key_values, args, start, si));
+                    break;
+                }
+                Stage::Sample { rate, site } => {
+                    if draw(self.options.seed, self.seq, *site) * 100.0 >= *rate {
+                        break;
+                    }
+                }
+                Stage::Limit { count, per_ns } => {
+                    let site = 0x2_0000_0000 + ((qi as u64) << 16) + si as u64;
+                    if !allow(&mut self.budgets, site, *count, *per_ns, now) {
+                        break;
+                    }
+                }
+                Stage::EmitLog { event: target, fields } => {
+                    let n = program.events[*target as usize].fields.len();
+                    let mut slots = vec![Value::None; n];
+                    for (slot, e) in fields {
+                        if let Some(s) = slots.get_mut(*slot as usize) {
+                            *s = eval(&mut i, &mut f, e);
+                        }
+                    }
+                    emits.push((*target, slots));
+                    break;
+                }
+                Stage::EmitMetric { .. } => break,
+            }
+        }
+        for (target, slots) in emits {
+            derived.push(self.derive(target, slots, now));
+        }
+        for (keys, args, start, si) in pending {
+            self.accumulate(qi, si, keys, &args, start);
+        }
+    }
+
+    fn accumulate(&mut self, qi: usize, si: usize, mut keys: Vec<Key>, args: &[Vec<Value>], start: i64) {
+        let Stage::Summarize { aggregates, max_series, every_ns, .. } = &self.program.queries[qi].stages[si] else { return };
+        if start.saturating_add(*every_ns) <= self.watermark.saturating_sub(self.options.lateness_ns) {
+            // Its window has closed already.
+            self.counters.late_events += 1;
+            return;
+        }
+        let window = self.queries[qi].windows.entry(start).or_default();
+        if let Some(max) = max_series
+            && !window.contains_key(&keys)
+            && window.len() as u64 >= *max
+        {
+            self.counters.series_overflow += 1;
+            keys = keys.iter().map(|_| Key::Str(Rc::from("(overflow)"))).collect();
+        }
+        let aggs = window.entry(keys).or_insert_with(|| aggregates.iter().map(new_agg).collect());
+        for (a, v) in aggs.iter_mut().zip(args) {
+            a.add(v);
+        }
+    }
+
+    /// Closes the windows that end at or before `cutoff`, in time order.
+    fn close_windows(&mut self, cutoff: i64) {
+        for qi in 0..self.queries.len() {
+            let Some(si) = self.program.queries[qi].stages.iter().position(|s| matches!(s, Stage::Summarize { .. })) else { continue };
+            let Stage::Summarize { every_ns, .. } = &self.program.queries[qi].stages[si] else { continue };
+            let every = *every_ns;
+            let closing: Vec<i64> = self.queries[qi].windows.keys().copied().filter(|s| s.saturating_add(every) <= cutoff).collect();
+            for start in closing {
+                let Some(groups) = self.queries[qi].windows.remove(&start) else { continue };
+                self.close_window(qi, si, start, start.saturating_add(every), groups);
+            }
+        }
+    }
+
+    fn close_window(&mut self, qi: usize, si: usize, start: i64, end: i64, groups: Groups) {
+        let mut groups: Vec<(Vec<Key>, Vec<Agg>)> = groups.into_iter().collect();
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        let program = &self.program;
+        let q = &program.queries[qi];
+        let Stage::Summarize { keys: key_defs, aggregates, .. } = &q.stages[si] else { return };
+        let key_names: Vec<String> = key_defs.iter().map(|(n, _)| n.clone()).collect();
+        let mut derived = Vec::new();
+        let world = Machines { program, states: &self.machines, options: &self.options, regexes: &self.regexes };
+        let mut i = Interp { program, world: &world, seed: self.options.seed, seq: self.seq, hash_key: self.options.hash_key, regexes: &self.regexes, effects: vec![] };
+        for (keys, mut aggs) in groups {
+            let mut row: Vec<Value> = keys.iter().map(Key::to_value).collect();
+            let mut metrics: Vec<(String, MetricValue)> = Vec::new();
+            for (a, def) in aggs.iter_mut().zip(aggregates) {
+                row.push(a.result());
+                metrics.push((def.name.clone(), a.metric()));
+            }
+            let mut alive = true;
+            for (sj, stage) in q.stages.iter().enumerate().skip(si + 1) {
+                if !alive {
+                    break;
+                }
+                let mut f = Frame { event: None, row: Some(&row), locals: vec![], vars: &mut [], var_defs: &[], slots: &mut [] };
+                match stage {
+                    Stage::Where(e) => alive = i.eval(e, &mut f).unwrap_or(Value::None) == Value::Bool(true),
+                    Stage::Extend(cols) => {
+                        let mut names = row_after(q, sj);
+                        let values: Vec<(String, Value)> = cols.iter().map(|(n, e)| (n.clone(), i.eval(e, &mut f).unwrap_or(Value::None))).collect();
+                        for (n, v) in values {
+                            match names.iter().position(|x| *x == n) {
+                                Some(idx) if idx < row.len() => row[idx] = v,
+                                _ => {
+                                    names.push(n);
+                                    row.push(v);
+                                }
+                            }
+                        }
+                    }
+                    Stage::Project(cols) => {
+                        row = cols.iter().map(|(_, e)| i.eval(e, &mut f).unwrap_or(Value::None)).collect();
+                    }
+                    Stage::Sample { rate, site } => alive = draw(self.options.seed, start as u64, *site) * 100.0 < *rate,
+                    Stage::Limit { .. } | Stage::Summarize { .. } => {}
+                    Stage::EmitLog { event, fields } => {
+                        let n = program.events[*event as usize].fields.len();
+                        let mut slots = vec![Value::None; n];
+                        for (slot, e) in fields {
+                            if let Some(s) = slots.get_mut(*slot as usize) {
+                                *s = i.eval(e, &mut f).unwrap_or(Value::None);
+                            }
+                        }
+                        derived.push((*event, slots));
+                        alive = false;
+                    }
+                    Stage::EmitMetric { name } => {
+                        let labels: Vec<(String, String)> = key_names.iter().cloned().zip(keys.iter().map(Key::label)).collect();
+                        let single = metrics.len() == 1;
+                        for (col, value) in &metrics {
+                            let metric = if single { name.clone() } else { format!("{name}.{col}") };
+                            self.out.push(Output::Metric { name: metric, labels: labels.clone(), value: value.clone(), start, end });
+                        }
+                        alive = false;
+                    }
+                }
+            }
+        }
+        let mut records = Vec::new();
+        for (event, slots) in derived {
+            records.push(self.derive(event, slots, end));
+        }
+        let mut queue = VecDeque::from(records);
+        while let Some(r) = queue.pop_front() {
+            let more = self.dispatch(&r);
+            queue.extend(more);
+        }
+    }
+}
+
+fn remove_attr(json: &mut Json, key: &str) {
+    if let Some(obj) = json.as_object_mut() {
+        if obj.remove(key).is_none()
+            && let Some(Json::Object(attrs)) = obj.get_mut("attributes")
+        {
+            attrs.remove(key);
+        }
+    }
+}
+
+fn redacted(v: &Value, method: Redaction, key: (u64, u64)) -> Json {
+    match method {
+        Redaction::Hash => Json::String(keyed_hash(key, v)),
+        Redaction::Mask => match v {
+            Value::Str(s) => Json::String(mask(s)),
+            other => Json::String(mask(&other.to_json().to_string())),
+        },
+        Redaction::Drop => Json::Null,
+    }
+}
+
+fn redact_attr(json: &mut Json, key: &str, v: &Value, method: Redaction, hash_key: (u64, u64)) {
+    if method == Redaction::Drop {
+        remove_attr(json, key);
+        return;
+    }
+    if v.is_none() {
+        return;
+    }
+    let new = redacted(v, method, hash_key);
+    if let Some(obj) = json.as_object_mut() {
+        if let Some(slot) = obj.get_mut(key) {
+            *slot = new;
+        } else if let Some(Json::Object(attrs)) = obj.get_mut("attributes")
+            && let Some(slot) = attrs.get_mut(key)
+        {
+            *slot = new;
+        }
+    }
+}

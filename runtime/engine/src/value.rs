@@ -1,0 +1,182 @@
+//! Runtime values and decoded event records.
+//!
+//! A record holds one value per field slot of its event's layout, decoded
+//! once from the input event; the standard fields are read from the input
+//! event itself. Values mirror the IR's types; `None` is the absent value of
+//! an optional.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use dtc_ir::{EventLayout, Type};
+use serde_json::Value as Json;
+
+use crate::event::InputEvent;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Rc<str>),
+    Bytes(Rc<[u8]>),
+    Duration(i64),
+    Timestamp(i64),
+    Percent(f64),
+    Dyn(Rc<Json>),
+    Map(Box<BTreeMap<Key, Value>>),
+}
+
+/// A map or machine key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Key {
+    Unit,
+    Bool(bool),
+    Int(i64),
+    Str(Rc<str>),
+}
+
+impl Key {
+    pub fn from_value(v: &Value) -> Option<Key> {
+        match v {
+            Value::Bool(b) => Some(Key::Bool(*b)),
+            Value::Int(i) => Some(Key::Int(*i)),
+            Value::Str(s) => Some(Key::Str(s.clone())),
+            _ => None,
+        }
+    }
+
+    pub fn to_value(&self) -> Value {
+        match self {
+            Key::Unit => Value::None,
+            Key::Bool(b) => Value::Bool(*b),
+            Key::Int(i) => Value::Int(*i),
+            Key::Str(s) => Value::Str(s.clone()),
+        }
+    }
+
+    /// As a metric label or a JSON value.
+    pub fn label(&self) -> String {
+        match self {
+            Key::Unit => String::new(),
+            Key::Bool(b) => b.to_string(),
+            Key::Int(i) => i.to_string(),
+            Key::Str(s) => s.to_string(),
+        }
+    }
+}
+
+impl Value {
+    pub fn str(s: &str) -> Value {
+        Value::Str(Rc::from(s))
+    }
+
+    pub fn is_none(&self) -> bool {
+        matches!(self, Value::None)
+    }
+
+    /// The JSON form used in outputs: durations and timestamps as text.
+    pub fn to_json(&self) -> Json {
+        match self {
+            Value::None => Json::Null,
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Int(i) => Json::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+            Value::Str(s) => Json::String(s.to_string()),
+            Value::Bytes(b) => Json::String(String::from_utf8_lossy(b).into_owned()),
+            Value::Duration(ns) => Json::String(format_duration(*ns)),
+            Value::Timestamp(ns) => Json::String(crate::event::format_time(*ns)),
+            Value::Percent(p) => Json::String(format!("{p}%")),
+            Value::Dyn(j) => (**j).clone(),
+            Value::Map(m) => Json::Object(m.iter().map(|(k, v)| (k.label(), v.to_json())).collect()),
+        }
+    }
+}
+
+/// `1.5s`, `250ms`, `3m`.
+pub fn format_duration(ns: i64) -> String {
+    let sign = if ns < 0 { "-" } else { "" };
+    let a = ns.unsigned_abs();
+    let (v, unit) = if a >= 3_600_000_000_000 && a % 60_000_000_000 == 0 {
+        (a as f64 / 3_600_000_000_000.0, "h")
+    } else if a >= 60_000_000_000 && a % 1_000_000_000 == 0 {
+        (a as f64 / 60_000_000_000.0, "m")
+    } else if a >= 1_000_000_000 {
+        (a as f64 / 1_000_000_000.0, "s")
+    } else if a >= 1_000_000 {
+        (a as f64 / 1_000_000.0, "ms")
+    } else if a >= 1_000 {
+        (a as f64 / 1_000.0, "us")
+    } else {
+        (a as f64, "ns")
+    };
+    let text = format!("{v:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{sign}{text}{unit}")
+}
+
+/// An event decoded against its layout.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub layout: u32,
+    pub slots: Vec<Value>,
+    pub input: Rc<InputEvent>,
+}
+
+/// Why an event does not match its schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mismatch(pub String);
+
+/// Decodes the declared fields of an event.
+pub fn decode(layout_index: u32, layout: &EventLayout, input: Rc<InputEvent>) -> Result<Record, Mismatch> {
+    let mut slots = Vec::with_capacity(layout.fields.len());
+    for f in &layout.fields {
+        let raw = input.attributes.get(&f.key);
+        let v = match (raw, &f.ty) {
+            (None | Some(Json::Null), Type::Opt(_)) => Value::None,
+            (None | Some(Json::Null), _) => return Err(Mismatch(format!("field `{}` (attribute `{}`) is missing", f.name, f.key))),
+            (Some(j), t) => convert(j, t.inner()).ok_or_else(|| {
+                Mismatch(format!("field `{}` (attribute `{}`) should be {}, found {}", f.name, f.key, t.inner(), describe(j)))
+            })?,
+        };
+        slots.push(v);
+    }
+    Ok(Record { layout: layout_index, slots, input })
+}
+
+fn describe(j: &Json) -> String {
+    match j {
+        Json::Null => "null".into(),
+        Json::Bool(_) => "a bool".into(),
+        Json::Number(_) => format!("the number {j}"),
+        Json::String(s) => format!("the string {s:?}"),
+        Json::Array(_) => "an array".into(),
+        Json::Object(_) => "an object".into(),
+    }
+}
+
+/// A JSON attribute as a value of a type, if it is one.
+pub fn convert(j: &Json, t: &Type) -> Option<Value> {
+    Some(match (t, j) {
+        (Type::Str, Json::String(s)) => Value::str(s),
+        (Type::Bytes, Json::String(s)) => Value::Bytes(Rc::from(s.as_bytes())),
+        (Type::Int, Json::Number(n)) => Value::Int(n.as_i64()?),
+        (Type::Int, Json::String(s)) => Value::Int(s.parse().ok()?),
+        (Type::Float, Json::Number(n)) => Value::Float(n.as_f64()?),
+        (Type::Bool, Json::Bool(b)) => Value::Bool(*b),
+        (Type::Duration, Json::Number(n)) => Value::Duration(n.as_i64()?),
+        (Type::Duration, Json::String(s)) => Value::Duration(i64::try_from(humantime::parse_duration(s).ok()?.as_nanos()).ok()?),
+        (Type::Timestamp, Json::Number(n)) => Value::Timestamp(n.as_i64()?),
+        (Type::Timestamp, Json::String(s)) => Value::Timestamp(crate::event::parse_time(s)?),
+        (Type::Percent, Json::Number(n)) => {
+            let p = n.as_f64()?;
+            if !(0.0..=100.0).contains(&p) {
+                return None;
+            }
+            Value::Percent(p)
+        }
+        (Type::Dyn, j) => Value::Dyn(Rc::new(j.clone())),
+        _ => return None,
+    })
+}
