@@ -1,0 +1,1391 @@
+//! Input events: decoding JSON lines and OpenTelemetry OTLP/JSON log exports
+//! into one neutral form, before any program sees them.
+//!
+//! A line that is not JSON, or not an event, is kept whole as
+//! [`Input::Malformed`] so that it is counted and passed on, never dropped.
+//!
+//! # Decoding rules
+//!
+//! [`decode_line`] takes one line of input and gives zero or more inputs:
+//!
+//! - A blank line, or one whose first non-blank character is `#`, gives
+//!   nothing.
+//! - A JSON object with a `resourceLogs` key is an **OTLP/JSON log export**
+//!   (the OTLP JSON encoding, one document per line) and gives one input per
+//!   log record, in order. Resource attributes are copied into each record's
+//!   `resource`. Scope names, flags and dropped counts are not kept.
+//! - Any other JSON object is a **flat event**: the keys in
+//!   [`RESERVED_KEYS`] are the standard fields, every other top-level key is
+//!   an attribute, and so is every key of the `attributes` object (which wins
+//!   over a top-level key of the same name).
+//! - Anything else is [`Input::Malformed`], with the line as it was and the
+//!   reason.
+//!
+//! Standard fields of a flat event:
+//!
+//! | key | value |
+//! | --- | --- |
+//! | `event` | the durable ID, a string |
+//! | `time`, `observed_time` | an RFC 3339 string (`"2026-11-22T10:00:00.5Z"`, any offset; without one, UTC), or an integer of nanoseconds since the Unix epoch (also as a string of digits) |
+//! | `severity` | an integer 0 to 24, or a severity text (`"INFO"`, `"WARN"`, ...; see [`severity_number`]) that also becomes `severity_text` unless that is given (an unknown text gives 0) |
+//! | `severity_text`, `trace_id`, `span_id` | strings |
+//! | `body` | a string; any other JSON value is kept as its compact JSON text |
+//! | `resource`, `attributes` | objects |
+//!
+//! OTLP log records read `timeUnixNano`, `observedTimeUnixNano` (decimal
+//! strings or numbers), `severityNumber` (a number, or an enum name such as
+//! `"SEVERITY_NUMBER_INFO"`), `severityText`, `body`, `attributes`,
+//! `traceId`, `spanId` (hex strings) and `eventName`; the proto field names
+//! (`time_unix_nano`, ...) are accepted too. An `AnyValue` becomes natural
+//! JSON: `stringValue` a string, `intValue` (a string or a number) an
+//! integer, `doubleValue` a number (`"NaN"`, `"Infinity"` and `"-Infinity"`
+//! stay strings), `boolValue` a boolean, `arrayValue` an array,
+//! `kvlistValue` an object, `bytesValue` its base64 text, and an empty value
+//! `null`.
+//!
+//! Common to both forms:
+//!
+//! - **Durable ID**: OTLP `eventName` or the flat `event` key, else the
+//!   `event.name` attribute when it is a string (it stays an attribute too),
+//!   else none. An empty string is no name.
+//! - **Time**: `time` falls back to `observed_time` when it is absent or 0,
+//!   which falls back to 0 (the Unix epoch). So a decoded event whose `time`
+//!   is 0 also has an `observed_time` of 0.
+//! - `null`, and an empty `trace_id`, `span_id` or `eventName`, mean absent.
+//! - A standard field of the wrong type (a `time` that is not a time, a
+//!   `severity` outside 0 to 24, a `resource` that is not an object, ...)
+//!   makes the event malformed. In an OTLP document, a malformed record (or
+//!   resource, or scope) gives an [`Input::Malformed`] whose `line` is that
+//!   record's JSON text, and the other records are decoded as usual.
+//!
+//! [`to_flat_json`] writes the flat form back, and decoding it gives the same
+//! event.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value as Json};
+
+/// One event as received, before it is matched to a layout.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InputEvent {
+    /// The durable ID: OTLP `eventName`, or the `event.name` attribute, or
+    /// the `event` key of a flat JSON line.
+    pub name: Option<String>,
+    /// Nanoseconds since the Unix epoch; the observed time when unset.
+    pub time: i64,
+    pub observed_time: i64,
+    pub severity: i64,
+    pub severity_text: Option<String>,
+    pub body: Option<String>,
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+    pub attributes: BTreeMap<String, Json>,
+    pub resource: BTreeMap<String, Json>,
+}
+
+/// A line of input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    Event(InputEvent),
+    /// Not an event: the line as it was, and why.
+    Malformed {
+        line: String,
+        reason: String,
+    },
+}
+
+/// The keys of a flat JSON line that are standard fields, not attributes.
+pub const RESERVED_KEYS: [&str; 10] = [
+    "event",
+    "time",
+    "observed_time",
+    "severity",
+    "severity_text",
+    "body",
+    "trace_id",
+    "span_id",
+    "resource",
+    "attributes",
+];
+
+/// The attribute that carries the durable ID when the record has no event
+/// name.
+pub const EVENT_NAME_ATTRIBUTE: &str = "event.name";
+
+/// Decodes one line of input: nothing for a blank or `#` comment line, one
+/// input for a flat JSON event or a malformed line, one per log record for
+/// an OTLP/JSON export. Never panics. See the module docs for the rules.
+pub fn decode_line(line: &str) -> Vec<Input> {
+    let text = line.trim();
+    if text.is_empty() || text.starts_with('#') {
+        return Vec::new();
+    }
+    let malformed = |reason: String| {
+        vec![Input::Malformed {
+            line: line.to_string(),
+            reason,
+        }]
+    };
+    let json: Json = match serde_json::from_str(text) {
+        Ok(json) => json,
+        Err(e) => return malformed(format!("not JSON: {}", json_error(&e))),
+    };
+    let Json::Object(mut object) = json else {
+        return malformed(format!(
+            "not an event: expected a JSON object, found {}",
+            kind(&json)
+        ));
+    };
+    let otlp = ["resourceLogs", "resource_logs"]
+        .into_iter()
+        .find_map(|key| object.remove(key));
+    if let Some(resource_logs) = otlp {
+        return decode_otlp(line, resource_logs);
+    }
+    match decode_flat(object) {
+        Ok(event) => vec![Input::Event(event)],
+        Err(reason) => malformed(reason),
+    }
+}
+
+/// The flat JSON form of an event: the inverse of [`decode_line`] on a flat
+/// line. Times are RFC 3339 strings; absent fields, a severity of 0 and an
+/// observed time of 0 are left out; attributes are top-level keys, except
+/// those named like a standard field ([`RESERVED_KEYS`]), which go under
+/// `"attributes"`.
+pub fn to_flat_json(e: &InputEvent) -> Json {
+    let mut out = Map::new();
+    if let Some(name) = &e.name {
+        out.insert("event".into(), Json::from(name.as_str()));
+    }
+    out.insert("time".into(), Json::from(format_time(e.time)));
+    if e.observed_time != 0 {
+        out.insert(
+            "observed_time".into(),
+            Json::from(format_time(e.observed_time)),
+        );
+    }
+    if e.severity != 0 {
+        out.insert("severity".into(), Json::from(e.severity));
+    }
+    let strings = [
+        ("severity_text", &e.severity_text),
+        ("body", &e.body),
+        ("trace_id", &e.trace_id),
+        ("span_id", &e.span_id),
+    ];
+    for (key, value) in strings {
+        if let Some(value) = value {
+            out.insert(key.into(), Json::from(value.as_str()));
+        }
+    }
+    let mut nested = Map::new();
+    for (key, value) in &e.attributes {
+        if RESERVED_KEYS.contains(&key.as_str()) {
+            nested.insert(key.clone(), value.clone());
+        } else {
+            out.insert(key.clone(), value.clone());
+        }
+    }
+    if !nested.is_empty() {
+        out.insert("attributes".into(), Json::Object(nested));
+    }
+    if !e.resource.is_empty() {
+        let resource = e.resource.iter().map(|(k, v)| (k.clone(), v.clone()));
+        out.insert("resource".into(), Json::Object(resource.collect()));
+    }
+    Json::Object(out)
+}
+
+/// The OpenTelemetry severity number of a severity text, ignoring case:
+/// `TRACE` 1, `DEBUG` 5, `INFO` 9, `WARN` 13, `ERROR` 17, `FATAL` 21, each
+/// with the suffixes `2` to `4` for the next three numbers (`INFO2` is 10);
+/// also `WARNING` 13, `NOTICE` 10, `ERR` 17, `CRITICAL` and `CRIT` 21, and
+/// the OTLP enum names (`SEVERITY_NUMBER_WARN`).
+pub fn severity_number(text: &str) -> Option<i64> {
+    let upper = text.trim().to_ascii_uppercase();
+    let upper = upper.strip_prefix("SEVERITY_NUMBER_").unwrap_or(&upper);
+    let (word, step) = match upper.as_bytes() {
+        [.., d @ b'2'..=b'4'] => (&upper[..upper.len() - 1], i64::from(d - b'1')),
+        _ => (upper, 0),
+    };
+    let base = match word {
+        "UNSPECIFIED" if step == 0 => return Some(0),
+        "NOTICE" if step == 0 => return Some(10),
+        "TRACE" => 1,
+        "DEBUG" => 5,
+        "INFO" => 9,
+        "WARN" | "WARNING" => 13,
+        "ERROR" | "ERR" => 17,
+        "FATAL" | "CRITICAL" | "CRIT" => 21,
+        _ => return None,
+    };
+    Some(base + step)
+}
+
+/// Formats nanoseconds since the Unix epoch as an RFC 3339 time in UTC, with
+/// the fraction of a second to nanosecond precision and trailing zeros (and
+/// an empty fraction) left out: `2026-11-22T10:00:00.5Z`. Total over `i64`
+/// (1677 to 2262), times before 1970 included.
+pub fn format_time(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let nanos = ns.rem_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    let (hour, minute, second) = (sod / 3600, sod % 3600 / 60, sod % 60);
+    let mut out = String::with_capacity(30);
+    push_digits(&mut out, year, 4);
+    out.push('-');
+    push_digits(&mut out, month, 2);
+    out.push('-');
+    push_digits(&mut out, day, 2);
+    out.push('T');
+    push_digits(&mut out, hour, 2);
+    out.push(':');
+    push_digits(&mut out, minute, 2);
+    out.push(':');
+    push_digits(&mut out, second, 2);
+    if nanos != 0 {
+        out.push('.');
+        push_digits(&mut out, nanos, 9);
+        out.truncate(out.trim_end_matches('0').len());
+    }
+    out.push('Z');
+    out
+}
+
+/// Appends `n` (0 <= n < 10^width) as exactly `width` decimal digits.
+fn push_digits(out: &mut String, n: i64, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (n / 10i64.pow(place) % 10) as u8;
+        out.push(char::from(b'0' + digit));
+    }
+}
+
+/// Parses an RFC 3339 time into nanoseconds since the Unix epoch:
+/// `YYYY-MM-DDTHH:MM:SS`, an optional fraction of a second (digits past the
+/// ninth are ignored), then `Z` or an offset `±HH:MM`. Also accepted: a
+/// lowercase `t` or `z`, a space for the `T`, no offset at all (UTC) and a
+/// leap second (`:60`, counted as the next second). `None` when the text is
+/// not such a time or the time does not fit in an `i64` of nanoseconds.
+pub fn parse_time(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let digits = b.get(from..from + len)?;
+        digits.iter().try_fold(0i64, |acc, &d| {
+            d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
+        })
+    };
+    let punct = |at: usize, expected: &[u8]| b.get(at).is_some_and(|c| expected.contains(c));
+    if !(punct(4, b"-")
+        && punct(7, b"-")
+        && punct(10, b"Tt ")
+        && punct(13, b":")
+        && punct(16, b":"))
+    {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut at = 19;
+    let mut nanos = 0i64;
+    if punct(at, b".") {
+        at += 1;
+        let start = at;
+        while b.get(at).is_some_and(u8::is_ascii_digit) {
+            if at - start < 9 {
+                nanos = nanos * 10 + i64::from(b[at] - b'0');
+            }
+            at += 1;
+        }
+        if at == start {
+            return None;
+        }
+        let kept = (at - start).min(9);
+        nanos *= 10i64.pow(9 - kept as u32);
+    }
+    let offset_secs = match b.get(at..) {
+        Some([]) | Some([b'Z' | b'z']) => 0,
+        Some([sign @ (b'+' | b'-'), _, _, b':', _, _]) => {
+            let (oh, om) = (num(at + 1, 2)?, num(at + 4, 2)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let offset = oh * 3600 + om * 60;
+            if *sign == b'+' { offset } else { -offset }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    let total = i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+    i64::try_from(total).ok()
+}
+
+// ---------------------------------------------------------------------------
+// Flat events.
+
+fn decode_flat(object: Map<String, Json>) -> Result<InputEvent, String> {
+    let mut e = InputEvent::default();
+    let (mut time, mut observed) = (None, None);
+    let mut severity_from_text = None;
+    let mut explicit_attributes = None;
+    for (key, value) in object {
+        match key.as_str() {
+            "event" => e.name = opt_string(value, "event")?.filter(|s| !s.is_empty()),
+            "time" => time = time_field(&value, "time")?,
+            "observed_time" => observed = time_field(&value, "observed_time")?,
+            "severity" => match value {
+                Json::String(text) if nanos_text(&text).is_none() => {
+                    e.severity = severity_number(&text).unwrap_or(0);
+                    severity_from_text = Some(text);
+                }
+                other => e.severity = severity_field(&other, "severity")?,
+            },
+            "severity_text" => e.severity_text = opt_string(value, "severity_text")?,
+            "body" => e.body = body_text(value),
+            "trace_id" => e.trace_id = opt_string(value, "trace_id")?.filter(|s| !s.is_empty()),
+            "span_id" => e.span_id = opt_string(value, "span_id")?.filter(|s| !s.is_empty()),
+            "resource" => e.resource = opt_object(value, "resource")?,
+            "attributes" => explicit_attributes = Some(opt_object(value, "attributes")?),
+            _ => {
+                e.attributes.insert(key, value);
+            }
+        }
+    }
+    e.attributes.extend(explicit_attributes.unwrap_or_default());
+    if e.severity_text.is_none() {
+        e.severity_text = severity_from_text;
+    }
+    if e.name.is_none() {
+        e.name = name_attribute(&e.attributes);
+    }
+    set_times(&mut e, time, observed);
+    Ok(e)
+}
+
+fn set_times(e: &mut InputEvent, time: Option<i64>, observed: Option<i64>) {
+    e.observed_time = observed.unwrap_or(0);
+    e.time = time.filter(|&t| t != 0).unwrap_or(e.observed_time);
+}
+
+fn name_attribute(attributes: &BTreeMap<String, Json>) -> Option<String> {
+    match attributes.get(EVENT_NAME_ATTRIBUTE) {
+        Some(Json::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn opt_string(value: Json, what: &str) -> Result<Option<String>, String> {
+    match value {
+        Json::Null => Ok(None),
+        Json::String(s) => Ok(Some(s)),
+        other => Err(format!(
+            "{what}: expected a string, found {}",
+            shown(&other)
+        )),
+    }
+}
+
+fn opt_object(value: Json, what: &str) -> Result<BTreeMap<String, Json>, String> {
+    match value {
+        Json::Null => Ok(BTreeMap::new()),
+        Json::Object(map) => Ok(map.into_iter().collect()),
+        other => Err(format!(
+            "{what}: expected an object, found {}",
+            shown(&other)
+        )),
+    }
+}
+
+fn body_text(value: Json) -> Option<String> {
+    match value {
+        Json::Null => None,
+        Json::String(s) => Some(s),
+        other => Some(other.to_string()),
+    }
+}
+
+/// A time: an RFC 3339 string, or integer nanoseconds (a number or a string
+/// of digits). `null` is absent.
+fn time_field(value: &Json, what: &str) -> Result<Option<i64>, String> {
+    let bad = || {
+        format!(
+            "{what}: expected an RFC 3339 time or integer nanoseconds since the epoch, found {}",
+            shown(value)
+        )
+    };
+    match value {
+        Json::Null => Ok(None),
+        Json::Number(n) => n.as_i64().map(Some).ok_or_else(bad),
+        Json::String(s) => parse_time(s)
+            .or_else(|| nanos_text(s))
+            .map(Some)
+            .ok_or_else(bad),
+        _ => Err(bad()),
+    }
+}
+
+/// A decimal integer, optionally signed: OTLP/JSON writes 64-bit integers
+/// as strings.
+fn nanos_text(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn severity_field(value: &Json, what: &str) -> Result<i64, String> {
+    let number = match value {
+        Json::Null => return Ok(0),
+        Json::Number(n) => n.as_i64(),
+        Json::String(s) => nanos_text(s).or_else(|| severity_number(s)),
+        _ => None,
+    };
+    match number {
+        Some(n) if (0..=24).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{what}: expected a severity number from 0 to 24 or a severity text like \"INFO\", found {}",
+            shown(value)
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// OTLP/JSON.
+
+fn decode_otlp(line: &str, resource_logs: Json) -> Vec<Input> {
+    let Json::Array(resource_logs) = resource_logs else {
+        return vec![Input::Malformed {
+            line: line.to_string(),
+            reason: format!(
+                "resourceLogs: expected an array, found {}",
+                shown(&resource_logs)
+            ),
+        }];
+    };
+    let mut out = Vec::new();
+    for (ri, resource_log) in resource_logs.iter().enumerate() {
+        let path = format!("resourceLogs[{ri}]");
+        if let Err(reason) = decode_resource_logs(resource_log, &path, &mut out) {
+            out.push(Input::Malformed {
+                line: resource_log.to_string(),
+                reason,
+            });
+        }
+    }
+    out
+}
+
+fn decode_resource_logs(value: &Json, path: &str, out: &mut Vec<Input>) -> Result<(), String> {
+    let object = as_object(value, path)?;
+    let resource = match field(object, "resource", "resource") {
+        None | Some(Json::Null) => BTreeMap::new(),
+        Some(resource) => {
+            let resource = as_object(resource, &format!("{path}.resource"))?;
+            let attributes = field(resource, "attributes", "attributes");
+            key_values(attributes, &format!("{path}.resource.attributes"))?
+        }
+    };
+    let scope_logs = array_field(object, "scopeLogs", "scope_logs", path)?;
+    for (si, scope_log) in scope_logs.iter().enumerate() {
+        let scope_path = format!("{path}.scopeLogs[{si}]");
+        let records = as_object(scope_log, &scope_path)
+            .and_then(|scope| array_field(scope, "logRecords", "log_records", &scope_path));
+        let records = match records {
+            Ok(records) => records,
+            Err(reason) => {
+                out.push(Input::Malformed {
+                    line: scope_log.to_string(),
+                    reason,
+                });
+                continue;
+            }
+        };
+        for (li, record) in records.iter().enumerate() {
+            let record_path = format!("{scope_path}.logRecords[{li}]");
+            out.push(match decode_record(record, &resource, &record_path) {
+                Ok(event) => Input::Event(event),
+                Err(reason) => Input::Malformed {
+                    line: record.to_string(),
+                    reason,
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+fn decode_record(
+    value: &Json,
+    resource: &BTreeMap<String, Json>,
+    path: &str,
+) -> Result<InputEvent, String> {
+    let record = as_object(value, path)?;
+    let at = |what: &str| format!("{path}.{what}");
+    let mut e = InputEvent {
+        resource: resource.clone(),
+        ..InputEvent::default()
+    };
+    let time = match field(record, "timeUnixNano", "time_unix_nano") {
+        Some(v) => unix_nano(v, &at("timeUnixNano"))?,
+        None => None,
+    };
+    let observed = match field(record, "observedTimeUnixNano", "observed_time_unix_nano") {
+        Some(v) => unix_nano(v, &at("observedTimeUnixNano"))?,
+        None => None,
+    };
+    if let Some(v) = field(record, "severityNumber", "severity_number") {
+        e.severity = severity_field(v, &at("severityNumber"))?;
+    }
+    let strings = |camel, snake| -> Result<Option<String>, String> {
+        match field(record, camel, snake) {
+            None => Ok(None),
+            Some(v) => Ok(opt_string(v.clone(), &at(camel))?.filter(|s| !s.is_empty())),
+        }
+    };
+    e.severity_text = strings("severityText", "severity_text")?;
+    e.trace_id = strings("traceId", "trace_id")?;
+    e.span_id = strings("spanId", "span_id")?;
+    e.name = strings("eventName", "event_name")?;
+    if let Some(body) = field(record, "body", "body") {
+        e.body = body_text(any_value(body, &at("body"))?);
+    }
+    e.attributes = key_values(field(record, "attributes", "attributes"), &at("attributes"))?;
+    if e.name.is_none() {
+        e.name = name_attribute(&e.attributes);
+    }
+    set_times(&mut e, time, observed);
+    Ok(e)
+}
+
+/// A `fixed64` of nanoseconds: a string of digits (OTLP/JSON) or a number.
+fn unix_nano(value: &Json, what: &str) -> Result<Option<i64>, String> {
+    let n = match value {
+        Json::Null => return Ok(None),
+        Json::Number(n) => n.as_i64(),
+        Json::String(s) => nanos_text(s),
+        _ => None,
+    };
+    n.map(Some).ok_or_else(|| {
+        format!(
+            "{what}: expected integer nanoseconds since the epoch, found {}",
+            shown(value)
+        )
+    })
+}
+
+/// A list of OTLP `KeyValue`s as a map; a missing or `null` list is empty.
+fn key_values(value: Option<&Json>, what: &str) -> Result<BTreeMap<String, Json>, String> {
+    let items = match value {
+        None | Some(Json::Null) => return Ok(BTreeMap::new()),
+        Some(Json::Array(items)) => items,
+        Some(other) => {
+            return Err(format!(
+                "{what}: expected an array of key-values, found {}",
+                shown(other)
+            ));
+        }
+    };
+    let mut map = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let item_path = format!("{what}[{i}]");
+        let kv = as_object(item, &item_path)?;
+        let Some(Json::String(key)) = kv.get("key") else {
+            return Err(format!("{item_path}: expected a string \"key\""));
+        };
+        let value = match kv.get("value") {
+            None => Json::Null,
+            Some(v) => any_value(v, &format!("{item_path}.value"))?,
+        };
+        map.insert(key.clone(), value);
+    }
+    Ok(map)
+}
+
+/// An OTLP `AnyValue` as natural JSON.
+fn any_value(value: &Json, what: &str) -> Result<Json, String> {
+    let object = match value {
+        Json::Null => return Ok(Json::Null),
+        Json::Object(object) => object,
+        other => {
+            return Err(format!(
+                "{what}: expected an AnyValue object, found {}",
+                shown(other)
+            ));
+        }
+    };
+    let bad = |kind: &str, v: &Json| format!("{what}: {kind} is not valid: {}", shown(v));
+    if let Some(v) = field(object, "stringValue", "string_value") {
+        return match v {
+            Json::String(_) => Ok(v.clone()),
+            _ => Err(bad("stringValue", v)),
+        };
+    }
+    if let Some(v) = field(object, "boolValue", "bool_value") {
+        return match v {
+            Json::Bool(_) => Ok(v.clone()),
+            _ => Err(bad("boolValue", v)),
+        };
+    }
+    if let Some(v) = field(object, "intValue", "int_value") {
+        let n = match v {
+            Json::Number(n) => n.as_i64(),
+            Json::String(s) => nanos_text(s),
+            _ => None,
+        };
+        return n.map(Json::from).ok_or_else(|| bad("intValue", v));
+    }
+    if let Some(v) = field(object, "doubleValue", "double_value") {
+        return match v {
+            Json::Number(n) => n
+                .as_f64()
+                .map(Json::from)
+                .ok_or_else(|| bad("doubleValue", v)),
+            Json::String(s) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") => {
+                Ok(v.clone())
+            }
+            Json::String(s) => match s.parse::<f64>() {
+                Ok(f) if f.is_finite() => Ok(Json::from(f)),
+                _ => Err(bad("doubleValue", v)),
+            },
+            _ => Err(bad("doubleValue", v)),
+        };
+    }
+    if let Some(v) = field(object, "bytesValue", "bytes_value") {
+        return match v {
+            Json::String(_) => Ok(v.clone()),
+            _ => Err(bad("bytesValue", v)),
+        };
+    }
+    if let Some(v) = field(object, "arrayValue", "array_value") {
+        let array_path = format!("{what}.arrayValue");
+        let values = match v {
+            Json::Null => return Ok(Json::Array(Vec::new())),
+            Json::Object(array) => array_field(array, "values", "values", &array_path)?,
+            _ => return Err(bad("arrayValue", v)),
+        };
+        let items = values
+            .iter()
+            .enumerate()
+            .map(|(i, item)| any_value(item, &format!("{array_path}.values[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Json::Array(items));
+    }
+    if let Some(v) = field(object, "kvlistValue", "kvlist_value") {
+        let list_path = format!("{what}.kvlistValue");
+        let values = match v {
+            Json::Null => None,
+            Json::Object(list) => field(list, "values", "values"),
+            _ => return Err(bad("kvlistValue", v)),
+        };
+        let map = key_values(values, &format!("{list_path}.values"))?;
+        return Ok(Json::Object(map.into_iter().collect()));
+    }
+    Ok(Json::Null)
+}
+
+/// A field under its OTLP/JSON (lowerCamelCase) name or its proto name.
+fn field<'a>(object: &'a Map<String, Json>, camel: &str, snake: &str) -> Option<&'a Json> {
+    object.get(camel).or_else(|| object.get(snake))
+}
+
+fn array_field<'a>(
+    object: &'a Map<String, Json>,
+    camel: &str,
+    snake: &str,
+    path: &str,
+) -> Result<&'a [Json], String> {
+    match field(object, camel, snake) {
+        None | Some(Json::Null) => Ok(&[]),
+        Some(Json::Array(items)) => Ok(items),
+        Some(other) => Err(format!(
+            "{path}.{camel}: expected an array, found {}",
+            shown(other)
+        )),
+    }
+}
+
+fn as_object<'a>(value: &'a Json, what: &str) -> Result<&'a Map<String, Json>, String> {
+    match value {
+        Json::Object(object) => Ok(object),
+        other => Err(format!(
+            "{what}: expected an object, found {}",
+            shown(other)
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+/// A serde_json error without the line number (inputs are single lines).
+fn json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(at) if e.line() <= 1 => format!("{} at column {}", &text[..at], e.column()),
+        _ => text,
+    }
+}
+
+fn kind(value: &Json) -> &'static str {
+    match value {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// A value for an error message: scalars as JSON, shortened; containers by
+/// kind.
+fn shown(value: &Json) -> String {
+    match value {
+        Json::Array(_) | Json::Object(_) => kind(value).to_string(),
+        scalar => {
+            let text = scalar.to_string();
+            if text.chars().count() > 40 {
+                let cut: String = text.chars().take(37).collect();
+                format!("{cut}...")
+            } else {
+                text
+            }
+        }
+    }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
+/// algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A proleptic Gregorian date to days since 1970-01-01.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(line: &str) -> InputEvent {
+        match decode_line(line).as_slice() {
+            [Input::Event(e)] => e.clone(),
+            other => panic!("expected one event from {line}, got {other:?}"),
+        }
+    }
+
+    fn malformed(line: &str) -> String {
+        match decode_line(line).as_slice() {
+            [Input::Malformed { line: kept, reason }] => {
+                assert_eq!(kept, line);
+                reason.clone()
+            }
+            other => panic!("expected a malformed line from {line}, got {other:?}"),
+        }
+    }
+
+    fn round_trips(e: &InputEvent) {
+        let flat = to_flat_json(e).to_string();
+        assert_eq!(&event(&flat), e, "through {flat}");
+    }
+
+    /// splitmix64, for the property tests.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+            &items[self.below(items.len())]
+        }
+    }
+
+    #[test]
+    fn flat_line_with_top_level_attributes() {
+        let e = event(
+            r#"{"event":"LogLaunch","time":"2026-11-22T10:00:00.5Z","version":"1.2","thread.id":7}"#,
+        );
+        assert_eq!(e.name.as_deref(), Some("LogLaunch"));
+        assert_eq!(e.time, parse_time("2026-11-22T10:00:00.5Z").unwrap());
+        assert_eq!(e.time % 1_000_000_000, 500_000_000);
+        assert_eq!(e.observed_time, 0);
+        assert_eq!(e.attributes["version"], json!("1.2"));
+        assert_eq!(e.attributes["thread.id"], json!(7));
+        assert_eq!(e.attributes.len(), 2);
+        assert!(e.resource.is_empty());
+        round_trips(&e);
+    }
+
+    #[test]
+    fn flat_standard_fields() {
+        let e = event(
+            r#"{"event":"X","time":1700000000000000001,"observed_time":"2023-11-14T22:13:20+01:00",
+                "severity":"warn","body":"hello","trace_id":"5b8efff798038103d269b633813fc60c",
+                "span_id":"eee19b7ec3c1b174","resource":{"service.name":"imagesvc"},
+                "attributes":{"time":"10:00","x":2},"x":1}"#,
+        );
+        assert_eq!(e.time, 1_700_000_000_000_000_001);
+        assert_eq!(e.observed_time, 1_699_996_400_000_000_000);
+        assert_eq!(e.severity, 13);
+        assert_eq!(e.severity_text.as_deref(), Some("warn"));
+        assert_eq!(e.body.as_deref(), Some("hello"));
+        assert_eq!(
+            e.trace_id.as_deref(),
+            Some("5b8efff798038103d269b633813fc60c")
+        );
+        assert_eq!(e.span_id.as_deref(), Some("eee19b7ec3c1b174"));
+        assert_eq!(e.resource["service.name"], json!("imagesvc"));
+        // The `attributes` object wins over a top-level key.
+        assert_eq!(e.attributes["x"], json!(2));
+        assert_eq!(e.attributes["time"], json!("10:00"));
+        round_trips(&e);
+    }
+
+    #[test]
+    fn severity_forms() {
+        assert_eq!(event(r#"{"severity":9}"#).severity, 9);
+        assert_eq!(event(r#"{"severity":"9"}"#).severity, 9);
+        assert_eq!(event(r#"{"severity":"9"}"#).severity_text, None);
+        let e = event(r#"{"severity":"ERROR","severity_text":"E"}"#);
+        assert_eq!((e.severity, e.severity_text.as_deref()), (17, Some("E")));
+        let e = event(r#"{"severity":"VERBOSE"}"#);
+        assert_eq!(
+            (e.severity, e.severity_text.as_deref()),
+            (0, Some("VERBOSE"))
+        );
+        for (text, n) in [
+            ("TRACE", 1),
+            ("trace4", 4),
+            ("DEBUG", 5),
+            ("INFO", 9),
+            ("Info2", 10),
+            ("NOTICE", 10),
+            ("WARN", 13),
+            ("WARNING", 13),
+            ("ERROR", 17),
+            ("ERROR3", 19),
+            ("FATAL", 21),
+            ("CRITICAL", 21),
+            ("FATAL4", 24),
+            ("SEVERITY_NUMBER_INFO", 9),
+            ("SEVERITY_NUMBER_UNSPECIFIED", 0),
+        ] {
+            assert_eq!(severity_number(text), Some(n), "{text}");
+        }
+        for text in ["", "2", "INFO5", "INFO1", "NOTICE2", "LOUD"] {
+            assert_eq!(severity_number(text), None, "{text}");
+        }
+        let reason = malformed(r#"{"severity":25}"#);
+        assert!(
+            reason.starts_with("severity: expected a severity number"),
+            "{reason}"
+        );
+        malformed(r#"{"severity":9.0}"#);
+        malformed(r#"{"severity":"-1"}"#);
+    }
+
+    #[test]
+    fn time_falls_back_to_observed_time_then_zero() {
+        let e = event(r#"{"event":"A","observed_time":5}"#);
+        assert_eq!((e.time, e.observed_time), (5, 5));
+        let e = event(r#"{"event":"A","time":0,"observed_time":"6"}"#);
+        assert_eq!((e.time, e.observed_time), (6, 6));
+        let e = event(r#"{"event":"A","time":null}"#);
+        assert_eq!((e.time, e.observed_time), (0, 0));
+        let e = event(r#"{"event":"A","time":7}"#);
+        assert_eq!((e.time, e.observed_time), (7, 0));
+    }
+
+    #[test]
+    fn bodies_that_are_not_text_are_kept_as_json_text() {
+        assert_eq!(
+            event(r#"{"body":{"a":[1, 2]}}"#).body.as_deref(),
+            Some(r#"{"a":[1,2]}"#)
+        );
+        assert_eq!(event(r#"{"body":12}"#).body.as_deref(), Some("12"));
+        assert_eq!(event(r#"{"body":null}"#).body, None);
+    }
+
+    #[test]
+    fn durable_id_precedence() {
+        assert_eq!(event(r#"{"event.name":"B"}"#).name.as_deref(), Some("B"));
+        let e = event(r#"{"event":"A","event.name":"B"}"#);
+        assert_eq!(e.name.as_deref(), Some("A"));
+        assert_eq!(e.attributes["event.name"], json!("B"));
+        round_trips(&e);
+        assert_eq!(
+            event(r#"{"event":"","event.name":"B"}"#).name.as_deref(),
+            Some("B")
+        );
+        assert_eq!(event(r#"{"event.name":3}"#).name, None);
+        assert_eq!(event(r#"{"msg":"no name"}"#).name, None);
+        assert_eq!(event("{}"), InputEvent::default());
+    }
+
+    #[test]
+    fn skipped_lines() {
+        for line in ["", "   ", "\t\r", "# a comment", "  #{\"event\":\"A\"}"] {
+            assert_eq!(decode_line(line), Vec::new(), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_lines_say_why() {
+        assert_eq!(malformed("ab"), "not JSON: expected value at column 1");
+        assert_eq!(
+            malformed("{]"),
+            "not JSON: key must be a string at column 2"
+        );
+        assert_eq!(
+            malformed(r#"{"event":"A","#),
+            "not JSON: EOF while parsing a value at column 13"
+        );
+        assert_eq!(
+            malformed(r#"{"event":"A"} x"#),
+            "not JSON: trailing characters at column 15"
+        );
+        assert_eq!(
+            malformed("[1]"),
+            "not an event: expected a JSON object, found an array"
+        );
+        assert_eq!(
+            malformed("12"),
+            "not an event: expected a JSON object, found a number"
+        );
+        assert_eq!(
+            malformed(r#"{"event":1}"#),
+            "event: expected a string, found 1"
+        );
+        assert_eq!(
+            malformed(r#"{"time":"yesterday"}"#),
+            "time: expected an RFC 3339 time or integer nanoseconds since the epoch, found \"yesterday\""
+        );
+        assert_eq!(
+            malformed(r#"{"time":1.5}"#),
+            "time: expected an RFC 3339 time or integer nanoseconds since the epoch, found 1.5"
+        );
+        malformed(r#"{"time":99999999999999999999}"#);
+        malformed(r#"{"time":"2026-02-30T00:00:00Z"}"#);
+        assert_eq!(
+            malformed(r#"{"resource":[]}"#),
+            "resource: expected an object, found an array"
+        );
+        assert_eq!(
+            malformed(r#"{"attributes":"x"}"#),
+            "attributes: expected an object, found \"x\""
+        );
+        malformed(r#"{"trace_id":5}"#);
+        let long = format!(r#"{{"event":"{}"x}}"#, "a".repeat(100));
+        assert!(malformed(&long).starts_with("not JSON: expected `,` or `}` at column 112"));
+    }
+
+    const OTLP: &str = r#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"imagesvc"}},{"key":"host.cores","value":{"intValue":"2"}}]},"scopeLogs":[{"scope":{"name":"app"},"logRecords":[{"timeUnixNano":"1795341600500000000","observedTimeUnixNano":"1795341600600000000","severityNumber":9,"severityText":"INFO","body":{"stringValue":"started"},"attributes":[{"key":"fileName","value":{"stringValue":"a.png"}},{"key":"thread.id","value":{"intValue":"7"}},{"key":"ratio","value":{"doubleValue":0.5}},{"key":"ok","value":{"boolValue":true}},{"key":"tags","value":{"arrayValue":{"values":[{"stringValue":"x"},{"intValue":3}]}}},{"key":"nested","value":{"kvlistValue":{"values":[{"key":"k","value":{"doubleValue":"Infinity"}}]}}},{"key":"raw","value":{"bytesValue":"AAE="}},{"key":"empty","value":{}},{"key":"event.name","value":{"stringValue":"Other"}}],"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","eventName":"LogStartingFileHash"},{"observedTimeUnixNano":1795341601000000000,"severityNumber":"SEVERITY_NUMBER_ERROR","body":{"kvlistValue":{"values":[{"key":"a","value":{"intValue":"1"}}]}},"attributes":[{"key":"event.name","value":{"stringValue":"ErrorHashing"}}],"traceId":"","spanId":""}]}]},{"scopeLogs":[{"logRecords":[{"time_unix_nano":"5","event_name":"Snake"}]}]}]}"#;
+
+    #[test]
+    fn otlp_json_export() {
+        let inputs = decode_line(OTLP);
+        assert_eq!(inputs.len(), 3, "{inputs:?}");
+        let events: Vec<InputEvent> = inputs
+            .into_iter()
+            .map(|input| match input {
+                Input::Event(e) => e,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let e = &events[0];
+        assert_eq!(e.name.as_deref(), Some("LogStartingFileHash"));
+        assert_eq!(e.time, 1_795_341_600_500_000_000);
+        assert_eq!(e.observed_time, 1_795_341_600_600_000_000);
+        assert_eq!(format_time(e.time), "2026-11-22T10:00:00.5Z");
+        assert_eq!((e.severity, e.severity_text.as_deref()), (9, Some("INFO")));
+        assert_eq!(e.body.as_deref(), Some("started"));
+        assert_eq!(
+            e.trace_id.as_deref(),
+            Some("5b8efff798038103d269b633813fc60c")
+        );
+        assert_eq!(e.span_id.as_deref(), Some("eee19b7ec3c1b174"));
+        assert_eq!(e.resource["service.name"], json!("imagesvc"));
+        assert_eq!(e.resource["host.cores"], json!(2));
+        let attrs = Json::Object(e.attributes.clone().into_iter().collect());
+        assert_eq!(
+            attrs,
+            json!({
+                "fileName": "a.png", "thread.id": 7, "ratio": 0.5, "ok": true,
+                "tags": ["x", 3], "nested": {"k": "Infinity"}, "raw": "AAE=",
+                "empty": null, "event.name": "Other",
+            })
+        );
+        let e = &events[1];
+        assert_eq!(e.name.as_deref(), Some("ErrorHashing"));
+        assert_eq!(
+            (e.time, e.observed_time),
+            (1_795_341_601_000_000_000, 1_795_341_601_000_000_000)
+        );
+        assert_eq!(e.severity, 17);
+        assert_eq!(e.body.as_deref(), Some(r#"{"a":1}"#));
+        assert_eq!((&e.trace_id, &e.span_id), (&None, &None));
+        assert_eq!(e.resource["service.name"], json!("imagesvc"));
+        let e = &events[2];
+        assert_eq!((e.name.as_deref(), e.time), (Some("Snake"), 5));
+        assert!(e.resource.is_empty());
+        for e in &events {
+            round_trips(e);
+        }
+    }
+
+    #[test]
+    fn otlp_malformed_records_do_not_spoil_the_others() {
+        let line = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"eventName":"A"},{"eventName":"B","attributes":[{"key":"n","value":{"intValue":"x"}}]},3]},{"logRecords":{}}]},{"resource":[]},{"scopeLogs":[{"logRecords":[{"eventName":"C","timeUnixNano":"-"}]}]}]}"#;
+        let inputs = decode_line(line);
+        let shape: Vec<String> = inputs
+            .iter()
+            .map(|input| match input {
+                Input::Event(e) => format!("event {}", e.name.as_deref().unwrap_or("?")),
+                Input::Malformed { line, reason } => format!("{line} | {reason}"),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                "event A",
+                r#"{"attributes":[{"key":"n","value":{"intValue":"x"}}],"eventName":"B"} | resourceLogs[0].scopeLogs[0].logRecords[1].attributes[0].value: intValue is not valid: "x""#,
+                "3 | resourceLogs[0].scopeLogs[0].logRecords[2]: expected an object, found 3",
+                r#"{"logRecords":{}} | resourceLogs[0].scopeLogs[1].logRecords: expected an array, found an object"#,
+                r#"{"resource":[]} | resourceLogs[1].resource: expected an object, found an array"#,
+                r#"{"eventName":"C","timeUnixNano":"-"} | resourceLogs[2].scopeLogs[0].logRecords[0].timeUnixNano: expected integer nanoseconds since the epoch, found "-""#,
+            ]
+        );
+        assert_eq!(decode_line(r#"{"resourceLogs":[]}"#), Vec::new());
+        assert_eq!(
+            malformed(r#"{"resourceLogs":{}}"#),
+            "resourceLogs: expected an array, found an object"
+        );
+    }
+
+    #[test]
+    fn reserved_attribute_names_stay_nested() {
+        let mut e = event(r#"{"event":"LogWelcomeBanner","time":"2026-11-22T10:00:00Z"}"#);
+        for key in RESERVED_KEYS {
+            e.attributes.insert(key.to_string(), json!(key));
+        }
+        e.attributes.insert("plain".into(), json!([1, {"a": null}]));
+        let flat = to_flat_json(&e);
+        assert_eq!(flat["plain"], json!([1, {"a": null}]));
+        assert_eq!(flat["attributes"]["time"], json!("time"));
+        assert_eq!(flat["attributes"]["attributes"], json!("attributes"));
+        assert_eq!(flat["time"], json!("2026-11-22T10:00:00Z"));
+        round_trips(&e);
+    }
+
+    #[test]
+    fn format_and_parse_known_times() {
+        let cases = [
+            (0, "1970-01-01T00:00:00Z"),
+            (1, "1970-01-01T00:00:00.000000001Z"),
+            (-1, "1969-12-31T23:59:59.999999999Z"),
+            (1_795_341_600_000_000_000, "2026-11-22T10:00:00Z"),
+            (1_795_341_600_120_000_000, "2026-11-22T10:00:00.12Z"),
+            (951_782_400_000_000_000, "2000-02-29T00:00:00Z"),
+            (i64::MAX, "2262-04-11T23:47:16.854775807Z"),
+            (i64::MIN, "1677-09-21T00:12:43.145224192Z"),
+        ];
+        for (ns, text) in cases {
+            assert_eq!(format_time(ns), text);
+            assert_eq!(parse_time(text), Some(ns), "{text}");
+        }
+        let same = [
+            "2026-11-22T11:30:00.5+01:30",
+            "2026-11-22t10:00:00.500z",
+            "2026-11-22 10:00:00.5",
+            "2026-11-22T09:00:00.5-01:00",
+            "2026-11-22T10:00:00.5000000009Z",
+        ];
+        for text in same {
+            assert_eq!(parse_time(text), Some(1_795_341_600_500_000_000), "{text}");
+        }
+        assert_eq!(
+            parse_time("2016-12-31T23:59:60Z"),
+            parse_time("2017-01-01T00:00:00Z")
+        );
+        for bad in [
+            "",
+            "2026-11-22",
+            "2026-11-22T10:00",
+            "2026-13-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-11-31T00:00:00Z",
+            "2026-11-22T24:00:00Z",
+            "2026-11-22T10:60:00Z",
+            "2026-11-22T10:00:61Z",
+            "2026-11-22T10:00:00.Z",
+            "2026-11-22T10:00:00+1:00",
+            "2026-11-22T10:00:00+24:00",
+            "2026-11-22T10:00:00ZZ",
+            "2026-11-22T10:00:00 Z",
+            "+026-11-22T10:00:00Z",
+            "2262-04-11T23:47:16.854775808Z",
+            "1677-09-21T00:12:43.145224191Z",
+            "9999-12-31T23:59:59Z",
+            "2026-11-22T10:00:00.5Zé",
+            "é026-11-22T10:00:00Z",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn times_agree_with_humantime_and_round_trip() {
+        let mut rng = Rng(1);
+        for i in 0..20_000 {
+            let ns = match i % 4 {
+                0 => rng.next() as i64,
+                1 => (rng.next() >> 2) as i64,
+                2 => (rng.next() % 4_000_000_000_000_000) as i64 * 1000,
+                _ => (rng.next() % 4_000_000_000) as i64 * 1_000_000_000,
+            };
+            let text = format_time(ns);
+            assert_eq!(parse_time(&text), Some(ns), "{text}");
+            if ns >= 0 {
+                let system = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns as u64);
+                let oracle = humantime::format_rfc3339_nanos(system).to_string();
+                assert_eq!(parse_time(&oracle), Some(ns), "{oracle}");
+                assert_eq!(humantime::parse_rfc3339(&text).ok(), Some(system), "{text}");
+            }
+        }
+    }
+
+    fn random_json(rng: &mut Rng, depth: usize) -> Json {
+        match rng.below(if depth > 2 { 5 } else { 7 }) {
+            0 => Json::Null,
+            1 => json!(rng.below(2) == 0),
+            2 => json!(rng.next() as i64),
+            3 => json!((rng.next() % 1000) as f64 / 8.0),
+            4 => json!(*rng.pick(&["", "x", "é\"\\\n", "INFO", "2026-11-22T10:00:00Z"])),
+            5 => Json::Array(
+                (0..rng.below(3))
+                    .map(|_| random_json(rng, depth + 1))
+                    .collect(),
+            ),
+            _ => Json::Object(
+                (0..rng.below(3))
+                    .map(|i| (format!("k{i}"), random_json(rng, depth + 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// A random event of the kind decoding gives (see the module docs).
+    fn random_event(rng: &mut Rng) -> InputEvent {
+        let keys = [
+            "a",
+            "thread.id",
+            "event.name",
+            "time",
+            "attributes",
+            "resource",
+            "é x",
+            "",
+        ];
+        let mut attributes = BTreeMap::new();
+        for _ in 0..rng.below(5) {
+            attributes.insert(rng.pick(&keys).to_string(), random_json(rng, 0));
+        }
+        let name = match (rng.below(3), attributes.get("event.name")) {
+            (0, Some(Json::String(s))) if !s.is_empty() => Some(s.clone()),
+            (0, Some(Json::String(_))) => None,
+            (0, _) => None,
+            _ => Some(rng.pick(&["A", "LogEndFileHash", "é"]).to_string()),
+        };
+        let observed_time = [0, rng.next() as i64][rng.below(2)];
+        let time = [observed_time, rng.next() as i64 | 1][rng.below(2)];
+        let text = |rng: &mut Rng| {
+            [None, Some(rng.pick(&["x", "{\"a\":1}", " "]).to_string())][rng.below(2)].clone()
+        };
+        let resource = (0..rng.below(3))
+            .map(|i| (format!("r{i}"), random_json(rng, 0)))
+            .collect();
+        InputEvent {
+            name,
+            time,
+            observed_time,
+            severity: rng.below(25) as i64,
+            severity_text: text(rng),
+            body: text(rng),
+            trace_id: text(rng),
+            span_id: text(rng),
+            attributes,
+            resource,
+        }
+    }
+
+    #[test]
+    fn random_events_round_trip_through_the_flat_form() {
+        let mut rng = Rng(7);
+        for _ in 0..2_000 {
+            round_trips(&random_event(&mut rng));
+        }
+    }
+
+    /// The hand-written sample events beside the sample programs: small,
+    /// spanning several minutes, and all decodable but for the one malformed
+    /// line on purpose.
+    #[test]
+    fn sample_event_files() {
+        use sha2::Digest;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files: Vec<_> = std::fs::read_dir(root.join("samples"))
+            .unwrap()
+            .flat_map(|dir| std::fs::read_dir(dir.unwrap().path()).unwrap())
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.to_string_lossy().ends_with(".events.jsonl"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 8, "{files:?}");
+        let (mut malformed, mut otlp, mut verified, mut mismatched) = (0, 0, 0, 0);
+        for path in &files {
+            let text = std::fs::read_to_string(path).unwrap();
+            let lines = text.lines().count();
+            assert!((20..=60).contains(&lines), "{path:?}: {lines} lines");
+            let mut events = Vec::new();
+            for line in text.lines() {
+                otlp += usize::from(line.contains("resourceLogs"));
+                for input in decode_line(line) {
+                    match input {
+                        Input::Event(e) => events.push(e),
+                        Input::Malformed { .. } => malformed += 1,
+                    }
+                }
+            }
+            for pair in events.windows(2) {
+                assert!(pair[0].time <= pair[1].time, "{path:?}: {pair:?}");
+            }
+            let span = events.last().unwrap().time - events[0].time;
+            assert!(span > 180_000_000_000, "{path:?} spans {span} ns");
+            for e in &events {
+                assert!(e.name.is_some(), "{path:?}: {e:?}");
+                round_trips(e);
+                if e.name.as_deref() != Some("LogEndFileHash") {
+                    continue;
+                }
+                let file = e.attributes["fileName"].as_str().unwrap();
+                if let Some(relative) = file.strip_prefix("samples/") {
+                    let bytes = std::fs::read(root.join("samples").join(relative)).unwrap();
+                    let actual = format!("{:x}", sha2::Sha256::digest(&bytes));
+                    if actual == e.attributes["hashValue"] {
+                        verified += 1;
+                    } else {
+                        mismatched += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!((malformed, otlp), (1, 1));
+        assert!(verified >= 2 && mismatched >= 2, "{verified} {mismatched}");
+    }
+
+    /// Garbage, truncated and mutated lines: decoding never panics, and a
+    /// line that gives nothing is blank or a comment.
+    #[test]
+    fn decoding_never_panics() {
+        let mut rng = Rng(42);
+        let mut seeds: Vec<String> = vec![OTLP.to_string()];
+        for _ in 0..25 {
+            seeds.push(to_flat_json(&random_event(&mut rng)).to_string());
+        }
+        seeds.push("[".repeat(100_000));
+        seeds.push(format!("{}{}", "{\"a\":".repeat(5000), "}".repeat(5000)));
+        seeds.push(r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"arrayValue":{"values":[{"arrayValue":{"values":[{"kvlistValue":{"values":[{"key":"a","value":{"arrayValue":{}}}]}}]}}]}}}]}]}]}"#.to_string());
+        let alphabet: Vec<char> = "{}[]\":,0123456789-+.eE \\ntrufalsZé#\u{0}\u{7f}\u{fffd}"
+            .chars()
+            .collect();
+        let check = |line: &str| {
+            let inputs = decode_line(line);
+            let trimmed = line.trim();
+            if inputs.is_empty() {
+                assert!(
+                    trimmed.is_empty()
+                        || trimmed.starts_with('#')
+                        || trimmed.contains("esourceLogs")
+                        || trimmed.contains("esource_logs"),
+                    "{line:?}"
+                );
+            }
+        };
+        for seed in &seeds {
+            let boundaries: Vec<usize> = (0..=seed.len())
+                .filter(|&i| seed.is_char_boundary(i))
+                .collect();
+            for &cut in boundaries.iter().step_by(1 + boundaries.len() / 300) {
+                check(&seed[..cut]);
+                check(&seed[cut..]);
+            }
+            for _ in 0..100 {
+                let mut chars: Vec<char> = seed.chars().take(2000).collect();
+                for _ in 0..1 + rng.below(4) {
+                    let at = rng.below(chars.len() + 1);
+                    match rng.below(3) {
+                        0 => chars.insert(at, *rng.pick(&alphabet)),
+                        1 if at < chars.len() => {
+                            chars.remove(at);
+                        }
+                        _ if at < chars.len() => chars[at] = *rng.pick(&alphabet),
+                        _ => {}
+                    }
+                }
+                check(&chars.into_iter().collect::<String>());
+            }
+        }
+        for _ in 0..20_000 {
+            let len = rng.below(40);
+            let line: String = (0..len).map(|_| *rng.pick(&alphabet)).collect();
+            check(&line);
+        }
+    }
+}
