@@ -214,7 +214,11 @@ impl<'a> Interp<'a> {
             Stmt::Trigger { action, args, budget, site } => {
                 let mut values = Vec::new();
                 for (n, e) in args {
-                    values.push((n.clone(), self.eval(e, f)?));
+                    // An optional argument left out is not shown.
+                    let v = self.eval(e, f)?;
+                    if !v.is_none() {
+                        values.push((n.clone(), v));
+                    }
                 }
                 self.effects.push(Effect::Trigger { action: action.clone(), args: values, budget: *budget, site: *site });
             }

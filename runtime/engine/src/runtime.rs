@@ -168,6 +168,16 @@ fn as_f64(v: &Value) -> Option<f64> {
     }
 }
 
+/// `v` rounded to `digits` significant decimal digits.
+fn round_significant(v: u64, digits: u32) -> u64 {
+    let len = v.checked_ilog10().map_or(1, |l| l + 1);
+    if len <= digits {
+        return v;
+    }
+    let scale = 10u64.pow(len - digits);
+    (v + scale / 2) / scale * scale
+}
+
 fn order(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) | (Value::Duration(x), Value::Duration(y)) | (Value::Timestamp(x), Value::Timestamp(y)) => x.partial_cmp(y),
@@ -269,7 +279,8 @@ impl Agg {
                     return Value::None;
                 }
                 let q = (p.unwrap_or(50.0) / 100.0).clamp(0.0, 1.0);
-                let v = hist.value_at_quantile(q);
+                // The histogram keeps three significant digits; say no more.
+                let v = round_significant(hist.value_at_quantile(q), 3);
                 match kind {
                     Type::Duration => Value::Duration(v as i64),
                     Type::Float => Value::Float(v as f64 / 1000.0),
@@ -325,6 +336,29 @@ impl Engine {
 
     pub fn program(&self) -> &Program {
         &self.program
+    }
+
+    /// Runs a program over a whole input with every window flushed at the
+    /// end: the JSON lines `dtc run --format json --until-end` prints, with
+    /// the summary last. This is what `dtc test` compares.
+    pub fn json_lines(program: Program, options: Options, input: &str) -> String {
+        let mut engine = Engine::new(program, options);
+        let mut text = String::new();
+        let write = |outputs: Vec<Output>, text: &mut String| {
+            for o in outputs {
+                text.push_str(&o.to_json().to_string());
+                text.push('\n');
+            }
+        };
+        for line in input.lines() {
+            engine.push_line(line);
+            write(engine.drain(), &mut text);
+        }
+        engine.finish(true);
+        write(engine.drain(), &mut text);
+        text.push_str(&engine.counters.to_json().to_string());
+        text.push('\n');
+        text
     }
 
     /// Takes what has been produced so far.

@@ -94,16 +94,24 @@ impl Value {
     }
 }
 
-/// `1.5s`, `250ms`, `3m`.
+/// `1.5s`, `250ms`, `1m5s`, `2h`: whole seconds as hours, minutes and
+/// seconds; anything finer as a decimal of the largest unit.
 pub fn format_duration(ns: i64) -> String {
     let sign = if ns < 0 { "-" } else { "" };
     let a = ns.unsigned_abs();
-    let (v, unit) = if a >= 3_600_000_000_000 && a % 60_000_000_000 == 0 {
-        (a as f64 / 3_600_000_000_000.0, "h")
-    } else if a >= 60_000_000_000 && a % 1_000_000_000 == 0 {
-        (a as f64 / 60_000_000_000.0, "m")
-    } else if a >= 1_000_000_000 {
-        (a as f64 / 1_000_000_000.0, "s")
+    const S: u64 = 1_000_000_000;
+    if a >= S && a % S == 0 {
+        let (h, m, s) = (a / (3600 * S), a / (60 * S) % 60, a / S % 60);
+        let mut out = String::from(sign);
+        for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+            if n > 0 {
+                out.push_str(&format!("{n}{unit}"));
+            }
+        }
+        return out;
+    }
+    let (v, unit) = if a >= S {
+        (a as f64 / S as f64, "s")
     } else if a >= 1_000_000 {
         (a as f64 / 1_000_000.0, "ms")
     } else if a >= 1_000 {
