@@ -40,7 +40,9 @@ impl fmt::Display for Fault {
             Fault::DivisionByZero => f.write_str("division by zero"),
             Fault::Io(e) => write!(f, "{e}"),
             Fault::Regex(e) => write!(f, "invalid regular expression: {e}"),
-            Fault::MapFull(n) => write!(f, "a map is full ({n} entries); the new key was not stored"),
+            Fault::MapFull(n) => {
+                write!(f, "a map is full ({n} entries); the new key was not stored")
+            }
             Fault::Invalid(e) => write!(f, "invalid program: {e}"),
         }
     }
@@ -49,8 +51,18 @@ impl fmt::Display for Fault {
 /// An emit or trigger a handler asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Emit { event: u32, slots: Vec<Value>, budget: Budget, site: u32 },
-    Trigger { action: String, args: Vec<(String, Value)>, budget: Budget, site: u32 },
+    Emit {
+        event: u32,
+        slots: Vec<Value>,
+        budget: Budget,
+        site: u32,
+    },
+    Trigger {
+        action: String,
+        args: Vec<(String, Value)>,
+        budget: Budget,
+        site: u32,
+    },
 }
 
 /// What the interpreter asks of the runtime around it.
@@ -79,7 +91,14 @@ impl<'f> Frame<'f> {
         var_defs: &'f [VarDef],
         slots: &'f mut [Value],
     ) -> Frame<'f> {
-        Frame { event, row: None, locals: vec![Value::None; n_locals as usize], vars, var_defs, slots }
+        Frame {
+            event,
+            row: None,
+            locals: vec![Value::None; n_locals as usize],
+            vars,
+            var_defs,
+            slots,
+        }
     }
 }
 
@@ -125,7 +144,10 @@ pub fn keyed_hash(key: (u64, u64), v: &Value) -> String {
 /// All but the last four characters as `*`.
 pub fn mask(s: &str) -> String {
     let n = s.chars().count();
-    s.chars().enumerate().map(|(i, c)| if i + 4 < n { '*' } else { c }).collect()
+    s.chars()
+        .enumerate()
+        .map(|(i, c)| if i + 4 < n { '*' } else { c })
+        .collect()
 }
 
 /// The extension of a path, without the dot.
@@ -162,11 +184,24 @@ impl<'a> Interp<'a> {
                 let v = self.eval(value, f)?;
                 self.assign(place, *op, v, f)?;
             }
-            Stmt::If { cond, then, otherwise } => {
-                let branch = if self.eval(cond, f)? == Value::Bool(true) { then } else { otherwise };
+            Stmt::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let branch = if self.eval(cond, f)? == Value::Bool(true) {
+                    then
+                } else {
+                    otherwise
+                };
                 return self.block(branch, f);
             }
-            Stmt::IfLet { local, value, then, otherwise } => {
+            Stmt::IfLet {
+                local,
+                value,
+                then,
+                otherwise,
+            } => {
                 let v = self.eval(value, f)?;
                 if v.is_none() {
                     return self.block(otherwise, f);
@@ -174,7 +209,12 @@ impl<'a> Interp<'a> {
                 set_local(f, *local, v)?;
                 return self.block(then, f);
             }
-            Stmt::ForRange { local, from, to, body } => {
+            Stmt::ForRange {
+                local,
+                from,
+                to,
+                body,
+            } => {
                 let mut i = *from;
                 while i < *to {
                     set_local(f, *local, Value::Int(i))?;
@@ -184,7 +224,12 @@ impl<'a> Interp<'a> {
                     i += 1;
                 }
             }
-            Stmt::ForMap { map, key, value, body } => {
+            Stmt::ForMap {
+                map,
+                key,
+                value,
+                body,
+            } => {
                 // Iterate over a snapshot: the body may change the map.
                 let entries: Vec<(Key, Value)> = match self.read_place(map, f)? {
                     Value::Map(m) => m.into_iter().collect(),
@@ -200,8 +245,17 @@ impl<'a> Interp<'a> {
                     }
                 }
             }
-            Stmt::Emit { event, fields, budget, site } => {
-                let n = self.program.events.get(*event as usize).map_or(0, |l| l.fields.len());
+            Stmt::Emit {
+                event,
+                fields,
+                budget,
+                site,
+            } => {
+                let n = self
+                    .program
+                    .events
+                    .get(*event as usize)
+                    .map_or(0, |l| l.fields.len());
                 let mut slots = vec![Value::None; n];
                 for (slot, e) in fields {
                     let v = self.eval(e, f)?;
@@ -209,9 +263,19 @@ impl<'a> Interp<'a> {
                         *s = v;
                     }
                 }
-                self.effects.push(Effect::Emit { event: *event, slots, budget: *budget, site: *site });
+                self.effects.push(Effect::Emit {
+                    event: *event,
+                    slots,
+                    budget: *budget,
+                    site: *site,
+                });
             }
-            Stmt::Trigger { action, args, budget, site } => {
+            Stmt::Trigger {
+                action,
+                args,
+                budget,
+                site,
+            } => {
                 let mut values = Vec::new();
                 for (n, e) in args {
                     // An optional argument left out is not shown.
@@ -220,7 +284,12 @@ impl<'a> Interp<'a> {
                         values.push((n.clone(), v));
                     }
                 }
-                self.effects.push(Effect::Trigger { action: action.clone(), args: values, budget: *budget, site: *site });
+                self.effects.push(Effect::Trigger {
+                    action: action.clone(),
+                    args: values,
+                    budget: *budget,
+                    site: *site,
+                });
             }
             Stmt::Return(e) => return Ok(Flow::Return(self.eval(e, f)?)),
             Stmt::Expr(e) => {
@@ -261,7 +330,11 @@ impl<'a> Interp<'a> {
                 let k = self.eval(key, f)?;
                 let k = Key::from_value(&k).ok_or_else(|| Fault::Invalid("map key".into()))?;
                 let max = match &**base {
-                    Place::Var(i) => f.var_defs.get(*i as usize).and_then(|d| d.max_entries).unwrap_or(u64::MAX),
+                    Place::Var(i) => f
+                        .var_defs
+                        .get(*i as usize)
+                        .and_then(|d| d.max_entries)
+                        .unwrap_or(u64::MAX),
                     _ => u64::MAX,
                 };
                 let slot = Self::slot_mut(base, f)?;
@@ -301,7 +374,10 @@ impl<'a> Interp<'a> {
                 Const::Percent(p) => Value::Percent(*p),
                 Const::None => Value::None,
             },
-            ExprKind::Field(slot) => f.event.and_then(|r| r.slots.get(*slot as usize).cloned()).unwrap_or(Value::None),
+            ExprKind::Field(slot) => f
+                .event
+                .and_then(|r| r.slots.get(*slot as usize).cloned())
+                .unwrap_or(Value::None),
             ExprKind::Std(s) => match f.event {
                 Some(r) => std_field(r, *s),
                 None => Value::None,
@@ -309,20 +385,27 @@ impl<'a> Interp<'a> {
             ExprKind::Local(i) => f.locals.get(*i as usize).cloned().unwrap_or(Value::None),
             ExprKind::Var(i) => f.vars.get(*i as usize).cloned().unwrap_or(Value::None),
             ExprKind::StateVar(i) => f.slots.get(*i as usize).cloned().unwrap_or(Value::None),
-            ExprKind::Column(i) => f.row.and_then(|r| r.get(*i as usize).cloned()).unwrap_or(Value::None),
+            ExprKind::Column(i) => f
+                .row
+                .and_then(|r| r.get(*i as usize).cloned())
+                .unwrap_or(Value::None),
             ExprKind::Unary(op, a) => match (op, self.eval(a, f)?) {
                 (UnOp::Not, Value::Bool(b)) => Value::Bool(!b),
-                (UnOp::Neg, Value::Int(i)) => Value::Int(i.checked_neg().ok_or(Fault::Overflow("-"))?),
+                (UnOp::Neg, Value::Int(i)) => {
+                    Value::Int(i.checked_neg().ok_or(Fault::Overflow("-"))?)
+                }
                 (UnOp::Neg, Value::Float(x)) => Value::Float(-x),
-                (UnOp::Neg, Value::Duration(d)) => Value::Duration(d.checked_neg().ok_or(Fault::Overflow("-"))?),
+                (UnOp::Neg, Value::Duration(d)) => {
+                    Value::Duration(d.checked_neg().ok_or(Fault::Overflow("-"))?)
+                }
                 _ => Value::None,
             },
-            ExprKind::Binary(BinOp::And, a, b) => {
-                Value::Bool(self.eval(a, f)? == Value::Bool(true) && self.eval(b, f)? == Value::Bool(true))
-            }
-            ExprKind::Binary(BinOp::Or, a, b) => {
-                Value::Bool(self.eval(a, f)? == Value::Bool(true) || self.eval(b, f)? == Value::Bool(true))
-            }
+            ExprKind::Binary(BinOp::And, a, b) => Value::Bool(
+                self.eval(a, f)? == Value::Bool(true) && self.eval(b, f)? == Value::Bool(true),
+            ),
+            ExprKind::Binary(BinOp::Or, a, b) => Value::Bool(
+                self.eval(a, f)? == Value::Bool(true) || self.eval(b, f)? == Value::Bool(true),
+            ),
             ExprKind::Binary(op, a, b) => {
                 let (x, y) = (self.eval(a, f)?, self.eval(b, f)?);
                 binary(*op, x, y)?
@@ -336,8 +419,14 @@ impl<'a> Interp<'a> {
                     let k = self.eval(key, f)?;
                     return Ok(match (f.event, k) {
                         (Some(r), Value::Str(k)) => {
-                            let map = if *s == StdField::Attrs { &r.input.attributes } else { &r.input.resource };
-                            map.get(&*k).filter(|j| !j.is_null()).map_or(Value::None, |j| Value::Dyn(Rc::new(j.clone())))
+                            let map = if *s == StdField::Attrs {
+                                &r.input.attributes
+                            } else {
+                                &r.input.resource
+                            };
+                            map.get(&*k)
+                                .filter(|j| !j.is_null())
+                                .map_or(Value::None, |j| Value::Dyn(Rc::new(j.clone())))
                         }
                         _ => Value::None,
                     });
@@ -351,12 +440,23 @@ impl<'a> Interp<'a> {
             }
             ExprKind::Call(name, args) => self.call(name, args, f)?,
             ExprKind::CallFn(i, args) => {
-                let func = self.program.functions.get(*i as usize).ok_or_else(|| Fault::Invalid(format!("function {i}")))?;
+                let func = self
+                    .program
+                    .functions
+                    .get(*i as usize)
+                    .ok_or_else(|| Fault::Invalid(format!("function {i}")))?;
                 let mut locals = vec![Value::None; (func.n_locals as usize).max(args.len())];
                 for (slot, a) in locals.iter_mut().zip(args) {
                     *slot = self.eval(a, f)?;
                 }
-                let mut frame = Frame { event: None, row: None, locals, vars: &mut [], var_defs: &[], slots: &mut [] };
+                let mut frame = Frame {
+                    event: None,
+                    row: None,
+                    locals,
+                    vars: &mut [],
+                    var_defs: &[],
+                    slots: &mut [],
+                };
                 match self.block(&func.body, &mut frame)? {
                     Flow::Return(v) => v,
                     Flow::Next => Value::None,
@@ -457,7 +557,10 @@ impl<'a> Interp<'a> {
                 };
                 Value::Bool(re.is_match(s(0)))
             }
-            "hash" => Value::str(&keyed_hash(self.hash_key, v.first().unwrap_or(&Value::None))),
+            "hash" => Value::str(&keyed_hash(
+                self.hash_key,
+                v.first().unwrap_or(&Value::None),
+            )),
             "mask" => Value::str(&mask(s(0))),
             "to_string" => match v.first() {
                 Some(Value::Dyn(j)) => match &**j {
@@ -538,12 +641,20 @@ impl<'a> Interp<'a> {
             "file.sha256" => {
                 use sha2::Digest;
                 let path = s(0);
-                let bytes = std::fs::read(path).map_err(|e| Fault::Io(format!("file.sha256: cannot read `{path}`: {e}")))?;
+                let bytes = std::fs::read(path)
+                    .map_err(|e| Fault::Io(format!("file.sha256: cannot read `{path}`: {e}")))?;
                 let digest = sha2::Sha256::digest(&bytes);
-                Value::str(&digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                Value::str(
+                    &digest
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>(),
+                )
             }
             "file.exists" => Value::Bool(std::path::Path::new(s(0)).exists()),
-            "file.size" => std::fs::metadata(s(0)).map_or(Value::None, |m| Value::Int(m.len() as i64)),
+            "file.size" => {
+                std::fs::metadata(s(0)).map_or(Value::None, |m| Value::Int(m.len() as i64))
+            }
             "contains_key" => match (v.first(), v.get(1).and_then(Key::from_value)) {
                 (Some(Value::Map(m)), Some(k)) => Value::Bool(m.contains_key(&k)),
                 _ => Value::Bool(false),
@@ -572,7 +683,15 @@ fn combine(op: AssignOp, old: Value, v: Value) -> R<Value> {
         (Value::None, Value::Str(_)) => Value::str(""),
         _ => old,
     };
-    binary(if op == AssignOp::Add { BinOp::Add } else { BinOp::Sub }, old, v)
+    binary(
+        if op == AssignOp::Add {
+            BinOp::Add
+        } else {
+            BinOp::Sub
+        },
+        old,
+        v,
+    )
 }
 
 /// A binary operator on two values (not `&&` and `||`, which short-circuit).
@@ -583,7 +702,9 @@ pub fn binary(op: BinOp, x: Value, y: Value) -> R<Value> {
         BinOp::Ne => V::Bool(x != y),
         BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
             let ord = match (&x, &y) {
-                (V::Int(a), V::Int(b)) | (V::Duration(a), V::Duration(b)) | (V::Timestamp(a), V::Timestamp(b)) => a.partial_cmp(b),
+                (V::Int(a), V::Int(b))
+                | (V::Duration(a), V::Duration(b))
+                | (V::Timestamp(a), V::Timestamp(b)) => a.partial_cmp(b),
                 (V::Float(a), V::Float(b)) | (V::Percent(a), V::Percent(b)) => a.partial_cmp(b),
                 (V::Str(a), V::Str(b)) => a.partial_cmp(b),
                 _ => None,
@@ -600,7 +721,9 @@ pub fn binary(op: BinOp, x: Value, y: Value) -> R<Value> {
             (V::Int(a), V::Int(b)) => V::Int(a.checked_add(b).ok_or(Fault::Overflow("+"))?),
             (V::Float(a), V::Float(b)) => V::Float(a + b),
             (V::Str(a), V::Str(b)) => V::str(&format!("{a}{b}")),
-            (V::Duration(a), V::Duration(b)) => V::Duration(a.checked_add(b).ok_or(Fault::Overflow("+"))?),
+            (V::Duration(a), V::Duration(b)) => {
+                V::Duration(a.checked_add(b).ok_or(Fault::Overflow("+"))?)
+            }
             (V::Timestamp(a), V::Duration(b)) | (V::Duration(b), V::Timestamp(a)) => {
                 V::Timestamp(a.checked_add(b).ok_or(Fault::Overflow("+"))?)
             }
@@ -609,22 +732,34 @@ pub fn binary(op: BinOp, x: Value, y: Value) -> R<Value> {
         BinOp::Sub => match (x, y) {
             (V::Int(a), V::Int(b)) => V::Int(a.checked_sub(b).ok_or(Fault::Overflow("-"))?),
             (V::Float(a), V::Float(b)) => V::Float(a - b),
-            (V::Duration(a), V::Duration(b)) => V::Duration(a.checked_sub(b).ok_or(Fault::Overflow("-"))?),
-            (V::Timestamp(a), V::Duration(b)) => V::Timestamp(a.checked_sub(b).ok_or(Fault::Overflow("-"))?),
-            (V::Timestamp(a), V::Timestamp(b)) => V::Duration(a.checked_sub(b).ok_or(Fault::Overflow("-"))?),
+            (V::Duration(a), V::Duration(b)) => {
+                V::Duration(a.checked_sub(b).ok_or(Fault::Overflow("-"))?)
+            }
+            (V::Timestamp(a), V::Duration(b)) => {
+                V::Timestamp(a.checked_sub(b).ok_or(Fault::Overflow("-"))?)
+            }
+            (V::Timestamp(a), V::Timestamp(b)) => {
+                V::Duration(a.checked_sub(b).ok_or(Fault::Overflow("-"))?)
+            }
             _ => V::None,
         },
         BinOp::Mul => match (x, y) {
             (V::Int(a), V::Int(b)) => V::Int(a.checked_mul(b).ok_or(Fault::Overflow("*"))?),
             (V::Float(a), V::Float(b)) => V::Float(a * b),
-            (V::Duration(a), V::Int(b)) | (V::Int(b), V::Duration(a)) => V::Duration(a.checked_mul(b).ok_or(Fault::Overflow("*"))?),
+            (V::Duration(a), V::Int(b)) | (V::Int(b), V::Duration(a)) => {
+                V::Duration(a.checked_mul(b).ok_or(Fault::Overflow("*"))?)
+            }
             _ => V::None,
         },
         BinOp::Div => match (x, y) {
-            (V::Int(_) | V::Duration(_), V::Int(0)) | (V::Duration(_), V::Duration(0)) => return Err(Fault::DivisionByZero),
+            (V::Int(_) | V::Duration(_), V::Int(0)) | (V::Duration(_), V::Duration(0)) => {
+                return Err(Fault::DivisionByZero);
+            }
             (V::Int(a), V::Int(b)) => V::Int(a.checked_div(b).ok_or(Fault::Overflow("/"))?),
             (V::Float(a), V::Float(b)) => V::Float(a / b),
-            (V::Duration(a), V::Int(b)) => V::Duration(a.checked_div(b).ok_or(Fault::Overflow("/"))?),
+            (V::Duration(a), V::Int(b)) => {
+                V::Duration(a.checked_div(b).ok_or(Fault::Overflow("/"))?)
+            }
             (V::Duration(a), V::Duration(b)) => V::Float(a as f64 / b as f64),
             _ => V::None,
         },
@@ -661,9 +796,20 @@ pub fn std_field(r: &Record, s: StdField) -> Value {
             _ => Value::None,
         },
         StdField::Attrs | StdField::Resource => {
-            let m = if s == StdField::Attrs { &e.attributes } else { &e.resource };
+            let m = if s == StdField::Attrs {
+                &e.attributes
+            } else {
+                &e.resource
+            };
             Value::Map(Box::new(
-                m.iter().map(|(k, v)| (Key::Str(Rc::from(k.as_str())), Value::Dyn(Rc::new(v.clone())))).collect::<BTreeMap<_, _>>(),
+                m.iter()
+                    .map(|(k, v)| {
+                        (
+                            Key::Str(Rc::from(k.as_str())),
+                            Value::Dyn(Rc::new(v.clone())),
+                        )
+                    })
+                    .collect::<BTreeMap<_, _>>(),
             ))
         }
     }

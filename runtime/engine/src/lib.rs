@@ -8,7 +8,7 @@
 //! state, budgets, and the [`output`] records a run produces.
 
 pub mod event;
-// pub mod generate; (being written)
+pub mod generate;
 pub mod interp;
 pub mod output;
 pub mod runtime;

@@ -16,7 +16,14 @@ pub enum MetricValue {
     Float(f64),
     /// Durations are exported in seconds, as OpenTelemetry prefers.
     Seconds(f64),
-    Histogram { bounds: Vec<f64>, counts: Vec<u64>, count: u64, sum: f64, min: f64, max: f64 },
+    Histogram {
+        bounds: Vec<f64>,
+        counts: Vec<u64>,
+        count: u64,
+        sum: f64,
+        min: f64,
+        max: f64,
+    },
     None,
 }
 
@@ -24,9 +31,18 @@ impl MetricValue {
     fn to_json(&self) -> Json {
         match self {
             MetricValue::Int(i) => json!(i),
-            MetricValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+            MetricValue::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number)
+            }
             MetricValue::Seconds(s) => json!({ "seconds": s }),
-            MetricValue::Histogram { bounds, counts, count, sum, min, max } => json!({
+            MetricValue::Histogram {
+                bounds,
+                counts,
+                count,
+                sum,
+                min,
+                max,
+            } => json!({
                 "bounds": bounds, "counts": counts, "count": count, "sum": sum, "min": min, "max": max,
             }),
             MetricValue::None => Json::Null,
@@ -38,7 +54,13 @@ impl MetricValue {
             MetricValue::Int(i) => i.to_string(),
             MetricValue::Float(f) => format!("{f}"),
             MetricValue::Seconds(s) => format!("{s}s"),
-            MetricValue::Histogram { count, sum, min, max, .. } => format!("histogram(count {count}, sum {sum}, min {min}, max {max})"),
+            MetricValue::Histogram {
+                count,
+                sum,
+                min,
+                max,
+                ..
+            } => format!("histogram(count {count}, sum {sum}, min {min}, max {max})"),
             MetricValue::None => "none".into(),
         }
     }
@@ -54,52 +76,142 @@ pub enum Output {
     /// not given to any handler.
     Mismatch { event: String, reason: String },
     /// A log a handler or query emitted.
-    Log { name: String, time: i64, fields: Vec<(String, Value)> },
-    Metric { name: String, labels: Vec<(String, String)>, value: MetricValue, start: i64, end: i64 },
-    Action { action: String, args: Vec<(String, Value)>, limit: u64, per_ns: i64, default_budget: bool, fired: bool, by: String, time: i64 },
+    Log {
+        name: String,
+        time: i64,
+        fields: Vec<(String, Value)>,
+    },
+    Metric {
+        name: String,
+        labels: Vec<(String, String)>,
+        value: MetricValue,
+        start: i64,
+        end: i64,
+    },
+    Action {
+        action: String,
+        args: Vec<(String, Value)>,
+        limit: u64,
+        per_ns: i64,
+        default_budget: bool,
+        fired: bool,
+        by: String,
+        time: i64,
+    },
     /// A handler that stopped early.
-    Fault { by: String, message: String, time: i64 },
+    Fault {
+        by: String,
+        message: String,
+        time: i64,
+    },
 }
 
 impl Output {
     pub fn to_json(&self) -> Json {
-        let fields = |f: &[(String, Value)]| Json::Object(f.iter().map(|(k, v)| (k.clone(), v.to_json())).collect());
+        let fields = |f: &[(String, Value)]| {
+            Json::Object(f.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+        };
         match self {
             Output::Egress { event } => json!({ "kind": "egress", "event": event }),
-            Output::Malformed { line, reason } => json!({ "kind": "malformed", "line": line, "reason": reason }),
-            Output::Mismatch { event, reason } => json!({ "kind": "schema_mismatch", "event": event, "reason": reason }),
-            Output::Log { name, time, fields: f } => json!({ "kind": "log", "name": name, "time": format_time(*time), "fields": fields(f) }),
-            Output::Metric { name, labels, value, start, end } => json!({
+            Output::Malformed { line, reason } => {
+                json!({ "kind": "malformed", "line": line, "reason": reason })
+            }
+            Output::Mismatch { event, reason } => {
+                json!({ "kind": "schema_mismatch", "event": event, "reason": reason })
+            }
+            Output::Log {
+                name,
+                time,
+                fields: f,
+            } => {
+                json!({ "kind": "log", "name": name, "time": format_time(*time), "fields": fields(f) })
+            }
+            Output::Metric {
+                name,
+                labels,
+                value,
+                start,
+                end,
+            } => json!({
                 "kind": "metric", "name": name,
                 "labels": Json::Object(labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect()),
                 "value": value.to_json(), "start": format_time(*start), "end": format_time(*end),
             }),
-            Output::Action { action, args, limit, per_ns, default_budget, fired, by, time } => json!({
+            Output::Action {
+                action,
+                args,
+                limit,
+                per_ns,
+                default_budget,
+                fired,
+                by,
+                time,
+            } => json!({
                 "kind": "action", "action": action, "args": fields(args),
                 "budget": { "limit": limit, "per": format_duration(*per_ns), "default": default_budget },
                 "fired": fired, "by": by, "time": format_time(*time),
             }),
-            Output::Fault { by, message, time } => json!({ "kind": "fault", "by": by, "message": message, "time": format_time(*time) }),
+            Output::Fault { by, message, time } => {
+                json!({ "kind": "fault", "by": by, "message": message, "time": format_time(*time) })
+            }
         }
     }
 
     /// One line of text.
     pub fn text(&self) -> String {
-        let fields = |f: &[(String, Value)]| f.iter().map(|(k, v)| format!("{k}: {}", v.to_json())).collect::<Vec<_>>().join(", ");
+        let fields = |f: &[(String, Value)]| {
+            f.iter()
+                .map(|(k, v)| format!("{k}: {}", v.to_json()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         match self {
             Output::Egress { event } => format!("egress   {event}"),
             Output::Malformed { line, reason } => format!("malformed {reason}: {line}"),
-            Output::Mismatch { event, reason } => format!("mismatch {event}: {reason} (passed on unchanged)"),
-            Output::Log { name, time, fields: f } => format!("log      {} {name} {{{}}}", format_time(*time), fields(f)),
-            Output::Metric { name, labels, value, start, end } => {
+            Output::Mismatch { event, reason } => {
+                format!("mismatch {event}: {reason} (passed on unchanged)")
+            }
+            Output::Log {
+                name,
+                time,
+                fields: f,
+            } => format!("log      {} {name} {{{}}}", format_time(*time), fields(f)),
+            Output::Metric {
+                name,
+                labels,
+                value,
+                start,
+                end,
+            } => {
                 let l = if labels.is_empty() {
                     String::new()
                 } else {
-                    format!("{{{}}}", labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "{{{}}}",
+                        labels
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 };
-                format!("metric   {name}{l} = {} [{} .. {}]", value.text(), format_time(*start), format_time(*end))
+                format!(
+                    "metric   {name}{l} = {} [{} .. {}]",
+                    value.text(),
+                    format_time(*start),
+                    format_time(*end)
+                )
             }
-            Output::Action { action, args, limit, per_ns, default_budget, fired, by, time } => format!(
+            Output::Action {
+                action,
+                args,
+                limit,
+                per_ns,
+                default_budget,
+                fired,
+                by,
+                time,
+            } => format!(
                 "action   {} {action}({}) {} by {by} (limit {limit} per {}{})",
                 format_time(*time),
                 fields(args),
@@ -107,7 +219,9 @@ impl Output {
                 format_duration(*per_ns),
                 if *default_budget { ", default" } else { "" }
             ),
-            Output::Fault { by, message, time } => format!("fault    {} {by}: {message}", format_time(*time)),
+            Output::Fault { by, message, time } => {
+                format!("fault    {} {by}: {message}", format_time(*time))
+            }
         }
     }
 }
@@ -171,7 +285,10 @@ impl Counters {
             (self.unkeyed, "events without a machine key"),
             (self.evictions, "machine instances evicted"),
             (self.series_overflow, "events folded into overflow series"),
-            (self.open_windows, "windows still open (use --until-end to flush)"),
+            (
+                self.open_windows,
+                "windows still open (use --until-end to flush)",
+            ),
         ] {
             if n > 0 {
                 parts.push(format!("{n} {what}"));

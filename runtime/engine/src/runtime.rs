@@ -32,7 +32,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Options {
-        Options { seed: 0, hash_key: (0x6474_6320_6861_7368, 0x6b65_7920_3030_3031), lateness_ns: 0 }
+        Options {
+            seed: 0,
+            hash_key: (0x6474_6320_6861_7368, 0x6b65_7920_3030_3031),
+            lateness_ns: 0,
+        }
     }
 }
 
@@ -56,17 +60,38 @@ enum Agg {
     Sum(Value),
     Min(Value),
     Max(Value),
-    Avg { sum: f64, n: u64, duration: bool },
-    Histogram { counts: Vec<u64>, count: u64, sum: f64, min: f64, max: f64 },
-    Percentile { hist: hdrhistogram::Histogram<u64>, p: Option<f64>, kind: Type },
+    Avg {
+        sum: f64,
+        n: u64,
+        duration: bool,
+    },
+    Histogram {
+        counts: Vec<u64>,
+        count: u64,
+        sum: f64,
+        min: f64,
+        max: f64,
+    },
+    Percentile {
+        hist: hdrhistogram::Histogram<u64>,
+        p: Option<f64>,
+        kind: Type,
+    },
     Distinct(Box<HyperLogLogPlus<String, BuildHasherDefault<SipHasher13>>>),
 }
 
 /// Bucket bounds of histograms: OpenTelemetry's defaults. Durations are
 /// bucketed in milliseconds.
-const BOUNDS: [f64; 15] = [0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0, 10000.0];
+const BOUNDS: [f64; 15] = [
+    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
+    10000.0,
+];
 
 type Groups = HashMap<Vec<Key>, Vec<Agg>>;
+
+/// An event's contribution to a window: group keys, aggregate arguments,
+/// window start, and the summarize stage.
+type Pending = (Vec<Key>, Vec<Vec<Value>>, i64, usize);
 
 #[derive(Default)]
 struct QueryState {
@@ -101,18 +126,39 @@ struct Machines<'a> {
 
 impl World for Machines<'_> {
     fn in_state(&self, machine: u32, state: u32, event: &Record) -> bool {
-        let Some(m) = self.program.machines.get(machine as usize) else { return false };
+        let Some(m) = self.program.machines.get(machine as usize) else {
+            return false;
+        };
         let key = match &m.keys {
             None => Some(Key::Unit),
-            Some(keys) => keys.iter().find(|(e, _)| *e == event.layout).and_then(|(_, k)| {
-                let no_world = NoWorld;
-                let mut i = Interp { program: self.program, world: &no_world, seed: self.options.seed, seq: 0, hash_key: self.options.hash_key, regexes: self.regexes, effects: vec![] };
-                let mut frame = Frame::new(Some(event), 0, &mut [], &[], &mut []);
-                i.eval(k, &mut frame).ok().and_then(|v| Key::from_value(&v))
-            }),
+            Some(keys) => keys
+                .iter()
+                .find(|(e, _)| *e == event.layout)
+                .and_then(|(_, k)| {
+                    let no_world = NoWorld;
+                    let mut i = Interp {
+                        program: self.program,
+                        world: &no_world,
+                        seed: self.options.seed,
+                        seq: 0,
+                        hash_key: self.options.hash_key,
+                        regexes: self.regexes,
+                        effects: vec![],
+                    };
+                    let mut frame = Frame::new(Some(event), 0, &mut [], &[], &mut []);
+                    i.eval(k, &mut frame).ok().and_then(|v| Key::from_value(&v))
+                }),
         };
         // An instance not yet seen is in the initial state.
-        let current = key.and_then(|k| self.states.get(machine as usize)?.instances.get(&k).map(|i| i.state)).unwrap_or(0);
+        let current = key
+            .and_then(|k| {
+                self.states
+                    .get(machine as usize)?
+                    .instances
+                    .get(&k)
+                    .map(|i| i.state)
+            })
+            .unwrap_or(0);
         current == state
     }
 }
@@ -126,7 +172,13 @@ impl World for NoWorld {
 }
 
 /// A budget: at most `count` per `per_ns` of event time.
-fn allow(budgets: &mut HashMap<u64, VecDeque<i64>>, site: u64, count: u64, per_ns: i64, now: i64) -> bool {
+fn allow(
+    budgets: &mut HashMap<u64, VecDeque<i64>>,
+    site: u64,
+    count: u64,
+    per_ns: i64,
+    now: i64,
+) -> bool {
     let q = budgets.entry(site).or_default();
     while q.front().is_some_and(|t| *t <= now.saturating_sub(per_ns)) {
         q.pop_front();
@@ -145,15 +197,28 @@ fn new_agg(a: &Aggregate) -> Agg {
         AggKind::Sum => Agg::Sum(Value::None),
         AggKind::Min => Agg::Min(Value::None),
         AggKind::Max => Agg::Max(Value::None),
-        AggKind::Avg => Agg::Avg { sum: 0.0, n: 0, duration: a.args.first().is_some_and(|x| x.ty == Type::Duration) },
-        AggKind::Histogram => Agg::Histogram { counts: vec![0; BOUNDS.len() + 1], count: 0, sum: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY },
+        AggKind::Avg => Agg::Avg {
+            sum: 0.0,
+            n: 0,
+            duration: a.args.first().is_some_and(|x| x.ty == Type::Duration),
+        },
+        AggKind::Histogram => Agg::Histogram {
+            counts: vec![0; BOUNDS.len() + 1],
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        },
         AggKind::Percentile => Agg::Percentile {
-            hist: hdrhistogram::Histogram::new(3).unwrap_or_else(|_| hdrhistogram::Histogram::new(2).expect("2 significant digits is valid")),
+            hist: hdrhistogram::Histogram::new(3).unwrap_or_else(|_| {
+                hdrhistogram::Histogram::new(2).expect("2 significant digits is valid")
+            }),
             p: None,
             kind: a.args.first().map_or(Type::Int, |x| x.ty.clone()),
         },
         AggKind::DistinctCount => Agg::Distinct(Box::new(
-            HyperLogLogPlus::new(14, BuildHasherDefault::<SipHasher13>::default()).expect("precision 14 is valid"),
+            HyperLogLogPlus::new(14, BuildHasherDefault::<SipHasher13>::default())
+                .expect("precision 14 is valid"),
         )),
     }
 }
@@ -180,8 +245,12 @@ fn round_significant(v: u64, digits: u32) -> u64 {
 
 fn order(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) | (Value::Duration(x), Value::Duration(y)) | (Value::Timestamp(x), Value::Timestamp(y)) => x.partial_cmp(y),
-        (Value::Float(x), Value::Float(y)) | (Value::Percent(x), Value::Percent(y)) => x.partial_cmp(y),
+        (Value::Int(x), Value::Int(y))
+        | (Value::Duration(x), Value::Duration(y))
+        | (Value::Timestamp(x), Value::Timestamp(y)) => x.partial_cmp(y),
+        (Value::Float(x), Value::Float(y)) | (Value::Percent(x), Value::Percent(y)) => {
+            x.partial_cmp(y)
+        }
         (Value::Str(x), Value::Str(y)) => x.partial_cmp(y),
         _ => None,
     }
@@ -201,7 +270,9 @@ impl Agg {
                     (Value::None, _) => v,
                     (Value::Int(a), Value::Int(b)) => Value::Int(a.saturating_add(*b)),
                     (Value::Float(a), Value::Float(b)) => Value::Float(a + b),
-                    (Value::Duration(a), Value::Duration(b)) => Value::Duration(a.saturating_add(*b)),
+                    (Value::Duration(a), Value::Duration(b)) => {
+                        Value::Duration(a.saturating_add(*b))
+                    }
                     _ => s.clone(),
                 }
             }
@@ -225,7 +296,13 @@ impl Agg {
                     *n += 1;
                 }
             }
-            Agg::Histogram { counts, count, sum, min, max } => {
+            Agg::Histogram {
+                counts,
+                count,
+                sum,
+                min,
+                max,
+            } => {
                 if let Some(x) = as_f64(&v) {
                     let bucket = BOUNDS.iter().position(|b| x <= *b).unwrap_or(BOUNDS.len());
                     counts[bucket] += 1;
@@ -292,7 +369,14 @@ impl Agg {
     }
 
     fn metric(&mut self) -> MetricValue {
-        if let Agg::Histogram { counts, count, sum, min, max } = self {
+        if let Agg::Histogram {
+            counts,
+            count,
+            sum,
+            min,
+            max,
+        } = self
+        {
             return MetricValue::Histogram {
                 bounds: BOUNDS.to_vec(),
                 counts: counts.clone(),
@@ -313,10 +397,24 @@ impl Agg {
 
 impl Engine {
     pub fn new(program: Program, options: Options) -> Engine {
-        let by_wire = program.events.iter().enumerate().filter(|(_, e)| !e.derived).map(|(i, e)| (e.wire.clone(), i as u32)).collect();
+        let by_wire = program
+            .events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.derived)
+            .map(|(i, e)| (e.wire.clone(), i as u32))
+            .collect();
         let mut engine = Engine {
-            machines: program.machines.iter().map(|_| MachineState::default()).collect(),
-            queries: program.queries.iter().map(|_| QueryState::default()).collect(),
+            machines: program
+                .machines
+                .iter()
+                .map(|_| MachineState::default())
+                .collect(),
+            queries: program
+                .queries
+                .iter()
+                .map(|_| QueryState::default())
+                .collect(),
             processor_vars: Vec::new(),
             by_wire,
             program,
@@ -329,7 +427,12 @@ impl Engine {
             counters: Counters::default(),
             out: Vec::new(),
         };
-        let inits: Vec<Vec<Value>> = engine.program.processors.iter().map(|p| engine.init_vars(&p.vars)).collect();
+        let inits: Vec<Vec<Value>> = engine
+            .program
+            .processors
+            .iter()
+            .map(|p| engine.init_vars(&p.vars))
+            .collect();
         engine.processor_vars = inits;
         engine
     }
@@ -367,14 +470,24 @@ impl Engine {
     }
 
     fn interp(&self) -> Interp<'_> {
-        Interp { program: &self.program, world: &NoWorld, seed: self.options.seed, seq: self.seq, hash_key: self.options.hash_key, regexes: &self.regexes, effects: vec![] }
+        Interp {
+            program: &self.program,
+            world: &NoWorld,
+            seed: self.options.seed,
+            seq: self.seq,
+            hash_key: self.options.hash_key,
+            regexes: &self.regexes,
+            effects: vec![],
+        }
     }
 
     fn init_vars(&self, defs: &[VarDef]) -> Vec<Value> {
         let mut i = self.interp();
         defs.iter()
             .map(|d| match (&d.init, &d.ty) {
-                (Some(e), _) => i.eval(e, &mut Frame::new(None, 0, &mut [], &[], &mut [])).unwrap_or(Value::None),
+                (Some(e), _) => i
+                    .eval(e, &mut Frame::new(None, 0, &mut [], &[], &mut []))
+                    .unwrap_or(Value::None),
                 (None, Type::Map(..)) => Value::Map(Box::default()),
                 (None, _) => Value::None,
             })
@@ -402,7 +515,11 @@ impl Engine {
         let now = e.time;
         self.fire_timeouts(now);
         let input = Rc::new(e);
-        let layout = input.name.as_ref().and_then(|n| self.by_wire.get(n)).copied();
+        let layout = input
+            .name
+            .as_ref()
+            .and_then(|n| self.by_wire.get(n))
+            .copied();
         match layout {
             None => {
                 self.counters.unhandled += 1;
@@ -411,7 +528,10 @@ impl Engine {
             Some(li) => match decode(li, &self.program.events[li as usize], input.clone()) {
                 Err(m) => {
                     self.counters.schema_mismatches += 1;
-                    self.out.push(Output::Mismatch { event: self.program.events[li as usize].name.clone(), reason: m.0 });
+                    self.out.push(Output::Mismatch {
+                        event: self.program.events[li as usize].name.clone(),
+                        reason: m.0,
+                    });
                     self.egress(&input, None);
                 }
                 Ok(rec) => {
@@ -461,30 +581,48 @@ impl Engine {
                             return;
                         }
                     }
-                    ShapeRule::Sample { event, rate } if *event == rec.layout => {
-                        if draw(self.options.seed, self.seq, u32::MAX - ri as u32) * 100.0 >= *rate {
-                            self.counters.sampled_out += 1;
-                            return;
-                        }
+                    ShapeRule::Sample { event, rate }
+                        if *event == rec.layout
+                            && draw(self.options.seed, self.seq, u32::MAX - ri as u32) * 100.0
+                                >= *rate =>
+                    {
+                        self.counters.sampled_out += 1;
+                        return;
                     }
-                    ShapeRule::Limit { event, count, per_ns } if *event == rec.layout => {
-                        if !allow(&mut self.budgets, site, *count, *per_ns, input.time) {
-                            self.counters.rate_limited += 1;
-                            return;
-                        }
+                    ShapeRule::Limit {
+                        event,
+                        count,
+                        per_ns,
+                    } if *event == rec.layout
+                        && !allow(&mut self.budgets, site, *count, *per_ns, input.time) =>
+                    {
+                        self.counters.rate_limited += 1;
+                        return;
                     }
                     ShapeRule::SuppressField { event, slot } if *event == rec.layout => {
                         if let Some(f) = layout.fields.get(*slot as usize) {
                             remove_attr(&mut json, &f.key);
                         }
                     }
-                    ShapeRule::Redact { event, slot, method } if *event == rec.layout => {
+                    ShapeRule::Redact {
+                        event,
+                        slot,
+                        method,
+                    } if *event == rec.layout => {
                         if let Some(f) = layout.fields.get(*slot as usize) {
-                            let v = rec.slots.get(*slot as usize).cloned().unwrap_or(Value::None);
+                            let v = rec
+                                .slots
+                                .get(*slot as usize)
+                                .cloned()
+                                .unwrap_or(Value::None);
                             redact_attr(&mut json, &f.key, &v, *method, self.options.hash_key);
                         }
                     }
-                    ShapeRule::RedactStd { event, field, method } if *event == rec.layout => {
+                    ShapeRule::RedactStd {
+                        event,
+                        field,
+                        method,
+                    } if *event == rec.layout => {
                         let key = field.name();
                         let v = crate::interp::std_field(rec, *field);
                         if let Some(obj) = json.as_object_mut() {
@@ -493,7 +631,10 @@ impl Engine {
                                     obj.remove(key);
                                 }
                                 _ if !v.is_none() => {
-                                    obj.insert(key.to_string(), redacted(&v, *method, self.options.hash_key));
+                                    obj.insert(
+                                        key.to_string(),
+                                        redacted(&v, *method, self.options.hash_key),
+                                    );
                                 }
                                 _ => {}
                             }
@@ -519,7 +660,11 @@ impl Engine {
             }
         }
         for mi in 0..self.program.machines.len() {
-            if self.program.machines[mi].transitions.iter().any(|t| t.event == rec.layout) {
+            if self.program.machines[mi]
+                .transitions
+                .iter()
+                .any(|t| t.event == rec.layout)
+            {
                 self.run_machine(mi, rec, &mut derived);
             }
         }
@@ -537,9 +682,25 @@ impl Engine {
         let program = &self.program;
         let p = &program.processors[pi];
         let h = &p.handlers[hi];
-        let by = format!("processor {} on {}", p.name, program.events[h.event as usize].name);
-        let world = Machines { program, states: &self.machines, options: &self.options, regexes: &self.regexes };
-        let mut i = Interp { program, world: &world, seed: self.options.seed, seq: self.seq, hash_key: self.options.hash_key, regexes: &self.regexes, effects: vec![] };
+        let by = format!(
+            "processor {} on {}",
+            p.name, program.events[h.event as usize].name
+        );
+        let world = Machines {
+            program,
+            states: &self.machines,
+            options: &self.options,
+            regexes: &self.regexes,
+        };
+        let mut i = Interp {
+            program,
+            world: &world,
+            seed: self.options.seed,
+            seq: self.seq,
+            hash_key: self.options.hash_key,
+            regexes: &self.regexes,
+            effects: vec![],
+        };
         let vars = &mut self.processor_vars[pi];
         let mut f = Frame::new(Some(rec), h.n_locals, vars, &p.vars, &mut []);
         let result = match &h.guard {
@@ -553,7 +714,11 @@ impl Engine {
         let effects = std::mem::take(&mut i.effects);
         if let Err(fault) = result {
             self.counters.faults += 1;
-            self.out.push(Output::Fault { by: by.clone(), message: fault.to_string(), time: rec.input.time });
+            self.out.push(Output::Fault {
+                by: by.clone(),
+                message: fault.to_string(),
+                time: rec.input.time,
+            });
         }
         self.apply(effects, &by, rec.input.time, derived);
     }
@@ -564,11 +729,14 @@ impl Engine {
             let m = &self.program.machines[mi];
             match &m.keys {
                 None => Some(Key::Unit),
-                Some(keys) => keys.iter().find(|(e, _)| *e == rec.layout).and_then(|(_, k)| {
-                    let mut i = self.interp();
-                    let mut f = Frame::new(Some(rec), 0, &mut [], &[], &mut []);
-                    i.eval(k, &mut f).ok().and_then(|v| Key::from_value(&v))
-                }),
+                Some(keys) => keys
+                    .iter()
+                    .find(|(e, _)| *e == rec.layout)
+                    .and_then(|(_, k)| {
+                        let mut i = self.interp();
+                        let mut f = Frame::new(Some(rec), 0, &mut [], &[], &mut []);
+                        i.eval(k, &mut f).ok().and_then(|v| Key::from_value(&v))
+                    }),
             }
         };
         let Some(key) = key else {
@@ -578,9 +746,16 @@ impl Engine {
         let mut inst = match self.machines[mi].instances.remove(&key) {
             Some(i) => i,
             None => {
-                if self.machines[mi].instances.len() as u64 >= self.program.machines[mi].max_instances {
+                if self.machines[mi].instances.len() as u64
+                    >= self.program.machines[mi].max_instances
+                {
                     // Full: the least recently used instance goes.
-                    if let Some(old) = self.machines[mi].instances.iter().min_by_key(|(_, i)| i.used).map(|(k, _)| k.clone()) {
+                    if let Some(old) = self.machines[mi]
+                        .instances
+                        .iter()
+                        .min_by_key(|(_, i)| i.used)
+                        .map(|(k, _)| k.clone())
+                    {
                         self.machines[mi].instances.remove(&old);
                         self.counters.evictions += 1;
                     }
@@ -592,14 +767,33 @@ impl Engine {
         inst.used = self.machines[mi].clock;
         let program = &self.program;
         let m = &program.machines[mi];
-        let world = Machines { program, states: &self.machines, options: &self.options, regexes: &self.regexes };
-        let mut i = Interp { program, world: &world, seed: self.options.seed, seq: self.seq, hash_key: self.options.hash_key, regexes: &self.regexes, effects: vec![] };
+        let world = Machines {
+            program,
+            states: &self.machines,
+            options: &self.options,
+            regexes: &self.regexes,
+        };
+        let mut i = Interp {
+            program,
+            world: &world,
+            seed: self.options.seed,
+            seq: self.seq,
+            hash_key: self.options.hash_key,
+            regexes: &self.regexes,
+            effects: vec![],
+        };
         let mut taken: Option<(usize, Result<(), crate::interp::Fault>)> = None;
         for (ti, t) in m.transitions.iter().enumerate() {
             if t.event != rec.layout || !(t.from.is_empty() || t.from.contains(&inst.state)) {
                 continue;
             }
-            let mut f = Frame::new(Some(rec), t.n_locals, &mut inst.vars, &m.vars, &mut inst.slots);
+            let mut f = Frame::new(
+                Some(rec),
+                t.n_locals,
+                &mut inst.vars,
+                &m.vars,
+                &mut inst.slots,
+            );
             let pass = match &t.guard {
                 None => Ok(true),
                 Some(g) => i.eval(g, &mut f).map(|v| v == Value::Bool(true)),
@@ -616,7 +810,9 @@ impl Engine {
                 // Entering a state: its variables start from their defaults.
                 for (slot, default) in &m.states[t.target as usize].vars {
                     let v = match default {
-                        Some(d) => i.eval(d, &mut Frame::new(None, 0, &mut [], &[], &mut [])).unwrap_or(Value::None),
+                        Some(d) => i
+                            .eval(d, &mut Frame::new(None, 0, &mut [], &[], &mut []))
+                            .unwrap_or(Value::None),
                         None => Value::None,
                     };
                     if let Some(s) = inst.slots.get_mut(*slot as usize) {
@@ -624,7 +820,13 @@ impl Engine {
                     }
                 }
             }
-            let mut f = Frame::new(Some(rec), t.n_locals, &mut inst.vars, &m.vars, &mut inst.slots);
+            let mut f = Frame::new(
+                Some(rec),
+                t.n_locals,
+                &mut inst.vars,
+                &m.vars,
+                &mut inst.slots,
+            );
             let result = i.run(&t.body, &mut f);
             taken = Some((ti, result));
             break;
@@ -633,14 +835,29 @@ impl Engine {
         let mut by = String::new();
         if let Some((ti, result)) = taken {
             let t = &m.transitions[ti];
-            let from = m.states.get(inst.state as usize).map_or("?", |s| s.name.as_str()).to_string();
-            by = format!("machine {} on {} in {} -> {}", m.name, program.events[t.event as usize].name, from, m.states[t.target as usize].name);
+            let from = m
+                .states
+                .get(inst.state as usize)
+                .map_or("?", |s| s.name.as_str())
+                .to_string();
+            by = format!(
+                "machine {} on {} in {} -> {}",
+                m.name,
+                program.events[t.event as usize].name,
+                from,
+                m.states[t.target as usize].name
+            );
             match result {
                 Ok(()) => {
                     if t.target != inst.state {
                         inst.state = t.target;
                         inst.entered = now;
-                        inst.deadline = m.timeouts.iter().filter(|x| x.from == t.target).map(|x| now.saturating_add(x.after_ns)).min();
+                        inst.deadline = m
+                            .timeouts
+                            .iter()
+                            .filter(|x| x.from == t.target)
+                            .map(|x| now.saturating_add(x.after_ns))
+                            .min();
                         if let Some(d) = inst.deadline {
                             self.deadlines.insert((d, mi as u32, key.clone()));
                         }
@@ -648,7 +865,11 @@ impl Engine {
                 }
                 Err(fault) => {
                     self.counters.faults += 1;
-                    self.out.push(Output::Fault { by: by.clone(), message: fault.to_string(), time: now });
+                    self.out.push(Output::Fault {
+                        by: by.clone(),
+                        message: fault.to_string(),
+                        time: now,
+                    });
                 }
             }
         }
@@ -665,12 +886,26 @@ impl Engine {
                 if let Some(d) = default
                     && let Some(s) = slots.get_mut(*slot as usize)
                 {
-                    *s = i.eval(d, &mut Frame::new(None, 0, &mut [], &[], &mut [])).unwrap_or(Value::None);
+                    *s = i
+                        .eval(d, &mut Frame::new(None, 0, &mut [], &[], &mut []))
+                        .unwrap_or(Value::None);
                 }
             }
         }
-        let deadline = m.timeouts.iter().filter(|x| x.from == 0).map(|x| now.saturating_add(x.after_ns)).min();
-        Instance { state: 0, slots, vars: self.init_vars(&m.vars), entered: now, used: 0, deadline }
+        let deadline = m
+            .timeouts
+            .iter()
+            .filter(|x| x.from == 0)
+            .map(|x| now.saturating_add(x.after_ns))
+            .min();
+        Instance {
+            state: 0,
+            slots,
+            vars: self.init_vars(&m.vars),
+            entered: now,
+            used: 0,
+            deadline,
+        }
     }
 
     /// Fires every timeout due by `now`, in deadline order.
@@ -681,24 +916,52 @@ impl Engine {
             }
             self.deadlines.pop_first();
             let mi = mi as usize;
-            let Some(mut inst) = self.machines[mi].instances.remove(&key) else { continue };
+            let Some(mut inst) = self.machines[mi].instances.remove(&key) else {
+                continue;
+            };
             if inst.deadline != Some(deadline) {
                 self.machines[mi].instances.insert(key, inst);
                 continue;
             }
             let program = &self.program;
             let m = &program.machines[mi];
-            let Some(t) = m.timeouts.iter().filter(|t| t.from == inst.state).min_by_key(|t| t.after_ns) else {
+            let Some(t) = m
+                .timeouts
+                .iter()
+                .filter(|t| t.from == inst.state)
+                .min_by_key(|t| t.after_ns)
+            else {
                 self.machines[mi].instances.insert(key, inst);
                 continue;
             };
-            let by = format!("machine {} after {} in {} -> {}", m.name, crate::value::format_duration(t.after_ns), m.states[t.from as usize].name, m.states[t.target as usize].name);
-            let world = Machines { program, states: &self.machines, options: &self.options, regexes: &self.regexes };
-            let mut i = Interp { program, world: &world, seed: self.options.seed, seq: self.seq, hash_key: self.options.hash_key, regexes: &self.regexes, effects: vec![] };
+            let by = format!(
+                "machine {} after {} in {} -> {}",
+                m.name,
+                crate::value::format_duration(t.after_ns),
+                m.states[t.from as usize].name,
+                m.states[t.target as usize].name
+            );
+            let world = Machines {
+                program,
+                states: &self.machines,
+                options: &self.options,
+                regexes: &self.regexes,
+            };
+            let mut i = Interp {
+                program,
+                world: &world,
+                seed: self.options.seed,
+                seq: self.seq,
+                hash_key: self.options.hash_key,
+                regexes: &self.regexes,
+                effects: vec![],
+            };
             if t.target != inst.state {
                 for (slot, default) in &m.states[t.target as usize].vars {
                     let v = match default {
-                        Some(d) => i.eval(d, &mut Frame::new(None, 0, &mut [], &[], &mut [])).unwrap_or(Value::None),
+                        Some(d) => i
+                            .eval(d, &mut Frame::new(None, 0, &mut [], &[], &mut []))
+                            .unwrap_or(Value::None),
                         None => Value::None,
                     };
                     if let Some(s) = inst.slots.get_mut(*slot as usize) {
@@ -711,13 +974,22 @@ impl Engine {
             let effects = std::mem::take(&mut i.effects);
             inst.state = t.target;
             inst.entered = deadline;
-            inst.deadline = m.timeouts.iter().filter(|x| x.from == t.target).map(|x| deadline.saturating_add(x.after_ns)).min();
+            inst.deadline = m
+                .timeouts
+                .iter()
+                .filter(|x| x.from == t.target)
+                .map(|x| deadline.saturating_add(x.after_ns))
+                .min();
             if let Some(d) = inst.deadline {
                 self.deadlines.insert((d, mi as u32, key.clone()));
             }
             if let Err(fault) = result {
                 self.counters.faults += 1;
-                self.out.push(Output::Fault { by: by.clone(), message: fault.to_string(), time: deadline });
+                self.out.push(Output::Fault {
+                    by: by.clone(),
+                    message: fault.to_string(),
+                    time: deadline,
+                });
             }
             self.machines[mi].instances.insert(key, inst);
             let mut derived = Vec::new();
@@ -734,15 +1006,37 @@ impl Engine {
     fn apply(&mut self, effects: Vec<Effect>, by: &str, now: i64, derived: &mut Vec<Record>) {
         for e in effects {
             match e {
-                Effect::Emit { event, slots, budget, site } => {
-                    if !allow(&mut self.budgets, site as u64, budget.count, budget.per_ns, now) {
+                Effect::Emit {
+                    event,
+                    slots,
+                    budget,
+                    site,
+                } => {
+                    if !allow(
+                        &mut self.budgets,
+                        site as u64,
+                        budget.count,
+                        budget.per_ns,
+                        now,
+                    ) {
                         self.counters.emits_refused += 1;
                         continue;
                     }
                     derived.push(self.derive(event, slots, now));
                 }
-                Effect::Trigger { action, args, budget, site } => {
-                    let fired = allow(&mut self.budgets, site as u64, budget.count, budget.per_ns, now);
+                Effect::Trigger {
+                    action,
+                    args,
+                    budget,
+                    site,
+                } => {
+                    let fired = allow(
+                        &mut self.budgets,
+                        site as u64,
+                        budget.count,
+                        budget.per_ns,
+                        now,
+                    );
                     if fired {
                         self.counters.actions_fired += 1;
                     } else {
@@ -766,10 +1060,25 @@ impl Engine {
     /// A derived log: output, and a record that queries can read.
     fn derive(&mut self, event: u32, slots: Vec<Value>, now: i64) -> Record {
         let layout = &self.program.events[event as usize];
-        let fields: Vec<(String, Value)> = layout.fields.iter().zip(&slots).map(|(f, v)| (f.name.clone(), v.clone())).collect();
-        let attributes = layout.fields.iter().zip(&slots).filter(|(_, v)| !v.is_none()).map(|(f, v)| (f.key.clone(), v.to_json())).collect();
+        let fields: Vec<(String, Value)> = layout
+            .fields
+            .iter()
+            .zip(&slots)
+            .map(|(f, v)| (f.name.clone(), v.clone()))
+            .collect();
+        let attributes = layout
+            .fields
+            .iter()
+            .zip(&slots)
+            .filter(|(_, v)| !v.is_none())
+            .map(|(f, v)| (f.key.clone(), v.to_json()))
+            .collect();
         self.counters.derived += 1;
-        self.out.push(Output::Log { name: layout.name.clone(), time: now, fields });
+        self.out.push(Output::Log {
+            name: layout.name.clone(),
+            time: now,
+            fields,
+        });
         let input = InputEvent {
             name: Some(layout.wire.clone()),
             time: now,
@@ -782,7 +1091,11 @@ impl Engine {
             attributes,
             resource: BTreeMap::new(),
         };
-        Record { layout: event, slots, input: Rc::new(input) }
+        Record {
+            layout: event,
+            slots,
+            input: Rc::new(input),
+        }
     }
 
     // -------------------------------------------------------------- queries
@@ -790,16 +1103,38 @@ impl Engine {
     fn run_query(&mut self, qi: usize, rec: &Record, derived: &mut Vec<Record>) {
         let program = &self.program;
         let q = &program.queries[qi];
-        let world = Machines { program, states: &self.machines, options: &self.options, regexes: &self.regexes };
-        let mut i = Interp { program, world: &world, seed: self.options.seed, seq: self.seq, hash_key: self.options.hash_key, regexes: &self.regexes, effects: vec![] };
+        let world = Machines {
+            program,
+            states: &self.machines,
+            options: &self.options,
+            regexes: &self.regexes,
+        };
+        let mut i = Interp {
+            program,
+            world: &world,
+            seed: self.options.seed,
+            seq: self.seq,
+            hash_key: self.options.hash_key,
+            regexes: &self.regexes,
+            effects: vec![],
+        };
         let mut row: Vec<Value> = Vec::new();
         let mut event = Some(rec);
         let now = rec.input.time;
-        let mut pending: Vec<(Vec<Key>, Vec<Vec<Value>>, i64, usize)> = Vec::new();
+        let mut pending: Vec<Pending> = Vec::new();
         let mut emits: Vec<(u32, Vec<Value>)> = Vec::new();
         for (si, stage) in q.stages.iter().enumerate() {
-            let mut f = Frame { event, row: Some(&row), locals: vec![], vars: &mut [], var_defs: &[], slots: &mut [] };
-            let eval = |i: &mut Interp<'_>, f: &mut Frame<'_>, e: &Expr| i.eval(e, f).unwrap_or(Value::None);
+            let mut f = Frame {
+                event,
+                row: Some(&row),
+                locals: vec![],
+                vars: &mut [],
+                var_defs: &[],
+                slots: &mut [],
+            };
+            let eval = |i: &mut Interp<'_>, f: &mut Frame<'_>, e: &Expr| {
+                i.eval(e, f).unwrap_or(Value::None)
+            };
             match stage {
                 Stage::Where(e) => {
                     if eval(&mut i, &mut f, e) != Value::Bool(true) {
@@ -808,7 +1143,10 @@ impl Engine {
                 }
                 Stage::Extend(cols) => {
                     let names = row_after(q, si);
-                    let values: Vec<(String, Value)> = cols.iter().map(|(n, e)| (n.clone(), eval(&mut i, &mut f, e))).collect();
+                    let values: Vec<(String, Value)> = cols
+                        .iter()
+                        .map(|(n, e)| (n.clone(), eval(&mut i, &mut f, e)))
+                        .collect();
                     let mut names = names;
                     for (n, v) in values {
                         match names.iter().position(|x| *x == n) {
@@ -821,13 +1159,27 @@ impl Engine {
                     }
                 }
                 Stage::Project(cols) => {
-                    let values: Vec<Value> = cols.iter().map(|(_, e)| eval(&mut i, &mut f, e)).collect();
+                    let values: Vec<Value> =
+                        cols.iter().map(|(_, e)| eval(&mut i, &mut f, e)).collect();
                     row = values;
                     event = None;
                 }
-                Stage::Summarize { keys, aggregates, every_ns, .. } => {
-                    let key_values: Vec<Key> = keys.iter().map(|(_, e)| Key::from_value(&eval(&mut i, &mut f, e)).unwrap_or(Key::Unit)).collect();
-                    let args: Vec<Vec<Value>> = aggregates.iter().map(|a| a.args.iter().map(|e| eval(&mut i, &mut f, e)).collect()).collect();
+                Stage::Summarize {
+                    keys,
+                    aggregates,
+                    every_ns,
+                    ..
+                } => {
+                    let key_values: Vec<Key> = keys
+                        .iter()
+                        .map(|(_, e)| {
+                            Key::from_value(&eval(&mut i, &mut f, e)).unwrap_or(Key::Unit)
+                        })
+                        .collect();
+                    let args: Vec<Vec<Value>> = aggregates
+                        .iter()
+                        .map(|a| a.args.iter().map(|e| eval(&mut i, &mut f, e)).collect())
+                        .collect();
                     let start = now.div_euclid(*every_ns).saturating_mul(*every_ns);
                     pending.push((key_values, args, start, si));
                     break;
@@ -843,7 +1195,10 @@ impl Engine {
                         break;
                     }
                 }
-                Stage::EmitLog { event: target, fields } => {
+                Stage::EmitLog {
+                    event: target,
+                    fields,
+                } => {
                     let n = program.events[*target as usize].fields.len();
                     let mut slots = vec![Value::None; n];
                     for (slot, e) in fields {
@@ -865,9 +1220,26 @@ impl Engine {
         }
     }
 
-    fn accumulate(&mut self, qi: usize, si: usize, mut keys: Vec<Key>, args: &[Vec<Value>], start: i64) {
-        let Stage::Summarize { aggregates, max_series, every_ns, .. } = &self.program.queries[qi].stages[si] else { return };
-        if start.saturating_add(*every_ns) <= self.watermark.saturating_sub(self.options.lateness_ns) {
+    fn accumulate(
+        &mut self,
+        qi: usize,
+        si: usize,
+        mut keys: Vec<Key>,
+        args: &[Vec<Value>],
+        start: i64,
+    ) {
+        let Stage::Summarize {
+            aggregates,
+            max_series,
+            every_ns,
+            ..
+        } = &self.program.queries[qi].stages[si]
+        else {
+            return;
+        };
+        if start.saturating_add(*every_ns)
+            <= self.watermark.saturating_sub(self.options.lateness_ns)
+        {
             // Its window has closed already.
             self.counters.late_events += 1;
             return;
@@ -878,9 +1250,14 @@ impl Engine {
             && window.len() as u64 >= *max
         {
             self.counters.series_overflow += 1;
-            keys = keys.iter().map(|_| Key::Str(Rc::from("(overflow)"))).collect();
+            keys = keys
+                .iter()
+                .map(|_| Key::Str(Rc::from("(overflow)")))
+                .collect();
         }
-        let aggs = window.entry(keys).or_insert_with(|| aggregates.iter().map(new_agg).collect());
+        let aggs = window
+            .entry(keys)
+            .or_insert_with(|| aggregates.iter().map(new_agg).collect());
         for (a, v) in aggs.iter_mut().zip(args) {
             a.add(v);
         }
@@ -889,12 +1266,27 @@ impl Engine {
     /// Closes the windows that end at or before `cutoff`, in time order.
     fn close_windows(&mut self, cutoff: i64) {
         for qi in 0..self.queries.len() {
-            let Some(si) = self.program.queries[qi].stages.iter().position(|s| matches!(s, Stage::Summarize { .. })) else { continue };
-            let Stage::Summarize { every_ns, .. } = &self.program.queries[qi].stages[si] else { continue };
+            let Some(si) = self.program.queries[qi]
+                .stages
+                .iter()
+                .position(|s| matches!(s, Stage::Summarize { .. }))
+            else {
+                continue;
+            };
+            let Stage::Summarize { every_ns, .. } = &self.program.queries[qi].stages[si] else {
+                continue;
+            };
             let every = *every_ns;
-            let closing: Vec<i64> = self.queries[qi].windows.keys().copied().filter(|s| s.saturating_add(every) <= cutoff).collect();
+            let closing: Vec<i64> = self.queries[qi]
+                .windows
+                .keys()
+                .copied()
+                .filter(|s| s.saturating_add(every) <= cutoff)
+                .collect();
             for start in closing {
-                let Some(groups) = self.queries[qi].windows.remove(&start) else { continue };
+                let Some(groups) = self.queries[qi].windows.remove(&start) else {
+                    continue;
+                };
                 self.close_window(qi, si, start, start.saturating_add(every), groups);
             }
         }
@@ -905,11 +1297,31 @@ impl Engine {
         groups.sort_by(|a, b| a.0.cmp(&b.0));
         let program = &self.program;
         let q = &program.queries[qi];
-        let Stage::Summarize { keys: key_defs, aggregates, .. } = &q.stages[si] else { return };
+        let Stage::Summarize {
+            keys: key_defs,
+            aggregates,
+            ..
+        } = &q.stages[si]
+        else {
+            return;
+        };
         let key_names: Vec<String> = key_defs.iter().map(|(n, _)| n.clone()).collect();
         let mut derived = Vec::new();
-        let world = Machines { program, states: &self.machines, options: &self.options, regexes: &self.regexes };
-        let mut i = Interp { program, world: &world, seed: self.options.seed, seq: self.seq, hash_key: self.options.hash_key, regexes: &self.regexes, effects: vec![] };
+        let world = Machines {
+            program,
+            states: &self.machines,
+            options: &self.options,
+            regexes: &self.regexes,
+        };
+        let mut i = Interp {
+            program,
+            world: &world,
+            seed: self.options.seed,
+            seq: self.seq,
+            hash_key: self.options.hash_key,
+            regexes: &self.regexes,
+            effects: vec![],
+        };
         for (keys, mut aggs) in groups {
             let mut row: Vec<Value> = keys.iter().map(Key::to_value).collect();
             let mut metrics: Vec<(String, MetricValue)> = Vec::new();
@@ -922,12 +1334,24 @@ impl Engine {
                 if !alive {
                     break;
                 }
-                let mut f = Frame { event: None, row: Some(&row), locals: vec![], vars: &mut [], var_defs: &[], slots: &mut [] };
+                let mut f = Frame {
+                    event: None,
+                    row: Some(&row),
+                    locals: vec![],
+                    vars: &mut [],
+                    var_defs: &[],
+                    slots: &mut [],
+                };
                 match stage {
-                    Stage::Where(e) => alive = i.eval(e, &mut f).unwrap_or(Value::None) == Value::Bool(true),
+                    Stage::Where(e) => {
+                        alive = i.eval(e, &mut f).unwrap_or(Value::None) == Value::Bool(true)
+                    }
                     Stage::Extend(cols) => {
                         let mut names = row_after(q, sj);
-                        let values: Vec<(String, Value)> = cols.iter().map(|(n, e)| (n.clone(), i.eval(e, &mut f).unwrap_or(Value::None))).collect();
+                        let values: Vec<(String, Value)> = cols
+                            .iter()
+                            .map(|(n, e)| (n.clone(), i.eval(e, &mut f).unwrap_or(Value::None)))
+                            .collect();
                         for (n, v) in values {
                             match names.iter().position(|x| *x == n) {
                                 Some(idx) if idx < row.len() => row[idx] = v,
@@ -939,9 +1363,14 @@ impl Engine {
                         }
                     }
                     Stage::Project(cols) => {
-                        row = cols.iter().map(|(_, e)| i.eval(e, &mut f).unwrap_or(Value::None)).collect();
+                        row = cols
+                            .iter()
+                            .map(|(_, e)| i.eval(e, &mut f).unwrap_or(Value::None))
+                            .collect();
                     }
-                    Stage::Sample { rate, site } => alive = draw(self.options.seed, start as u64, *site) * 100.0 < *rate,
+                    Stage::Sample { rate, site } => {
+                        alive = draw(self.options.seed, start as u64, *site) * 100.0 < *rate
+                    }
                     Stage::Limit { .. } | Stage::Summarize { .. } => {}
                     Stage::EmitLog { event, fields } => {
                         let n = program.events[*event as usize].fields.len();
@@ -955,11 +1384,25 @@ impl Engine {
                         alive = false;
                     }
                     Stage::EmitMetric { name } => {
-                        let labels: Vec<(String, String)> = key_names.iter().cloned().zip(keys.iter().map(Key::label)).collect();
+                        let labels: Vec<(String, String)> = key_names
+                            .iter()
+                            .cloned()
+                            .zip(keys.iter().map(Key::label))
+                            .collect();
                         let single = metrics.len() == 1;
                         for (col, value) in &metrics {
-                            let metric = if single { name.clone() } else { format!("{name}.{col}") };
-                            self.out.push(Output::Metric { name: metric, labels: labels.clone(), value: value.clone(), start, end });
+                            let metric = if single {
+                                name.clone()
+                            } else {
+                                format!("{name}.{col}")
+                            };
+                            self.out.push(Output::Metric {
+                                name: metric,
+                                labels: labels.clone(),
+                                value: value.clone(),
+                                start,
+                                end,
+                            });
                         }
                         alive = false;
                     }
@@ -979,12 +1422,11 @@ impl Engine {
 }
 
 fn remove_attr(json: &mut Json, key: &str) {
-    if let Some(obj) = json.as_object_mut() {
-        if obj.remove(key).is_none()
-            && let Some(Json::Object(attrs)) = obj.get_mut("attributes")
-        {
-            attrs.remove(key);
-        }
+    if let Some(obj) = json.as_object_mut()
+        && obj.remove(key).is_none()
+        && let Some(Json::Object(attrs)) = obj.get_mut("attributes")
+    {
+        attrs.remove(key);
     }
 }
 

@@ -89,7 +89,9 @@ impl Value {
             Value::Timestamp(ns) => Json::String(crate::event::format_time(*ns)),
             Value::Percent(p) => Json::String(format!("{p}%")),
             Value::Dyn(j) => (**j).clone(),
-            Value::Map(m) => Json::Object(m.iter().map(|(k, v)| (k.label(), v.to_json())).collect()),
+            Value::Map(m) => {
+                Json::Object(m.iter().map(|(k, v)| (k.label(), v.to_json())).collect())
+            }
         }
     }
 }
@@ -100,7 +102,7 @@ pub fn format_duration(ns: i64) -> String {
     let sign = if ns < 0 { "-" } else { "" };
     let a = ns.unsigned_abs();
     const S: u64 = 1_000_000_000;
-    if a >= S && a % S == 0 {
+    if a >= S && a.is_multiple_of(S) {
         let (h, m, s) = (a / (3600 * S), a / (60 * S) % 60, a / S % 60);
         let mut out = String::from(sign);
         for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
@@ -137,20 +139,39 @@ pub struct Record {
 pub struct Mismatch(pub String);
 
 /// Decodes the declared fields of an event.
-pub fn decode(layout_index: u32, layout: &EventLayout, input: Rc<InputEvent>) -> Result<Record, Mismatch> {
+pub fn decode(
+    layout_index: u32,
+    layout: &EventLayout,
+    input: Rc<InputEvent>,
+) -> Result<Record, Mismatch> {
     let mut slots = Vec::with_capacity(layout.fields.len());
     for f in &layout.fields {
         let raw = input.attributes.get(&f.key);
         let v = match (raw, &f.ty) {
             (None | Some(Json::Null), Type::Opt(_)) => Value::None,
-            (None | Some(Json::Null), _) => return Err(Mismatch(format!("field `{}` (attribute `{}`) is missing", f.name, f.key))),
+            (None | Some(Json::Null), _) => {
+                return Err(Mismatch(format!(
+                    "field `{}` (attribute `{}`) is missing",
+                    f.name, f.key
+                )));
+            }
             (Some(j), t) => convert(j, t.inner()).ok_or_else(|| {
-                Mismatch(format!("field `{}` (attribute `{}`) should be {}, found {}", f.name, f.key, t.inner(), describe(j)))
+                Mismatch(format!(
+                    "field `{}` (attribute `{}`) should be {}, found {}",
+                    f.name,
+                    f.key,
+                    t.inner(),
+                    describe(j)
+                ))
             })?,
         };
         slots.push(v);
     }
-    Ok(Record { layout: layout_index, slots, input })
+    Ok(Record {
+        layout: layout_index,
+        slots,
+        input,
+    })
 }
 
 fn describe(j: &Json) -> String {
@@ -174,7 +195,9 @@ pub fn convert(j: &Json, t: &Type) -> Option<Value> {
         (Type::Float, Json::Number(n)) => Value::Float(n.as_f64()?),
         (Type::Bool, Json::Bool(b)) => Value::Bool(*b),
         (Type::Duration, Json::Number(n)) => Value::Duration(n.as_i64()?),
-        (Type::Duration, Json::String(s)) => Value::Duration(i64::try_from(humantime::parse_duration(s).ok()?.as_nanos()).ok()?),
+        (Type::Duration, Json::String(s)) => {
+            Value::Duration(i64::try_from(humantime::parse_duration(s).ok()?.as_nanos()).ok()?)
+        }
         (Type::Timestamp, Json::Number(n)) => Value::Timestamp(n.as_i64()?),
         (Type::Timestamp, Json::String(s)) => Value::Timestamp(crate::event::parse_time(s)?),
         (Type::Percent, Json::Number(n)) => {
