@@ -150,6 +150,8 @@ pub struct Walker<'a> {
     vars: HashMap<String, Taint>,
     /// Declared `max` of the map variables in scope.
     map_bounds: HashMap<String, u64>,
+    contribution_keys: HashSet<(Dimension, Level, String, Span)>,
+    referenced_names: HashSet<String>,
     effects: BTreeSet<Effect>,
     /// Steps of the user functions called by the statement being walked.
     call_steps: u64,
@@ -188,6 +190,8 @@ impl<'a> Walker<'a> {
             scopes: Vec::new(),
             vars: HashMap::new(),
             map_bounds: HashMap::new(),
+            contribution_keys: HashSet::new(),
+            referenced_names: HashSet::new(),
             effects: BTreeSet::new(),
             call_steps: 0,
             silent: false,
@@ -282,7 +286,9 @@ impl<'a> Walker<'a> {
             file: self.file,
             span,
         };
-        if !self.report.contributions.contains(&c) {
+        // A set, not a scan of the list: programs have thousands of items.
+        let key = (c.dimension, c.level, c.construct.clone(), c.span);
+        if self.contribution_keys.insert(key) {
             self.report.contributions.push(c);
         }
     }
@@ -493,7 +499,7 @@ impl<'a> Walker<'a> {
                 _ => continue,
             };
             for e in events {
-                if !self.referenced.iter().any(|(n, _)| *n == e.name) {
+                if self.referenced_names.insert(e.name.clone()) {
                     self.referenced.push((e.name.clone(), e.span));
                 }
                 if !from_probe.contains(&e.name) && self.events.contains_key(&e.name) {

@@ -45,9 +45,24 @@ pub struct Ctx {
     docs: HashMap<usize, String>,
     depth_errors: Vec<Span>,
     call_errors: Vec<Span>,
+    errors_not_kept: usize,
 }
 
+/// Recovered syntax errors kept per file (more than are ever shown, so that
+/// the cascade filter still has what it needs).
+const MAX_KEPT_ERRORS: usize = 4 * MAX_SYNTAX_ERRORS;
+
 impl Ctx {
+    /// Keeps a recovered error, up to a bound: a file of garbage would
+    /// otherwise hold every skipped token of every error in memory.
+    pub(crate) fn recover(&mut self, e: ErrorRecovery<usize, Token, Never>) {
+        if self.recovered.len() < MAX_KEPT_ERRORS {
+            self.recovered.push(e);
+        } else {
+            self.errors_not_kept += 1;
+        }
+    }
+
     pub(crate) fn doc(&mut self, start: usize) -> Option<String> {
         self.docs.remove(&start)
     }
@@ -174,6 +189,7 @@ pub fn parse(file: FileId, source: &str) -> Parsed {
         docs: lexed.docs,
         depth_errors: Vec::new(),
         call_errors: Vec::new(),
+        errors_not_kept: 0,
     };
     let token_starts: Vec<usize> = lexed.tokens.iter().map(|(start, _, _)| *start).collect();
     let parser = grammar::FileParser::new();
@@ -227,7 +243,7 @@ pub fn parse(file: FileId, source: &str) -> Parsed {
     dtc_diagnostics::sort(&mut diagnostics);
     if diagnostics.len() > MAX_SYNTAX_ERRORS {
         let last_span = diagnostics[MAX_SYNTAX_ERRORS].primary.span;
-        let dropped = diagnostics.len() - MAX_SYNTAX_ERRORS;
+        let dropped = diagnostics.len() - MAX_SYNTAX_ERRORS + ctx.errors_not_kept;
         diagnostics.truncate(MAX_SYNTAX_ERRORS);
         diagnostics.push(
             Diagnostic::new(
@@ -441,7 +457,8 @@ fn token_help(tok: &Token, expected: &[String]) -> Option<String> {
     let expects = |s: &str| expected.iter().any(|e| e.trim_matches('"') == s);
     if tok.is_keyword() && expects("Ident") {
         return Some(format!(
-            "`{}` is a reserved word; pick another name, or map the attribute with `@attr(\"{}\")`",
+            "`{}` is a reserved word; pick another name (a field can still read the attribute `{}` with `@attr(\"{}\")`)",
+            tok.text(),
             tok.text(),
             tok.text()
         ));
