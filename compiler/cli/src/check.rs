@@ -21,7 +21,7 @@ const STDIN_NAME: &str = "<stdin>";
 
 /// One program to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Input {
+pub(crate) enum Input {
     Stdin,
     File(PathBuf),
 }
@@ -222,7 +222,7 @@ fn plural(n: usize, noun: &str) -> String {
 /// Expands the command line's paths into programs to check, in order:
 /// files as given, directories as their `*.dt` files (recursively, sorted).
 /// Returns the inputs and one message per path that cannot be used.
-fn collect_inputs(paths: &[PathBuf]) -> (Vec<Input>, Vec<String>) {
+pub(crate) fn collect_inputs(paths: &[PathBuf]) -> (Vec<Input>, Vec<String>) {
     let mut inputs = Vec::new();
     let mut errors = Vec::new();
     let mut stdin_seen = false;

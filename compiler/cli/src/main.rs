@@ -13,6 +13,7 @@
 
 mod check;
 mod explain;
+mod fmt;
 mod risk;
 
 use std::io::{IsTerminal, Read, Write};
@@ -30,7 +31,10 @@ Examples:
                                      also check against a deployment ring's policy
   dtc risk prog.dt --svg risk.svg    the risk report, and a radar chart of it
   cat prog.dt | dtc check -          check standard input
-  dtc explain E0203                  what a diagnostic code means";
+  dtc fmt samples/                   format every .dt file under a directory, in place
+  dtc fmt --check prog.dt            list the files that are not formatted (exit 1 if any)
+  dtc explain E0203                  what a diagnostic code means
+  dtc lsp                            the language server, on stdin and stdout";
 
 const CHECK_EXAMPLES: &str = "\
 Diagnostics and the summary line go to stderr; with --format json, stdout
@@ -67,6 +71,12 @@ enum Command {
     /// reliability, cost and performance, its tier, and what raised each.
     #[command(after_help = RISK_EXAMPLES)]
     Risk(RiskArgs),
+    /// Format programs in the canonical style, keeping every comment.
+    #[command(after_help = FMT_EXAMPLES)]
+    Fmt(FmtArgs),
+    /// Run the language server (LSP over stdin and stdout), for editors.
+    #[command(after_help = LSP_EXAMPLES)]
+    Lsp,
     /// Explain a diagnostic code (list every code when none is given).
     Explain {
         /// A code such as E0203 or W0001.
@@ -136,6 +146,42 @@ struct RiskArgs {
     color: ColorChoice,
 }
 
+const FMT_EXAMPLES: &str = "\
+Files are rewritten in place, and only when they change. A file with syntax
+errors is not formatted: its errors are printed and the run fails.
+
+Exit status: 0 if every file was formatted (or, with --check, already was),
+1 if a file has syntax errors or, with --check, would change, 2 on I/O errors.
+
+Examples:
+  dtc fmt prog.dt
+  dtc fmt samples/
+  dtc fmt --check samples/           list the files that would change
+  cat prog.dt | dtc fmt -            formatted text on stdout";
+
+#[derive(Debug, Args)]
+struct FmtArgs {
+    /// Files or directories to format; `-` formats standard input to
+    /// standard output.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Write nothing: list the files that would change, and fail if any.
+    #[arg(long)]
+    check: bool,
+
+    /// When to colour the syntax errors of files that cannot be formatted.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+const LSP_EXAMPLES: &str = "\
+The server speaks the Language Server Protocol over stdin and stdout; editors
+start it (see editors/ for VS Code and Neovim). Logs go to stderr.
+
+Example:
+  dtc lsp";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Human,
@@ -169,6 +215,17 @@ struct Io<'a> {
 }
 
 fn run(cli: Cli) -> Outcome {
+    // The server reads and writes the standard streams itself, on threads
+    // of its own: they must not be locked here.
+    if let Command::Lsp = cli.command {
+        return match dtc_lsp::run_stdio() {
+            Ok(()) => Outcome::Clean,
+            Err(e) => {
+                eprintln!("error: language server: {e}");
+                Outcome::UsageOrIo
+            }
+        };
+    }
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let mut stdin = std::io::stdin().lock();
     let mut stdout = std::io::stdout().lock();
@@ -183,6 +240,8 @@ fn run(cli: Cli) -> Outcome {
     let outcome = match cli.command {
         Command::Check(args) => check::run(&args, &mut io),
         Command::Risk(args) => risk::run(&args, &mut io),
+        Command::Fmt(args) => fmt::run(&args, &mut io),
+        Command::Lsp => Outcome::UsageOrIo, // handled above
         Command::Explain { code } => explain::run(code.as_deref(), &mut io),
     };
     // A closed pipe is not worth a second error message.

@@ -445,3 +445,54 @@ fn version_help_and_explain() {
     let run = dtc_in(&dir, &["explain"], b"");
     assert!(run.stdout.lines().count() > 40, "{}", run.stdout);
 }
+
+#[test]
+fn fmt_rewrites_in_place_and_check_lists_what_would_change() {
+    let dir = scratch("fmt");
+    write(&dir, "messy.dt", "// kept\nevent A{x:int}\n");
+    write(&dir, "clean.dt", "event B {\n    y: int,\n}\n");
+    let run = dtc_in(&dir, &["fmt", "--check", "messy.dt", "clean.dt"], b"");
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert_eq!(run.stdout, "messy.dt\n");
+    let untouched = std::fs::read_to_string(dir.join("messy.dt")).expect("read");
+    assert_eq!(untouched, "// kept\nevent A{x:int}\n");
+
+    let run = dtc_in(&dir, &["fmt", "."], b"");
+    assert_eq!(run.code, 0, "{run:#?}");
+    let formatted = std::fs::read_to_string(dir.join("messy.dt")).expect("read");
+    assert_eq!(formatted, "// kept\nevent A {\n    x: int,\n}\n");
+    let run = dtc_in(&dir, &["fmt", "--check", "."], b"");
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:#?}");
+}
+
+#[test]
+fn fmt_of_stdin_goes_to_stdout() {
+    let dir = scratch("fmt-stdin");
+    let run = dtc_in(&dir, &["fmt", "-"], b"suppress   A\n");
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "suppress A\n"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn fmt_refuses_files_with_syntax_errors() {
+    let dir = scratch("fmt-syntax");
+    write(&dir, "bad.dt", "event A { x: }\n");
+    write(&dir, "good.dt", "event B{}\n");
+    let run = dtc_in(&dir, &["fmt", "--color", "never", "bad.dt", "good.dt"], b"");
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("E0104"), "{run:#?}");
+    assert!(run.stderr.contains("`bad.dt` not formatted"), "{run:#?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("bad.dt")).expect("read"),
+        "event A { x: }\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("good.dt")).expect("read"),
+        "event B {}\n"
+    );
+    let run = dtc_in(&dir, &["fmt", "missing.dt"], b"");
+    assert_eq!(run.code, 2, "{run:#?}");
+}

@@ -69,7 +69,7 @@ fn a_line_comment_inside_an_expression_breaks_it() {
 
 #[test]
 fn syntax_errors_are_refused() {
-    let err = format("event A { x: }").err().expect("refused");
+    let err = format("event A { x: }").expect_err("refused");
     assert_eq!(err.diagnostics[0].code.as_str(), "E0104");
     assert!(err.to_string().contains("1 syntax error"));
 }
