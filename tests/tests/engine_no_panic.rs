@@ -8,24 +8,50 @@ use dtc_engine::{Engine, Options};
 use dtc_tests::{BaseDirFs, workspace_root};
 
 const SAMPLES: [(&str, Scenario); 8] = [
-    ("samples/01-file-hashing/file_hashing.dt", Scenario::FileHashing),
-    ("samples/02-chatty-event/chatty_event.dt", Scenario::ChattyBanner),
+    (
+        "samples/01-file-hashing/file_hashing.dt",
+        Scenario::FileHashing,
+    ),
+    (
+        "samples/02-chatty-event/chatty_event.dt",
+        Scenario::ChattyBanner,
+    ),
     ("samples/03-secret/drop_event.dt", Scenario::Secret),
     ("samples/03-secret/drop_field.dt", Scenario::Secret),
-    ("samples/04-errors-while-hashing/errors_while_hashing.dt", Scenario::FileHashing),
+    (
+        "samples/04-errors-while-hashing/errors_while_hashing.dt",
+        Scenario::FileHashing,
+    ),
     ("samples/05-work-queue/work_queue.dt", Scenario::WorkQueue),
-    ("samples/06-verify-hash/verify_hash.dt", Scenario::FileHashing),
-    ("samples/07-cache-probe/cache_probe.dt", Scenario::CacheProbe),
+    (
+        "samples/06-verify-hash/verify_hash.dt",
+        Scenario::FileHashing,
+    ),
+    (
+        "samples/07-cache-probe/cache_probe.dt",
+        Scenario::CacheProbe,
+    ),
 ];
 
 #[test]
 fn samples_survive_generated_and_mutated_streams() {
     let root = workspace_root();
-    let n: usize = std::env::var("DTC_ENGINE_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000);
+    let n: usize = std::env::var("DTC_ENGINE_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000);
     for (i, (path, scenario)) in SAMPLES.iter().enumerate() {
-        let out = Session::new(BaseDirFs { base: root.clone() }).check_path(std::path::Path::new(path)).expect("readable");
+        let out = Session::new(BaseDirFs { base: root.clone() })
+            .check_path(std::path::Path::new(path))
+            .expect("readable");
         let program = out.lower().expect("checks").expect("verifies");
-        let mut engine = Engine::new(program, Options { seed: i as u64, ..Options::default() });
+        let mut engine = Engine::new(
+            program,
+            Options {
+                seed: i as u64,
+                ..Options::default()
+            },
+        );
         let lines = generate(*scenario, n, 7 + i as u64);
         let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ i as u64;
         let mut next = move || {

@@ -12,7 +12,11 @@ use dtc_tests::{BaseDirFs, dt_files, workspace_root};
 
 /// Runs a program over events, returning the JSON lines of its outputs.
 pub fn run_program(root: &std::path::Path, rel: &std::path::Path, events: &str) -> String {
-    let out = Session::new(BaseDirFs { base: root.to_path_buf() }).check_path(rel).expect("readable");
+    let out = Session::new(BaseDirFs {
+        base: root.to_path_buf(),
+    })
+    .check_path(rel)
+    .expect("readable");
     let program = out.lower().expect("checks").expect("verifies");
     Engine::json_lines(program, Options::default(), events)
 }
@@ -40,7 +44,11 @@ fn samples_run_over_their_events() {
         match std::fs::read_to_string(&expected_path) {
             Ok(expected) if expected == text => {}
             Ok(expected) => {
-                let at = expected.lines().zip(text.lines()).position(|(a, b)| a != b).unwrap_or(0);
+                let at = expected
+                    .lines()
+                    .zip(text.lines())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(0);
                 failures.push(format!(
                     "{}: line {}\n  expected: {}\n  actual:   {}",
                     rel.display(),
@@ -52,6 +60,10 @@ fn samples_run_over_their_events() {
             Err(_) => failures.push(format!("{}: no {}", rel.display(), expected_path.display())),
         }
     }
-    assert!(failures.is_empty(), "samples differ from their expected output (`dtc test samples/ --bless` to refresh):\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "samples differ from their expected output (`dtc test samples/ --bless` to refresh):\n{}",
+        failures.join("\n")
+    );
     assert!(missing.is_empty(), "samples without events: {missing:?}");
 }

@@ -138,10 +138,14 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
-        let end = self.at.checked_add(n).filter(|e| *e <= self.bytes.len()).ok_or(Error::Truncated {
-            needed: n,
-            found: self.bytes.len().saturating_sub(self.at),
-        })?;
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|e| *e <= self.bytes.len())
+            .ok_or(Error::Truncated {
+                needed: n,
+                found: self.bytes.len().saturating_sub(self.at),
+            })?;
         let s = &self.bytes[self.at..end];
         self.at = end;
         Ok(s)
@@ -191,12 +195,23 @@ pub fn decode(bytes: &[u8]) -> Result<Artifact, Error> {
         signatures.push(r.section()?.to_vec());
     }
     if r.at != bytes.len() {
-        return Err(Error::Malformed(format!("{} bytes after the last signature", bytes.len() - r.at)));
+        return Err(Error::Malformed(format!(
+            "{} bytes after the last signature",
+            bytes.len() - r.at
+        )));
     }
-    let metadata: Metadata = serde_json::from_slice(meta).map_err(|e| Error::Malformed(format!("metadata: {e}")))?;
-    let program: dtc_ir::Program = serde_json::from_slice(prog).map_err(|e| Error::Malformed(format!("program: {e}")))?;
+    let metadata: Metadata =
+        serde_json::from_slice(meta).map_err(|e| Error::Malformed(format!("metadata: {e}")))?;
+    let program: dtc_ir::Program =
+        serde_json::from_slice(prog).map_err(|e| Error::Malformed(format!("program: {e}")))?;
     dtc_ir::verify(&program).map_err(Error::Unverified)?;
-    Ok(Artifact { format_version: version, metadata, program, checksum, signatures })
+    Ok(Artifact {
+        format_version: version,
+        metadata,
+        program,
+        checksum,
+        signatures,
+    })
 }
 
 #[cfg(test)]
@@ -204,7 +219,10 @@ mod tests {
     use super::*;
 
     fn sample() -> (Metadata, dtc_ir::Program) {
-        let program = dtc_ir::Program { name: "p.dt".into(), ..dtc_ir::Program::default() };
+        let program = dtc_ir::Program {
+            name: "p.dt".into(),
+            ..dtc_ir::Program::default()
+        };
         let metadata = Metadata {
             program: "p.dt".into(),
             source_hash: source_hash([("p.dt", "")]),
@@ -257,7 +275,12 @@ mod tests {
             params: vec![],
             ret: dtc_ir::Type::Int,
             n_locals: 1,
-            body: vec![dtc_ir::Stmt::ForRange { local: 0, from: 0, to: i64::MAX, body: vec![] }],
+            body: vec![dtc_ir::Stmt::ForRange {
+                local: 0,
+                from: 0,
+                to: i64::MAX,
+                body: vec![],
+            }],
         });
         let bytes = encode(&m, &p, &[]);
         assert!(matches!(decode(&bytes), Err(Error::Unverified(_))));

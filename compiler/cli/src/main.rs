@@ -11,10 +11,13 @@
 //! errors (clap also exits with 2 on bad arguments), 101 if the compiler
 //! itself crashed.
 
+mod artifact;
 mod check;
 mod explain;
 mod fmt;
 mod risk;
+mod run;
+mod test;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -77,11 +80,137 @@ enum Command {
     /// Run the language server (LSP over stdin and stdout), for editors.
     #[command(after_help = LSP_EXAMPLES)]
     Lsp,
+    /// Run a program over events: what egresses, the logs and metrics it
+    /// derives, and the actions it triggers.
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(RunArgs),
+    /// Print a realistic event stream of a sample scenario, as JSON lines.
+    Generate {
+        /// file-hashing, chatty-event, secret, work-queue or cache-probe.
+        scenario: String,
+        /// How many events.
+        #[arg(long, default_value_t = 1000)]
+        events: usize,
+        /// The same seed gives the same stream.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Compile a program to a verified artifact (.dtx) for an agent.
+    Compile(CompileArgs),
+    /// Print what an artifact holds: header, metadata, risk and its IR.
+    Inspect {
+        /// The artifact.
+        artifact: PathBuf,
+    },
+    /// Run programs' tests: each `P.dt` with `P.events.jsonl` beside it runs
+    /// and its output is compared with `P.expected.jsonl`.
+    #[command(after_help = TEST_EXAMPLES)]
+    Test(TestArgs),
     /// Explain a diagnostic code (list every code when none is given).
     Explain {
         /// A code such as E0203 or W0001.
         code: Option<String>,
     },
+}
+
+const RUN_EXAMPLES: &str = "\
+Events are JSON lines: flat objects ({\"event\": \"LogLaunch\", \"time\":
+\"2026-11-22T10:00:00Z\", \"version\": \"1.2\"}) or OTLP/JSON log exports.
+Windows run on event time; a window closes when an event past its end
+arrives, or at the end of input with --until-end. Outputs go to stdout, the
+summary to stderr (or, with --format json, as the last JSON line).
+
+Examples:
+  dtc run samples/05-work-queue/work_queue.dt --events samples/05-work-queue/work_queue.events.jsonl --until-end
+  dtc run prog.dt --events events.jsonl --format json
+  cat events.jsonl | dtc run prog.dt --until-end";
+
+#[derive(Debug, Args)]
+struct CompileArgs {
+    /// The program.
+    program: PathBuf,
+    /// Where to write the artifact (default: the program's name with `.dtx`).
+    #[arg(short, long, value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// Check against this deployment policy, and take its defaults.
+    #[arg(long, value_name = "POLICY")]
+    policy: Option<PathBuf>,
+    /// When to colour diagnostics.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+const TEST_EXAMPLES: &str = "\
+A test is two files beside a program P.dt: P.events.jsonl (the input) and
+P.expected.jsonl (what `dtc run P.dt --events P.events.jsonl --format json
+--until-end` prints). Write or refresh the expected file with --bless, then
+review it.
+
+Examples:
+  dtc test samples/
+  dtc test prog.dt --bless";
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// Programs or directories.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Write the expected outputs instead of comparing with them.
+    #[arg(long)]
+    bless: bool,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The program.
+    #[arg(value_name = "PROGRAM")]
+    program: PathBuf,
+
+    /// The events (JSON lines or OTLP/JSON); standard input when absent or `-`.
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+
+    /// How to print outputs.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+
+    /// Close every open window at the end of input.
+    #[arg(long)]
+    until_end: bool,
+
+    /// Which engine runs the program.
+    #[arg(long, value_enum, default_value_t = Engine::Interp)]
+    engine: Engine,
+
+    /// Seed of every sampling decision (`sample`, sampled stages).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+
+    /// How long after its end a window still takes late events (e.g. 5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_lateness)]
+    lateness: Option<i64>,
+
+    /// Defaults (budgets, bounds) from this deployment policy.
+    #[arg(long, value_name = "POLICY")]
+    policy: Option<PathBuf>,
+
+    /// When to colour diagnostics.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+fn parse_lateness(s: &str) -> Result<i64, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration: {e}"))
+        .and_then(|d| i64::try_from(d.as_nanos()).map_err(|_| format!("`{s}` is too long")))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Engine {
+    /// The reference interpreter of the IR.
+    Interp,
+    /// Native code compiled with cranelift (not available yet).
+    Jit,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +369,31 @@ fn run(cli: Cli) -> Outcome {
     let outcome = match cli.command {
         Command::Check(args) => check::run(&args, &mut io),
         Command::Risk(args) => risk::run(&args, &mut io),
+        Command::Run(args) => run::run(&args, &mut io),
+        Command::Compile(args) => artifact::compile(&args, &mut io),
+        Command::Generate {
+            scenario,
+            events,
+            seed,
+        } => match dtc_engine::generate::scenario_for(&scenario) {
+            Some(s) => {
+                for line in dtc_engine::generate::Generator::new(s, seed).take(events) {
+                    if writeln!(io.stdout, "{line}").is_err() {
+                        break;
+                    }
+                }
+                Outcome::Clean
+            }
+            None => {
+                let _ = writeln!(
+                    io.stderr,
+                    "error: unknown scenario `{scenario}`: use file-hashing, chatty-event, secret, work-queue or cache-probe"
+                );
+                Outcome::UsageOrIo
+            }
+        },
+        Command::Inspect { artifact } => artifact::inspect(&artifact, &mut io),
+        Command::Test(args) => test::run(&args, &mut io),
         Command::Fmt(args) => fmt::run(&args, &mut io),
         Command::Lsp => Outcome::UsageOrIo, // handled above
         Command::Explain { code } => explain::run(code.as_deref(), &mut io),

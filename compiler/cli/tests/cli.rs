@@ -496,3 +496,169 @@ fn fmt_refuses_files_with_syntax_errors() {
     let run = dtc_in(&dir, &["fmt", "missing.dt"], b"");
     assert_eq!(run.code, 2, "{run:#?}");
 }
+
+/// The workspace root, where the samples are.
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn run_prints_outputs_and_a_json_summary() {
+    let root = workspace();
+    let r = dtc_in(
+        &root,
+        &[
+            "run",
+            "samples/05-work-queue/work_queue.dt",
+            "--events",
+            "samples/05-work-queue/work_queue.events.jsonl",
+            "--until-end",
+            "--format",
+            "json",
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{r:#?}");
+    let lines: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON lines"))
+        .collect();
+    assert_eq!(
+        lines.last().and_then(|l| l["kind"].as_str()),
+        Some("summary")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "action" && l["action"] == "memory_dump" && l["fired"] == true)
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "action" && l["fired"] == false),
+        "the second dump is refused by its budget"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "metric" && l["name"] == "workqueue.depth.deepest")
+    );
+}
+
+#[test]
+fn run_reads_standard_input_and_counts_malformed_lines() {
+    let dir = scratch("run-stdin");
+    write(
+        &dir,
+        "p.dt",
+        "event LogLaunch { version: string }\nsuppress LogLaunch when version == \"0\"\n",
+    );
+    let input = b"{\"event\":\"LogLaunch\",\"time\":\"2026-11-22T10:00:00Z\",\"version\":\"1\"}\nnot json\n{\"event\":\"LogLaunch\",\"time\":\"2026-11-22T10:00:01Z\",\"version\":\"0\"}\n";
+    let r = dtc_in(&dir, &["run", "p.dt"], input);
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert!(r.stdout.contains("egress"), "{r:#?}");
+    assert!(r.stdout.contains("malformed"), "{r:#?}");
+    assert!(
+        r.stderr.contains("1 suppressed") && r.stderr.contains("1 malformed"),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn run_refuses_programs_with_errors_and_the_missing_jit() {
+    let dir = scratch("run-errors");
+    write(&dir, "bad.dt", BROKEN);
+    let r = dtc_in(&dir, &["run", "bad.dt"], b"");
+    assert_eq!(r.code, 1, "{r:#?}");
+    assert!(r.stderr.contains("nothing was run"), "{r:#?}");
+    write(&dir, "ok.dt", CLEAN);
+    let r = dtc_in(&dir, &["run", "ok.dt", "--engine", "jit"], b"");
+    assert_eq!(r.code, 2, "{r:#?}");
+    assert!(r.stderr.contains("--engine interp"), "{r:#?}");
+}
+
+#[test]
+fn samples_pass_their_program_tests() {
+    let r = dtc_in(&workspace(), &["test", "samples/"], b"");
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert!(r.stderr.contains("8 passed, 0 failed"), "{r:#?}");
+}
+
+#[test]
+fn artifacts_compile_inspect_run_and_refuse_damage() {
+    let root = workspace();
+    let dir = scratch("artifacts");
+    let dtx = dir.join("wq.dtx");
+    let dtx = dtx.to_str().expect("utf-8 path");
+    let r = dtc_in(
+        &root,
+        &["compile", "samples/05-work-queue/work_queue.dt", "-o", dtx],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{r:#?}");
+    let r = dtc_in(&root, &["inspect", dtx], b"");
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert!(
+        r.stdout.contains("format version 1") && r.stdout.contains("risk tier        high"),
+        "{r:#?}"
+    );
+    assert!(
+        r.stdout.contains("machine m0 backlog"),
+        "the IR is printed: {r:#?}"
+    );
+    let events = "samples/05-work-queue/work_queue.events.jsonl";
+    let from_source = dtc_in(
+        &root,
+        &[
+            "run",
+            "samples/05-work-queue/work_queue.dt",
+            "--events",
+            events,
+            "--until-end",
+        ],
+        b"",
+    );
+    let from_artifact = dtc_in(&root, &["run", dtx, "--events", events, "--until-end"], b"");
+    assert_eq!(from_artifact.code, 0, "{from_artifact:#?}");
+    assert_eq!(
+        from_source.stdout, from_artifact.stdout,
+        "the artifact runs like its source"
+    );
+    let bytes = std::fs::read(dtx).expect("artifact written");
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x01;
+    write(&dir, "flipped.dtx", &flipped);
+    write(&dir, "short.dtx", &bytes[..bytes.len() / 3]);
+    write(&dir, "foreign.dtx", b"PK\x03\x04 not an artifact");
+    for (name, why) in [
+        ("flipped.dtx", "checksum"),
+        ("short.dtx", "truncated"),
+        ("foreign.dtx", "not a dtc artifact"),
+    ] {
+        let r = dtc_in(&dir, &["run", name], b"");
+        assert_eq!(r.code, 1, "{name}: {r:#?}");
+        assert!(r.stderr.contains(why), "{name}: {r:#?}");
+        assert!(r.stdout.is_empty(), "{name} must not run: {r:#?}");
+    }
+}
+
+#[test]
+fn generate_gives_a_reproducible_stream() {
+    let dir = scratch("generate");
+    let a = dtc_in(
+        &dir,
+        &["generate", "work-queue", "--events", "50", "--seed", "3"],
+        b"",
+    );
+    let b = dtc_in(
+        &dir,
+        &["generate", "work-queue", "--events", "50", "--seed", "3"],
+        b"",
+    );
+    assert_eq!(a.code, 0);
+    assert_eq!(a.stdout, b.stdout);
+    assert_eq!(a.stdout.lines().count(), 50);
+    let r = dtc_in(&dir, &["generate", "nope"], b"");
+    assert_eq!(r.code, 2, "{r:#?}");
+}

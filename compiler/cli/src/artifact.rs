@@ -1,0 +1,126 @@
+//! `dtc compile` and `dtc inspect`: write a checked, lowered and verified
+//! program as a `.dtx` artifact, and print what an artifact holds.
+
+use std::path::Path;
+
+use crate::check::policy_session;
+use crate::{ColorChoice, CompileArgs, Io, Outcome};
+
+pub(crate) fn compile(args: &CompileArgs, io: &mut Io<'_>) -> Outcome {
+    let session = match policy_session(args.policy.as_deref()) {
+        Ok(s) => s,
+        Err(msg) => {
+            let _ = writeln!(io.stderr, "error: {msg}");
+            return Outcome::UsageOrIo;
+        }
+    };
+    let out = match session.check_path(&args.program) {
+        Ok(out) => out,
+        Err(e) => {
+            let _ = writeln!(io.stderr, "error: {e}");
+            return Outcome::UsageOrIo;
+        }
+    };
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => io.color_auto,
+    };
+    if !out.diagnostics.is_empty() {
+        let text = dtc_diagnostics::render_human(&out.diagnostics, &out.sources, color);
+        let _ = io.stderr.write_all(text.as_bytes());
+    }
+    if out.has_errors() {
+        let _ = writeln!(
+            io.stderr,
+            "error: the program has errors; no artifact was written"
+        );
+        return Outcome::Failed;
+    }
+    let (Some(report), Some(Ok(program))) = (&out.report, out.lower()) else {
+        let _ = writeln!(
+            io.stderr,
+            "error: internal compiler error: the program's IR does not verify"
+        );
+        return Outcome::Failed;
+    };
+    let sources: Vec<(&str, &str)> = out
+        .units
+        .iter()
+        .map(|u| {
+            let f = out.sources.get(u.file);
+            (f.name.as_str(), f.text.as_str())
+        })
+        .collect();
+    let metadata = dtc_artifact::Metadata {
+        program: out.sources.get(out.root).name.clone(),
+        source_hash: dtc_artifact::source_hash(sources),
+        compiler_version: env!("CARGO_PKG_VERSION").to_string(),
+        tier: report.tier.key().to_string(),
+        risk: dtc_analysis::render_json(report, &out.sources),
+        memory_bound: report.memory_total,
+    };
+    let bytes = dtc_artifact::encode(&metadata, &program, &[]);
+    let path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| args.program.with_extension("dtx"));
+    if let Err(e) = std::fs::write(&path, &bytes) {
+        let _ = writeln!(io.stderr, "error: cannot write `{}`: {e}", path.display());
+        return Outcome::UsageOrIo;
+    }
+    let _ = writeln!(
+        io.stderr,
+        "wrote {} ({} bytes, {})",
+        path.display(),
+        bytes.len(),
+        report.tier
+    );
+    Outcome::Clean
+}
+
+/// Reads and verifies an artifact, or says why it is refused.
+pub(crate) fn load(path: &Path) -> Result<dtc_artifact::Artifact, String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    dtc_artifact::decode(&bytes).map_err(|e| format!("refusing `{}`: {e}", path.display()))
+}
+
+pub(crate) fn inspect(path: &Path, io: &mut Io<'_>) -> Outcome {
+    let a = match load(path) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = writeln!(io.stderr, "error: {e}");
+            return Outcome::Failed;
+        }
+    };
+    let m = &a.metadata;
+    let _ = writeln!(
+        io.stdout,
+        "artifact {} (format version {})",
+        path.display(),
+        a.format_version
+    );
+    let _ = writeln!(io.stdout, "  program          {}", m.program);
+    let _ = writeln!(io.stdout, "  source hash      {}", m.source_hash);
+    let _ = writeln!(io.stdout, "  compiler         dtc {}", m.compiler_version);
+    let _ = writeln!(
+        io.stdout,
+        "  checksum         {}",
+        dtc_artifact::hex(&a.checksum)
+    );
+    let _ = writeln!(io.stdout, "  signatures       {}", a.signatures.len());
+    let _ = writeln!(io.stdout, "  risk tier        {}", m.tier);
+    if let Some(v) = m.risk.get("vector").and_then(|v| v.as_object()) {
+        let parts: Vec<String> = v
+            .iter()
+            .map(|(k, l)| format!("{k} {}", l.as_str().unwrap_or("?")))
+            .collect();
+        let _ = writeln!(io.stdout, "  risk vector      {}", parts.join(", "));
+    }
+    let _ = writeln!(io.stdout, "  memory bound     {} bytes", m.memory_bound);
+    let _ = writeln!(io.stdout, "  verified         yes");
+    let _ = writeln!(io.stdout);
+    let _ = io.stdout.write_all(dtc_ir::print(&a.program).as_bytes());
+    Outcome::Clean
+}
