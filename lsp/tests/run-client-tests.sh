@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Real-client tests of the language server: pytest-lsp (a real LSP client,
 # with the capabilities VS Code and Neovim send) drives the `dtc lsp` binary
-# over stdio. Self-contained: makes a virtualenv under target/, installs the
-# pinned client there, builds the binary, runs pytest. Extra arguments go to
-# pytest (e.g. `-k bad_input`).
+# over stdio, then headless Neovim 0.11 opens a sample through the config in
+# editors/nvim. Self-contained: makes a virtualenv under target/, installs
+# the pinned clients there, builds the binary, runs both. Extra arguments go
+# to pytest (e.g. `-k bad_input`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -19,5 +20,7 @@ if [ ! -x "$venv/bin/pytest" ] || ! cmp -s "$requirements" "$venv/requirements.t
 fi
 
 cargo build --quiet -p dtc-cli
-DTC_BIN="$(cd "$target" && pwd)/debug/dtc" \
-    "$venv/bin/python" -m pytest -q -p no:cacheprovider lsp/tests/python "$@"
+dtc="$(cd "$target" && pwd)/debug/dtc"
+DTC_BIN="$dtc" "$venv/bin/python" -m pytest -q -p no:cacheprovider lsp/tests/python "$@"
+"$venv/bin/nvim" --headless -u NONE -l editors/nvim/test/smoke.lua \
+    "$dtc" "$PWD/samples/06-verify-hash/verify_hash.dt"

@@ -1,0 +1,2 @@
+-- .dt files are Dynamic Telemetry programs.
+vim.filetype.add({ extension = { dt = "dt" } })
