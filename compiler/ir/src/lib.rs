@@ -425,9 +425,11 @@ pub enum ShapeRule {
         event: u32,
         when: Option<Expr>,
     },
+    /// Removes a declared field, from every event or those `when` selects.
     SuppressField {
         event: u32,
         slot: u32,
+        when: Option<Expr>,
     },
     /// `hash`, `mask` or `drop` of a declared field.
     Redact {
@@ -440,6 +442,8 @@ pub enum ShapeRule {
         event: u32,
         field: StdField,
         method: Redaction,
+        /// For `suppress E.field when c`: only where `c` holds.
+        when: Option<Expr>,
     },
     Sample {
         event: u32,

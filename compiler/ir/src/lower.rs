@@ -677,24 +677,34 @@ impl<'a> Lowerer<'a> {
                     return;
                 };
                 match &target.field {
-                    Some(f) => match self.program.events[event as usize]
-                        .fields
-                        .iter()
-                        .position(|x| x.name == f.name)
-                    {
-                        Some(slot) => ShapeRule::SuppressField {
-                            event,
-                            slot: slot as u32,
-                        },
-                        None => match StdField::from_name(&f.name) {
-                            Some(field) => ShapeRule::RedactStd {
+                    Some(f) => {
+                        let mut cx = Cx {
+                            row: Some(self.event_row(event)),
+                            source: Some(event),
+                            ..Cx::default()
+                        };
+                        let when = when.as_ref().map(|w| self.expr(w, &mut cx));
+                        match self.program.events[event as usize]
+                            .fields
+                            .iter()
+                            .position(|x| x.name == f.name)
+                        {
+                            Some(slot) => ShapeRule::SuppressField {
                                 event,
-                                field,
-                                method: Redaction::Drop,
+                                slot: slot as u32,
+                                when,
                             },
-                            None => return,
-                        },
-                    },
+                            None => match StdField::from_name(&f.name) {
+                                Some(field) => ShapeRule::RedactStd {
+                                    event,
+                                    field,
+                                    method: Redaction::Drop,
+                                    when,
+                                },
+                                None => return,
+                            },
+                        }
+                    }
                     None => {
                         let mut cx = Cx {
                             row: Some(self.event_row(event)),
@@ -731,6 +741,7 @@ impl<'a> Lowerer<'a> {
                             event,
                             field,
                             method,
+                            when: None,
                         },
                         None => return,
                     },

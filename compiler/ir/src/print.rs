@@ -161,7 +161,10 @@ fn shape(p: &Program, r: &ShapeRule) -> String {
             Some(w) => format!("suppress e{event} {} when {}", name(event), expr(w)),
             None => format!("suppress e{event} {}", name(event)),
         },
-        ShapeRule::SuppressField { event, slot } => format!("suppress e{event}.s{slot}"),
+        ShapeRule::SuppressField { event, slot, when } => match when {
+            Some(w) => format!("suppress e{event}.s{slot} when {}", expr(w)),
+            None => format!("suppress e{event}.s{slot}"),
+        },
         ShapeRule::Redact {
             event,
             slot,
@@ -171,7 +174,15 @@ fn shape(p: &Program, r: &ShapeRule) -> String {
             event,
             field,
             method,
-        } => format!("redact e{event}.{} with {method:?}", field.name()),
+            when,
+        } => match when {
+            Some(w) => format!(
+                "redact e{event}.{} with {method:?} when {}",
+                field.name(),
+                expr(w)
+            ),
+            None => format!("redact e{event}.{} with {method:?}", field.name()),
+        },
         ShapeRule::Sample { event, rate } => format!("sample e{event} {rate}%"),
         ShapeRule::Limit {
             event,

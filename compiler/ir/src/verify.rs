@@ -280,7 +280,35 @@ impl<'p> Verifier<'p> {
                     self.expect(w, &frame, &Type::Bool);
                 }
             }
-            ShapeRule::SuppressField { event, slot } | ShapeRule::Redact { event, slot, .. } => {
+            ShapeRule::SuppressField {
+                when: Some(w),
+                event,
+                ..
+            }
+            | ShapeRule::RedactStd {
+                when: Some(w),
+                event,
+                ..
+            } if self.p.events.get(*event as usize).is_some() => {
+                let ev = self.event(*event);
+                let frame = Frame {
+                    event: ev,
+                    n_locals: 0,
+                    vars: &[],
+                    slots: &[],
+                    columns: None,
+                    pure: true,
+                    ret: None,
+                };
+                self.expect(w, &frame, &Type::Bool);
+                if let ShapeRule::SuppressField { slot, .. } = rule
+                    && ev.is_some_and(|e| *slot as usize >= e.fields.len())
+                {
+                    self.err(format!("field slot {slot} out of range"));
+                }
+            }
+            ShapeRule::SuppressField { event, slot, .. }
+            | ShapeRule::Redact { event, slot, .. } => {
                 if let Some(ev) = self.event(*event)
                     && *slot as usize >= ev.fields.len()
                 {

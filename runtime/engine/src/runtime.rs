@@ -599,7 +599,10 @@ impl Engine {
                         self.counters.rate_limited += 1;
                         return;
                     }
-                    ShapeRule::SuppressField { event, slot } if *event == rec.layout => {
+                    ShapeRule::SuppressField { event, slot, when } if *event == rec.layout => {
+                        if !self.selects(when, rec) {
+                            continue;
+                        }
                         if let Some(f) = layout.fields.get(*slot as usize) {
                             remove_attr(&mut json, &f.key);
                         }
@@ -622,7 +625,11 @@ impl Engine {
                         event,
                         field,
                         method,
+                        when,
                     } if *event == rec.layout => {
+                        if !self.selects(when, rec) {
+                            continue;
+                        }
                         let key = field.name();
                         let v = crate::interp::std_field(rec, *field);
                         if let Some(obj) = json.as_object_mut() {
@@ -646,6 +653,14 @@ impl Engine {
         }
         self.counters.egressed += 1;
         self.out.push(Output::Egress { event: json });
+    }
+
+    /// Whether a shaping rule's `when` holds for a record (no `when`: always).
+    fn selects(&self, when: &Option<Expr>, rec: &Record) -> bool {
+        let Some(w) = when else { return true };
+        let mut i = self.interp();
+        let mut f = Frame::new(Some(rec), 0, &mut [], &[], &mut []);
+        i.eval(w, &mut f).unwrap_or(Value::None) == Value::Bool(true)
     }
 
     // ------------------------------------------------------------- dispatch
