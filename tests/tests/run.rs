@@ -2,7 +2,7 @@
 //! and must produce exactly its expected output (`<program>.expected.jsonl`):
 //! egress, derived logs, metrics at window close, actions and the summary,
 //! as the JSON lines `dtc run --format json --until-end` prints. This is
-//! `dtc test samples/`; refresh the expected files with
+//! `dtc test samples/ tests/run/`; refresh the expected files with
 //! `dtc test samples/ --bless` and review the diff. A sample without events
 //! fails the test: each must show what it does.
 
@@ -29,7 +29,10 @@ fn samples_run_over_their_events() {
     std::env::set_current_dir(&root).expect("the workspace root exists");
     let mut missing = Vec::new();
     let mut failures = Vec::new();
-    for path in dt_files(&root.join("samples")) {
+    // The samples, and the run cases that pin down the runtime's semantics.
+    let mut programs = dt_files(&root.join("samples"));
+    programs.extend(dt_files(&root.join("tests/run")));
+    for path in programs {
         let rel = path.strip_prefix(&root).unwrap_or(&path).to_path_buf();
         if rel.starts_with("samples/schemas") || rel.file_name().is_some_and(|n| n == "schema.dt") {
             continue;
