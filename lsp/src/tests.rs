@@ -353,3 +353,116 @@ fn formatting_replaces_the_whole_text() {
     assert!(crate::format_edits("event A {").is_empty());
     let _ = Uri::from_str("file:///x.dt");
 }
+
+fn dt_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            dt_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "dt") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every request at positions all over every sample and ui case (those with
+/// errors too), and over truncated copies that end mid-construct: the
+/// server answers each without an error and without panicking.
+#[test]
+fn every_request_everywhere_in_every_case_answers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    dt_files(&root.join("samples"), &mut files);
+    dt_files(&root.join("tests/ui"), &mut files);
+    files.sort();
+    assert!(files.len() > 50);
+    let (sender, receiver) = crossbeam_channel::unbounded();
+    let mut server = crate::Server::new(sender);
+    let mut id = 0;
+    let mut n_requests = 0;
+    for path in &files {
+        let bytes = std::fs::read(path).expect("read");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let cut = text.len() * 2 / 3;
+        let cut = (cut..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        for (k, variant) in [text.clone(), text[..cut].to_string()]
+            .into_iter()
+            .enumerate()
+        {
+            let uri = crate::uri::from_path(&path.with_extension(format!("{k}.dt"))).expect("uri");
+            server.open(uri.clone(), variant.clone(), 1);
+            let doc = json!({ "textDocument": { "uri": uri.as_str() } });
+            let mut positions = Vec::new();
+            for (line, l) in variant.lines().enumerate() {
+                let n = l.encode_utf16().count() as u32;
+                positions.extend([(line as u32, n / 2), (line as u32, n + 3)]);
+            }
+            positions.push((u32::MAX, u32::MAX));
+            for (line, character) in positions {
+                let pos = json!({ "line": line, "character": character });
+                let at = json!({ "textDocument": { "uri": uri.as_str() }, "position": pos,
+                                 "context": { "includeDeclaration": true } });
+                let range = json!({ "textDocument": { "uri": uri.as_str() },
+                                    "range": { "start": pos, "end": pos },
+                                    "context": { "diagnostics": [] } });
+                for (method, params) in [
+                    ("textDocument/hover", &at),
+                    ("textDocument/completion", &doc.clone()),
+                    ("textDocument/definition", &at),
+                    ("textDocument/references", &at),
+                    ("textDocument/codeAction", &range),
+                ] {
+                    let params = if method == "textDocument/completion" {
+                        let mut p = at.clone();
+                        p["context"] = json!({ "triggerKind": 1 });
+                        p
+                    } else {
+                        params.clone()
+                    };
+                    id += 1;
+                    n_requests += 1;
+                    let resp = server.request(Request::new(
+                        RequestId::from(id),
+                        method.to_string(),
+                        params,
+                    ));
+                    assert!(
+                        resp.response_result.is_ok(),
+                        "{}: {method} at {line}:{character}: {resp:?}",
+                        path.display()
+                    );
+                }
+            }
+            for method in [
+                "textDocument/semanticTokens/full",
+                "textDocument/documentSymbol",
+                "textDocument/formatting",
+            ] {
+                let mut params = doc.clone();
+                params["options"] = json!({ "tabSize": 4, "insertSpaces": true });
+                id += 1;
+                let resp = server.request(Request::new(
+                    RequestId::from(id),
+                    method.to_string(),
+                    params,
+                ));
+                assert!(
+                    resp.response_result.is_ok(),
+                    "{}: {method}: {resp:?}",
+                    path.display()
+                );
+            }
+            server.notification(Notification::new(
+                "textDocument/didClose".to_string(),
+                json!({ "textDocument": { "uri": uri.as_str() } }),
+            ));
+            while receiver.try_recv().is_ok() {}
+        }
+    }
+    assert!(n_requests > 10_000, "{n_requests}");
+}
