@@ -215,6 +215,34 @@ fn everything(a: &Analyzed, ctx: &Context, head: &str, items: &mut Vec<Completio
     }
 }
 
+/// The source event of a query being written at the end of `head`: the
+/// last `query name = Source` when no other item starts after it.
+fn query_head(head: &str) -> Option<String> {
+    let start = head.rfind("query ")?;
+    let rest = &head[start..];
+    let after_item = rest.lines().skip(1).any(|l| {
+        let w = l.split_whitespace().next().unwrap_or("");
+        !l.starts_with(char::is_whitespace)
+            && !w.is_empty()
+            && !w.starts_with('|')
+            && !w.starts_with("//")
+    });
+    if after_item {
+        return None;
+    }
+    let mut words = rest["query ".len()..].split_whitespace();
+    let _name = words.next()?;
+    if words.next()? != "=" {
+        return None;
+    }
+    let source: String = words
+        .next()?
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    (!source.is_empty()).then_some(source)
+}
+
 /// The event of the nearest `on Event` in the text before the cursor.
 fn handler_event(head: &str) -> Option<String> {
     let words: Vec<&str> = head
@@ -347,9 +375,29 @@ impl Context {
         };
         // The cursor may sit just past an item that ends at it.
         let inside = |s: dtc_diagnostics::Span| s.start < offset && offset <= s.end;
-        let Some(item) = unit.ast.items.iter().find(|i| inside(i.span())) else {
+        // Mid-edit, the item being written may have been cut short by a
+        // syntax error: the cursor belongs to the last item before it.
+        let Some(item) = unit.ast.items.iter().rfind(|i| i.span().start < offset) else {
             return ctx;
         };
+        let text = &a.root().text;
+        let gap = text.get(item.span().end..offset).unwrap_or("");
+        let written = text.get(item.span().start..offset).unwrap_or("");
+        let unclosed = written.matches('{').count() > written.matches('}').count();
+        let new_item = gap
+            .split('\n')
+            .skip(1)
+            .any(|l| l.starts_with(|c: char| !c.is_whitespace()))
+            || gap.contains("\n\n");
+        if !inside(item.span()) && !unclosed && (new_item || gap.trim().is_empty()) {
+            // After a finished item.
+            if let Some(q) = query_head(text.get(..offset).unwrap_or("")) {
+                ctx.top_level = false;
+                ctx.event = Some(q);
+                ctx.fields_are_names = true;
+            }
+            return ctx;
+        }
         ctx.top_level = false;
         match item {
             Item::Query(q) => {
@@ -357,6 +405,12 @@ impl Context {
                 ctx.fields_are_names = true;
             }
             Item::Shaping(_) => {}
+            Item::Error(_) => {
+                if let Some(q) = query_head(text.get(..offset).unwrap_or("")) {
+                    ctx.event = Some(q);
+                    ctx.fields_are_names = true;
+                }
+            }
             Item::Machine(m) => {
                 ctx.machine = Some(m.name.name.clone());
                 for member in &m.members {

@@ -466,3 +466,98 @@ fn every_request_everywhere_in_every_case_answers() {
     }
     assert!(n_requests > 10_000, "{n_requests}");
 }
+
+/// Labels offered at the end of `before`, in a document that is `before`
+/// followed by `after`.
+fn completions(before: &str, after: &str) -> Vec<String> {
+    let text = format!("{before}{after}");
+    let (sender, _receiver) = crossbeam_channel::unbounded();
+    let mut server = crate::Server::new(sender);
+    let uri = Uri::from_str("file:///completion/test.dt").expect("uri");
+    server.open(uri.clone(), text, 1);
+    let line = before.matches('\n').count() as u32;
+    let character = before
+        .rsplit('\n')
+        .next()
+        .unwrap_or("")
+        .encode_utf16()
+        .count() as u32;
+    let resp = server.request(Request::new(
+        RequestId::from(1),
+        "textDocument/completion".to_string(),
+        json!({ "textDocument": { "uri": uri.as_str() },
+                "position": { "line": line, "character": character } }),
+    ));
+    let value = resp.response_result.expect("completion answers");
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i["label"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn completion_follows_the_context() {
+    let schema = "event A {\n    x: int,\n    name: string @pii,\n}\n\n";
+    let machine =
+        format!("{schema}machine m {{\n    state Idle\n    state Busy\n    on A in Idle -> ");
+    let got = completions(&machine, "Busy\n}\n");
+    assert!(
+        got.contains(&"Busy".to_string()) && got.contains(&"Idle".to_string()),
+        "{got:?}"
+    );
+    assert!(!got.contains(&"if".to_string()), "{got:?}");
+
+    let got = completions(&format!("{schema}event B {{\n    y: int @"), "\n}\n");
+    assert!(
+        got.contains(&"pii".to_string()) && got.contains(&"attr".to_string()),
+        "{got:?}"
+    );
+
+    let got = completions(&format!("{schema}redact A.name with "), "\n");
+    assert_eq!(got, ["hash", "mask", "drop"]);
+
+    let got = completions(&format!("{schema}query q =\n    A\n    | where "), "\n");
+    assert!(
+        got.contains(&"x".to_string()),
+        "bare fields in a query: {got:?}"
+    );
+    assert!(got.contains(&"len".to_string()), "{got:?}");
+
+    let got = completions(
+        &format!("{schema}query q =\n    A\n    | summarize n = "),
+        "\n",
+    );
+    assert!(
+        got.contains(&"count".to_string()),
+        "aggregates in summarize: {got:?}"
+    );
+
+    let got = completions(
+        &format!("{schema}processor p {{\n    on A {{\n        let v = file."),
+        "\n    }\n}\n",
+    );
+    assert!(
+        got.contains(&"sha256".to_string()) && got.contains(&"exists".to_string()),
+        "{got:?}"
+    );
+
+    let got = completions(&format!("{schema}suppress "), "\n");
+    assert_eq!(got, ["A"]);
+
+    let got = completions(
+        &format!("{schema}processor p {{\n    on A {{\n        let v = A."),
+        "\n    }\n}\n",
+    );
+    assert!(got.contains(&"name".to_string()), "{got:?}");
+}
+
+#[test]
+fn completion_after_a_finished_item_is_top_level() {
+    let src = "event A {\n    x: int,\n}\nmachine m {\n    state Idle\n}\nlimit ";
+    let got = completions(src, "\n");
+    assert_eq!(got, ["A"], "{got:?}");
+}
