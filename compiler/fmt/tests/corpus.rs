@@ -82,3 +82,54 @@ fn every_sample_and_ui_case_formats_idempotently_and_faithfully() {
     }
     assert!(formatted > 50, "formatted only {formatted} files");
 }
+
+/// The same properties with comments put between tokens all over each file:
+/// a block comment after every sixth token, a line comment after the
+/// third one after it.
+#[test]
+fn comments_anywhere_survive_and_stay_idempotent() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = Vec::new();
+    dt_files(&root.join("samples"), &mut files);
+    dt_files(&root.join("tests/ui"), &mut files);
+    files.sort();
+    let mut checked = 0;
+    for path in &files {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        if dtc_fmt::format(&text).is_err() {
+            continue;
+        }
+        let lexed = dtc_syntax::lexer::lex(&text);
+        let mut with_comments = String::new();
+        let mut pos = 0;
+        for (k, (_, _, end)) in lexed.tokens.iter().enumerate() {
+            with_comments.push_str(&text[pos..*end]);
+            pos = *end;
+            match k % 6 {
+                2 => with_comments.push_str(" /* c */ "),
+                5 => with_comments.push_str(" // c\n"),
+                _ => {}
+            }
+        }
+        with_comments.push_str(&text[pos..]);
+        let name = path.display();
+        let once = dtc_fmt::format(&with_comments)
+            .unwrap_or_else(|e| panic!("{name}: commented copy does not format: {e}"));
+        let twice = dtc_fmt::format(&once).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(once, twice, "{name}: not idempotent:\n{once}");
+        assert_eq!(
+            comments(&with_comments),
+            comments(&once),
+            "{name}: comments differ"
+        );
+        assert_eq!(
+            shape(&with_comments),
+            shape(&once),
+            "{name}: the tree differs"
+        );
+        checked += 1;
+    }
+    assert!(checked > 50);
+}
