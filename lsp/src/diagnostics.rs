@@ -4,18 +4,26 @@
 //! the code is the same stable code; notes and the help line follow, as in
 //! the terminal. The primary label's text and every secondary label become
 //! related information, each at its own place (secondary labels may be in an
-//! imported file).
+//! imported file). The diagnostics of an imported file that is not open are
+//! published for that file too, as `dtc check` prints them; an open file's
+//! own check speaks for it.
 
-use dtc_diagnostics::{Diagnostic, Severity};
+use dtc_diagnostics::{Diagnostic, FileId, Severity};
 use lsp_types::{DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, Uri};
 
 use crate::world::{Analyzed, range};
 
 /// The diagnostics of a document's own file.
 pub fn for_document(analyzed: &Analyzed, uri: &Uri) -> Vec<lsp_types::Diagnostic> {
+    for_file(analyzed, uri, analyzed.out.root)
+}
+
+/// The diagnostics whose primary label is in one file of the check (the
+/// document's, or one it imports); `uri` is the document's.
+pub fn for_file(analyzed: &Analyzed, uri: &Uri, file: FileId) -> Vec<lsp_types::Diagnostic> {
     analyzed
         .out
-        .diagnostics_in(analyzed.out.root)
+        .diagnostics_in(file)
         .map(|d| convert(analyzed, uri, d))
         .collect()
 }

@@ -163,6 +163,9 @@ pub struct Server {
     fs: OverlayFs,
     /// Documents whose analysis is out of date.
     stale: HashSet<Uri>,
+    /// For each open document, the files it imports (not open themselves)
+    /// that it published diagnostics for, to clear them when they go.
+    import_diagnostics: HashMap<Uri, HashSet<Uri>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -185,6 +188,7 @@ impl Server {
             docs: HashMap::new(),
             fs: OverlayFs::default(),
             stale: HashSet::new(),
+            import_diagnostics: HashMap::new(),
         }
     }
 
@@ -214,6 +218,9 @@ impl Server {
         self.docs.get(uri)?.analysis.as_ref()
     }
 
+    // The sets of `Uri`s: lsp-types' `Uri` hashes by its text, though
+    // clippy counts its parsed form as interior mutability.
+    #[allow(clippy::mutable_key_type)]
     fn check(&mut self, uri: &Uri) {
         self.stale.remove(uri);
         let Some(doc) = self.docs.get_mut(uri) else {
@@ -222,12 +229,49 @@ impl Server {
         let analyzed = world::analyze(&self.fs, &doc.path, &doc.text);
         let diagnostics = diagnostics::for_document(&analyzed, uri);
         let version = doc.version;
+        // Imported files that are not open: their diagnostics from this check.
+        let mut imports = Vec::new();
+        for (i, path) in analyzed.out.paths.iter().enumerate().skip(1) {
+            let file = dtc_diagnostics::FileId(i as u32);
+            let Some(path) = path else { continue };
+            if i >= analyzed.out.units.len() || self.fs.open.contains_key(&normalize(path)) {
+                continue;
+            }
+            if let Some(import_uri) = analyzed.uri_of(uri, file) {
+                imports.push((import_uri, diagnostics::for_file(&analyzed, uri, file)));
+            }
+        }
         doc.analysis = Some(analyzed);
         self.notify::<PublishDiagnostics>(PublishDiagnosticsParams {
             uri: uri.clone(),
             diagnostics,
             version: Some(version),
         });
+        let before = self.import_diagnostics.remove(uri).unwrap_or_default();
+        let mut now = HashSet::new();
+        for (import_uri, diags) in imports {
+            if diags.is_empty() && !before.contains(&import_uri) {
+                continue;
+            }
+            if !diags.is_empty() {
+                now.insert(import_uri.clone());
+            }
+            self.notify::<PublishDiagnostics>(PublishDiagnosticsParams {
+                uri: import_uri,
+                diagnostics: diags,
+                version: None,
+            });
+        }
+        for gone in before.difference(&now) {
+            if !self.docs.contains_key(gone) {
+                self.notify::<PublishDiagnostics>(PublishDiagnosticsParams {
+                    uri: gone.clone(),
+                    diagnostics: Vec::new(),
+                    version: None,
+                });
+            }
+        }
+        self.import_diagnostics.insert(uri.clone(), now);
     }
 
     /// Marks stale every open document whose last check read `path`.
@@ -290,6 +334,15 @@ impl Server {
                     if let Some(doc) = self.docs.remove(&uri) {
                         self.fs.open.remove(&doc.path);
                         self.stale.remove(&uri);
+                        for import in self.import_diagnostics.remove(&uri).unwrap_or_default() {
+                            if !self.docs.contains_key(&import) {
+                                self.notify::<PublishDiagnostics>(PublishDiagnosticsParams {
+                                    uri: import,
+                                    diagnostics: Vec::new(),
+                                    version: None,
+                                });
+                            }
+                        }
                         self.mark_dependents(&doc.path);
                         self.notify::<PublishDiagnostics>(PublishDiagnosticsParams {
                             uri,

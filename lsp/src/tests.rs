@@ -561,3 +561,26 @@ fn completion_after_a_finished_item_is_top_level() {
     let got = completions(src, "\n");
     assert_eq!(got, ["A"], "{got:?}");
 }
+
+#[test]
+fn errors_in_an_imported_file_are_published_for_it() {
+    let dir = scratch("imports");
+    std::fs::write(dir.join("schema.dt"), "event A {\n    x: \n}\n").expect("write");
+    let uri = file_uri(&dir.join("main.dt"));
+    let schema = file_uri(&dir.join("schema.dt"));
+    let mut c = Client::start();
+    c.open(&uri, "import \"schema.dt\"\n");
+    let own = c.diagnostics(&uri);
+    assert!(own.is_empty(), "{own:#?}");
+    let theirs = c.diagnostics(&schema);
+    assert_eq!(theirs.len(), 1, "{theirs:#?}");
+    assert_eq!(theirs[0]["code"], "E0104");
+    // Closing the importing document clears them.
+    c.notify(
+        "textDocument/didClose",
+        json!({ "textDocument": { "uri": uri } }),
+    );
+    let _ = c.diagnostics(&uri);
+    assert!(c.diagnostics(&schema).is_empty());
+    c.stop();
+}

@@ -12,7 +12,12 @@ target="${CARGO_TARGET_DIR:-target}"
 venv="$target/lsp-client-venv"
 requirements=lsp/tests/python/requirements.txt
 
-if [ ! -x "$venv/bin/pytest" ] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
+# One run at a time sets the virtualenv up.
+mkdir -p "$target"
+exec 9>"$target/lsp-client-venv.lock"
+flock 9
+if [ ! -x "$venv/bin/pytest" ] || [ ! -x "$venv/bin/nvim" ] \
+    || ! cmp -s "$requirements" "$venv/requirements.txt"; then
     rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
