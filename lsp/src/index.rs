@@ -10,7 +10,7 @@
 //! standard library. Each name in the source becomes an [`Occurrence`] that
 //! points at a [`Symbol`] (something the program declares) or a
 //! [`Builtin`] (a catalog entry), which is what go to definition, find
-//! references, hover, semantic tokens and rename-free completion read.
+//! references, hover and semantic tokens read.
 //!
 //! The walk is one pass per file after a pass that declares everything, so
 //! the index is linear in the size of the program.
@@ -466,7 +466,7 @@ impl Walker<'_> {
                 }
                 for member in &p.members {
                     match member {
-                        ProcessorMember::Fn(f) => self.function(f, false),
+                        ProcessorMember::Fn(f) => self.function(f),
                         ProcessorMember::Handler(h) => {
                             self.event_ref(&h.event, false);
                             self.event = Some(h.event.name.clone());
@@ -482,7 +482,7 @@ impl Walker<'_> {
                     }
                 }
             }
-            Item::Fn(f) => self.function(f, true),
+            Item::Fn(f) => self.function(f),
             Item::Shaping(s) => match &s.kind {
                 ShapingKind::Suppress { target, when } => {
                     self.shape_target(target);
@@ -635,10 +635,9 @@ impl Walker<'_> {
         self.types.get(&(self.file, e.span)).map(|t| t.to_string())
     }
 
-    fn function(&mut self, f: &FnDecl, top_level: bool) {
-        if top_level {
-            // Declared in the first pass.
-        }
+    /// A function's parameters and body; the function itself is declared
+    /// by the first pass (top level) or by its processor.
+    fn function(&mut self, f: &FnDecl) {
         self.scopes.push(HashMap::new());
         for p in &f.params {
             self.define(
