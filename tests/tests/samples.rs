@@ -32,3 +32,20 @@ fn samples_are_clean() {
         "samples must check cleanly:\n{failures}"
     );
 }
+
+/// Samples are what people copy: they are in `dtc fmt`'s canonical layout.
+#[test]
+fn samples_are_formatted() {
+    let root = workspace_root();
+    let mut unformatted = Vec::new();
+    let mut files = dt_files(&root.join("samples"));
+    files.extend(dt_files(&root.join("tests/run")));
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("readable");
+        match dtc_fmt::format(&text) {
+            Ok(formatted) if formatted == text => {}
+            _ => unformatted.push(path.display().to_string()),
+        }
+    }
+    assert!(unformatted.is_empty(), "run `dtc fmt` on: {unformatted:?}");
+}
