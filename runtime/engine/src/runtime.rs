@@ -129,26 +129,8 @@ impl World for Machines<'_> {
         let Some(m) = self.program.machines.get(machine as usize) else {
             return false;
         };
-        let key = match &m.keys {
-            None => Some(Key::Unit),
-            Some(keys) => keys
-                .iter()
-                .find(|(e, _)| *e == event.layout)
-                .and_then(|(_, k)| {
-                    let no_world = NoWorld;
-                    let mut i = Interp {
-                        program: self.program,
-                        world: &no_world,
-                        seed: self.options.seed,
-                        seq: 0,
-                        hash_key: self.options.hash_key,
-                        regexes: self.regexes,
-                        effects: vec![],
-                    };
-                    let mut frame = Frame::new(Some(event), 0, &mut [], &[], &mut []);
-                    i.eval(k, &mut frame).ok().and_then(|v| Key::from_value(&v))
-                }),
-        };
+        let mut i = new_interp(self.program, &NoWorld, self.options, 0, self.regexes);
+        let key = machine_key(&mut i, m, event);
         // An instance not yet seen is in the initial state.
         let current = key
             .and_then(|k| {
@@ -470,15 +452,13 @@ impl Engine {
     }
 
     fn interp(&self) -> Interp<'_> {
-        Interp {
-            program: &self.program,
-            world: &NoWorld,
-            seed: self.options.seed,
-            seq: self.seq,
-            hash_key: self.options.hash_key,
-            regexes: &self.regexes,
-            effects: vec![],
-        }
+        new_interp(
+            &self.program,
+            &NoWorld,
+            &self.options,
+            self.seq,
+            &self.regexes,
+        )
     }
 
     fn init_vars(&self, defs: &[VarDef]) -> Vec<Value> {
@@ -707,15 +687,7 @@ impl Engine {
             options: &self.options,
             regexes: &self.regexes,
         };
-        let mut i = Interp {
-            program,
-            world: &world,
-            seed: self.options.seed,
-            seq: self.seq,
-            hash_key: self.options.hash_key,
-            regexes: &self.regexes,
-            effects: vec![],
-        };
+        let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
         let vars = &mut self.processor_vars[pi];
         let mut f = Frame::new(Some(rec), h.n_locals, vars, &p.vars, &mut []);
         let result = match &h.guard {
@@ -740,20 +712,7 @@ impl Engine {
 
     fn run_machine(&mut self, mi: usize, rec: &Record, derived: &mut Vec<Record>) {
         let now = rec.input.time;
-        let key = {
-            let m = &self.program.machines[mi];
-            match &m.keys {
-                None => Some(Key::Unit),
-                Some(keys) => keys
-                    .iter()
-                    .find(|(e, _)| *e == rec.layout)
-                    .and_then(|(_, k)| {
-                        let mut i = self.interp();
-                        let mut f = Frame::new(Some(rec), 0, &mut [], &[], &mut []);
-                        i.eval(k, &mut f).ok().and_then(|v| Key::from_value(&v))
-                    }),
-            }
-        };
+        let key = machine_key(&mut self.interp(), &self.program.machines[mi], rec);
         let Some(key) = key else {
             self.counters.unkeyed += 1;
             return;
@@ -788,15 +747,7 @@ impl Engine {
             options: &self.options,
             regexes: &self.regexes,
         };
-        let mut i = Interp {
-            program,
-            world: &world,
-            seed: self.options.seed,
-            seq: self.seq,
-            hash_key: self.options.hash_key,
-            regexes: &self.regexes,
-            effects: vec![],
-        };
+        let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
         let mut taken: Option<(usize, Result<(), crate::interp::Fault>)> = None;
         for (ti, t) in m.transitions.iter().enumerate() {
             if t.event != rec.layout || !(t.from.is_empty() || t.from.contains(&inst.state)) {
@@ -822,18 +773,7 @@ impl Engine {
                 Ok(true) => {}
             }
             if t.target != inst.state {
-                // Entering a state: its variables start from their defaults.
-                for (slot, default) in &m.states[t.target as usize].vars {
-                    let v = match default {
-                        Some(d) => i
-                            .eval(d, &mut Frame::new(None, 0, &mut [], &[], &mut []))
-                            .unwrap_or(Value::None),
-                        None => Value::None,
-                    };
-                    if let Some(s) = inst.slots.get_mut(*slot as usize) {
-                        *s = v;
-                    }
-                }
+                enter_state(&mut i, &m.states[t.target as usize], &mut inst.slots);
             }
             let mut f = Frame::new(
                 Some(rec),
@@ -895,17 +835,8 @@ impl Engine {
     fn new_instance(&self, mi: usize, now: i64) -> Instance {
         let m = &self.program.machines[mi];
         let mut slots = vec![Value::None; m.slots.len()];
-        let mut i = self.interp();
         if let Some(first) = m.states.first() {
-            for (slot, default) in &first.vars {
-                if let Some(d) = default
-                    && let Some(s) = slots.get_mut(*slot as usize)
-                {
-                    *s = i
-                        .eval(d, &mut Frame::new(None, 0, &mut [], &[], &mut []))
-                        .unwrap_or(Value::None);
-                }
-            }
+            enter_state(&mut self.interp(), first, &mut slots);
         }
         let deadline = m
             .timeouts
@@ -962,27 +893,9 @@ impl Engine {
                 options: &self.options,
                 regexes: &self.regexes,
             };
-            let mut i = Interp {
-                program,
-                world: &world,
-                seed: self.options.seed,
-                seq: self.seq,
-                hash_key: self.options.hash_key,
-                regexes: &self.regexes,
-                effects: vec![],
-            };
+            let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
             if t.target != inst.state {
-                for (slot, default) in &m.states[t.target as usize].vars {
-                    let v = match default {
-                        Some(d) => i
-                            .eval(d, &mut Frame::new(None, 0, &mut [], &[], &mut []))
-                            .unwrap_or(Value::None),
-                        None => Value::None,
-                    };
-                    if let Some(s) = inst.slots.get_mut(*slot as usize) {
-                        *s = v;
-                    }
-                }
+                enter_state(&mut i, &m.states[t.target as usize], &mut inst.slots);
             }
             let mut f = Frame::new(None, t.n_locals, &mut inst.vars, &m.vars, &mut inst.slots);
             let result = i.run(&t.body, &mut f);
@@ -1124,15 +1037,7 @@ impl Engine {
             options: &self.options,
             regexes: &self.regexes,
         };
-        let mut i = Interp {
-            program,
-            world: &world,
-            seed: self.options.seed,
-            seq: self.seq,
-            hash_key: self.options.hash_key,
-            regexes: &self.regexes,
-            effects: vec![],
-        };
+        let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
         let mut row: Vec<Value> = Vec::new();
         let mut event = Some(rec);
         let now = rec.input.time;
@@ -1157,21 +1062,11 @@ impl Engine {
                     }
                 }
                 Stage::Extend(cols) => {
-                    let names = row_after(q, si);
                     let values: Vec<(String, Value)> = cols
                         .iter()
                         .map(|(n, e)| (n.clone(), eval(&mut i, &mut f, e)))
                         .collect();
-                    let mut names = names;
-                    for (n, v) in values {
-                        match names.iter().position(|x| *x == n) {
-                            Some(idx) if idx < row.len() => row[idx] = v,
-                            _ => {
-                                names.push(n);
-                                row.push(v);
-                            }
-                        }
-                    }
+                    extend_row(&mut row, row_after(q, si), values);
                 }
                 Stage::Project(cols) => {
                     let values: Vec<Value> =
@@ -1328,15 +1223,7 @@ impl Engine {
             options: &self.options,
             regexes: &self.regexes,
         };
-        let mut i = Interp {
-            program,
-            world: &world,
-            seed: self.options.seed,
-            seq: self.seq,
-            hash_key: self.options.hash_key,
-            regexes: &self.regexes,
-            effects: vec![],
-        };
+        let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
         for (keys, mut aggs) in groups {
             let mut row: Vec<Value> = keys.iter().map(Key::to_value).collect();
             let mut metrics: Vec<(String, MetricValue)> = Vec::new();
@@ -1362,20 +1249,11 @@ impl Engine {
                         alive = i.eval(e, &mut f).unwrap_or(Value::None) == Value::Bool(true)
                     }
                     Stage::Extend(cols) => {
-                        let mut names = row_after(q, sj);
                         let values: Vec<(String, Value)> = cols
                             .iter()
                             .map(|(n, e)| (n.clone(), i.eval(e, &mut f).unwrap_or(Value::None)))
                             .collect();
-                        for (n, v) in values {
-                            match names.iter().position(|x| *x == n) {
-                                Some(idx) if idx < row.len() => row[idx] = v,
-                                _ => {
-                                    names.push(n);
-                                    row.push(v);
-                                }
-                            }
-                        }
+                        extend_row(&mut row, row_after(q, sj), values);
                     }
                     Stage::Project(cols) => {
                         row = cols
@@ -1432,6 +1310,66 @@ impl Engine {
         while let Some(r) = queue.pop_front() {
             let more = self.dispatch(&r);
             queue.extend(more);
+        }
+    }
+}
+
+type Regexes = RefCell<HashMap<String, Rc<regex::Regex>>>;
+
+fn new_interp<'a>(
+    program: &'a Program,
+    world: &'a dyn World,
+    options: &Options,
+    seq: u64,
+    regexes: &'a Regexes,
+) -> Interp<'a> {
+    Interp {
+        program,
+        world,
+        seed: options.seed,
+        seq,
+        hash_key: options.hash_key,
+        regexes,
+        effects: vec![],
+    }
+}
+
+/// The instance an event belongs to: `Unit` for a machine with a single
+/// instance, `None` when the key cannot be computed for this event.
+fn machine_key(i: &mut Interp<'_>, m: &Machine, rec: &Record) -> Option<Key> {
+    let Some(keys) = &m.keys else {
+        return Some(Key::Unit);
+    };
+    let (_, k) = keys.iter().find(|(e, _)| *e == rec.layout)?;
+    let mut f = Frame::new(Some(rec), 0, &mut [], &[], &mut []);
+    i.eval(k, &mut f).ok().and_then(|v| Key::from_value(&v))
+}
+
+/// Entering a state: its variables start from their defaults, or absent.
+fn enter_state(i: &mut Interp<'_>, state: &State, slots: &mut [Value]) {
+    for (slot, default) in &state.vars {
+        let v = match default {
+            Some(d) => i
+                .eval(d, &mut Frame::new(None, 0, &mut [], &[], &mut []))
+                .unwrap_or(Value::None),
+            None => Value::None,
+        };
+        if let Some(s) = slots.get_mut(*slot as usize) {
+            *s = v;
+        }
+    }
+}
+
+/// `extend`: a column of a name already in the row (`names`, as the row was
+/// before the stage) is replaced in place; a new one is appended.
+fn extend_row(row: &mut Vec<Value>, mut names: Vec<String>, values: Vec<(String, Value)>) {
+    for (n, v) in values {
+        match names.iter().position(|x| *x == n) {
+            Some(idx) if idx < row.len() => row[idx] = v,
+            _ => {
+                names.push(n);
+                row.push(v);
+            }
         }
     }
 }
