@@ -487,11 +487,7 @@ impl<'a> Lowerer<'a> {
                 }
             })
             .collect();
-        let var_names: Vec<(String, u32, Type)> = vars
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.name.clone(), i as u32, v.ty.clone()))
-            .collect();
+        let var_names = var_scope(&vars);
         self.program.machines[mi].vars = vars;
         let state_idx = |n: &str| state_names.iter().position(|s| s == n).map(|i| i as u32);
         let named = |si: Option<u32>| -> Vec<(String, u32, Type)> {
@@ -515,12 +511,14 @@ impl<'a> Lowerer<'a> {
                         continue;
                     };
                     let source = if from.len() == 1 { Some(from[0]) } else { None };
-                    let (read, write) = Self::state_scopes(source, target, &named);
+                    // The source state's variables are read, the target's
+                    // assigned; a state's own transition reads and assigns
+                    // the same slots.
                     let mut cx = Cx {
                         event: Some(event),
                         vars: var_names.clone(),
-                        read_state: read,
-                        write_state: write,
+                        read_state: named(source),
+                        write_state: named(Some(target)),
                         ..Cx::default()
                     };
                     let guard = t.guard.as_ref().map(|g| self.expr(g, &mut cx));
@@ -544,11 +542,10 @@ impl<'a> Lowerer<'a> {
                     else {
                         continue;
                     };
-                    let (read, write) = Self::state_scopes(Some(from), target, &named);
                     let mut cx = Cx {
                         vars: var_names.clone(),
-                        read_state: read,
-                        write_state: write,
+                        read_state: named(Some(from)),
+                        write_state: named(Some(target)),
                         ..Cx::default()
                     };
                     let body = t
@@ -570,18 +567,6 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// What a transition from `source` to `target` reads and assigns: the
-    /// source's variables are read, the target's assigned; a state's own
-    /// transition reads and assigns the same slots.
-    #[allow(clippy::type_complexity)]
-    fn state_scopes(
-        source: Option<u32>,
-        target: u32,
-        named: &dyn Fn(Option<u32>) -> Vec<(String, u32, Type)>,
-    ) -> (Vec<(String, u32, Type)>, Vec<(String, u32, Type)>) {
-        (named(source), named(Some(target)))
-    }
-
     // --------------------------------------------------------- processors
 
     fn processor(&mut self, p: &ast::ProcessorDecl) {
@@ -596,11 +581,7 @@ impl<'a> Lowerer<'a> {
                 }
             })
             .collect();
-        let var_names: Vec<(String, u32, Type)> = vars
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.name.clone(), i as u32, v.ty.clone()))
-            .collect();
+        let var_names = var_scope(&vars);
         let mut local_fns = Vec::new();
         let mut fns = Vec::new();
         for m in &p.members {
@@ -1381,6 +1362,14 @@ impl<'a> Lowerer<'a> {
         };
         Expr { ty, kind }
     }
+}
+
+/// Variables as the names a body can use: name, index, type.
+fn var_scope(vars: &[VarDef]) -> Vec<(String, u32, Type)> {
+    vars.iter()
+        .enumerate()
+        .map(|(i, v)| (v.name.clone(), i as u32, v.ty.clone()))
+        .collect()
 }
 
 fn row_expr(r: &RowRef) -> Expr {
