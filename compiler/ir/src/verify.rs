@@ -42,6 +42,22 @@ struct Frame<'p> {
     ret: Option<&'p Type>,
 }
 
+impl<'p> Frame<'p> {
+    /// For an expression evaluated on its own (a guard, a key, a default, a
+    /// condition): no locals, variables or columns; pure.
+    fn expression(event: Option<&'p EventLayout>) -> Frame<'p> {
+        Frame {
+            event,
+            n_locals: 0,
+            vars: &[],
+            slots: &[],
+            columns: None,
+            pure: true,
+            ret: None,
+        }
+    }
+}
+
 struct Verifier<'p> {
     p: &'p Program,
     place: String,
@@ -249,15 +265,7 @@ impl<'p> Verifier<'p> {
                 self.err(format!("map `{}` has no maximum", v.name));
             }
             if let Some(init) = &v.init {
-                let frame = Frame {
-                    event: None,
-                    n_locals: 0,
-                    vars: &[],
-                    slots: &[],
-                    columns: None,
-                    pure: true,
-                    ret: None,
-                };
+                let frame = Frame::expression(None);
                 self.expect(init, &frame, &v.ty);
             }
         }
@@ -268,15 +276,7 @@ impl<'p> Verifier<'p> {
             ShapeRule::Suppress { event, when } => {
                 let ev = self.event(*event);
                 if let Some(w) = when {
-                    let frame = Frame {
-                        event: ev,
-                        n_locals: 0,
-                        vars: &[],
-                        slots: &[],
-                        columns: None,
-                        pure: true,
-                        ret: None,
-                    };
+                    let frame = Frame::expression(ev);
                     self.expect(w, &frame, &Type::Bool);
                 }
             }
@@ -291,15 +291,7 @@ impl<'p> Verifier<'p> {
                 ..
             } if self.p.events.get(*event as usize).is_some() => {
                 let ev = self.event(*event);
-                let frame = Frame {
-                    event: ev,
-                    n_locals: 0,
-                    vars: &[],
-                    slots: &[],
-                    columns: None,
-                    pure: true,
-                    ret: None,
-                };
+                let frame = Frame::expression(ev);
                 self.expect(w, &frame, &Type::Bool);
                 if let ShapeRule::SuppressField { slot, .. } = rule
                     && ev.is_some_and(|e| *slot as usize >= e.fields.len())
@@ -347,13 +339,8 @@ impl<'p> Verifier<'p> {
                 self.err(format!("stage {si} follows an emit"));
             }
             let frame = Frame {
-                event,
-                n_locals: 0,
-                vars: &[],
-                slots: &[],
                 columns: Some(columns),
-                pure: true,
-                ret: None,
+                ..Frame::expression(event)
             };
             match stage {
                 Stage::Where(e) => self.expect(e, &frame, &Type::Bool),
@@ -470,15 +457,7 @@ impl<'p> Verifier<'p> {
                     )),
                     Some(t) => {
                         if let Some(d) = default {
-                            let frame = Frame {
-                                event: None,
-                                n_locals: 0,
-                                vars: &[],
-                                slots: &[],
-                                columns: None,
-                                pure: true,
-                                ret: None,
-                            };
+                            let frame = Frame::expression(None);
                             self.expect(d, &frame, t);
                         }
                     }
@@ -488,15 +467,7 @@ impl<'p> Verifier<'p> {
         if let Some(keys) = &m.keys {
             for (e, k) in keys {
                 let event = self.event(*e);
-                let frame = Frame {
-                    event,
-                    n_locals: 0,
-                    vars: &[],
-                    slots: &[],
-                    columns: None,
-                    pure: true,
-                    ret: None,
-                };
+                let frame = Frame::expression(event);
                 self.expr(k, &frame);
                 if !matches!(k.ty.inner(), Type::Str | Type::Int | Type::Bool) {
                     self.err(format!("machine key of type {}", k.ty));
