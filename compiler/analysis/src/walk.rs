@@ -213,9 +213,9 @@ impl<'a> Walker<'a> {
                 .map(|f| FieldSchema {
                     name: f.name.name.clone(),
                     span: f.name.span,
-                    label: if f.annotations.iter().any(|a| a.name.name == "secret") {
+                    label: if f.has_annotation("secret") {
                         Some(Sensitivity::Secret)
-                    } else if f.annotations.iter().any(|a| a.name.name == "pii") {
+                    } else if f.has_annotation("pii") {
                         Some(Sensitivity::Pii)
                     } else {
                         None
@@ -223,34 +223,9 @@ impl<'a> Walker<'a> {
                 })
                 .collect(),
         };
-        let imports = self.root.ast.items.iter().filter_map(|i| {
-            if let Item::Import(imp) = i {
-                Some(imp)
-            } else {
-                None
-            }
-        });
-        for (import, target) in imports.zip(self.root.imports.iter()) {
-            let Some(unit) = target.and_then(|t| units.iter().find(|u| u.file == t)) else {
-                continue;
-            };
-            for item in &unit.ast.items {
-                if let Item::Event(decl) = item
-                    && import
-                        .names
-                        .as_ref()
-                        .is_none_or(|names| names.iter().any(|n| n.name == decl.name.name))
-                {
-                    self.events
-                        .insert(decl.name.name.clone(), schema(unit, decl));
-                }
-            }
-        }
-        for item in &self.root.ast.items {
-            if let Item::Event(decl) = item {
-                self.events
-                    .insert(decl.name.name.clone(), schema(self.root, decl));
-            }
+        for (unit, decl) in dtc_sema::visible_events(units) {
+            self.events
+                .insert(decl.name.name.clone(), schema(unit, decl));
         }
     }
 

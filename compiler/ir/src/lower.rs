@@ -219,9 +219,9 @@ impl<'a> Lowerer<'a> {
                         })
                         .unwrap_or_else(|| f.name.name.clone()),
                     ty: written_type(&f.ty),
-                    sensitivity: if f.annotations.iter().any(|a| a.name.name == "secret") {
+                    sensitivity: if f.has_annotation("secret") {
                         Some(Sensitivity::Secret)
-                    } else if f.annotations.iter().any(|a| a.name.name == "pii") {
+                    } else if f.has_annotation("pii") {
                         Some(Sensitivity::Pii)
                     } else {
                         None
@@ -230,34 +230,7 @@ impl<'a> Lowerer<'a> {
                 .collect(),
             derived: false,
         };
-        let mut decls: Vec<&ast::EventDecl> = Vec::new();
-        let imports = self.root.ast.items.iter().filter_map(|i| {
-            if let Item::Import(imp) = i {
-                Some(imp)
-            } else {
-                None
-            }
-        });
-        for (import, target) in imports.zip(self.root.imports.iter()) {
-            let Some(unit) = target.and_then(|t| units.iter().find(|u| u.file == t)) else {
-                continue;
-            };
-            for item in &unit.ast.items {
-                if let Item::Event(d) = item
-                    && import
-                        .names
-                        .as_ref()
-                        .is_none_or(|ns| ns.iter().any(|n| n.name == d.name.name))
-                {
-                    decls.push(d);
-                }
-            }
-        }
-        for item in &self.root.ast.items {
-            if let Item::Event(d) = item {
-                decls.push(d);
-            }
-        }
+        let decls = dtc_sema::visible_events(units).into_iter().map(|(_, d)| d);
         for d in decls {
             if !self.event_index.contains_key(&d.name.name) {
                 self.event_index

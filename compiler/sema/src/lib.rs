@@ -36,6 +36,46 @@ pub struct Unit {
     pub imports: Vec<Option<FileId>>,
 }
 
+/// The event declarations the root file (`units[0]`) can use: those of the
+/// files it imports (all of a file's events, or the names listed), then its
+/// own, each with the unit it is declared in. Analysis and lowering read
+/// schemas through this, so they see exactly what the checker resolved.
+pub fn visible_events(units: &[Unit]) -> Vec<(&Unit, &dtc_syntax::ast::EventDecl)> {
+    use dtc_syntax::ast::Item;
+    let Some(root) = units.first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let imports = root.ast.items.iter().filter_map(|i| {
+        if let Item::Import(imp) = i {
+            Some(imp)
+        } else {
+            None
+        }
+    });
+    for (import, target) in imports.zip(root.imports.iter()) {
+        let Some(unit) = target.and_then(|t| units.iter().find(|u| u.file == t)) else {
+            continue;
+        };
+        for item in &unit.ast.items {
+            if let Item::Event(decl) = item
+                && import
+                    .names
+                    .as_ref()
+                    .is_none_or(|ns| ns.iter().any(|n| n.name == decl.name.name))
+            {
+                out.push((unit, decl));
+            }
+        }
+    }
+    for item in &root.ast.items {
+        if let Item::Event(decl) = item {
+            out.push((root, decl));
+        }
+    }
+    out
+}
+
 /// What the checker found.
 #[derive(Debug, Default)]
 pub struct Analysis {

@@ -131,6 +131,13 @@ pub struct FieldDecl {
     pub span: Span,
 }
 
+impl FieldDecl {
+    /// Whether the field carries the annotation `@name`.
+    pub fn has_annotation(&self, name: &str) -> bool {
+        self.annotations.iter().any(|a| a.name.name == name)
+    }
+}
+
 /// `@pii`, `@attr("http.method")`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Annotation {
