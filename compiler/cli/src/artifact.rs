@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::check::policy_session;
-use crate::{ColorChoice, CompileArgs, Io, Outcome};
+use crate::{CompileArgs, Io, Outcome};
 
 pub(crate) fn compile(args: &CompileArgs, io: &mut Io<'_>) -> Outcome {
     let session = match policy_session(args.policy.as_deref()) {
@@ -21,11 +21,7 @@ pub(crate) fn compile(args: &CompileArgs, io: &mut Io<'_>) -> Outcome {
             return Outcome::UsageOrIo;
         }
     };
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => io.color_auto,
-    };
+    let color = args.color.enabled(io.color_auto);
     if !out.diagnostics.is_empty() {
         let text = dtc_diagnostics::render_human(&out.diagnostics, &out.sources, color);
         let _ = io.stderr.write_all(text.as_bytes());

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use dtc_diagnostics::{Diagnostic, Severity};
 use dtc_driver::{CheckOutput, RealFs, Session};
 
-use crate::{CheckArgs, ColorChoice, Format, Io, Outcome};
+use crate::{CheckArgs, Format, Io, Outcome};
 
 /// The display name of standard input.
 const STDIN_NAME: &str = "<stdin>";
@@ -31,11 +31,7 @@ pub(crate) fn run(args: &CheckArgs, io: &mut Io<'_>) -> Outcome {
     for e in &io_errors {
         let _ = writeln!(io.stderr, "error: {e}");
     }
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => io.color_auto,
-    };
+    let color = args.color.enabled(io.color_auto);
     let session = match policy_session(args.policy.as_deref()) {
         Ok(s) => s,
         Err(msg) => {

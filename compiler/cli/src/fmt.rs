@@ -11,7 +11,7 @@ use std::path::Path;
 use dtc_diagnostics::{FileId, SourceMap};
 
 use crate::check::{Input, collect_inputs};
-use crate::{ColorChoice, FmtArgs, Io, Outcome};
+use crate::{FmtArgs, Io, Outcome};
 
 /// What happened to one input.
 enum Done {
@@ -27,11 +27,7 @@ pub(crate) fn run(args: &FmtArgs, io: &mut Io<'_>) -> Outcome {
     for e in &io_errors {
         let _ = writeln!(io.stderr, "error: {e}");
     }
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => io.color_auto,
-    };
+    let color = args.color.enabled(io.color_auto);
     let (mut refused, mut unreadable, mut would_change) = (0, io_errors.len(), 0);
     for input in &inputs {
         let done = match input {

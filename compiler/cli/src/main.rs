@@ -324,6 +324,17 @@ enum ColorChoice {
     Never,
 }
 
+impl ColorChoice {
+    /// Whether to colour, given what `auto` means for this output.
+    fn enabled(self, auto: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => auto,
+        }
+    }
+}
+
 /// How a run ended; the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {

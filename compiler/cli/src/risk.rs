@@ -2,7 +2,7 @@
 //! optionally as an SVG radar chart, and against a deployment policy.
 
 use crate::check::policy_session;
-use crate::{ColorChoice, Format, Io, Outcome, RiskArgs};
+use crate::{Format, Io, Outcome, RiskArgs};
 
 pub(crate) fn run(args: &RiskArgs, io: &mut Io<'_>) -> Outcome {
     let session = match policy_session(args.policy.as_deref()) {
@@ -28,11 +28,7 @@ pub(crate) fn run(args: &RiskArgs, io: &mut Io<'_>) -> Outcome {
             }
         }
     };
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => io.color_auto,
-    };
+    let color = args.color.enabled(io.color_auto);
     if !out.diagnostics.is_empty() {
         let text = dtc_diagnostics::render_human(&out.diagnostics, &out.sources, color);
         let _ = io.stderr.write_all(text.as_bytes());

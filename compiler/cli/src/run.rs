@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use dtc_engine::{Engine as Runtime, Options};
 
 use crate::check::policy_session;
-use crate::{ColorChoice, Engine, Format, Io, Outcome, RunArgs};
+use crate::{Engine, Format, Io, Outcome, RunArgs};
 
 pub(crate) fn run(args: &RunArgs, io: &mut Io<'_>) -> Outcome {
     if args.engine == Engine::Jit {
@@ -42,11 +42,7 @@ pub(crate) fn run(args: &RunArgs, io: &mut Io<'_>) -> Outcome {
             return Outcome::UsageOrIo;
         }
     };
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => io.color_auto,
-    };
+    let color = args.color.enabled(io.color_auto);
     if out.has_errors() {
         let text = dtc_diagnostics::render_human(&out.diagnostics, &out.sources, color);
         let _ = io.stderr.write_all(text.as_bytes());
