@@ -15,13 +15,22 @@
 //! Loading never trusts the file: [`decode`] refuses a short or truncated
 //! file, a wrong magic or version, a checksum that does not match (a
 //! corrupted or edited file), and a program the IR verifier rejects, each
-//! with a message saying which. Signatures (added by reviewers) follow the
-//! checksum and sign it; checking them is the agent's job.
+//! with a message saying which. Signatures (added by reviewers, see
+//! [`signing`]) follow the checksum and sign it; `decode` only reads them,
+//! and [`verify_signatures`] checks them against the keys a deployment
+//! trusts.
+
+pub mod signing;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use signing::{
+    KeyError, PrivateKey, PublicKey, SignError, SignatureInfo, SignatureReport, Signed, Status,
+    add_signature, load_private_key, load_public_key, verify_signatures,
+};
 
 pub const MAGIC: &[u8; 4] = b"DTX\0";
 pub const FORMAT_VERSION: u16 = 1;
@@ -59,6 +68,7 @@ pub struct Artifact {
 pub enum Error {
     Truncated { needed: usize, found: usize },
     NotAnArtifact,
+    TooManySignatures(u32),
     Version(u16),
     TooLarge(u32),
     Checksum,
@@ -73,6 +83,11 @@ impl fmt::Display for Error {
                 write!(f, "the artifact is truncated: it needs at least {needed} bytes here and has {found}")
             }
             Error::NotAnArtifact => f.write_str("not a dtc artifact (the file does not start with the DTX magic)"),
+            Error::TooManySignatures(n) => write!(
+                f,
+                "the artifact claims {n} signatures; at most {} are allowed",
+                signing::MAX_SIGNATURES
+            ),
             Error::Version(v) => write!(
                 f,
                 "artifact format version {v} is not supported (this dtc reads version {FORMAT_VERSION}); recompile it with this dtc"
@@ -123,12 +138,28 @@ pub fn encode(metadata: &Metadata, program: &dtc_ir::Program, signatures: &[Vec<
     out.extend_from_slice(&prog);
     let checksum = Sha256::digest(&out);
     out.extend_from_slice(&checksum);
+    write_signatures(&mut out, signatures);
+    out
+}
+
+/// Appends the signature section: the count, then each entry with its length.
+fn write_signatures(out: &mut Vec<u8>, signatures: &[Vec<u8>]) {
     out.extend_from_slice(&(signatures.len() as u32).to_le_bytes());
     for s in signatures {
         out.extend_from_slice(&(s.len() as u32).to_le_bytes());
         out.extend_from_slice(s);
     }
-    out
+}
+
+/// Where the signature section starts: just after the checksum. Only the
+/// framing is read here; callers decode the artifact to trust it.
+fn signatures_offset(bytes: &[u8]) -> Result<usize, Error> {
+    let mut r = Reader { bytes, at: 0 };
+    r.take(4 + 2 + 2)?;
+    r.section()?;
+    r.section()?;
+    r.take(32)?;
+    Ok(r.at)
 }
 
 struct Reader<'a> {
@@ -190,8 +221,11 @@ pub fn decode(bytes: &[u8]) -> Result<Artifact, Error> {
         return Err(Error::Checksum);
     }
     let n_signatures = r.u32()?;
+    if n_signatures > signing::MAX_SIGNATURES {
+        return Err(Error::TooManySignatures(n_signatures));
+    }
     let mut signatures = Vec::new();
-    for _ in 0..n_signatures.min(1024) {
+    for _ in 0..n_signatures {
         signatures.push(r.section()?.to_vec());
     }
     if r.at != bytes.len() {
@@ -215,10 +249,10 @@ pub fn decode(bytes: &[u8]) -> Result<Artifact, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> (Metadata, dtc_ir::Program) {
+    pub(crate) fn sample() -> (Metadata, dtc_ir::Program) {
         let program = dtc_ir::Program {
             name: "p.dt".into(),
             ..dtc_ir::Program::default()

@@ -1,7 +1,8 @@
 //! `dtc compile` and `dtc inspect`: write a checked, lowered and verified
-//! program as a `.dtx` artifact, and print what an artifact holds.
+//! program as a `.dtx` artifact, and print what an artifact holds, its
+//! reviewer signatures checked.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::check::policy_session;
 use crate::{CompileArgs, Io, Outcome};
@@ -82,7 +83,14 @@ pub(crate) fn load(path: &Path) -> Result<dtc_artifact::Artifact, String> {
     dtc_artifact::decode(&bytes).map_err(|e| format!("refusing `{}`: {e}", path.display()))
 }
 
-pub(crate) fn inspect(path: &Path, io: &mut Io<'_>) -> Outcome {
+pub(crate) fn inspect(path: &Path, trusted_keys: &[PathBuf], io: &mut Io<'_>) -> Outcome {
+    let trusted = match crate::sign::trusted_keys(trusted_keys) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(io.stderr, "error: {e}");
+            return Outcome::UsageOrIo;
+        }
+    };
     let a = match load(path) {
         Ok(a) => a,
         Err(e) => {
@@ -105,7 +113,32 @@ pub(crate) fn inspect(path: &Path, io: &mut Io<'_>) -> Outcome {
         "  checksum         {}",
         dtc_artifact::hex(&a.checksum)
     );
+    let report = dtc_artifact::verify_signatures(&a, &trusted);
     let _ = writeln!(io.stdout, "  signatures       {}", a.signatures.len());
+    for s in &report.signatures {
+        use dtc_artifact::Status;
+        let status = match &s.status {
+            // Without trusted keys given, a valid signature is just valid.
+            Status::Untrusted if trusted.is_empty() => "valid".to_string(),
+            Status::Untrusted => "valid, untrusted key".to_string(),
+            Status::Trusted => "valid, trusted key".to_string(),
+            Status::Duplicate => "valid, trusted key already counted".to_string(),
+            Status::Invalid(why) => format!("INVALID: {why}"),
+        };
+        let reviewer = match s.reviewer.as_deref() {
+            Some("") | None => String::new(),
+            Some(r) => format!(" \"{}\"", r.escape_debug()),
+        };
+        let _ = writeln!(
+            io.stdout,
+            "    #{} {}{reviewer}: {status}",
+            s.index + 1,
+            s.fingerprint()
+        );
+    }
+    if !trusted.is_empty() {
+        let _ = writeln!(io.stdout, "  approvals        {}", report.summary());
+    }
     let _ = writeln!(io.stdout, "  risk tier        {}", m.tier);
     if let Some(v) = m.risk.get("vector").and_then(|v| v.as_object()) {
         let parts: Vec<String> = v

@@ -17,6 +17,7 @@ mod explain;
 mod fmt;
 mod risk;
 mod run;
+mod sign;
 mod test;
 
 use std::io::{IsTerminal, Read, Write};
@@ -36,6 +37,10 @@ Examples:
   cat prog.dt | dtc check -          check standard input
   dtc fmt samples/                   format every .dt file under a directory, in place
   dtc fmt --check prog.dt            list the files that are not formatted (exit 1 if any)
+  dtc compile prog.dt -o prog.dtx    a verified artifact for an agent
+  dtc keygen -o alice                a reviewer key pair: alice.key and alice.pub
+  dtc sign --key alice.key prog.dtx --reviewer \"Alice\"
+                                     approve an artifact
   dtc explain E0203                  what a diagnostic code means
   dtc lsp                            the language server, on stdin and stdout";
 
@@ -97,11 +102,23 @@ enum Command {
     },
     /// Compile a program to a verified artifact (.dtx) for an agent.
     Compile(CompileArgs),
-    /// Print what an artifact holds: header, metadata, risk and its IR.
+    /// Print what an artifact holds: header, metadata, risk, signatures and
+    /// its IR.
     Inspect {
         /// The artifact.
         artifact: PathBuf,
+        /// Mark signatures by this reviewer key (NAME.pub) as trusted; may
+        /// be repeated.
+        #[arg(long = "trusted-key", value_name = "KEY.pub")]
+        trusted_keys: Vec<PathBuf>,
     },
+    /// Write a new reviewer key pair: NAME.key (private, mode 600) and
+    /// NAME.pub (public, for the agents' trusted keys).
+    #[command(after_help = KEYGEN_EXAMPLES)]
+    Keygen(KeygenArgs),
+    /// Approve an artifact: add a reviewer's signature to it.
+    #[command(after_help = SIGN_EXAMPLES)]
+    Sign(SignArgs),
     /// Run programs' tests: each `P.dt` with `P.events.jsonl` beside it runs
     /// and its output is compared with `P.expected.jsonl`.
     #[command(after_help = TEST_EXAMPLES)]
@@ -123,7 +140,9 @@ summary to stderr (or, with --format json, as the last JSON line).
 Examples:
   dtc run samples/05-work-queue/work_queue.dt --events samples/05-work-queue/work_queue.events.jsonl --until-end
   dtc run prog.dt --events events.jsonl --format json
-  cat events.jsonl | dtc run prog.dt --until-end";
+  cat events.jsonl | dtc run prog.dt --until-end
+  dtc run prog.dtx --trusted-key alice.pub --trusted-key bob.pub --policy production.toml
+                                     run an artifact only if trusted reviewers approved it";
 
 #[derive(Debug, Args)]
 struct CompileArgs {
@@ -138,6 +157,51 @@ struct CompileArgs {
     /// When to colour diagnostics.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+}
+
+const KEYGEN_EXAMPLES: &str = "\
+The key files are text: a first line naming the kind (`dtc-ed25519-private-key
+v1` or `dtc-ed25519-public-key v1`), then the 32 key bytes in hex. Existing
+files are never overwritten.
+
+Examples:
+  dtc keygen -o alice
+  dtc keygen -o keys/release-reviewer";
+
+#[derive(Debug, Args)]
+struct KeygenArgs {
+    /// The key pair's name: writes NAME.key and NAME.pub.
+    #[arg(short, long, value_name = "NAME")]
+    output: PathBuf,
+}
+
+const SIGN_EXAMPLES: &str = "\
+The artifact is checked like a runtime would before it is signed. The
+signature covers its checksummed body and the reviewer's name; the body is
+left as it was. Signing again with the same key adds nothing: one key is one
+approval. How many approvals a risk tier needs is the deployment policy's
+[approvals] table; `dtc run prog.dtx --trusted-key K.pub --policy P.toml`
+checks them.
+
+Examples:
+  dtc sign --key alice.key prog.dtx --reviewer \"Alice Martin\"
+  dtc sign --key bob.key prog.dtx -o approved/prog.dtx
+  dtc inspect prog.dtx --trusted-key alice.pub";
+
+#[derive(Debug, Args)]
+struct SignArgs {
+    /// The reviewer's private key (NAME.key from `dtc keygen`).
+    #[arg(long, value_name = "KEY")]
+    key: PathBuf,
+    /// The artifact; signed in place unless -o is given.
+    #[arg(value_name = "ARTIFACT")]
+    artifact: PathBuf,
+    /// Who approves: recorded in the signature and shown by `dtc inspect`.
+    #[arg(long, value_name = "NAME")]
+    reviewer: Option<String>,
+    /// Write the signed artifact here instead of in place.
+    #[arg(short, long, value_name = "OUT")]
+    output: Option<PathBuf>,
 }
 
 const TEST_EXAMPLES: &str = "\
@@ -190,9 +254,16 @@ struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_lateness)]
     lateness: Option<i64>,
 
-    /// Defaults (budgets, bounds) from this deployment policy.
+    /// Defaults (budgets, bounds) from this deployment policy; with
+    /// --trusted-key, also the approvals an artifact's tier needs.
     #[arg(long, value_name = "POLICY")]
     policy: Option<PathBuf>,
+
+    /// Check an artifact's signatures: only signatures by these reviewer
+    /// keys (NAME.pub) count as approvals, and the artifact runs only if
+    /// it has as many as its tier needs. May be repeated.
+    #[arg(long = "trusted-key", value_name = "KEY.pub")]
+    trusted_keys: Vec<PathBuf>,
 
     /// When to colour diagnostics.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
@@ -403,7 +474,12 @@ fn run(cli: Cli) -> Outcome {
                 Outcome::UsageOrIo
             }
         },
-        Command::Inspect { artifact } => artifact::inspect(&artifact, &mut io),
+        Command::Inspect {
+            artifact,
+            trusted_keys,
+        } => artifact::inspect(&artifact, &trusted_keys, &mut io),
+        Command::Keygen(args) => sign::keygen(&args, &mut io),
+        Command::Sign(args) => sign::sign(&args, &mut io),
         Command::Test(args) => test::run(&args, &mut io),
         Command::Fmt(args) => fmt::run(&args, &mut io),
         Command::Lsp => Outcome::UsageOrIo, // handled above

@@ -2,8 +2,13 @@
 //! file or standard input with the reference interpreter, printing what
 //! egresses, the derived logs and metrics, and the actions, as text or JSON
 //! lines.
+//!
+//! An artifact given with `--trusted-key` runs only if reviewers holding
+//! those keys approved it as often as its risk tier needs under the policy
+//! (`[approvals]`; without `--policy`, the defaults of an empty policy).
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 
 use dtc_engine::{Engine as Runtime, Options};
 
@@ -27,13 +32,27 @@ pub(crate) fn run(args: &RunArgs, io: &mut Io<'_>) -> Outcome {
     };
     if args.program.extension().is_some_and(|e| e == "dtx") {
         // An artifact is never trusted: `load` verifies it first.
-        return match crate::artifact::load(&args.program) {
-            Ok(a) => execute(a.program, args, io),
+        let artifact = match crate::artifact::load(&args.program) {
+            Ok(a) => a,
             Err(e) => {
                 let _ = writeln!(io.stderr, "error: {e}");
-                Outcome::Failed
+                return Outcome::Failed;
             }
         };
+        if !args.trusted_keys.is_empty()
+            && let Err(outcome) = check_approvals(&artifact, args, io)
+        {
+            return outcome;
+        }
+        return execute(artifact.program, args, io);
+    }
+    if !args.trusted_keys.is_empty() {
+        let _ = writeln!(
+            io.stderr,
+            "error: --trusted-key checks the signatures of an artifact, and `{}` is a source file; compile it (`dtc compile`), sign it (`dtc sign`) and run the .dtx",
+            args.program.display()
+        );
+        return Outcome::UsageOrIo;
     }
     let out = match session.check_path(&args.program) {
         Ok(out) => out,
@@ -64,6 +83,84 @@ pub(crate) fn run(args: &RunArgs, io: &mut Io<'_>) -> Outcome {
         None => return Outcome::Failed,
     };
     execute(program, args, io)
+}
+
+/// Refuses an artifact with fewer approvals by trusted keys than its tier
+/// needs under the policy.
+fn check_approvals(
+    artifact: &dtc_artifact::Artifact,
+    args: &RunArgs,
+    io: &mut Io<'_>,
+) -> Result<(), Outcome> {
+    let trusted = crate::sign::trusted_keys(&args.trusted_keys).map_err(|e| {
+        let _ = writeln!(io.stderr, "error: {e}");
+        Outcome::UsageOrIo
+    })?;
+    let policy = read_policy(args.policy.as_deref(), args, io)?;
+    let tier = dtc_stdlib::risk::Tier::parse_key(&artifact.metadata.tier).ok_or_else(|| {
+        let _ = writeln!(
+            io.stderr,
+            "error: refusing `{}`: its risk tier `{}` is not one of none, limited, high",
+            args.program.display(),
+            artifact.metadata.tier
+        );
+        Outcome::Failed
+    })?;
+    let required = policy.required_approvals(tier);
+    let report = dtc_artifact::verify_signatures(artifact, &trusted);
+    let under = match (&args.policy, &policy.ring) {
+        (Some(p), Some(ring)) => format!("policy `{}` (ring {ring})", p.display()),
+        (Some(p), None) => format!("policy `{}`", p.display()),
+        (None, _) => "the default policy (give one with --policy)".to_string(),
+    };
+    if report.trusted_valid < required {
+        let _ = writeln!(
+            io.stderr,
+            "error: refusing `{}`: its tier ({tier}) needs {required} reviewer approval{} under {under}, and it has {} ({}); sign it with `dtc sign --key REVIEWER.key`",
+            args.program.display(),
+            if required == 1 { "" } else { "s" },
+            report.trusted_valid,
+            report.summary()
+        );
+        return Err(Outcome::Failed);
+    }
+    let _ = writeln!(
+        io.stderr,
+        "approved: tier {tier} needs {required} under {under}; {}",
+        report.summary()
+    );
+    Ok(())
+}
+
+/// The policy file, parsed (an empty policy's defaults when none is given),
+/// with its errors rendered as diagnostics.
+fn read_policy(
+    path: Option<&Path>,
+    args: &RunArgs,
+    io: &mut Io<'_>,
+) -> Result<dtc_analysis::policy::Policy, Outcome> {
+    let (name, text) = match path {
+        None => ("<default policy>".to_string(), String::new()),
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => (p.display().to_string(), t),
+            Err(e) => {
+                let _ = writeln!(
+                    io.stderr,
+                    "error: cannot read policy `{}`: {e}",
+                    p.display()
+                );
+                return Err(Outcome::UsageOrIo);
+            }
+        },
+    };
+    let mut sources = dtc_diagnostics::SourceMap::new();
+    let id = sources.add(name, text.clone());
+    dtc_analysis::policy::parse(id, &text).map_err(|diagnostics| {
+        let color = args.color.enabled(io.color_auto);
+        let text = dtc_diagnostics::render_human(&diagnostics, &sources, color);
+        let _ = io.stderr.write_all(text.as_bytes());
+        Outcome::Failed
+    })
 }
 
 fn execute(program: dtc_ir::Program, args: &RunArgs, io: &mut Io<'_>) -> Outcome {

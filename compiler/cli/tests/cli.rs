@@ -662,3 +662,198 @@ fn generate_gives_a_reproducible_stream() {
     let r = dtc_in(&dir, &["generate", "nope"], b"");
     assert_eq!(r.code, 2, "{r:#?}");
 }
+
+#[test]
+fn keygen_sign_inspect_and_run_with_approvals() {
+    let root = workspace();
+    let dir = scratch("signing");
+    let d = |args: &[&str]| dtc_in(&dir, args, b"");
+    let program = root.join("samples/05-work-queue/work_queue.dt");
+    let events = root.join("samples/05-work-queue/work_queue.events.jsonl");
+    let (program, events) = (
+        program.to_str().expect("utf-8"),
+        events.to_str().expect("utf-8"),
+    );
+    let dev = root.join("samples/policies/dev.toml");
+    let canary = root.join("samples/policies/canary.toml");
+    let (dev, canary) = (
+        dev.to_str().expect("utf-8"),
+        canary.to_str().expect("utf-8"),
+    );
+    assert_eq!(d(&["compile", program, "-o", "wq.dtx"]).code, 0);
+
+    // Key pairs: the private file is the owner's only; nothing is overwritten.
+    for name in ["alice", "bob", "mallory"] {
+        let r = d(&["keygen", "-o", name]);
+        assert_eq!(r.code, 0, "{r:#?}");
+        assert!(r.stderr.contains("key SHA256:"), "{r:#?}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("alice.key"))
+            .expect("key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let private = std::fs::read_to_string(dir.join("alice.key")).expect("key");
+    assert!(
+        private.starts_with("dtc-ed25519-private-key v1\n"),
+        "{private}"
+    );
+    let public = std::fs::read_to_string(dir.join("alice.pub")).expect("key");
+    assert!(
+        public.starts_with("dtc-ed25519-public-key v1\n"),
+        "{public}"
+    );
+    let r = d(&["keygen", "-o", "alice"]);
+    assert_eq!(r.code, 2, "{r:#?}");
+    assert!(r.stderr.contains("refusing to overwrite"), "{r:#?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("alice.key")).expect("key"),
+        private
+    );
+
+    // The high-risk sample needs one approval in dev, two in canary.
+    let run = |keys: &[&str], policy: &str| {
+        let mut args = vec![
+            "run",
+            "wq.dtx",
+            "--events",
+            events,
+            "--until-end",
+            "--policy",
+            policy,
+        ];
+        for k in keys {
+            args.extend(["--trusted-key", k]);
+        }
+        d(&args)
+    };
+    let r = run(&["alice.pub"], dev);
+    assert_eq!(r.code, 1, "{r:#?}");
+    assert!(
+        r.stderr
+            .contains("its tier (high risk) needs 1 reviewer approval under policy")
+            && r.stderr.contains("(ring dev), and it has 0"),
+        "{r:#?}"
+    );
+    assert!(
+        r.stdout.is_empty(),
+        "a refused artifact must not run: {r:#?}"
+    );
+
+    let r = d(&[
+        "sign",
+        "--key",
+        "alice.key",
+        "wq.dtx",
+        "--reviewer",
+        "Alice Martin",
+    ]);
+    assert_eq!(r.code, 0, "{r:#?}");
+    let r = run(&["alice.pub"], dev);
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert!(
+        r.stderr.contains("approved: tier high risk needs 1"),
+        "{r:#?}"
+    );
+    assert!(!r.stdout.is_empty(), "the approved artifact runs: {r:#?}");
+
+    // Signing again with the same key is not a second approval.
+    let before = std::fs::read(dir.join("wq.dtx")).expect("artifact");
+    let r = d(&["sign", "--key", "alice.key", "wq.dtx"]);
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert!(r.stderr.contains("already signed"), "{r:#?}");
+    assert_eq!(std::fs::read(dir.join("wq.dtx")).expect("artifact"), before);
+    let r = run(&["alice.pub", "bob.pub"], canary);
+    assert_eq!(r.code, 1, "{r:#?}");
+    assert!(
+        r.stderr.contains("needs 2 reviewer approvals") && r.stderr.contains("it has 1"),
+        "{r:#?}"
+    );
+
+    // A signature by a key nobody trusts does not count either.
+    let r = d(&["sign", "--key", "mallory.key", "wq.dtx", "-o", "wq-m.dtx"]);
+    assert_eq!(r.code, 0, "{r:#?}");
+    let r = d(&[
+        "run",
+        "wq-m.dtx",
+        "--events",
+        events,
+        "--policy",
+        canary,
+        "--trusted-key",
+        "alice.pub",
+        "--trusted-key",
+        "bob.pub",
+    ]);
+    assert_eq!(r.code, 1, "{r:#?}");
+    assert!(r.stderr.contains("1 by untrusted keys"), "{r:#?}");
+
+    let r = d(&["sign", "--key", "bob.key", "wq.dtx", "--reviewer", "Bob"]);
+    assert_eq!(r.code, 0, "{r:#?}");
+    let r = run(&["alice.pub", "bob.pub"], canary);
+    assert_eq!(r.code, 0, "{r:#?}");
+
+    // inspect lists each signature: fingerprint, reviewer, validity.
+    let r = d(&["inspect", "wq.dtx", "--trusted-key", "alice.pub"]);
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert!(r.stdout.contains("signatures       2"), "{r:#?}");
+    assert!(
+        r.stdout.contains("\"Alice Martin\": valid, trusted key"),
+        "{r:#?}"
+    );
+    assert!(r.stdout.contains("\"Bob\": valid, untrusted key"), "{r:#?}");
+    assert!(r.stdout.contains("1 approval by trusted keys"), "{r:#?}");
+
+    // A body edited after signing is refused, signatures or not.
+    let mut flipped = std::fs::read(dir.join("wq.dtx")).expect("artifact");
+    flipped[100] ^= 1;
+    write(&dir, "flipped.dtx", &flipped);
+    let r = d(&["sign", "--key", "alice.key", "flipped.dtx"]);
+    assert_eq!(r.code, 1, "{r:#?}");
+    assert!(r.stderr.contains("checksum"), "{r:#?}");
+
+    // Bad keys: each says what is wrong with which file.
+    write(&dir, "empty.pub", "");
+    write(&dir, "garbage.pub", "ssh-ed25519 AAAAC3Nza... alice@host\n");
+    for (args, why) in [
+        (
+            vec!["sign", "--key", "missing.key", "wq.dtx"],
+            "key `missing.key`: cannot read it",
+        ),
+        (
+            vec!["sign", "--key", "alice.pub", "wq.dtx"],
+            "this is a public key",
+        ),
+        (
+            vec!["inspect", "wq.dtx", "--trusted-key", "alice.key"],
+            "this is a private key",
+        ),
+        (
+            vec!["inspect", "wq.dtx", "--trusted-key", "empty.pub"],
+            "the file is empty",
+        ),
+        (
+            vec!["inspect", "wq.dtx", "--trusted-key", "garbage.pub"],
+            "not a dtc key file",
+        ),
+    ] {
+        let r = d(&args);
+        assert_eq!(r.code, 2, "{args:?}: {r:#?}");
+        assert!(r.stderr.contains(why), "{args:?}: {r:#?}");
+    }
+    // Signatures are checked on artifacts, not sources.
+    let r = d(&[
+        "run",
+        program,
+        "--events",
+        events,
+        "--trusted-key",
+        "alice.pub",
+    ]);
+    assert_eq!(r.code, 2, "{r:#?}");
+    assert!(r.stderr.contains("compile it"), "{r:#?}");
+}
