@@ -802,6 +802,173 @@ fn days_in_month(year: i64, month: i64) -> i64 {
     }
 }
 
+/// Decodes a flat JSON event (the form [`to_flat_json`] writes, and the form
+/// of [`crate::Output::Egress`]) back into an event; the inverse of
+/// [`to_flat_json`]. The agent uses it to hand one program's egress to the
+/// next and to export it.
+pub fn from_flat_json(json: Json) -> Result<InputEvent, String> {
+    match json {
+        Json::Object(object) => decode_flat(object),
+        other => Err(format!(
+            "not an event: expected a JSON object, found {}",
+            kind(&other)
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// OTLP protobuf (the agent's gRPC and HTTP/protobuf receivers).
+
+/// The OTLP protobuf form of the rules above: the same mapping as OTLP/JSON,
+/// read from the `opentelemetry-proto` messages instead of a JSON tree, so
+/// an event is the same whichever encoding carried it. Trace and span IDs
+/// (bytes on the wire) become lowercase hex, as OTLP/JSON writes them.
+#[cfg(feature = "otlp")]
+pub mod otlp_proto {
+    use std::collections::BTreeMap;
+
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::logs::v1::LogRecord;
+    use serde_json::Value as Json;
+
+    use super::{EVENT_NAME_ATTRIBUTE, InputEvent, set_times};
+
+    /// Resource (or any) attributes as a map; later keys win over earlier
+    /// ones, as in the JSON path.
+    pub fn attributes(list: &[KeyValue]) -> BTreeMap<String, Json> {
+        list.iter()
+            .map(|kv| {
+                (
+                    kv.key.clone(),
+                    kv.value.as_ref().map_or(Json::Null, any_value),
+                )
+            })
+            .collect()
+    }
+
+    /// An `AnyValue` as natural JSON, by the rules of the module docs:
+    /// non-finite doubles stay strings, bytes become their base64 text, an
+    /// empty value is `null`, and so is a string-table index (which only
+    /// profiles define).
+    pub fn any_value(value: &AnyValue) -> Json {
+        match &value.value {
+            None | Some(any_value::Value::StringValueStrindex(_)) => Json::Null,
+            Some(any_value::Value::StringValue(s)) => Json::from(s.as_str()),
+            Some(any_value::Value::BoolValue(b)) => Json::from(*b),
+            Some(any_value::Value::IntValue(i)) => Json::from(*i),
+            Some(any_value::Value::DoubleValue(f)) => match serde_json::Number::from_f64(*f) {
+                Some(n) => Json::Number(n),
+                None if f.is_nan() => Json::from("NaN"),
+                None if *f > 0.0 => Json::from("Infinity"),
+                None => Json::from("-Infinity"),
+            },
+            Some(any_value::Value::BytesValue(b)) => Json::from(base64(b)),
+            Some(any_value::Value::ArrayValue(a)) => {
+                Json::Array(a.values.iter().map(any_value).collect())
+            }
+            Some(any_value::Value::KvlistValue(l)) => {
+                Json::Object(attributes(&l.values).into_iter().collect())
+            }
+        }
+    }
+
+    /// One log record, with its resource's attributes already decoded by
+    /// [`attributes`]. An error says which field is wrong; the caller keeps
+    /// the record as malformed.
+    pub fn decode_record(
+        record: &LogRecord,
+        resource: &BTreeMap<String, Json>,
+    ) -> Result<InputEvent, String> {
+        let nanos = |v: u64, what: &str| {
+            i64::try_from(v).map_err(|_| {
+                format!("{what}: {v} nanoseconds since the epoch is past the year 2262")
+            })
+        };
+        let time = nanos(record.time_unix_nano, "timeUnixNano")?;
+        let observed = nanos(record.observed_time_unix_nano, "observedTimeUnixNano")?;
+        if !(0..=24).contains(&record.severity_number) {
+            return Err(format!(
+                "severityNumber: expected a severity number from 0 to 24, found {}",
+                record.severity_number
+            ));
+        }
+        let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let hex = |b: &[u8]| (!b.is_empty()).then(|| hex(b));
+        let mut e = InputEvent {
+            name: text(&record.event_name),
+            severity: i64::from(record.severity_number),
+            severity_text: text(&record.severity_text),
+            body: record
+                .body
+                .as_ref()
+                .and_then(|b| super::body_text(any_value(b))),
+            trace_id: hex(&record.trace_id),
+            span_id: hex(&record.span_id),
+            attributes: attributes(&record.attributes),
+            resource: resource.clone(),
+            ..InputEvent::default()
+        };
+        if e.name.is_none()
+            && let Some(Json::String(s)) = e.attributes.get(EVENT_NAME_ATTRIBUTE)
+            && !s.is_empty()
+        {
+            e.name = Some(s.clone());
+        }
+        set_times(&mut e, Some(time), Some(observed).filter(|&t| t != 0));
+        Ok(e)
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            out.push(char::from(DIGITS[usize::from(b >> 4)]));
+            out.push(char::from(DIGITS[usize::from(b & 15)]));
+        }
+        out
+    }
+
+    /// Standard base64 with padding, as OTLP/JSON writes `bytesValue`.
+    fn base64(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+        for chunk in bytes.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn base64_matches_the_rfc_examples() {
+            for (input, expected) in [
+                ("", ""),
+                ("f", "Zg=="),
+                ("fo", "Zm8="),
+                ("foo", "Zm9v"),
+                ("foob", "Zm9vYg=="),
+                ("fooba", "Zm9vYmE="),
+                ("foobar", "Zm9vYmFy"),
+            ] {
+                assert_eq!(super::base64(input.as_bytes()), expected);
+            }
+            assert_eq!(super::hex(&[0, 0xab, 0x10]), "00ab10");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,777 @@
+//! The pipeline: one worker thread that owns every engine and runs the
+//! received batches through the programs.
+//!
+//! `dtc_engine::Engine` is not `Send` (it holds `Rc`s), so engines are
+//! created, run and dropped on this thread only; other threads talk to it
+//! through the batch queue, the control channel and one atomic flag (the rip
+//! cord).
+//!
+//! **Composition.** Programs form a chain in artifact file-name order: the
+//! egress of one is the input of the next, so a later program sees what an
+//! earlier one let through, as shaped. Every program's derived logs,
+//! metrics and actions go out beside the chain's final egress. A batch goes
+//! through the chain one program at a time (all its events through the
+//! first program, then the survivors through the second), which keeps the
+//! time measured per program exact.
+//!
+//! **Invariants.**
+//! - A batch is processed whole by one set of programs: reloads, budget
+//!   trips and the rip cord take effect between batches (the rip cord also
+//!   stops a batch in flight: that batch then leaves unshaped), so no event
+//!   is processed twice or lost.
+//! - A replaced or removed program's open windows are flushed
+//!   (`finish(true)`) before it is dropped, so its metrics are exported.
+//! - An event a program does not change leaves as the record that came
+//!   in; a malformed record passes through unchanged and is counted.
+//! - A program over a budget, or every program after the rip cord, is no
+//!   longer run: its events pass through unchanged.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use dtc_engine::event::{InputEvent, from_flat_json, otlp_proto};
+use dtc_engine::{Engine, Options, Output};
+use dtc_ir::AggKind;
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric,
+    number_data_point,
+};
+use serde_json::json;
+
+use crate::actions::{Actions, Request};
+use crate::config::Budgets;
+use crate::convert::{self, agent_log, agent_resource, key_value, program_scope};
+use crate::exporter::{ExportQueue, Item};
+use crate::loader::Loaded;
+use crate::receiver::Batch;
+use crate::telemetry::{ProgramStatus, RipcordReport, Stats, lock, now_unix_ns};
+
+/// What other threads tell the pipeline.
+#[derive(Debug)]
+pub enum Control {
+    /// The verified programs to run from the next batch on, in order.
+    Programs(Vec<Arc<Loaded>>),
+    /// Pull the rip cord. `requested` is when it was asked for; the reply
+    /// (if any) gets the report.
+    Ripcord {
+        requested: Instant,
+        reply: Option<tokio::sync::oneshot::Sender<RipcordReport>>,
+    },
+    /// Release the rip cord: the loaded programs start again, fresh.
+    Release,
+}
+
+/// At most this many fault, mismatch and malformed records are logged per
+/// second (per program for faults and mismatches); all are counted.
+const LOGGED_PER_SECOND: u64 = 10;
+
+struct Running {
+    loaded: Arc<Loaded>,
+    engine: Option<Engine>,
+    kinds: HashMap<String, AggKind>,
+    status: ProgramStatus,
+    second: Window,
+    minute: Window,
+}
+
+/// Usage within a window of wall time.
+struct Window {
+    start: Instant,
+    time: Duration,
+    emits: u64,
+    actions: u64,
+    logged: u64,
+}
+
+impl Window {
+    fn new() -> Window {
+        Window {
+            start: Instant::now(),
+            time: Duration::ZERO,
+            emits: 0,
+            actions: 0,
+            logged: 0,
+        }
+    }
+
+    fn roll(&mut self, length: Duration) {
+        if self.start.elapsed() >= length {
+            *self = Window::new();
+        }
+    }
+}
+
+impl Running {
+    fn new(loaded: Arc<Loaded>, options: &Options, ripcord: bool) -> Running {
+        let status = ProgramStatus {
+            name: loaded.program.name.clone(),
+            file: loaded.file.clone(),
+            tier: loaded.metadata.tier.clone(),
+            state: if ripcord { "ripcord" } else { "running" }.into(),
+            ..ProgramStatus::default()
+        };
+        Running {
+            engine: (!ripcord).then(|| Engine::new(loaded.program.clone(), options.clone())),
+            kinds: convert::metric_kinds(&loaded.program),
+            loaded,
+            status,
+            second: Window::new(),
+            minute: Window::new(),
+        }
+    }
+}
+
+/// What a batch produced besides the egress.
+#[derive(Default)]
+struct Derived {
+    /// Per program (by index): logs and metrics.
+    logs: Vec<(String, Vec<LogRecord>)>,
+    metrics: Vec<(String, Vec<Metric>)>,
+    /// The agent's own records (faults, budget trips, actions, ...).
+    agent: Vec<LogRecord>,
+    agent_metrics: Vec<Metric>,
+}
+
+impl Derived {
+    fn log(&mut self, program: &str, record: LogRecord) {
+        match self.logs.iter_mut().find(|(p, _)| p == program) {
+            Some((_, v)) => v.push(record),
+            None => self.logs.push((program.to_string(), vec![record])),
+        }
+    }
+
+    fn metric(&mut self, program: &str, metric: Metric) {
+        match self.metrics.iter_mut().find(|(p, _)| p == program) {
+            Some((_, v)) => v.push(metric),
+            None => self.metrics.push((program.to_string(), vec![metric])),
+        }
+    }
+}
+
+/// The worker.
+pub struct Pipeline {
+    programs: Vec<Running>,
+    options: Options,
+    budgets: Budgets,
+    stats: Arc<Stats>,
+    export: ExportQueue,
+    ripcord: Arc<AtomicBool>,
+    pulled: bool,
+    actions: Actions,
+    malformed_window: Window,
+}
+
+impl Pipeline {
+    pub fn new(
+        budgets: Budgets,
+        stats: Arc<Stats>,
+        export: ExportQueue,
+        ripcord: Arc<AtomicBool>,
+        actions: Actions,
+    ) -> Pipeline {
+        Pipeline {
+            programs: Vec::new(),
+            options: Options::default(),
+            budgets,
+            stats,
+            export,
+            ripcord,
+            pulled: false,
+            actions,
+            malformed_window: Window::new(),
+        }
+    }
+
+    /// Runs until the batch queue closes, then flushes every program's
+    /// open windows.
+    pub fn run(mut self, batches: Receiver<Batch>, control: Receiver<Control>) {
+        let mut published = Instant::now();
+        loop {
+            while let Ok(c) = control.try_recv() {
+                self.control(c);
+            }
+            if self.ripcord.load(Relaxed) && !self.pulled {
+                self.pull(Instant::now(), None);
+            }
+            match batches.recv_timeout(Duration::from_millis(10)) {
+                Ok(batch) => {
+                    self.stats.pipeline_queue.fetch_sub(1, Relaxed);
+                    self.process(batch);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if published.elapsed() >= Duration::from_millis(100) {
+                self.publish();
+                published = Instant::now();
+            }
+        }
+        while let Ok(c) = control.try_recv() {
+            self.control(c);
+        }
+        let mut derived = Derived::default();
+        for p in std::mem::take(&mut self.programs) {
+            self.retire(p, &mut derived);
+        }
+        self.send(derived);
+        self.publish();
+    }
+
+    fn control(&mut self, c: Control) {
+        match c {
+            Control::Programs(list) => self.swap(list),
+            Control::Ripcord { requested, reply } => {
+                if self.pulled {
+                    // Already pulled (by the flag): report the pull that happened.
+                    let report = lock(&self.stats.ripcord).clone();
+                    if let (Some(reply), Some(report)) = (reply, report) {
+                        let _ = reply.send(report);
+                    }
+                } else {
+                    self.pull(requested, reply);
+                }
+            }
+            Control::Release => {
+                self.ripcord.store(false, Relaxed);
+                if self.pulled {
+                    self.pulled = false;
+                    let list: Vec<_> = self.programs.iter().map(|p| p.loaded.clone()).collect();
+                    self.programs = list
+                        .into_iter()
+                        .map(|l| Running::new(l, &self.options, false))
+                        .collect();
+                    let mut derived = Derived::default();
+                    derived.agent.push(agent_log(
+                        "dtc.ripcord.released",
+                        9,
+                        "the rip cord was released: programs run again, with fresh state",
+                        &[],
+                        now_unix_ns(),
+                    ));
+                    self.send(derived);
+                }
+            }
+        }
+        self.publish();
+    }
+
+    /// Installs a new list of programs between batches. A program whose file
+    /// and digest are unchanged keeps its engine (its state and windows);
+    /// the others are retired (windows flushed) and the new ones start.
+    fn swap(&mut self, list: Vec<Arc<Loaded>>) {
+        self.stats.reloads.fetch_add(1, Relaxed);
+        let was_empty = self.programs.is_empty();
+        let mut old: Vec<Option<Running>> = std::mem::take(&mut self.programs)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut next = Vec::with_capacity(list.len());
+        for loaded in list {
+            let kept = old.iter_mut().find(|o| {
+                o.as_ref().is_some_and(|r| {
+                    r.loaded.file == loaded.file && r.loaded.digest == loaded.digest
+                })
+            });
+            match kept.and_then(Option::take) {
+                Some(running) => next.push(running),
+                None => next.push(Running::new(loaded, &self.options, self.pulled)),
+            }
+        }
+        let mut derived = Derived::default();
+        for running in old.into_iter().flatten() {
+            self.retire(running, &mut derived);
+        }
+        let names: Vec<String> = next.iter().map(|r| r.loaded.file.clone()).collect();
+        if names.is_empty() && was_empty {
+            self.programs = next;
+            self.send(derived);
+            return;
+        }
+        derived.agent.push(agent_log(
+            "dtc.programs.loaded",
+            9,
+            &format!("running {} program(s): {}", names.len(), names.join(", ")),
+            &[("dtc.programs", json!(names.join(",")))],
+            now_unix_ns(),
+        ));
+        self.programs = next;
+        self.send(derived);
+    }
+
+    /// Flushes a program's open windows and lets it go.
+    fn retire(&mut self, mut running: Running, derived: &mut Derived) {
+        if let Some(mut engine) = running.engine.take() {
+            engine.finish(true);
+            let outputs = engine.drain();
+            for out in outputs {
+                side_output(&self.stats, &mut self.actions, &mut running, out, derived);
+            }
+        }
+    }
+
+    fn pull(
+        &mut self,
+        requested: Instant,
+        reply: Option<tokio::sync::oneshot::Sender<RipcordReport>>,
+    ) {
+        self.ripcord.store(true, Relaxed);
+        let mut disabled = 0;
+        for p in &mut self.programs {
+            if p.engine.take().is_some() {
+                disabled += 1;
+            }
+            p.status.state = "ripcord".into();
+            p.status.reason = Some("the rip cord was pulled".into());
+        }
+        self.pulled = true;
+        let report = RipcordReport {
+            took_ns: requested.elapsed().as_nanos() as u64,
+            programs_disabled: disabled,
+            at_unix_ns: now_unix_ns(),
+        };
+        *lock(&self.stats.ripcord) = Some(report.clone());
+        eprintln!(
+            "dtc-agent: rip cord pulled: {disabled} program(s) disabled in {:?}",
+            Duration::from_nanos(report.took_ns)
+        );
+        let mut derived = Derived::default();
+        derived.agent.push(agent_log(
+            "dtc.ripcord",
+            13,
+            &format!(
+                "the rip cord was pulled: {disabled} program(s) disabled in {} ns; events pass through unchanged",
+                report.took_ns
+            ),
+            &[
+                ("dtc.ripcord.took_ns", json!(report.took_ns)),
+                ("dtc.ripcord.programs_disabled", json!(disabled)),
+            ],
+            now_unix_ns(),
+        ));
+        self.send(derived);
+        self.publish();
+        if let Some(reply) = reply {
+            let _ = reply.send(report);
+        }
+    }
+
+    fn publish(&self) {
+        *lock(&self.stats.programs) = self.programs.iter().map(|p| p.status.clone()).collect();
+    }
+
+    /// Runs one batch through the chain and queues what comes out.
+    fn process(&mut self, batch: Batch) {
+        self.stats.records_in.fetch_add(batch.records, Relaxed);
+        let active = self.programs.iter().any(|p| p.engine.is_some());
+        if !active || self.ripcord.load(Relaxed) {
+            self.forward_unchanged(batch);
+            return;
+        }
+        // Decode every record once.
+        let mut slots: Vec<(Option<InputEvent>, Option<InputEvent>)> =
+            Vec::with_capacity(batch.records as usize);
+        let mut derived = Derived::default();
+        for rl in &batch.logs {
+            let resource =
+                otlp_proto::attributes(rl.resource.as_ref().map_or(&[][..], |r| &r.attributes));
+            for sl in &rl.scope_logs {
+                for record in &sl.log_records {
+                    match otlp_proto::decode_record(record, &resource) {
+                        Ok(e) => slots.push((Some(e.clone()), Some(e))),
+                        Err(reason) => {
+                            self.stats.records_malformed.fetch_add(1, Relaxed);
+                            self.malformed_window.roll(Duration::from_secs(1));
+                            self.malformed_window.logged += 1;
+                            if self.malformed_window.logged <= LOGGED_PER_SECOND {
+                                derived.agent.push(agent_log(
+                                    "dtc.malformed",
+                                    13,
+                                    &format!("a log record could not be decoded and was passed on unchanged: {reason}"),
+                                    &[],
+                                    now_unix_ns(),
+                                ));
+                            }
+                            slots.push((None, None));
+                        }
+                    }
+                }
+            }
+        }
+        // Through the chain, one program at a time.
+        for pi in 0..self.programs.len() {
+            if self.programs[pi].engine.is_none() {
+                continue;
+            }
+            let started = Instant::now();
+            let mut events = 0u64;
+            let mut outputs = Vec::new();
+            {
+                let engine = self.programs[pi].engine.as_mut().expect("checked above");
+                for (original, current) in &mut slots {
+                    let Some(event) = current.take() else {
+                        continue;
+                    };
+                    if self.ripcord.load(Relaxed) {
+                        // The batch leaves unshaped; what the programs already
+                        // derived from it is kept.
+                        self.send(derived);
+                        self.forward_unchanged(batch);
+                        return;
+                    }
+                    events += 1;
+                    engine.push_event(event);
+                    for out in engine.drain() {
+                        match out {
+                            Output::Egress { event } => {
+                                *current = Some(from_flat_json(event).unwrap_or_else(|_| {
+                                    // The engine writes what from_flat_json reads;
+                                    // should it ever not, the event passes on as received.
+                                    original.clone().unwrap_or_default()
+                                }));
+                            }
+                            other => outputs.push(other),
+                        }
+                    }
+                }
+            }
+            let took = started.elapsed();
+            let running = &mut self.programs[pi];
+            for out in outputs {
+                side_output(&self.stats, &mut self.actions, running, out, &mut derived);
+            }
+            account(
+                &self.stats,
+                &self.budgets,
+                running,
+                took,
+                events,
+                &mut derived,
+            );
+        }
+        // Reassemble the batch in its own structure.
+        let mut slots = slots.into_iter();
+        let mut forwarded = 0u64;
+        let mut suppressed = 0u64;
+        let mut out_logs = Vec::with_capacity(batch.logs.len());
+        for rl in batch.logs {
+            let mut scopes = Vec::with_capacity(rl.scope_logs.len());
+            for sl in rl.scope_logs {
+                let mut records = Vec::with_capacity(sl.log_records.len());
+                for record in sl.log_records {
+                    match slots.next() {
+                        Some((None, _)) | None => records.push(record),
+                        Some((Some(_), None)) => suppressed += 1,
+                        Some((Some(original), Some(shaped))) => {
+                            records.push(convert::reshape(&record, &original, &shaped))
+                        }
+                    }
+                }
+                forwarded += records.len() as u64;
+                if !records.is_empty() {
+                    scopes.push(ScopeLogs {
+                        log_records: records,
+                        ..sl
+                    });
+                }
+            }
+            if !scopes.is_empty() {
+                out_logs.push(ResourceLogs {
+                    scope_logs: scopes,
+                    ..rl
+                });
+            }
+        }
+        self.stats.records_out.fetch_add(forwarded, Relaxed);
+        self.stats.records_suppressed.fetch_add(suppressed, Relaxed);
+        for rl in out_logs {
+            self.export.push(Item::logs(rl));
+        }
+        self.send(derived);
+    }
+
+    fn forward_unchanged(&mut self, batch: Batch) {
+        self.stats.records_out.fetch_add(batch.records, Relaxed);
+        for rl in batch.logs {
+            self.export.push(Item::logs(rl));
+        }
+    }
+
+    /// Queues derived telemetry: one resource (the agent's) with a scope
+    /// per program, and the agent's own scope.
+    fn send(&self, derived: Derived) {
+        let mut scopes: Vec<ScopeLogs> = derived
+            .logs
+            .into_iter()
+            .map(|(program, records)| ScopeLogs {
+                scope: Some(program_scope(&program)),
+                log_records: records,
+                schema_url: String::new(),
+            })
+            .collect();
+        if !derived.agent.is_empty() {
+            scopes.push(ScopeLogs {
+                scope: Some(InstrumentationScope {
+                    name: "dtc-agent".into(),
+                    ..InstrumentationScope::default()
+                }),
+                log_records: derived.agent,
+                schema_url: String::new(),
+            });
+        }
+        if !scopes.is_empty() {
+            self.export.push(Item::logs(ResourceLogs {
+                resource: Some(agent_resource()),
+                scope_logs: scopes,
+                schema_url: String::new(),
+            }));
+        }
+        let mut scope_metrics: Vec<ScopeMetrics> = derived
+            .metrics
+            .into_iter()
+            .map(|(program, metrics)| ScopeMetrics {
+                scope: Some(program_scope(&program)),
+                metrics,
+                schema_url: String::new(),
+            })
+            .collect();
+        if !derived.agent_metrics.is_empty() {
+            scope_metrics.push(ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: "dtc-agent".into(),
+                    ..InstrumentationScope::default()
+                }),
+                metrics: derived.agent_metrics,
+                schema_url: String::new(),
+            });
+        }
+        if !scope_metrics.is_empty() {
+            self.export.push(Item::metrics(ResourceMetrics {
+                resource: Some(agent_resource()),
+                scope_metrics,
+                schema_url: String::new(),
+            }));
+        }
+    }
+}
+
+/// Routes one output that is not egress.
+fn side_output(
+    stats: &Stats,
+    actions: &mut Actions,
+    p: &mut Running,
+    out: Output,
+    derived: &mut Derived,
+) {
+    let name = p.status.name.clone();
+    let now = now_unix_ns();
+    match out {
+        Output::Egress { .. } => {}
+        Output::Log {
+            name: log,
+            time,
+            fields,
+        } => {
+            stats.derived_logs.fetch_add(1, Relaxed);
+            p.status.derived_logs += 1;
+            p.second.emits += 1;
+            derived.log(&name, convert::derived_log(&log, time, &fields, now));
+        }
+        Output::Metric {
+            name: metric,
+            labels,
+            value,
+            start,
+            end,
+        } => {
+            p.status.metric_points += 1;
+            p.second.emits += 1;
+            let kind = p.kinds.get(&metric);
+            match convert::metric(&metric, &labels, &value, start, end, kind) {
+                Some(m) => {
+                    stats.metric_points.fetch_add(1, Relaxed);
+                    derived.metric(&name, m);
+                }
+                None => log_limited(
+                    p,
+                    derived,
+                    "dtc.metric.empty",
+                    &format!(
+                        "metric {metric} has no value for the window (an aggregate over no events) and is not exported"
+                    ),
+                ),
+            }
+        }
+        Output::Action {
+            action,
+            args,
+            limit,
+            per_ns,
+            fired,
+            by,
+            time,
+            ..
+        } => {
+            if fired {
+                stats.actions_fired.fetch_add(1, Relaxed);
+                p.status.actions_fired += 1;
+                p.minute.actions += 1;
+            } else {
+                stats.actions_refused.fetch_add(1, Relaxed);
+                p.status.actions_refused += 1;
+            }
+            let request = Request {
+                program: &name,
+                action: &action,
+                args: &args,
+                limit,
+                per_ns,
+                fired,
+                by: &by,
+                time,
+            };
+            derived.agent.push(actions.run(&request, now));
+        }
+        Output::Fault { by, message, .. } => {
+            stats.faults.fetch_add(1, Relaxed);
+            p.status.faults += 1;
+            log_limited(p, derived, "dtc.fault", &format!("{by}: {message}"));
+        }
+        Output::Mismatch { event, reason } => {
+            stats.schema_mismatches.fetch_add(1, Relaxed);
+            log_limited(
+                p,
+                derived,
+                "dtc.schema_mismatch",
+                &format!("{event} does not match its schema and was passed on unchanged: {reason}"),
+            );
+        }
+        Output::Malformed { line, reason } => {
+            stats.records_malformed.fetch_add(1, Relaxed);
+            log_limited(p, derived, "dtc.malformed", &format!("{reason}: {line}"));
+        }
+    }
+}
+
+fn log_limited(p: &mut Running, derived: &mut Derived, event: &str, message: &str) {
+    p.second.roll(Duration::from_secs(1));
+    p.second.logged += 1;
+    if p.second.logged <= LOGGED_PER_SECOND {
+        derived.agent.push(agent_log(
+            event,
+            13,
+            message,
+            &[("dtc.program", json!(p.status.name))],
+            now_unix_ns(),
+        ));
+    }
+}
+
+/// Adds a batch's usage to the program's and disables it when a budget
+/// tripped.
+fn account(
+    stats: &Stats,
+    b: &Budgets,
+    p: &mut Running,
+    took: Duration,
+    events: u64,
+    derived: &mut Derived,
+) {
+    p.status.events += events;
+    p.status.cpu_ns += took.as_nanos() as u64;
+    if let Some(engine) = &p.engine {
+        p.status.suppressed = engine.counters.suppressed;
+    }
+    p.second.roll(Duration::from_secs(1));
+    p.minute.roll(Duration::from_secs(60));
+    p.second.time += took;
+    let per_event = if events > 0 {
+        took / events.min(u64::from(u32::MAX)) as u32
+    } else {
+        Duration::ZERO
+    };
+    let tripped = if per_event > b.cpu_per_event {
+        Some((
+            "cpu_per_event",
+            format!("{per_event:?} per event on average over {events} events"),
+            format!("{:?}", b.cpu_per_event),
+            format!("{:?}", per_event - b.cpu_per_event),
+        ))
+    } else if p.second.time > b.cpu_per_second {
+        Some((
+            "cpu_per_second",
+            format!("{:?} within one second", p.second.time),
+            format!("{:?}", b.cpu_per_second),
+            format!("{:?}", p.second.time - b.cpu_per_second),
+        ))
+    } else if p.second.emits > b.emit_per_second {
+        Some((
+            "emit_per_second",
+            format!(
+                "{} logs and metric points within one second",
+                p.second.emits
+            ),
+            b.emit_per_second.to_string(),
+            (p.second.emits - b.emit_per_second).to_string(),
+        ))
+    } else if p.minute.actions > b.actions_per_minute {
+        Some((
+            "actions_per_minute",
+            format!("{} actions within one minute", p.minute.actions),
+            b.actions_per_minute.to_string(),
+            (p.minute.actions - b.actions_per_minute).to_string(),
+        ))
+    } else {
+        None
+    };
+    let Some((budget, measured, limit, over)) = tripped else {
+        return;
+    };
+    p.engine = None;
+    p.status.state = "disabled".into();
+    let reason = format!("budget {budget} exceeded: {measured}, budget {limit}, over by {over}");
+    eprintln!("dtc-agent: program {} disabled: {reason}", p.status.file);
+    p.status.reason = Some(reason.clone());
+    stats.budget_trips.fetch_add(1, Relaxed);
+    let now = now_unix_ns();
+    derived.agent.push(agent_log(
+        "dtc.budget_exceeded",
+        17,
+        &format!(
+            "program {} disabled, its events pass through unchanged: {reason}",
+            p.status.name
+        ),
+        &[
+            ("dtc.program", json!(p.status.name)),
+            ("dtc.budget", json!(budget)),
+            ("dtc.budget.limit", json!(limit)),
+            ("dtc.budget.measured", json!(measured)),
+            ("dtc.budget.over_by", json!(over)),
+        ],
+        now,
+    ));
+    derived.agent_metrics.push(Metric {
+        name: "dtc.agent.budget_exceeded".into(),
+        description: "programs disabled because a budget tripped".into(),
+        data: Some(metric::Data::Sum(Sum {
+            data_points: vec![NumberDataPoint {
+                attributes: vec![
+                    key_value("program", &json!(p.status.name)),
+                    key_value("budget", &json!(budget)),
+                    key_value("over_by", &json!(over)),
+                ],
+                start_time_unix_nano: now,
+                time_unix_nano: now,
+                value: Some(number_data_point::Value::AsInt(1)),
+                ..NumberDataPoint::default()
+            }],
+            aggregation_temporality: AggregationTemporality::Delta as i32,
+            is_monotonic: true,
+        })),
+        ..Metric::default()
+    });
+}

@@ -1,0 +1,253 @@
+//! The OTLP receivers: logs over gRPC (`LogsService/Export`) and over HTTP
+//! (`POST /v1/logs`, protobuf or JSON, optionally gzip), both feeding one
+//! bounded queue to the pipeline.
+//!
+//! Every refusal is counted and answered with OTLP's codes, so a client
+//! knows whether to retry:
+//! - malformed payload: gRPC `INVALID_ARGUMENT`, HTTP 400 (not retryable);
+//! - larger than `listen.max_request_size` (after decompression): gRPC
+//!   `RESOURCE_EXHAUSTED`, HTTP 413;
+//! - the pipeline queue is full: gRPC `UNAVAILABLE`, HTTP 503 with
+//!   `Retry-After` (both retryable). Memory therefore stays bounded by
+//!   `queue_requests` requests of at most `max_request_size` each.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{SyncSender, TrySendError};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, Limited};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsService;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
+use prost::Message;
+
+use crate::telemetry::{Refusal, Stats};
+
+/// One accepted request on its way to the pipeline.
+#[derive(Debug)]
+pub struct Batch {
+    pub logs: Vec<ResourceLogs>,
+    pub records: u64,
+}
+
+/// The receivers' side of the pipeline queue.
+#[derive(Clone, Debug)]
+pub struct Intake {
+    tx: SyncSender<Batch>,
+    stats: Arc<Stats>,
+    max_request_size: usize,
+}
+
+impl Intake {
+    pub fn new(tx: SyncSender<Batch>, stats: Arc<Stats>, max_request_size: usize) -> Intake {
+        Intake {
+            tx,
+            stats,
+            max_request_size,
+        }
+    }
+
+    /// Hands a request's logs to the pipeline without waiting.
+    fn submit(&self, logs: Vec<ResourceLogs>) -> Result<(), Refusal> {
+        self.stats.requests.fetch_add(1, Relaxed);
+        let records: u64 = logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len() as u64)
+            .sum();
+        if records == 0 {
+            return Ok(());
+        }
+        self.stats.pipeline_queue.fetch_add(1, Relaxed);
+        match self.tx.try_send(Batch { logs, records }) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.stats.pipeline_queue.fetch_sub(1, Relaxed);
+                self.stats.refuse(Refusal::QueueFull);
+                Err(Refusal::QueueFull)
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ gRPC
+
+/// The gRPC `LogsService`.
+#[derive(Debug)]
+pub struct GrpcLogs(pub Intake);
+
+#[tonic::async_trait]
+impl LogsService for GrpcLogs {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        match self.0.submit(request.into_inner().resource_logs) {
+            Ok(()) => Ok(tonic::Response::new(ExportLogsServiceResponse::default())),
+            Err(_) => Err(tonic::Status::unavailable(
+                "the agent's pipeline queue is full; retry with backoff",
+            )),
+        }
+    }
+}
+
+/// Rewrites tonic's own refusals so that they follow OTLP and are counted:
+/// a message over the size limit (tonic answers `OUT_OF_RANGE`) becomes
+/// `RESOURCE_EXHAUSTED`, and a body that does not decode (`INTERNAL` from
+/// the decoder) becomes `INVALID_ARGUMENT`.
+pub fn grpc_refusals(
+    stats: Arc<Stats>,
+) -> impl Fn(axum::http::Response<tonic::body::Body>) -> axum::http::Response<tonic::body::Body> + Clone
+{
+    move |mut response| {
+        let headers = response.headers();
+        let status = headers.get("grpc-status").and_then(|s| s.to_str().ok());
+        let message = headers
+            .get("grpc-message")
+            .and_then(|s| s.to_str().ok())
+            .unwrap_or("");
+        let rewrite = match status {
+            Some("11") if message.contains("too large") => {
+                stats.refuse(Refusal::Oversized);
+                Some("8")
+            }
+            Some("13") if message.contains("decode") => {
+                stats.refuse(Refusal::Malformed);
+                Some("3")
+            }
+            Some("3") => {
+                stats.refuse(Refusal::Malformed);
+                None
+            }
+            _ => None,
+        };
+        if let Some(code) = rewrite {
+            response
+                .headers_mut()
+                .insert("grpc-status", axum::http::HeaderValue::from_static(code));
+        }
+        response
+    }
+}
+
+// ------------------------------------------------------------------ HTTP
+
+/// `POST /v1/logs`.
+pub async fn http_logs(State(intake): State<Intake>, headers: HeaderMap, body: Body) -> Response {
+    match http_decode(&intake, &headers, body).await {
+        Err((why, status, message)) => {
+            intake.stats.refuse(why);
+            let mut response = (status, message).into_response();
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("1"),
+                );
+            }
+            response
+        }
+        Ok((logs, json)) => match intake.submit(logs) {
+            Ok(()) if json => ([(header::CONTENT_TYPE, "application/json")], "{}").into_response(),
+            Ok(()) => (
+                [(header::CONTENT_TYPE, "application/x-protobuf")],
+                ExportLogsServiceResponse::default().encode_to_vec(),
+            )
+                .into_response(),
+            Err(_) => {
+                let mut response = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the agent's pipeline queue is full; retry with backoff",
+                )
+                    .into_response();
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("1"),
+                );
+                response
+            }
+        },
+    }
+}
+
+type Refused = (Refusal, StatusCode, String);
+
+async fn http_decode(
+    intake: &Intake,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Vec<ResourceLogs>, bool), Refused> {
+    let max = intake.max_request_size;
+    let too_large = || {
+        (
+            Refusal::Oversized,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request is larger than the agent's limit of {max} bytes (`listen.max_request_size`); send smaller batches"
+            ),
+        )
+    };
+    let malformed = |message: String| (Refusal::Malformed, StatusCode::BAD_REQUEST, message);
+    let bytes: Bytes = match Limited::new(body, max).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+        Err(e) => return Err(malformed(format!("cannot read the request body: {e}"))),
+    };
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    let bytes = match encoding.as_str() {
+        "identity" | "" => bytes.to_vec(),
+        "gzip" => {
+            let mut out = Vec::new();
+            let mut reader = flate2::read::GzDecoder::new(&bytes[..]).take(max as u64 + 1);
+            reader
+                .read_to_end(&mut out)
+                .map_err(|e| malformed(format!("the gzip body does not decompress: {e}")))?;
+            if out.len() > max {
+                return Err(too_large());
+            }
+            out
+        }
+        other => {
+            return Err(malformed(format!(
+                "content-encoding `{other}` is not supported; send gzip or no encoding"
+            )));
+        }
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match content_type.as_str() {
+        "application/x-protobuf" | "application/protobuf" => {
+            ExportLogsServiceRequest::decode(&bytes[..])
+                .map(|r| (r.resource_logs, false))
+                .map_err(|e| {
+                    malformed(format!(
+                        "the body is not an OTLP ExportLogsServiceRequest: {e}"
+                    ))
+                })
+        }
+        "application/json" => serde_json::from_slice::<ExportLogsServiceRequest>(&bytes)
+            .map(|r| (r.resource_logs, true))
+            .map_err(|e| malformed(format!("the body is not OTLP/JSON logs: {e}"))),
+        other => Err(malformed(format!(
+            "content-type `{other}` is not supported; send application/x-protobuf or application/json"
+        ))),
+    }
+}
