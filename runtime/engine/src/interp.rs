@@ -165,6 +165,26 @@ impl<'a> Interp<'a> {
         self.block(body, frame).map(|_| ())
     }
 
+    /// Runs one statement; `Some(v)` when it returned `v`. For engines that
+    /// run a body's other statements themselves.
+    pub fn exec_stmt(&mut self, s: &Stmt, f: &mut Frame<'_>) -> R<Option<Value>> {
+        Ok(match self.stmt(s, f)? {
+            Flow::Return(v) => Some(v),
+            Flow::Next => None,
+        })
+    }
+
+    /// Stores an already evaluated value as an assignment to `p` does
+    /// (`+=` and `-=`, map entries and their bounds).
+    pub fn store(&mut self, p: &Place, op: AssignOp, v: Value, f: &mut Frame<'_>) -> R<()> {
+        self.assign(p, op, v, f)
+    }
+
+    /// Sets local `i`, as `let` does.
+    pub fn set_local(f: &mut Frame<'_>, i: u32, v: Value) -> R<()> {
+        set_local(f, i, v)
+    }
+
     fn block(&mut self, stmts: &[Stmt], f: &mut Frame<'_>) -> R<Flow> {
         for s in stmts {
             if let Flow::Return(v) = self.stmt(s, f)? {

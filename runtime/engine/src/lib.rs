@@ -8,10 +8,12 @@
 //! state, budgets, and the [`output`] records a run produces.
 
 pub mod event;
+pub mod exec;
 pub mod generate;
 pub mod interp;
 pub mod output;
 pub mod runtime;
+pub mod slots;
 pub mod value;
 
 pub use output::{Counters, MetricValue, Output};

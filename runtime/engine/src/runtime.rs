@@ -15,6 +15,7 @@ use serde_json::Value as Json;
 use siphasher::sip::SipHasher13;
 
 use crate::event::{Input, InputEvent, decode_line, to_flat_json};
+use crate::exec::{Executor, Interpreted, Site};
 use crate::interp::{Effect, Frame, Interp, World, draw, keyed_hash, mask};
 use crate::output::{Counters, MetricValue, Output};
 use crate::value::{Key, Record, Value, decode};
@@ -89,6 +90,13 @@ const BOUNDS: [f64; 15] = [
 
 type Groups = HashMap<Vec<Key>, Vec<Agg>>;
 
+/// An input event after layout matching and decoding.
+enum Decoded {
+    Unhandled(Rc<InputEvent>),
+    Mismatch(Rc<InputEvent>, u32, String),
+    Record(Record),
+}
+
 /// An event's contribution to a window: group keys, aggregate arguments,
 /// window start, and the summarize stage.
 type Pending = (Vec<Key>, Vec<Vec<Value>>, i64, usize);
@@ -115,6 +123,8 @@ pub struct Engine {
     watermark: i64,
     pub counters: Counters,
     out: Vec<Output>,
+    /// Runs the program's code: the interpreter, or compiled code.
+    executor: Box<dyn Executor>,
 }
 
 struct Machines<'a> {
@@ -122,6 +132,7 @@ struct Machines<'a> {
     states: &'a [MachineState],
     options: &'a Options,
     regexes: &'a RefCell<HashMap<String, Rc<regex::Regex>>>,
+    executor: &'a dyn Executor,
 }
 
 impl World for Machines<'_> {
@@ -130,7 +141,7 @@ impl World for Machines<'_> {
             return false;
         };
         let mut i = new_interp(self.program, &NoWorld, self.options, 0, self.regexes);
-        let key = machine_key(&mut i, m, event);
+        let key = machine_key(self.executor, &mut i, machine, m, event);
         // An instance not yet seen is in the initial state.
         let current = key
             .and_then(|k| {
@@ -378,7 +389,18 @@ impl Agg {
 }
 
 impl Engine {
+    /// An engine that runs the program with the reference interpreter.
     pub fn new(program: Program, options: Options) -> Engine {
+        Engine::with_executor(program, options, Box::new(Interpreted))
+    }
+
+    /// An engine that runs the program's code with `executor` (the JIT
+    /// passes its compiled code here); everything else is this runtime.
+    pub fn with_executor(
+        program: Program,
+        options: Options,
+        executor: Box<dyn Executor>,
+    ) -> Engine {
         let by_wire = program
             .events
             .iter()
@@ -408,12 +430,19 @@ impl Engine {
             watermark: i64::MIN,
             counters: Counters::default(),
             out: Vec::new(),
+            executor,
         };
         let inits: Vec<Vec<Value>> = engine
             .program
             .processors
             .iter()
-            .map(|p| engine.init_vars(&p.vars))
+            .enumerate()
+            .map(|(pi, p)| {
+                engine.init_vars(&p.vars, |var| Site::ProcessorVar {
+                    processor: pi as u32,
+                    var,
+                })
+            })
             .collect();
         engine.processor_vars = inits;
         engine
@@ -427,7 +456,12 @@ impl Engine {
     /// end: the JSON lines `dtc run --format json --until-end` prints, with
     /// the summary last. This is what `dtc test` compares.
     pub fn json_lines(program: Program, options: Options, input: &str) -> String {
-        let mut engine = Engine::new(program, options);
+        Engine::new(program, options).run_json_lines(input)
+    }
+
+    /// [`Engine::json_lines`] on this engine, whatever its executor.
+    pub fn run_json_lines(self, input: &str) -> String {
+        let mut engine = self;
         let mut text = String::new();
         let write = |outputs: Vec<Output>, text: &mut String| {
             for o in outputs {
@@ -461,12 +495,19 @@ impl Engine {
         )
     }
 
-    fn init_vars(&self, defs: &[VarDef]) -> Vec<Value> {
+    fn init_vars(&self, defs: &[VarDef], site: impl Fn(u32) -> Site) -> Vec<Value> {
         let mut i = self.interp();
         defs.iter()
-            .map(|d| match (&d.init, &d.ty) {
-                (Some(e), _) => i
-                    .eval(e, &mut Frame::new(None, 0, &mut [], &[], &mut []))
+            .enumerate()
+            .map(|(vi, d)| match (&d.init, &d.ty) {
+                (Some(e), _) => self
+                    .executor
+                    .eval(
+                        site(vi as u32),
+                        e,
+                        &mut i,
+                        &mut Frame::new(None, 0, &mut [], &[], &mut []),
+                    )
                     .unwrap_or(Value::None),
                 (None, Type::Map(..)) => Value::Map(Box::default()),
                 (None, _) => Value::None,
@@ -490,39 +531,140 @@ impl Engine {
 
     /// Feeds one event.
     pub fn push_event(&mut self, e: InputEvent) {
-        self.seq += 1;
-        self.counters.events += 1;
-        let now = e.time;
-        self.fire_timeouts(now);
-        let input = Rc::new(e);
+        let d = self.decode_event(Rc::new(e));
+        self.process(d, None);
+    }
+
+    /// Feeds a batch of events, in order. The outputs are exactly those of
+    /// feeding them one at a time; an executor that can (the JIT) first
+    /// runs each query's leading `where` stages over the whole batch.
+    pub fn push_events(&mut self, events: impl IntoIterator<Item = InputEvent>) {
+        let decoded: Vec<Decoded> = events
+            .into_iter()
+            .map(|e| self.decode_event(Rc::new(e)))
+            .collect();
+        let masks = self.prefilter(&decoded);
+        let nq = self.program.queries.len();
+        for (k, d) in decoded.into_iter().enumerate() {
+            self.process(d, masks.as_ref().and_then(|m| m.get(k * nq..(k + 1) * nq)));
+        }
+    }
+
+    /// Feeds a batch of lines, as [`Engine::push_events`] does events;
+    /// malformed lines keep their place among the events.
+    pub fn push_lines<'l>(&mut self, lines: impl IntoIterator<Item = &'l str>) {
+        let mut batch: Vec<Result<Decoded, (String, String)>> = Vec::new();
+        for line in lines {
+            self.counters.lines += 1;
+            for input in decode_line(line) {
+                batch.push(match input {
+                    Input::Malformed { line, reason } => Err((line, reason)),
+                    Input::Event(e) => Ok(self.decode_event(Rc::new(e))),
+                });
+            }
+        }
+        let decoded: Vec<&Decoded> = batch.iter().filter_map(|b| b.as_ref().ok()).collect();
+        let masks = self.prefilter_refs(&decoded);
+        let nq = self.program.queries.len();
+        let mut k = 0;
+        for item in batch {
+            match item {
+                Err((line, reason)) => {
+                    self.counters.malformed += 1;
+                    self.out.push(Output::Malformed { line, reason });
+                }
+                Ok(d) => {
+                    self.process(d, masks.as_ref().and_then(|m| m.get(k * nq..(k + 1) * nq)));
+                    k += 1;
+                }
+            }
+        }
+    }
+
+    /// An input event matched to its layout and decoded, before any
+    /// program code runs (so a batch can be decoded ahead).
+    fn decode_event(&self, input: Rc<InputEvent>) -> Decoded {
         let layout = input
             .name
             .as_ref()
             .and_then(|n| self.by_wire.get(n))
             .copied();
         match layout {
-            None => {
+            None => Decoded::Unhandled(input),
+            Some(li) => match decode(li, &self.program.events[li as usize], input.clone()) {
+                Err(m) => Decoded::Mismatch(input, li, m.0),
+                Ok(rec) => Decoded::Record(rec),
+            },
+        }
+    }
+
+    fn prefilter(&self, decoded: &[Decoded]) -> Option<Vec<Option<bool>>> {
+        let refs: Vec<&Decoded> = decoded.iter().collect();
+        self.prefilter_refs(&refs)
+    }
+
+    /// The executor's verdicts on each query's leading `where` stages for
+    /// a batch: `n_events * n_queries` entries, `None` where not asked.
+    fn prefilter_refs(&self, decoded: &[&Decoded]) -> Option<Vec<Option<bool>>> {
+        let nq = self.program.queries.len();
+        let mut masks: Option<Vec<Option<bool>>> = None;
+        for (qi, q) in self.program.queries.iter().enumerate() {
+            let (at, records): (Vec<usize>, Vec<&Record>) = decoded
+                .iter()
+                .enumerate()
+                .filter_map(|(k, d)| match d {
+                    Decoded::Record(r) if r.layout == q.source => Some((k, r)),
+                    _ => None,
+                })
+                .unzip();
+            if records.is_empty() {
+                continue;
+            }
+            let Some(verdicts) = self.executor.prefilter(qi as u32, &records) else {
+                continue;
+            };
+            if verdicts.len() != records.len() {
+                continue;
+            }
+            let m = masks.get_or_insert_with(|| vec![None; decoded.len() * nq]);
+            for (k, v) in at.into_iter().zip(verdicts) {
+                m[k * nq + qi] = Some(v);
+            }
+        }
+        masks
+    }
+
+    /// Runs one decoded event: timeouts due, dispatch, egress, windows.
+    fn process(&mut self, d: Decoded, passed: Option<&[Option<bool>]>) {
+        self.seq += 1;
+        self.counters.events += 1;
+        let input = match &d {
+            Decoded::Unhandled(i) | Decoded::Mismatch(i, ..) => i.clone(),
+            Decoded::Record(r) => r.input.clone(),
+        };
+        let now = input.time;
+        self.fire_timeouts(now);
+        match d {
+            Decoded::Unhandled(_) => {
                 self.counters.unhandled += 1;
                 self.egress(&input, None);
             }
-            Some(li) => match decode(li, &self.program.events[li as usize], input.clone()) {
-                Err(m) => {
-                    self.counters.schema_mismatches += 1;
-                    self.out.push(Output::Mismatch {
-                        event: self.program.events[li as usize].name.clone(),
-                        reason: m.0,
-                    });
-                    self.egress(&input, None);
+            Decoded::Mismatch(_, li, reason) => {
+                self.counters.schema_mismatches += 1;
+                self.out.push(Output::Mismatch {
+                    event: self.program.events[li as usize].name.clone(),
+                    reason,
+                });
+                self.egress(&input, None);
+            }
+            Decoded::Record(rec) => {
+                let mut queue = VecDeque::from(self.dispatch(&rec, passed));
+                while let Some(r) = queue.pop_front() {
+                    let derived = self.dispatch(&r, None);
+                    queue.extend(derived);
                 }
-                Ok(rec) => {
-                    let mut queue = VecDeque::from([rec.clone()]);
-                    while let Some(r) = queue.pop_front() {
-                        let derived = self.dispatch(&r);
-                        queue.extend(derived);
-                    }
-                    self.egress(&input, Some(&rec));
-                }
-            },
+                self.egress(&input, Some(&rec));
+            }
         }
         if now > self.watermark {
             self.watermark = now;
@@ -548,14 +690,7 @@ impl Engine {
                 let site = 0x1_0000_0000 + ri as u64;
                 match rule {
                     ShapeRule::Suppress { event, when } if *event == rec.layout => {
-                        let hit = match when {
-                            None => true,
-                            Some(w) => {
-                                let mut i = self.interp();
-                                let mut f = Frame::new(Some(rec), 0, &mut [], &[], &mut []);
-                                i.eval(w, &mut f).unwrap_or(Value::None) == Value::Bool(true)
-                            }
-                        };
+                        let hit = self.selects(ri, when, rec);
                         if hit {
                             self.counters.suppressed += 1;
                             return;
@@ -580,7 +715,7 @@ impl Engine {
                         return;
                     }
                     ShapeRule::SuppressField { event, slot, when } if *event == rec.layout => {
-                        if !self.selects(when, rec) {
+                        if !self.selects(ri, when, rec) {
                             continue;
                         }
                         if let Some(f) = layout.fields.get(*slot as usize) {
@@ -607,7 +742,7 @@ impl Engine {
                         method,
                         when,
                     } if *event == rec.layout => {
-                        if !self.selects(when, rec) {
+                        if !self.selects(ri, when, rec) {
                             continue;
                         }
                         let key = field.name();
@@ -636,22 +771,27 @@ impl Engine {
     }
 
     /// Whether a shaping rule's `when` holds for a record (no `when`: always).
-    fn selects(&self, when: &Option<Expr>, rec: &Record) -> bool {
+    fn selects(&self, rule: usize, when: &Option<Expr>, rec: &Record) -> bool {
         let Some(w) = when else { return true };
         let mut i = self.interp();
         let mut f = Frame::new(Some(rec), 0, &mut [], &[], &mut []);
-        i.eval(w, &mut f).unwrap_or(Value::None) == Value::Bool(true)
+        let site = Site::ShapeWhen { rule: rule as u32 };
+        self.executor
+            .eval(site, w, &mut i, &mut f)
+            .unwrap_or(Value::None)
+            == Value::Bool(true)
     }
 
     // ------------------------------------------------------------- dispatch
 
     /// Runs every query, machine and processor on one record; returns the
     /// derived records its emits produced.
-    fn dispatch(&mut self, rec: &Record) -> Vec<Record> {
+    fn dispatch(&mut self, rec: &Record, passed: Option<&[Option<bool>]>) -> Vec<Record> {
         let mut derived = Vec::new();
         for qi in 0..self.program.queries.len() {
             if self.program.queries[qi].source == rec.layout {
-                self.run_query(qi, rec, &mut derived);
+                let verdict = passed.and_then(|p| p.get(qi).copied().flatten());
+                self.run_query(qi, rec, verdict, &mut derived);
             }
         }
         for mi in 0..self.program.machines.len() {
@@ -686,17 +826,25 @@ impl Engine {
             states: &self.machines,
             options: &self.options,
             regexes: &self.regexes,
+            executor: &*self.executor,
         };
         let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
         let vars = &mut self.processor_vars[pi];
         let mut f = Frame::new(Some(rec), h.n_locals, vars, &p.vars, &mut []);
+        let (processor, handler) = (pi as u32, hi as u32);
+        let body = Site::HandlerBody { processor, handler };
         let result = match &h.guard {
-            Some(g) => match i.eval(g, &mut f) {
-                Ok(Value::Bool(true)) => i.run(&h.body, &mut f),
+            Some(g) => match self.executor.eval(
+                Site::HandlerGuard { processor, handler },
+                g,
+                &mut i,
+                &mut f,
+            ) {
+                Ok(Value::Bool(true)) => self.executor.run(body, &h.body, &mut i, &mut f),
                 Ok(_) => Ok(()),
                 Err(e) => Err(e),
             },
-            None => i.run(&h.body, &mut f),
+            None => self.executor.run(body, &h.body, &mut i, &mut f),
         };
         let effects = std::mem::take(&mut i.effects);
         if let Err(fault) = result {
@@ -712,7 +860,13 @@ impl Engine {
 
     fn run_machine(&mut self, mi: usize, rec: &Record, derived: &mut Vec<Record>) {
         let now = rec.input.time;
-        let key = machine_key(&mut self.interp(), &self.program.machines[mi], rec);
+        let key = machine_key(
+            &*self.executor,
+            &mut self.interp(),
+            mi as u32,
+            &self.program.machines[mi],
+            rec,
+        );
         let Some(key) = key else {
             self.counters.unkeyed += 1;
             return;
@@ -746,46 +900,41 @@ impl Engine {
             states: &self.machines,
             options: &self.options,
             regexes: &self.regexes,
+            executor: &*self.executor,
         };
         let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
-        let mut taken: Option<(usize, Result<(), crate::interp::Fault>)> = None;
-        for (ti, t) in m.transitions.iter().enumerate() {
-            if t.event != rec.layout || !(t.from.is_empty() || t.from.contains(&inst.state)) {
-                continue;
-            }
-            let mut f = Frame::new(
-                Some(rec),
-                t.n_locals,
-                &mut inst.vars,
-                &m.vars,
-                &mut inst.slots,
-            );
-            let pass = match &t.guard {
-                None => Ok(true),
-                Some(g) => i.eval(g, &mut f).map(|v| v == Value::Bool(true)),
-            };
-            match pass {
-                Ok(false) => continue,
-                Err(e) => {
-                    taken = Some((ti, Err(e)));
-                    break;
+        let executor = &*self.executor;
+        let mut f = Frame::new(Some(rec), 0, &mut inst.vars, &m.vars, &mut inst.slots);
+        let chosen = executor.select(mi as u32, m, rec, inst.state, &mut i, &mut f);
+        let taken: Option<(usize, Result<(), crate::interp::Fault>)> = match chosen {
+            Ok(None) => None,
+            Err((ti, e)) => Some((ti, Err(e))),
+            Ok(Some(ti)) => {
+                let t = &m.transitions[ti];
+                if t.target != inst.state {
+                    enter_state(
+                        executor,
+                        &mut i,
+                        mi as u32,
+                        t.target,
+                        &m.states[t.target as usize],
+                        &mut inst.slots,
+                    );
                 }
-                Ok(true) => {}
+                let mut f = Frame::new(
+                    Some(rec),
+                    t.n_locals,
+                    &mut inst.vars,
+                    &m.vars,
+                    &mut inst.slots,
+                );
+                let site = Site::TransitionBody {
+                    machine: mi as u32,
+                    transition: ti as u32,
+                };
+                Some((ti, executor.run(site, &t.body, &mut i, &mut f)))
             }
-            if t.target != inst.state {
-                enter_state(&mut i, &m.states[t.target as usize], &mut inst.slots);
-            }
-            let mut f = Frame::new(
-                Some(rec),
-                t.n_locals,
-                &mut inst.vars,
-                &m.vars,
-                &mut inst.slots,
-            );
-            let result = i.run(&t.body, &mut f);
-            taken = Some((ti, result));
-            break;
-        }
+        };
         let effects = std::mem::take(&mut i.effects);
         let mut by = String::new();
         if let Some((ti, result)) = taken {
@@ -836,7 +985,14 @@ impl Engine {
         let m = &self.program.machines[mi];
         let mut slots = vec![Value::None; m.slots.len()];
         if let Some(first) = m.states.first() {
-            enter_state(&mut self.interp(), first, &mut slots);
+            enter_state(
+                &*self.executor,
+                &mut self.interp(),
+                mi as u32,
+                0,
+                first,
+                &mut slots,
+            );
         }
         let deadline = m
             .timeouts
@@ -847,7 +1003,10 @@ impl Engine {
         Instance {
             state: 0,
             slots,
-            vars: self.init_vars(&m.vars),
+            vars: self.init_vars(&m.vars, |var| Site::MachineVar {
+                machine: mi as u32,
+                var,
+            }),
             entered: now,
             used: 0,
             deadline,
@@ -871,11 +1030,12 @@ impl Engine {
             }
             let program = &self.program;
             let m = &program.machines[mi];
-            let Some(t) = m
+            let Some((xi, t)) = m
                 .timeouts
                 .iter()
-                .filter(|t| t.from == inst.state)
-                .min_by_key(|t| t.after_ns)
+                .enumerate()
+                .filter(|(_, t)| t.from == inst.state)
+                .min_by_key(|(_, t)| t.after_ns)
             else {
                 self.machines[mi].instances.insert(key, inst);
                 continue;
@@ -892,13 +1052,26 @@ impl Engine {
                 states: &self.machines,
                 options: &self.options,
                 regexes: &self.regexes,
+                executor: &*self.executor,
             };
             let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
+            let executor = &*self.executor;
             if t.target != inst.state {
-                enter_state(&mut i, &m.states[t.target as usize], &mut inst.slots);
+                enter_state(
+                    executor,
+                    &mut i,
+                    mi as u32,
+                    t.target,
+                    &m.states[t.target as usize],
+                    &mut inst.slots,
+                );
             }
             let mut f = Frame::new(None, t.n_locals, &mut inst.vars, &m.vars, &mut inst.slots);
-            let result = i.run(&t.body, &mut f);
+            let site = Site::TimeoutBody {
+                machine: mi as u32,
+                timeout: xi as u32,
+            };
+            let result = executor.run(site, &t.body, &mut i, &mut f);
             let effects = std::mem::take(&mut i.effects);
             inst.state = t.target;
             inst.entered = deadline;
@@ -924,7 +1097,7 @@ impl Engine {
             self.apply(effects, &by, deadline, &mut derived);
             let mut queue = VecDeque::from(derived);
             while let Some(r) = queue.pop_front() {
-                let more = self.dispatch(&r);
+                let more = self.dispatch(&r, None);
                 queue.extend(more);
             }
         }
@@ -1019,16 +1192,23 @@ impl Engine {
             attributes,
             resource: BTreeMap::new(),
         };
-        Record {
-            layout: event,
-            slots,
-            input: Rc::new(input),
-        }
+        Record::new(event, slots, Rc::new(input))
     }
 
     // -------------------------------------------------------------- queries
 
-    fn run_query(&mut self, qi: usize, rec: &Record, derived: &mut Vec<Record>) {
+    /// `passed`: what the executor's batch prefilter said of the query's
+    /// leading `where` stages for this record, if it was asked.
+    fn run_query(
+        &mut self,
+        qi: usize,
+        rec: &Record,
+        passed: Option<bool>,
+        derived: &mut Vec<Record>,
+    ) {
+        if passed == Some(false) {
+            return;
+        }
         let program = &self.program;
         let q = &program.queries[qi];
         let world = Machines {
@@ -1036,6 +1216,7 @@ impl Engine {
             states: &self.machines,
             options: &self.options,
             regexes: &self.regexes,
+            executor: &*self.executor,
         };
         let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
         let mut row: Vec<Value> = Vec::new();
@@ -1043,7 +1224,17 @@ impl Engine {
         let now = rec.input.time;
         let mut pending: Vec<Pending> = Vec::new();
         let mut emits: Vec<(u32, Vec<Value>)> = Vec::new();
-        for (si, stage) in q.stages.iter().enumerate() {
+        let executor = &*self.executor;
+        // With a prefilter's verdict, the leading `where` stages are done.
+        let skip = match passed {
+            Some(true) => q
+                .stages
+                .iter()
+                .take_while(|s| matches!(s, Stage::Where(_)))
+                .count(),
+            _ => 0,
+        };
+        for (si, stage) in q.stages.iter().enumerate().skip(skip) {
             let mut f = Frame {
                 event,
                 row: Some(&row),
@@ -1052,25 +1243,34 @@ impl Engine {
                 var_defs: &[],
                 slots: &mut [],
             };
-            let eval = |i: &mut Interp<'_>, f: &mut Frame<'_>, e: &Expr| {
-                i.eval(e, f).unwrap_or(Value::None)
+            let eval = |i: &mut Interp<'_>, f: &mut Frame<'_>, index: usize, e: &Expr| {
+                let site = Site::Stage {
+                    query: qi as u32,
+                    stage: si as u32,
+                    index: index as u32,
+                };
+                executor.eval(site, e, i, f).unwrap_or(Value::None)
             };
             match stage {
                 Stage::Where(e) => {
-                    if eval(&mut i, &mut f, e) != Value::Bool(true) {
+                    if eval(&mut i, &mut f, 0, e) != Value::Bool(true) {
                         break;
                     }
                 }
                 Stage::Extend(cols) => {
                     let values: Vec<(String, Value)> = cols
                         .iter()
-                        .map(|(n, e)| (n.clone(), eval(&mut i, &mut f, e)))
+                        .enumerate()
+                        .map(|(j, (n, e))| (n.clone(), eval(&mut i, &mut f, j, e)))
                         .collect();
                     extend_row(&mut row, row_after(q, si), values);
                 }
                 Stage::Project(cols) => {
-                    let values: Vec<Value> =
-                        cols.iter().map(|(_, e)| eval(&mut i, &mut f, e)).collect();
+                    let values: Vec<Value> = cols
+                        .iter()
+                        .enumerate()
+                        .map(|(j, (_, e))| eval(&mut i, &mut f, j, e))
+                        .collect();
                     row = values;
                     event = None;
                 }
@@ -1082,13 +1282,23 @@ impl Engine {
                 } => {
                     let key_values: Vec<Key> = keys
                         .iter()
-                        .map(|(_, e)| {
-                            Key::from_value(&eval(&mut i, &mut f, e)).unwrap_or(Key::Unit)
+                        .enumerate()
+                        .map(|(j, (_, e))| {
+                            Key::from_value(&eval(&mut i, &mut f, j, e)).unwrap_or(Key::Unit)
                         })
                         .collect();
+                    let mut index = keys.len();
                     let args: Vec<Vec<Value>> = aggregates
                         .iter()
-                        .map(|a| a.args.iter().map(|e| eval(&mut i, &mut f, e)).collect())
+                        .map(|a| {
+                            a.args
+                                .iter()
+                                .map(|e| {
+                                    index += 1;
+                                    eval(&mut i, &mut f, index - 1, e)
+                                })
+                                .collect()
+                        })
                         .collect();
                     let start = now.div_euclid(*every_ns).saturating_mul(*every_ns);
                     pending.push((key_values, args, start, si));
@@ -1111,9 +1321,9 @@ impl Engine {
                 } => {
                     let n = program.events[*target as usize].fields.len();
                     let mut slots = vec![Value::None; n];
-                    for (slot, e) in fields {
+                    for (j, (slot, e)) in fields.iter().enumerate() {
                         if let Some(s) = slots.get_mut(*slot as usize) {
-                            *s = eval(&mut i, &mut f, e);
+                            *s = eval(&mut i, &mut f, j, e);
                         }
                     }
                     emits.push((*target, slots));
@@ -1222,8 +1432,10 @@ impl Engine {
             states: &self.machines,
             options: &self.options,
             regexes: &self.regexes,
+            executor: &*self.executor,
         };
         let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
+        let executor = &*self.executor;
         for (keys, mut aggs) in groups {
             let mut row: Vec<Value> = keys.iter().map(Key::to_value).collect();
             let mut metrics: Vec<(String, MetricValue)> = Vec::new();
@@ -1244,21 +1456,31 @@ impl Engine {
                     var_defs: &[],
                     slots: &mut [],
                 };
+                let mut eval = |index: usize, e: &Expr| {
+                    let site = Site::Stage {
+                        query: qi as u32,
+                        stage: sj as u32,
+                        index: index as u32,
+                    };
+                    executor
+                        .eval(site, e, &mut i, &mut f)
+                        .unwrap_or(Value::None)
+                };
                 match stage {
-                    Stage::Where(e) => {
-                        alive = i.eval(e, &mut f).unwrap_or(Value::None) == Value::Bool(true)
-                    }
+                    Stage::Where(e) => alive = eval(0, e) == Value::Bool(true),
                     Stage::Extend(cols) => {
                         let values: Vec<(String, Value)> = cols
                             .iter()
-                            .map(|(n, e)| (n.clone(), i.eval(e, &mut f).unwrap_or(Value::None)))
+                            .enumerate()
+                            .map(|(j, (n, e))| (n.clone(), eval(j, e)))
                             .collect();
                         extend_row(&mut row, row_after(q, sj), values);
                     }
                     Stage::Project(cols) => {
                         row = cols
                             .iter()
-                            .map(|(_, e)| i.eval(e, &mut f).unwrap_or(Value::None))
+                            .enumerate()
+                            .map(|(j, (_, e))| eval(j, e))
                             .collect();
                     }
                     Stage::Sample { rate, site } => {
@@ -1268,9 +1490,9 @@ impl Engine {
                     Stage::EmitLog { event, fields } => {
                         let n = program.events[*event as usize].fields.len();
                         let mut slots = vec![Value::None; n];
-                        for (slot, e) in fields {
+                        for (j, (slot, e)) in fields.iter().enumerate() {
                             if let Some(s) = slots.get_mut(*slot as usize) {
-                                *s = i.eval(e, &mut f).unwrap_or(Value::None);
+                                *s = eval(j, e);
                             }
                         }
                         derived.push((*event, slots));
@@ -1308,7 +1530,7 @@ impl Engine {
         }
         let mut queue = VecDeque::from(records);
         while let Some(r) = queue.pop_front() {
-            let more = self.dispatch(&r);
+            let more = self.dispatch(&r, None);
             queue.extend(more);
         }
     }
@@ -1336,21 +1558,49 @@ fn new_interp<'a>(
 
 /// The instance an event belongs to: `Unit` for a machine with a single
 /// instance, `None` when the key cannot be computed for this event.
-fn machine_key(i: &mut Interp<'_>, m: &Machine, rec: &Record) -> Option<Key> {
+fn machine_key(
+    executor: &dyn Executor,
+    i: &mut Interp<'_>,
+    mi: u32,
+    m: &Machine,
+    rec: &Record,
+) -> Option<Key> {
     let Some(keys) = &m.keys else {
         return Some(Key::Unit);
     };
-    let (_, k) = keys.iter().find(|(e, _)| *e == rec.layout)?;
+    let (index, (_, k)) = keys
+        .iter()
+        .enumerate()
+        .find(|(_, (e, _))| *e == rec.layout)?;
     let mut f = Frame::new(Some(rec), 0, &mut [], &[], &mut []);
-    i.eval(k, &mut f).ok().and_then(|v| Key::from_value(&v))
+    let site = Site::MachineKey {
+        machine: mi,
+        index: index as u32,
+    };
+    executor
+        .eval(site, k, i, &mut f)
+        .ok()
+        .and_then(|v| Key::from_value(&v))
 }
 
 /// Entering a state: its variables start from their defaults, or absent.
-fn enter_state(i: &mut Interp<'_>, state: &State, slots: &mut [Value]) {
-    for (slot, default) in &state.vars {
+fn enter_state(
+    executor: &dyn Executor,
+    i: &mut Interp<'_>,
+    mi: u32,
+    si: u32,
+    state: &State,
+    slots: &mut [Value],
+) {
+    for (index, (slot, default)) in state.vars.iter().enumerate() {
+        let site = Site::StateDefault {
+            machine: mi,
+            state: si,
+            index: index as u32,
+        };
         let v = match default {
-            Some(d) => i
-                .eval(d, &mut Frame::new(None, 0, &mut [], &[], &mut []))
+            Some(d) => executor
+                .eval(site, d, i, &mut Frame::new(None, 0, &mut [], &[], &mut []))
                 .unwrap_or(Value::None),
             None => Value::None,
         };

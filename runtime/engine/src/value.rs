@@ -5,6 +5,7 @@
 //! event itself. Values mirror the IR's types; `None` is the absent value of
 //! an optional.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -12,6 +13,7 @@ use dtc_ir::{EventLayout, Type};
 use serde_json::Value as Json;
 
 use crate::event::InputEvent;
+use crate::slots::Slot;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -132,6 +134,28 @@ pub struct Record {
     pub layout: u32,
     pub slots: Vec<Value>,
     pub input: Rc<InputEvent>,
+    /// The compact slot row ([`crate::slots`]), built the first time an
+    /// engine asks for it; the interpreter never does.
+    pub row: OnceCell<Option<Box<[Slot]>>>,
+}
+
+impl Record {
+    pub fn new(layout: u32, slots: Vec<Value>, input: Rc<InputEvent>) -> Record {
+        Record {
+            layout,
+            slots,
+            input,
+            row: OnceCell::new(),
+        }
+    }
+
+    /// The record's compact row, decoded once; `None` when a value does not
+    /// fit a slot.
+    pub fn compact(&self) -> Option<&[Slot]> {
+        self.row
+            .get_or_init(|| crate::slots::event_row(self))
+            .as_deref()
+    }
 }
 
 /// Why an event does not match its schema.
@@ -167,11 +191,7 @@ pub fn decode(
         };
         slots.push(v);
     }
-    Ok(Record {
-        layout: layout_index,
-        slots,
-        input,
-    })
+    Ok(Record::new(layout_index, slots, input))
 }
 
 fn describe(j: &Json) -> String {

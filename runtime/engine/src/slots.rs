@@ -1,0 +1,198 @@
+//! Compact slot rows: the fixed-offset form of a record that compiled code
+//! reads.
+//!
+//! A row is an array of 16-byte [`Slot`]s: first the standard fields of
+//! [`STD_SLOTS`], then one slot per declared field of the event's layout,
+//! in layout order. So a field's offset is known when a program is compiled
+//! (`16 * (STD_SLOTS.len() + slot)`), whatever the event. A slot holds a
+//! presence tag and a payload: an `i64` (ints, durations, timestamps), the
+//! bits of an `f64` (floats, percents), `0`/`1` (bools), or the address and
+//! byte length of a string or bytes value. Strings are not copied: the
+//! address points into the record's own values or its input event, which
+//! the record keeps alive (both are reference counted and never mutated),
+//! so a row is valid exactly as long as the record it was built from.
+//! Maps and `dyn` values are present with no payload: compiled code reaches
+//! them through the runtime's helpers, never through the row.
+//!
+//! This module only records addresses; reading through them is the JIT's
+//! business (`dtc-jit`), which is the one crate allowed `unsafe`.
+
+use dtc_ir::StdField;
+use serde_json::Value as Json;
+
+use crate::value::{Record, Value};
+
+/// One field of a compact row. `#[repr(C)]`: compiled code reads `bits` at
+/// offset 0, `len` at 8 and `tag` at 12.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Slot {
+    pub bits: u64,
+    pub len: u32,
+    /// [`TAG_ABSENT`] or [`TAG_PRESENT`].
+    pub tag: u32,
+}
+
+pub const TAG_ABSENT: u32 = 0;
+pub const TAG_PRESENT: u32 = 1;
+
+/// Bytes per slot: the stride compiled code uses.
+pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+
+/// The standard fields a row carries, in order, before the declared fields.
+/// `attrs` and `resource` are maps and stay with the runtime.
+pub const STD_SLOTS: [StdField; 9] = [
+    StdField::Time,
+    StdField::ObservedTime,
+    StdField::Severity,
+    StdField::SeverityText,
+    StdField::Body,
+    StdField::TraceId,
+    StdField::SpanId,
+    StdField::ThreadId,
+    StdField::Service,
+];
+
+/// The row index of a standard field, if rows carry it.
+pub fn std_slot(f: StdField) -> Option<u32> {
+    STD_SLOTS.iter().position(|s| *s == f).map(|i| i as u32)
+}
+
+/// The row index of declared field `slot`.
+pub fn field_slot(slot: u32) -> u32 {
+    STD_SLOTS.len() as u32 + slot
+}
+
+impl Slot {
+    pub const ABSENT: Slot = Slot {
+        bits: 0,
+        len: 0,
+        tag: TAG_ABSENT,
+    };
+
+    fn present(bits: u64) -> Slot {
+        Slot {
+            bits,
+            len: 0,
+            tag: TAG_PRESENT,
+        }
+    }
+
+    /// A string or bytes value by address; `None` past 4 GiB, which a row
+    /// cannot describe.
+    pub fn bytes(b: &[u8]) -> Option<Slot> {
+        Some(Slot {
+            bits: b.as_ptr() as usize as u64,
+            len: u32::try_from(b.len()).ok()?,
+            tag: TAG_PRESENT,
+        })
+    }
+
+    /// The slot of a value. The slot borrows the value's string: it is
+    /// valid while `v` (or a clone sharing its allocation) lives.
+    pub fn from_value(v: &Value) -> Option<Slot> {
+        Some(match v {
+            Value::None => Slot::ABSENT,
+            Value::Bool(b) => Slot::present(u64::from(*b)),
+            Value::Int(i) | Value::Duration(i) | Value::Timestamp(i) => Slot::present(*i as u64),
+            Value::Float(f) | Value::Percent(f) => Slot::present(f.to_bits()),
+            Value::Str(s) => Slot::bytes(s.as_bytes())?,
+            Value::Bytes(b) => Slot::bytes(b)?,
+            Value::Dyn(_) | Value::Map(_) => Slot::present(0),
+        })
+    }
+}
+
+fn opt_str(s: &Option<String>) -> Option<Slot> {
+    match s {
+        Some(s) => Slot::bytes(s.as_bytes()),
+        None => Some(Slot::ABSENT),
+    }
+}
+
+/// The compact row of a record; `None` when a value is too large for a
+/// slot (a string past 4 GiB), so the caller runs that record another way.
+pub fn event_row(rec: &Record) -> Option<Box<[Slot]>> {
+    let mut row = Vec::with_capacity(STD_SLOTS.len() + rec.slots.len());
+    push_event_row(rec, &mut row)?;
+    Some(row.into_boxed_slice())
+}
+
+/// Appends the compact row of a record to `row` (a batch of rows laid out
+/// one after the other); `None`, with `row` partly written, when a value
+/// does not fit a slot.
+pub fn push_event_row(rec: &Record, row: &mut Vec<Slot>) -> Option<()> {
+    let e = &rec.input;
+    for f in STD_SLOTS {
+        row.push(match f {
+            StdField::Time => Slot::present(e.time as u64),
+            StdField::ObservedTime => Slot::present(e.observed_time as u64),
+            StdField::Severity => Slot::present(e.severity as u64),
+            StdField::SeverityText => opt_str(&e.severity_text)?,
+            StdField::Body => opt_str(&e.body)?,
+            StdField::TraceId => opt_str(&e.trace_id)?,
+            StdField::SpanId => opt_str(&e.span_id)?,
+            // The same reading as `interp::std_field`.
+            StdField::ThreadId => match e.attributes.get("thread.id") {
+                Some(Json::Number(n)) => {
+                    n.as_i64().map_or(Slot::ABSENT, |i| Slot::present(i as u64))
+                }
+                Some(Json::String(s)) => s
+                    .parse::<i64>()
+                    .map_or(Slot::ABSENT, |i| Slot::present(i as u64)),
+                _ => Slot::ABSENT,
+            },
+            StdField::Service => match e.resource.get("service.name") {
+                Some(Json::String(s)) => Slot::bytes(s.as_bytes())?,
+                _ => Slot::ABSENT,
+            },
+            StdField::Attrs | StdField::Resource => Slot::ABSENT,
+        });
+    }
+    for v in &rec.slots {
+        row.push(Slot::from_value(v)?);
+    }
+    Some(())
+}
+
+/// The compact row of a query row (its columns, in order).
+pub fn values_row(values: &[Value]) -> Option<Vec<Slot>> {
+    values.iter().map(Slot::from_value).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::InputEvent;
+    use std::rc::Rc;
+
+    #[test]
+    fn rows_put_standard_fields_first_and_borrow_strings() {
+        let mut input = InputEvent {
+            time: 7,
+            severity: 9,
+            body: Some("hello".into()),
+            ..InputEvent::default()
+        };
+        input.attributes.insert("thread.id".into(), Json::from(42));
+        let rec = Record {
+            layout: 0,
+            slots: vec![Value::Int(-3), Value::str("abc"), Value::None],
+            input: Rc::new(input),
+            row: Default::default(),
+        };
+        let row = event_row(&rec).expect("small values fit");
+        assert_eq!(row.len(), STD_SLOTS.len() + 3);
+        assert_eq!(row[0].bits, 7);
+        assert_eq!(row[std_slot(StdField::ThreadId).unwrap() as usize].bits, 42);
+        assert_eq!(row[field_slot(0) as usize].bits as i64, -3);
+        let s = row[field_slot(1) as usize];
+        assert_eq!((s.len, s.tag), (3, TAG_PRESENT));
+        let Value::Str(text) = &rec.slots[1] else {
+            unreachable!("built as a string")
+        };
+        assert_eq!(s.bits, text.as_ptr() as usize as u64);
+        assert_eq!(row[field_slot(2) as usize], Slot::ABSENT);
+        assert_eq!(SLOT_BYTES, 16);
+    }
+}

@@ -1,0 +1,229 @@
+//! The JIT as a `dtc_engine` executor: finds the compiled function of a
+//! site, gives it the event's compact row, the query row and an [`Env`]
+//! over the interpreter and frame the runtime passed, calls it, and turns
+//! its result back into a value or a fault.
+//!
+//! A site the JIT left to the interpreter (listed in the compile report),
+//! and a record whose row cannot be built (a string past 4 GiB), run on the
+//! interpreter; everything else runs the compiled code.
+
+use dtc_engine::exec::{Executor, Site};
+use dtc_engine::interp::{Fault, Frame, Interp};
+use dtc_engine::slots::{Slot, push_event_row};
+use dtc_engine::value::{Record, Value};
+use dtc_ir::{Expr, Machine, Stmt};
+
+use crate::abi::{Env, NativeCtx, OK, to_value};
+use crate::jit::{Code, Compiled};
+
+pub(crate) struct JitExecutor {
+    pub compiled: Compiled,
+}
+
+/// The row of the frame's event, if the site expects one and it matches.
+fn event_row<'r>(f: &Frame<'r>, expected: Option<u32>) -> Result<*const Slot, ()> {
+    match expected {
+        None => Ok(std::ptr::null()),
+        Some(layout) => match f.event {
+            Some(rec) if rec.layout == layout => rec.compact().map(|r| r.as_ptr()).ok_or(()),
+            _ => Err(()),
+        },
+    }
+}
+
+impl JitExecutor {
+    /// Calls compiled code; `Err` carries the fault it raised.
+    fn enter(
+        &self,
+        code: Code,
+        event: *const Slot,
+        row: *const Slot,
+        state: u64,
+        i: &mut Interp<'_>,
+        f: &mut Frame<'_>,
+        read: impl FnOnce(&NativeCtx) -> Value,
+    ) -> Result<(Slot, Value), Fault> {
+        let mut env = Env {
+            interp: i,
+            frame: f,
+            tables: &self.compiled.tables,
+            keep: Vec::new(),
+            fault: None,
+        };
+        let mut ctx = NativeCtx {
+            event,
+            row,
+            env: (&raw mut env).cast(),
+            state,
+            out: Slot::ABSENT,
+        };
+        // SAFETY: `code` was compiled for this context layout; `event` is
+        // null or the live compact row of the frame's record (of the layout
+        // the code was compiled for, checked by the caller); `row` is null
+        // or a live row at least as wide as the code reads; `env` lives on
+        // this stack frame until the call returns, and the helpers are the
+        // only ones to touch it meanwhile.
+        let status = unsafe { code(&mut ctx) };
+        // Read the result while `env.keep` still holds its strings.
+        let v = read(&ctx);
+        if status == OK {
+            Ok((ctx.out, v))
+        } else {
+            Err(env
+                .fault
+                .take()
+                .unwrap_or_else(|| Fault::Invalid("compiled code failed without a fault".into())))
+        }
+    }
+}
+
+impl Executor for JitExecutor {
+    fn eval(
+        &self,
+        site: Site,
+        expr: &Expr,
+        i: &mut Interp<'_>,
+        f: &mut Frame<'_>,
+    ) -> Result<Value, Fault> {
+        let Some(c) = self.compiled.exprs.get(&site) else {
+            return i.eval(expr, f);
+        };
+        let Ok(event) = event_row(f, c.event) else {
+            return i.eval(expr, f);
+        };
+        let mut columns: Vec<Slot> = Vec::new();
+        let row = match c.row_width {
+            Some(w) if w > 0 => {
+                for v in f.row.unwrap_or(&[]) {
+                    match Slot::from_value(v) {
+                        Some(s) => columns.push(s),
+                        None => return i.eval(expr, f),
+                    }
+                }
+                columns.resize(columns.len().max(w as usize), Slot::ABSENT);
+                columns.as_ptr()
+            }
+            _ => std::ptr::null(),
+        };
+        let ty = c.ty;
+        // SAFETY: the slot was written by the compiled code from values
+        // that `Env::keep`, the record or the frame hold during `read`.
+        let (_, v) = self.enter(c.code, event, row, 0, i, f, |ctx| unsafe {
+            to_value(ctx.out, ty)
+        })?;
+        Ok(v)
+    }
+
+    fn run(
+        &self,
+        site: Site,
+        body: &[Stmt],
+        i: &mut Interp<'_>,
+        f: &mut Frame<'_>,
+    ) -> Result<(), Fault> {
+        let Some(c) = self.compiled.bodies.get(&site) else {
+            return i.run(body, f);
+        };
+        let Ok(event) = event_row(f, c.event) else {
+            return i.run(body, f);
+        };
+        self.enter(c.code, event, std::ptr::null(), 0, i, f, |_| Value::None)
+            .map(|_| ())
+    }
+
+    fn select(
+        &self,
+        mi: u32,
+        m: &Machine,
+        rec: &Record,
+        state: u32,
+        i: &mut Interp<'_>,
+        f: &mut Frame<'_>,
+    ) -> Result<Option<usize>, (usize, Fault)> {
+        let fallback =
+            |i: &mut Interp<'_>, f: &mut Frame<'_>| default_select(self, mi, m, rec, state, i, f);
+        let Some(c) = self.compiled.selects.get(&(mi, rec.layout)) else {
+            return fallback(i, f);
+        };
+        let Some(row) = rec.compact().map(|r| r.as_ptr()) else {
+            return fallback(i, f);
+        };
+        let mut chosen = 0u64;
+        let r = self.enter(
+            c.code,
+            row,
+            std::ptr::null(),
+            u64::from(state),
+            i,
+            f,
+            |ctx| {
+                chosen = ctx.out.bits;
+                Value::None
+            },
+        );
+        match r {
+            Ok(_) if chosen as i64 == -1 => Ok(None),
+            Ok(_) => Ok(Some(chosen as usize)),
+            Err(fault) => Err((chosen as usize, fault)),
+        }
+    }
+
+    fn prefilter(&self, query: u32, records: &[&Record]) -> Option<Vec<bool>> {
+        let filter = self.compiled.filters.get(&query)?;
+        let mut rows: Vec<Slot> = Vec::with_capacity(records.len() * filter.width);
+        for r in records {
+            push_event_row(r, &mut rows)?;
+            if rows.len() % filter.width != 0 {
+                return None;
+            }
+        }
+        let mut selected = vec![0u8; records.len()];
+        // SAFETY: `rows` holds `records.len()` rows of `filter.width` slots
+        // each, the stride the loop was compiled with, built from records
+        // that outlive the call; `selected` has one byte per row. The loop
+        // calls no helper that needs a context.
+        unsafe {
+            (filter.code)(
+                rows.as_ptr().cast(),
+                records.len() as u64,
+                selected.as_mut_ptr(),
+            )
+        };
+        Some(selected.into_iter().map(|b| b != 0).collect())
+    }
+}
+
+/// The runtime's own transition search (the trait's default), for a
+/// machine whose selector was not compiled.
+fn default_select(
+    x: &JitExecutor,
+    mi: u32,
+    m: &Machine,
+    rec: &Record,
+    state: u32,
+    i: &mut Interp<'_>,
+    f: &mut Frame<'_>,
+) -> Result<Option<usize>, (usize, Fault)> {
+    struct Plain<'x>(&'x JitExecutor);
+    impl Executor for Plain<'_> {
+        fn eval(
+            &self,
+            site: Site,
+            expr: &Expr,
+            i: &mut Interp<'_>,
+            f: &mut Frame<'_>,
+        ) -> Result<Value, Fault> {
+            self.0.eval(site, expr, i, f)
+        }
+        fn run(
+            &self,
+            site: Site,
+            body: &[Stmt],
+            i: &mut Interp<'_>,
+            f: &mut Frame<'_>,
+        ) -> Result<(), Fault> {
+            self.0.run(site, body, i, f)
+        }
+    }
+    Plain(x).select(mi, m, rec, state, i, f)
+}

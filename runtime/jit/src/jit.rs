@@ -1,0 +1,744 @@
+//! The owner of the compiled code: [`compile`] walks every construct of a
+//! program that holds code, builds one native function per construct with
+//! [`crate::compile::Tx`], and keeps the `JITModule`, the function
+//! pointers by [`Site`], and the tables the helpers read.
+//!
+//! A construct the translator refuses (`Unsupported`: today, only a
+//! top-level value that is not slot-sized, such as a map-valued column)
+//! runs on the interpreter and is listed in the [`Report`]; anything else
+//! that goes wrong (cranelift refusing the function) is a [`CompileError`]
+//! for the whole program: the JIT never silently becomes the interpreter.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use cranelift_codegen::ir::types::I64;
+use cranelift_codegen::ir::{AbiParam, InstBuilder, Signature};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::{Context, ir};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{FuncId, Module, default_libcall_names};
+use dtc_engine::exec::Site;
+use dtc_engine::slots::{SLOT_BYTES, STD_SLOTS};
+use dtc_ir::*;
+
+use crate::abi::{CTX_EVENT, CTX_OUT, CTX_ROW, CTX_STATE, FAULT, NativeCtx, OK, type_code};
+use crate::compile::{Counts, Tables, Tx, Unsupported, expr_nodes, stmt_nodes};
+
+/// Why a program could not be compiled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompileError(pub String);
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the JIT cannot compile this program: {}", self.0)
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+/// What the JIT made of a program.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// IR nodes by how they run.
+    pub nodes: Counts,
+    /// Native functions built.
+    pub functions: usize,
+    /// Queries whose leading `where` stages run as one loop per batch.
+    pub batch_filters: usize,
+    /// Constructs left to the interpreter, with the reason.
+    pub interpreted: Vec<(String, String)>,
+    /// Wall time of translation and code generation.
+    pub compile_time: Duration,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.nodes;
+        let pct = |x: u64| {
+            if n.total() == 0 {
+                0.0
+            } else {
+                x as f64 * 100.0 / n.total() as f64
+            }
+        };
+        writeln!(
+            f,
+            "jit: {} functions, {} batch filters, compiled in {:.2} ms",
+            self.functions,
+            self.batch_filters,
+            self.compile_time.as_secs_f64() * 1e3
+        )?;
+        writeln!(
+            f,
+            "jit: IR nodes: {} native ({:.0}%), {} through runtime helpers ({:.0}%), {} interpreted ({:.0}%)",
+            n.native,
+            pct(n.native),
+            n.helper,
+            pct(n.helper),
+            n.interpreted,
+            pct(n.interpreted)
+        )?;
+        for (site, why) in &self.interpreted {
+            writeln!(f, "jit: interpreted: {site}: {why}")?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) type Code = unsafe extern "C" fn(*mut NativeCtx) -> i64;
+pub(crate) type BatchCode = unsafe extern "C" fn(*const u8, u64, *mut u8) -> i64;
+
+pub(crate) struct ExprCode {
+    pub code: Code,
+    pub event: Option<u32>,
+    pub row_width: Option<u32>,
+    pub ty: i64,
+}
+
+pub(crate) struct BodyCode {
+    pub code: Code,
+    pub event: Option<u32>,
+}
+
+pub(crate) struct BatchFilter {
+    pub code: BatchCode,
+    /// Slots per row of the source layout.
+    pub width: usize,
+}
+
+/// A compiled program.
+pub(crate) struct Compiled {
+    module: Option<JITModule>,
+    pub exprs: HashMap<Site, ExprCode>,
+    pub bodies: HashMap<Site, BodyCode>,
+    /// Transition selection by (machine, event layout).
+    pub selects: HashMap<(u32, u32), BodyCode>,
+    pub filters: HashMap<u32, BatchFilter>,
+    pub tables: Tables,
+    pub report: Report,
+}
+
+impl Drop for Compiled {
+    fn drop(&mut self) {
+        if let Some(m) = self.module.take() {
+            // SAFETY: the function pointers into this module live in `self`
+            // only, and are dropped with it; no compiled code is running
+            // (`Compiled` is borrowed by every call into it).
+            unsafe { m.free_memory() };
+        }
+    }
+}
+
+enum Kind<'p> {
+    Expr(&'p Expr),
+    Body(&'p [Stmt]),
+    Select(&'p Machine, u32),
+}
+
+struct Pending<'p> {
+    site: Option<Site>,
+    what: String,
+    kind: Kind<'p>,
+    event: Option<u32>,
+    row_width: Option<u32>,
+    id: FuncId,
+}
+
+struct Builder<'p> {
+    program: &'p Program,
+    module: JITModule,
+    ctx: Context,
+    fctx: FunctionBuilderContext,
+    tables: Tables,
+    report: Report,
+}
+
+fn err(e: impl fmt::Display) -> CompileError {
+    CompileError(e.to_string())
+}
+
+/// Compiles a verified program.
+pub(crate) fn compile(program: &Program) -> Result<Compiled, CompileError> {
+    let started = Instant::now();
+    let mut flags = settings::builder();
+    flags.set("opt_level", "speed").map_err(err)?;
+    flags.set("use_colocated_libcalls", "false").map_err(err)?;
+    flags.set("is_pic", "false").map_err(err)?;
+    let isa = cranelift_native::builder()
+        .map_err(|e| CompileError(format!("this machine is not supported: {e}")))?
+        .finish(settings::Flags::new(flags))
+        .map_err(err)?;
+    if isa.pointer_type() != I64 {
+        return Err(CompileError("the JIT needs a 64-bit target".into()));
+    }
+    let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+    let mut b = Builder {
+        program,
+        ctx: module.make_context(),
+        module,
+        fctx: FunctionBuilderContext::new(),
+        tables: Tables::default(),
+        report: Report::default(),
+    };
+    let mut pending: Vec<Pending<'_>> = Vec::new();
+    let mut filters: Vec<(u32, FuncId, usize)> = Vec::new();
+    for site in sites(program) {
+        let (what, kind, event, row_width) = site;
+        match b.build(&what, &kind, event, row_width)? {
+            Ok(id) => pending.push(Pending {
+                site: match &kind {
+                    Kind::Select(..) => None,
+                    _ => Some(site_of(&what, program)?),
+                },
+                what,
+                kind,
+                event,
+                row_width,
+                id,
+            }),
+            Err(Unsupported(why)) => {
+                b.report.nodes.interpreted += match kind {
+                    Kind::Expr(e) => expr_nodes(e),
+                    Kind::Body(s) => stmt_nodes(s),
+                    Kind::Select(..) => 0,
+                };
+                b.report.interpreted.push((what, why));
+            }
+        }
+    }
+    for (qi, q) in program.queries.iter().enumerate() {
+        let wheres: Vec<&Expr> = q
+            .stages
+            .iter()
+            .map_while(|s| match s {
+                Stage::Where(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        let Some(layout) = program.events.get(q.source as usize) else {
+            continue;
+        };
+        if wheres.is_empty() {
+            continue;
+        }
+        if let Some(id) = b.build_filter(&wheres, layout)? {
+            filters.push((qi as u32, id, STD_SLOTS.len() + layout.fields.len()));
+        }
+    }
+    b.module.finalize_definitions().map_err(err)?;
+    let mut out = Compiled {
+        exprs: HashMap::new(),
+        bodies: HashMap::new(),
+        selects: HashMap::new(),
+        filters: HashMap::new(),
+        tables: std::mem::take(&mut b.tables),
+        report: std::mem::take(&mut b.report),
+        module: None,
+    };
+    for p in pending {
+        let ptr = b.module.get_finalized_function(p.id);
+        // SAFETY: `ptr` is a function this module just finalized with the
+        // signature `extern "C" fn(*mut NativeCtx) -> i64` (see `build`).
+        let code: Code = unsafe { std::mem::transmute::<*const u8, Code>(ptr) };
+        match (p.kind, p.site) {
+            (Kind::Expr(e), Some(site)) => {
+                out.exprs.insert(
+                    site,
+                    ExprCode {
+                        code,
+                        event: p.event,
+                        row_width: p.row_width,
+                        ty: type_code(&e.ty),
+                    },
+                );
+            }
+            (Kind::Body(_), Some(site)) => {
+                out.bodies.insert(
+                    site,
+                    BodyCode {
+                        code,
+                        event: p.event,
+                    },
+                );
+            }
+            (Kind::Select(_, layout), _) => {
+                let mi = p
+                    .what
+                    .rsplit('#')
+                    .next()
+                    .and_then(|x| x.parse::<u32>().ok())
+                    .ok_or_else(|| CompileError(format!("bad selector name {}", p.what)))?;
+                out.selects.insert(
+                    (mi, layout),
+                    BodyCode {
+                        code,
+                        event: Some(layout),
+                    },
+                );
+            }
+            _ => return Err(CompileError(format!("no site for {}", p.what))),
+        }
+        out.report.functions += 1;
+    }
+    for (qi, id, width) in filters {
+        let ptr = b.module.get_finalized_function(id);
+        // SAFETY: built by `build_filter` with the signature
+        // `extern "C" fn(*const u8, u64, *mut u8) -> i64`.
+        let code: BatchCode = unsafe { std::mem::transmute::<*const u8, BatchCode>(ptr) };
+        out.filters.insert(qi, BatchFilter { code, width });
+        out.report.functions += 1;
+        out.report.batch_filters += 1;
+    }
+    out.module = Some(b.module);
+    out.report.compile_time = started.elapsed();
+    Ok(out)
+}
+
+/// Sites are named in the report; the name also carries the indices back
+/// to the [`Site`] (`site_of`), so there is one list of constructs.
+fn sites(p: &Program) -> Vec<(String, Kind<'_>, Option<u32>, Option<u32>)> {
+    let mut out = Vec::new();
+    for (ri, r) in p.shaping.iter().enumerate() {
+        let (event, when) = match r {
+            ShapeRule::Suppress { event, when } | ShapeRule::SuppressField { event, when, .. } => {
+                (*event, when)
+            }
+            ShapeRule::RedactStd { event, when, .. } => (*event, when),
+            _ => continue,
+        };
+        if let Some(w) = when {
+            out.push((format!("shape#{ri}"), Kind::Expr(w), Some(event), None));
+        }
+    }
+    for (qi, q) in p.queries.iter().enumerate() {
+        let width = row_width(q);
+        let mut event = Some(q.source);
+        let mut summarized = false;
+        for (si, s) in q.stages.iter().enumerate() {
+            let name = |j: usize| format!("query#{qi}#{si}#{j}");
+            let ev = if summarized { None } else { event };
+            match s {
+                Stage::Where(e) => out.push((name(0), Kind::Expr(e), ev, Some(width))),
+                Stage::Extend(cols) | Stage::Project(cols) => {
+                    for (j, (_, e)) in cols.iter().enumerate() {
+                        out.push((name(j), Kind::Expr(e), ev, Some(width)));
+                    }
+                    if matches!(s, Stage::Project(_)) {
+                        event = None;
+                    }
+                }
+                Stage::Summarize {
+                    keys, aggregates, ..
+                } => {
+                    let mut j = 0;
+                    for (_, e) in keys {
+                        out.push((name(j), Kind::Expr(e), ev, Some(width)));
+                        j += 1;
+                    }
+                    for a in aggregates {
+                        for e in &a.args {
+                            out.push((name(j), Kind::Expr(e), ev, Some(width)));
+                            j += 1;
+                        }
+                    }
+                    summarized = true;
+                }
+                Stage::EmitLog { fields, .. } => {
+                    for (j, (_, e)) in fields.iter().enumerate() {
+                        out.push((name(j), Kind::Expr(e), ev, Some(width)));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for (mi, m) in p.machines.iter().enumerate() {
+        if let Some(keys) = &m.keys {
+            for (j, (ev, e)) in keys.iter().enumerate() {
+                out.push((format!("key#{mi}#{j}"), Kind::Expr(e), Some(*ev), None));
+            }
+        }
+        for (vi, v) in m.vars.iter().enumerate() {
+            if let Some(e) = &v.init {
+                out.push((format!("mvar#{mi}#{vi}"), Kind::Expr(e), None, None));
+            }
+        }
+        for (si, s) in m.states.iter().enumerate() {
+            for (j, (_, d)) in s.vars.iter().enumerate() {
+                if let Some(e) = d {
+                    out.push((format!("default#{mi}#{si}#{j}"), Kind::Expr(e), None, None));
+                }
+            }
+        }
+        let mut layouts: Vec<u32> = Vec::new();
+        for (ti, t) in m.transitions.iter().enumerate() {
+            if !layouts.contains(&t.event) {
+                layouts.push(t.event);
+            }
+            if let Some(g) = &t.guard {
+                out.push((
+                    format!("guard#{mi}#{ti}"),
+                    Kind::Expr(g),
+                    Some(t.event),
+                    None,
+                ));
+            }
+            out.push((
+                format!("transition#{mi}#{ti}"),
+                Kind::Body(&t.body),
+                Some(t.event),
+                None,
+            ));
+        }
+        for l in layouts {
+            out.push((
+                format!("select#{l}#{mi}"),
+                Kind::Select(m, l),
+                Some(l),
+                None,
+            ));
+        }
+        for (xi, t) in m.timeouts.iter().enumerate() {
+            out.push((
+                format!("timeout#{mi}#{xi}"),
+                Kind::Body(&t.body),
+                None,
+                None,
+            ));
+        }
+    }
+    for (pi, pr) in p.processors.iter().enumerate() {
+        for (vi, v) in pr.vars.iter().enumerate() {
+            if let Some(e) = &v.init {
+                out.push((format!("pvar#{pi}#{vi}"), Kind::Expr(e), None, None));
+            }
+        }
+        for (hi, h) in pr.handlers.iter().enumerate() {
+            if let Some(g) = &h.guard {
+                out.push((
+                    format!("hguard#{pi}#{hi}"),
+                    Kind::Expr(g),
+                    Some(h.event),
+                    None,
+                ));
+            }
+            out.push((
+                format!("handler#{pi}#{hi}"),
+                Kind::Body(&h.body),
+                Some(h.event),
+                None,
+            ));
+        }
+    }
+    out
+}
+
+fn site_of(name: &str, p: &Program) -> Result<Site, CompileError> {
+    let mut parts = name.split('#');
+    let kind = parts.next().unwrap_or("");
+    let n: Vec<u32> = parts.filter_map(|x| x.parse().ok()).collect();
+    let g = |i: usize| {
+        n.get(i)
+            .copied()
+            .ok_or_else(|| CompileError(format!("bad site name {name}")))
+    };
+    let _ = p;
+    Ok(match kind {
+        "shape" => Site::ShapeWhen { rule: g(0)? },
+        "query" => Site::Stage {
+            query: g(0)?,
+            stage: g(1)?,
+            index: g(2)?,
+        },
+        "key" => Site::MachineKey {
+            machine: g(0)?,
+            index: g(1)?,
+        },
+        "mvar" => Site::MachineVar {
+            machine: g(0)?,
+            var: g(1)?,
+        },
+        "default" => Site::StateDefault {
+            machine: g(0)?,
+            state: g(1)?,
+            index: g(2)?,
+        },
+        "guard" => Site::TransitionGuard {
+            machine: g(0)?,
+            transition: g(1)?,
+        },
+        "transition" => Site::TransitionBody {
+            machine: g(0)?,
+            transition: g(1)?,
+        },
+        "timeout" => Site::TimeoutBody {
+            machine: g(0)?,
+            timeout: g(1)?,
+        },
+        "pvar" => Site::ProcessorVar {
+            processor: g(0)?,
+            var: g(1)?,
+        },
+        "hguard" => Site::HandlerGuard {
+            processor: g(0)?,
+            handler: g(1)?,
+        },
+        "handler" => Site::HandlerBody {
+            processor: g(0)?,
+            handler: g(1)?,
+        },
+        _ => return Err(CompileError(format!("bad site name {name}"))),
+    })
+}
+
+/// How many columns a query's rows can have: enough for every column any
+/// of its stages reads.
+fn row_width(q: &Query) -> u32 {
+    let mut w = 0u32;
+    for n in 0..=q.stages.len() {
+        w = w.max(row_after(q, n).len() as u32);
+    }
+    w
+}
+
+impl<'p> Builder<'p> {
+    fn signature(&self, params: usize) -> Signature {
+        let mut sig = Signature::new(self.module.isa().default_call_conv());
+        sig.params.extend((0..params).map(|_| AbiParam::new(I64)));
+        sig.returns.push(AbiParam::new(I64));
+        sig
+    }
+
+    /// Builds one function; `Ok(Err(_))` when the translator refuses the
+    /// construct (it then runs on the interpreter).
+    fn build(
+        &mut self,
+        what: &str,
+        kind: &Kind<'_>,
+        event: Option<u32>,
+        row_width: Option<u32>,
+    ) -> Result<Result<FuncId, Unsupported>, CompileError> {
+        self.module.clear_context(&mut self.ctx);
+        self.ctx.func.signature = self.signature(1);
+        let program = self.program;
+        let layout = event.and_then(|e| program.events.get(e as usize));
+        let call_conv = self.module.isa().default_call_conv();
+        let mut fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+        let entry = fb.create_block();
+        fb.append_block_params_for_function_params(entry);
+        fb.switch_to_block(entry);
+        let ctx = fb.block_params(entry)[0];
+        let fail = fb.create_block();
+        let mut tx = Tx::new(fb, &mut self.tables, call_conv, ctx, fail, false);
+        if let Some(l) = layout {
+            let base = tx.b.ins().load(I64, mem(), ctx, CTX_EVENT);
+            tx.event = Some((base, l));
+        }
+        if let Some(w) = row_width.filter(|w| *w > 0) {
+            let base = tx.b.ins().load(I64, mem(), ctx, CTX_ROW);
+            tx.row = Some((base, w));
+        }
+        let built: Result<(), Unsupported> = (|| {
+            match kind {
+                Kind::Expr(e) => {
+                    let v = tx.expr(e)?;
+                    tx.b.ins().store(mem(), v.bits, ctx, CTX_OUT);
+                    tx.b.ins().istore32(mem(), v.len, ctx, CTX_OUT + 8);
+                    tx.b.ins().istore32(mem(), v.tag, ctx, CTX_OUT + 12);
+                    let ok = tx.b.ins().iconst(I64, OK);
+                    tx.b.ins().return_(&[ok]);
+                }
+                Kind::Body(body) => {
+                    let ret = tx.b.create_block();
+                    tx.ret = Some(ret);
+                    tx.block(body)?;
+                    tx.b.ins().jump(ret, &[]);
+                    tx.b.switch_to_block(ret);
+                    let ok = tx.b.ins().iconst(I64, OK);
+                    tx.b.ins().return_(&[ok]);
+                }
+                Kind::Select(m, layout) => {
+                    let state = tx.b.ins().load(I64, mem(), ctx, CTX_STATE);
+                    for (ti, t) in m.transitions.iter().enumerate() {
+                        if t.event != *layout {
+                            continue;
+                        }
+                        let next = tx.b.create_block();
+                        let check = tx.b.create_block();
+                        let found = tx.b.create_block();
+                        // From-set test.
+                        if t.from.is_empty() {
+                            tx.b.ins().jump(check, &[]);
+                        } else {
+                            let mut any = tx.b.ins().iconst(I64, 0);
+                            for f in &t.from {
+                                let c = tx.b.ins().icmp_imm_s(
+                                    cranelift_codegen::ir::condcodes::IntCC::Equal,
+                                    state,
+                                    i64::from(*f),
+                                );
+                                let c = tx.b.ins().uextend(I64, c);
+                                any = tx.b.ins().bor(any, c);
+                            }
+                            tx.counts.native += 1;
+                            tx.b.ins().brif(any, check, &[], next, &[]);
+                        }
+                        tx.b.switch_to_block(check);
+                        // The transition in question, for a guard's fault.
+                        let tiv = tx.b.ins().iconst(I64, ti as i64);
+                        tx.b.ins().store(mem(), tiv, ctx, CTX_OUT);
+                        match &t.guard {
+                            None => {
+                                tx.b.ins().jump(found, &[]);
+                            }
+                            Some(g) => {
+                                // Counted with the guard's own site too: the
+                                // selector inlines it.
+                                let before = tx.counts;
+                                let c = tx.truth(g)?;
+                                tx.counts = before;
+                                tx.b.ins().brif(c, found, &[], next, &[]);
+                            }
+                        }
+                        tx.b.switch_to_block(found);
+                        let ok = tx.b.ins().iconst(I64, OK);
+                        tx.b.ins().return_(&[ok]);
+                        tx.b.switch_to_block(next);
+                    }
+                    let none = tx.b.ins().iconst(I64, -1);
+                    tx.b.ins().store(mem(), none, ctx, CTX_OUT);
+                    let ok = tx.b.ins().iconst(I64, OK);
+                    tx.b.ins().return_(&[ok]);
+                }
+            }
+            Ok(())
+        })();
+        if let Err(u) = built {
+            // The half-built function is dropped with the context.
+            drop(tx);
+            self.module.clear_context(&mut self.ctx);
+            self.fctx = FunctionBuilderContext::new();
+            return Ok(Err(u));
+        }
+        tx.b.switch_to_block(fail);
+        let f = tx.b.ins().iconst(I64, FAULT);
+        tx.b.ins().return_(&[f]);
+        tx.b.seal_all_blocks();
+        let counts = tx.counts;
+        tx.b.finalize(self.module.target_config());
+        self.report.nodes.native += counts.native;
+        self.report.nodes.helper += counts.helper;
+        self.report.nodes.interpreted += counts.interpreted;
+        let id = self
+            .module
+            .declare_anonymous_function(&self.ctx.func.signature)
+            .map_err(err)?;
+        self.module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| CompileError(format!("{what}: {e:?}")))?;
+        self.module.clear_context(&mut self.ctx);
+        Ok(Ok(id))
+    }
+
+    /// The batch loop of a query's leading `where` stages: `fn(rows, n,
+    /// selected)` writes 1 or 0 per row. Built only when the predicates
+    /// read nothing but the event (no helper that needs the runtime);
+    /// otherwise `None` and the stages run per event.
+    fn build_filter(
+        &mut self,
+        wheres: &[&Expr],
+        layout: &EventLayout,
+    ) -> Result<Option<FuncId>, CompileError> {
+        self.module.clear_context(&mut self.ctx);
+        self.ctx.func.signature = self.signature(3);
+        let call_conv = self.module.isa().default_call_conv();
+        let stride = ((STD_SLOTS.len() + layout.fields.len()) * SLOT_BYTES) as i64;
+        let mut fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+        let entry = fb.create_block();
+        fb.append_block_params_for_function_params(entry);
+        fb.switch_to_block(entry);
+        let (rows, n, sel) = {
+            let p = fb.block_params(entry);
+            (p[0], p[1], p[2])
+        };
+        let head = fb.create_block();
+        fb.append_block_param(head, I64);
+        let body = fb.create_block();
+        let reject = fb.create_block();
+        let exit = fb.create_block();
+        let zero = fb.ins().iconst(I64, 0);
+        fb.ins().jump(head, &[ir::BlockArg::Value(zero)]);
+        fb.switch_to_block(head);
+        let k = fb.block_params(head)[0];
+        let more = fb.ins().icmp(
+            cranelift_codegen::ir::condcodes::IntCC::UnsignedLessThan,
+            k,
+            n,
+        );
+        fb.ins().brif(more, body, &[], exit, &[]);
+        fb.switch_to_block(body);
+        let off = fb.ins().imul_imm_s(k, stride);
+        let base = fb.ins().iadd(rows, off);
+        let null = fb.ins().iconst(I64, 0);
+        let mut scratch = Tables::default();
+        let mut tx = Tx::new(fb, &mut scratch, call_conv, null, reject, true);
+        tx.event = Some((base, layout));
+        let built: Result<(), Unsupported> = (|| {
+            for w in wheres {
+                let c = tx.truth(w)?;
+                let cont = tx.b.create_block();
+                tx.b.ins().brif(c, cont, &[], reject, &[]);
+                tx.b.switch_to_block(cont);
+            }
+            Ok(())
+        })();
+        if built.is_err() || !scratch_is_empty(&tx) {
+            drop(tx);
+            self.module.clear_context(&mut self.ctx);
+            self.fctx = FunctionBuilderContext::new();
+            return Ok(None);
+        }
+        // Accept: selected[k] = 1.
+        let at = tx.b.ins().iadd(sel, k);
+        let one = tx.b.ins().iconst(cranelift_codegen::ir::types::I8, 1);
+        tx.b.ins().store(mem(), one, at, 0);
+        let next = tx.b.ins().iadd_imm_s(k, 1);
+        tx.b.ins().jump(head, &[ir::BlockArg::Value(next)]);
+        // Reject (or a fault): selected[k] = 0.
+        tx.b.switch_to_block(reject);
+        let at = tx.b.ins().iadd(sel, k);
+        let z8 = tx.b.ins().iconst(cranelift_codegen::ir::types::I8, 0);
+        tx.b.ins().store(mem(), z8, at, 0);
+        let next = tx.b.ins().iadd_imm_s(k, 1);
+        tx.b.ins().jump(head, &[ir::BlockArg::Value(next)]);
+        tx.b.switch_to_block(exit);
+        let ok = tx.b.ins().iconst(I64, OK);
+        tx.b.ins().return_(&[ok]);
+        tx.b.seal_all_blocks();
+        tx.b.finalize(self.module.target_config());
+        // String constants of the predicates must outlive the code.
+        self.tables.strings.append(&mut scratch.strings);
+        let id = self
+            .module
+            .declare_anonymous_function(&self.ctx.func.signature)
+            .map_err(err)?;
+        self.module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| CompileError(format!("batch filter: {e:?}")))?;
+        self.module.clear_context(&mut self.ctx);
+        Ok(Some(id))
+    }
+}
+
+/// A batch loop may hand helpers nothing by index (no fallback subtree,
+/// no statement): those need the runtime's frame.
+fn scratch_is_empty(tx: &Tx<'_, '_>) -> bool {
+    tx.tables.exprs.is_empty() && tx.tables.stmts.is_empty()
+}
+
+fn mem() -> cranelift_codegen::ir::MemFlagsData {
+    cranelift_codegen::ir::MemFlagsData::trusted()
+}

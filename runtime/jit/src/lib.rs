@@ -1,0 +1,208 @@
+//! The dtc JIT: compiles a verified IR program to native code with
+//! cranelift once, at load, and runs it on `dtc-engine`'s runtime.
+//!
+//! The runtime (dispatch, windows, aggregates, machine instances, budgets,
+//! outputs) is `dtc_engine::Engine`, shared with the interpreter; the JIT
+//! plugs in through the executor seam (`dtc_engine::exec::Executor`): every
+//! predicate, projection, key, aggregate argument, guard, body and machine
+//! transition selector is a native function that reads event fields at
+//! fixed offsets of a compact slot row (`dtc_engine::slots`). Queries whose
+//! leading `where` stages read only the event get a compiled loop that
+//! filters a whole batch into a selection vector
+//! ([`JitEngine::push_events`], [`JitEngine::push_lines`]).
+//!
+//! The interpreter is the definition of the semantics: for every program
+//! and input, [`JitEngine`] produces byte for byte what
+//! `dtc_engine::Engine` produces; [`differential`] checks it.
+//!
+//! ```no_run
+//! # fn demo(program: dtc_ir::Program, input: &str) -> Result<(), dtc_jit::CompileError> {
+//! let mut engine = dtc_jit::JitEngine::new(program, dtc_engine::Options::default())?;
+//! eprint!("{}", engine.report());
+//! for line in input.lines() {
+//!     engine.push_line(line);
+//! }
+//! engine.finish(true);
+//! for out in engine.drain() {
+//!     println!("{}", out.to_json());
+//! }
+//! # Ok(()) }
+//! ```
+
+mod abi;
+mod compile;
+mod exec;
+mod jit;
+
+use dtc_engine::event::InputEvent;
+use dtc_engine::{Counters, Engine, Options, Output};
+use dtc_ir::Program;
+
+pub use compile::Counts;
+pub use jit::{CompileError, Report};
+
+/// A program compiled to native code, running on the shared runtime. The
+/// same methods as `dtc_engine::Engine`.
+pub struct JitEngine {
+    engine: Engine,
+    report: Report,
+}
+
+impl std::fmt::Debug for JitEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JitEngine")
+            .field("program", &self.engine.program().name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JitEngine {
+    /// Compiles `program` (already verified by `dtc_ir::verify`). An error
+    /// means the program cannot run under the JIT; it is never run some
+    /// other way behind the caller's back.
+    pub fn new(program: Program, options: Options) -> Result<JitEngine, CompileError> {
+        let compiled = jit::compile(&program)?;
+        let report = compiled.report.clone();
+        let executor = exec::JitExecutor { compiled };
+        Ok(JitEngine {
+            engine: Engine::with_executor(program, options, Box::new(executor)),
+            report,
+        })
+    }
+
+    /// What was compiled natively, through helpers, or left to the
+    /// interpreter, and how long compiling took.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    pub fn push_line(&mut self, line: &str) {
+        self.engine.push_line(line)
+    }
+
+    /// Lines in a batch: each query's event-only `where` stages run as one
+    /// compiled loop over the batch. Outputs as if pushed one by one.
+    pub fn push_lines<'l>(&mut self, lines: impl IntoIterator<Item = &'l str>) {
+        self.engine.push_lines(lines)
+    }
+
+    pub fn push_event(&mut self, e: InputEvent) {
+        self.engine.push_event(e)
+    }
+
+    /// Events in a batch, as [`JitEngine::push_lines`].
+    pub fn push_events(&mut self, events: impl IntoIterator<Item = InputEvent>) {
+        self.engine.push_events(events)
+    }
+
+    pub fn finish(&mut self, until_end: bool) {
+        self.engine.finish(until_end)
+    }
+
+    pub fn drain(&mut self) -> Vec<Output> {
+        self.engine.drain()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.engine.counters
+    }
+
+    /// The runtime underneath.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// `dtc_engine::Engine::json_lines` under the JIT: what `dtc run
+    /// --format json --until-end` prints.
+    pub fn json_lines(
+        program: Program,
+        options: Options,
+        input: &str,
+    ) -> Result<String, CompileError> {
+        Ok(JitEngine::new(program, options)?
+            .engine
+            .run_json_lines(input))
+    }
+}
+
+/// How the JIT's output differs from the interpreter's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Diff {
+    /// The JIT refused the program.
+    Compile(CompileError),
+    /// First differing output line (1-based) of a run mode: `lines` (one
+    /// line at a time) or `batches` (lines in batches).
+    Output {
+        mode: &'static str,
+        line: usize,
+        interp: String,
+        jit: String,
+    },
+}
+
+impl std::fmt::Display for Diff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Diff::Compile(e) => write!(f, "{e}"),
+            Diff::Output {
+                mode,
+                line,
+                interp,
+                jit,
+            } => write!(
+                f,
+                "the JIT differs from the interpreter ({mode}) at output line {line}:\n  interp: {interp}\n  jit:    {jit}"
+            ),
+        }
+    }
+}
+
+/// Runs `program` over `input` (JSON lines) with the interpreter and with
+/// the JIT, line by line and in batches of `batch` lines, all windows
+/// flushed at the end, and compares the outputs (egress, logs, metrics,
+/// actions, faults, counters). For differential tests and fuzzing.
+pub fn differential(program: &Program, options: &Options, input: &str) -> Result<(), Diff> {
+    let expected = Engine::json_lines(program.clone(), options.clone(), input);
+    let by_line =
+        JitEngine::json_lines(program.clone(), options.clone(), input).map_err(Diff::Compile)?;
+    compare("lines", &expected, &by_line)?;
+    for batch in [7, 256] {
+        let mut jit = JitEngine::new(program.clone(), options.clone()).map_err(Diff::Compile)?;
+        let mut text = String::new();
+        let lines: Vec<&str> = input.lines().collect();
+        for chunk in lines.chunks(batch) {
+            jit.push_lines(chunk.iter().copied());
+            for o in jit.drain() {
+                text.push_str(&o.to_json().to_string());
+                text.push('\n');
+            }
+        }
+        jit.finish(true);
+        for o in jit.drain() {
+            text.push_str(&o.to_json().to_string());
+            text.push('\n');
+        }
+        text.push_str(&jit.counters().to_json().to_string());
+        text.push('\n');
+        compare("batches", &expected, &text)?;
+    }
+    Ok(())
+}
+
+fn compare(mode: &'static str, expected: &str, actual: &str) -> Result<(), Diff> {
+    if expected == actual {
+        return Ok(());
+    }
+    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+    let at = e
+        .iter()
+        .zip(&a)
+        .position(|(x, y)| x != y)
+        .unwrap_or(e.len().min(a.len()));
+    Err(Diff::Output {
+        mode,
+        line: at + 1,
+        interp: e.get(at).unwrap_or(&"(end of output)").to_string(),
+        jit: a.get(at).unwrap_or(&"(end of output)").to_string(),
+    })
+}
