@@ -1,0 +1,191 @@
+//! The agent against the reference semantics: a sample program compiled to
+//! an artifact runs in the real `dtc-agent`, the sample's events are sent
+//! over OTLP (gRPC, HTTP protobuf with gzip, HTTP JSON), and what reaches a
+//! fake downstream collector must be what the reference interpreter
+//! (`Engine::json_lines`, i.e. `dtc run --until-end`) gives for the same
+//! events: the same egress in the same order (suppressed events absent,
+//! redacted fields hashed), the same derived logs, the same metric values.
+
+mod common;
+
+use common::*;
+use dtc_engine::event::to_flat_json;
+use serde_json::{Value as Json, json};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug)]
+enum Transport {
+    Grpc,
+    HttpProtobufGzip,
+    HttpJson,
+}
+
+async fn check_sample(name: &str, source: &str, events: &str, transport: Transport) {
+    let dir = temp_dir(name);
+    let artifact = compile(&root().join(source));
+    install(&dir.join("programs"), "a.dtx", &artifact);
+    let program = dtc_artifact::decode(&artifact).unwrap().program;
+    let downstream = Downstream::start().await;
+    let agent = Agent::start(
+        &dir,
+        &config_text(downstream.addr, "[telemetry]\ninterval = \"0s\"\n"),
+    );
+    let events = sample_events(&root().join(events));
+    assert!(events.len() > 20);
+    let mut client = agent.grpc_client().await;
+    for chunk in events.chunks(7) {
+        let request = request(chunk);
+        match transport {
+            Transport::Grpc => {
+                client.export(request).await.unwrap();
+            }
+            Transport::HttpProtobufGzip => {
+                use prost::Message;
+                let body = request.encode_to_vec();
+                let status = http_post(agent.http, body, "application/x-protobuf", true).await;
+                assert_eq!(status, 200);
+            }
+            Transport::HttpJson => {
+                let body = serde_json::to_vec(&request).unwrap();
+                assert_eq!(http_post(agent.http, body, "application/json", false).await, 200);
+            }
+        }
+    }
+    let status = agent.status();
+    assert_eq!(status["programs"][0]["state"], "running", "{status}");
+    let stderr = agent.stop();
+    assert!(stderr.contains("programs: [a.dtx]"), "{stderr}");
+
+    // The reference run over the same events.
+    let input: String = events
+        .iter()
+        .map(|e| to_flat_json(e).to_string() + "\n")
+        .collect();
+    let reference = dtc_engine::Engine::json_lines(program, Default::default(), &input);
+    let (mut egress, mut logs, mut metrics) = (Vec::new(), Vec::new(), Vec::new());
+    for line in reference.lines() {
+        let mut out: Json = serde_json::from_str(line).unwrap();
+        match out["kind"].as_str() {
+            Some("egress") => egress.push(out["event"].take()),
+            Some("log") => logs.push(json!({"name": out["name"], "time": out["time"], "fields": out["fields"]})),
+            Some("metric") => {
+                out.as_object_mut().unwrap().remove("kind");
+                metrics.push(out.to_string());
+            }
+            _ => {}
+        }
+    }
+    let unshaped: Vec<Json> = events.iter().map(to_flat_json).collect();
+    assert_ne!(egress, unshaped, "the sample shapes nothing");
+    assert_eq!(!metrics.is_empty(), name != "drop_field", "{metrics:?}");
+    assert_eq!(!logs.is_empty(), name == "file_hashing", "{logs:?}");
+
+    let got_egress = downstream.forwarded_flat();
+    assert_eq!(got_egress.len(), egress.len(), "{transport:?}");
+    for (got, want) in got_egress.iter().zip(&egress) {
+        assert_eq!(got, want, "{transport:?}");
+    }
+    let got_logs: Vec<Json> = downstream
+        .agent_records()
+        .into_iter()
+        .filter(|(scope, _)| scope != "dtc-agent")
+        .map(|(_, r)| {
+            let fields: serde_json::Map<String, Json> = r
+                .attributes
+                .iter()
+                .map(|kv| (kv.key.clone(), attr(&r, &kv.key).unwrap()))
+                .collect();
+            json!({"name": r.event_name, "time": dtc_engine::event::format_time(r.time_unix_nano as i64), "fields": fields})
+        })
+        .collect();
+    assert_eq!(got_logs, logs);
+    let mut got_metrics: Vec<String> = downstream
+        .metrics()
+        .iter()
+        .filter(|(scope, _)| scope != "dtc-agent")
+        .flat_map(|(_, m)| metric_points(m))
+        .map(|p| p.to_string())
+        .collect();
+    got_metrics.sort();
+    metrics.sort();
+    assert_eq!(got_metrics, metrics);
+}
+
+/// Redaction (file names hashed), a state machine's derived logs, and
+/// count, count_if and percentile metrics, over gRPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_hashing_over_grpc_matches_the_reference() {
+    check_sample(
+        "file_hashing",
+        "samples/01-file-hashing/file_hashing.dt",
+        "samples/01-file-hashing/file_hashing.events.jsonl",
+        Transport::Grpc,
+    )
+    .await;
+}
+
+/// A suppressed event (absent downstream) turned into a per-minute count,
+/// over HTTP/protobuf with a gzip body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chatty_event_over_http_gzip_matches_the_reference() {
+    check_sample(
+        "chatty",
+        "samples/02-chatty-event/chatty_event.dt",
+        "samples/02-chatty-event/chatty_event.events.jsonl",
+        Transport::HttpProtobufGzip,
+    )
+    .await;
+}
+
+/// A dropped secret field, over OTLP/JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_field_over_http_json_matches_the_reference() {
+    check_sample(
+        "drop_field",
+        "samples/03-secret/drop_field.dt",
+        "samples/03-secret/drop_field.events.jsonl",
+        Transport::HttpJson,
+    )
+    .await;
+}
+
+/// With no program, records leave exactly as they came, typed values,
+/// scopes and flags included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_programs_records_pass_through_unchanged() {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, any_value};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    let dir = temp_dir("passthrough");
+    let downstream = Downstream::start().await;
+    let agent = Agent::start(&dir, &config_text(downstream.addr, "[telemetry]\ninterval = \"0s\"\n"));
+    let sent = vec![ResourceLogs {
+        scope_logs: vec![ScopeLogs {
+            scope: Some(InstrumentationScope {
+                name: "app".into(),
+                ..InstrumentationScope::default()
+            }),
+            log_records: vec![LogRecord {
+                event_name: "E".into(),
+                flags: 1,
+                dropped_attributes_count: 3,
+                body: Some(AnyValue {
+                    value: Some(any_value::Value::BytesValue(vec![0, 255])),
+                }),
+                attributes: vec![kv("n", json!(1)), kv("list", json!([1, "a"]))],
+                ..LogRecord::default()
+            }],
+            ..ScopeLogs::default()
+        }],
+        ..ResourceLogs::default()
+    }];
+    let mut client = agent.grpc_client().await;
+    client
+        .export(opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
+            resource_logs: sent.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(downstream.wait(Duration::from_secs(10), |d| !d.forwarded().is_empty()).await);
+    assert_eq!(downstream.received.lock().unwrap().logs, sent);
+    agent.stop();
+}
