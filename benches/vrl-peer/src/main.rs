@@ -1,0 +1,266 @@
+//! Runs the VRL peer benchmark and prints one table: events per second (one
+//! thread, so per core) of the dtc interpreter, the hand-written Rust
+//! baseline, VRL and the dtc JIT on four workloads, and each engine's
+//! speedup over VRL, measured three ways in the same run:
+//!
+//! - kernel: each engine on its own decoded form of the same events (dtc's
+//!   decoded events, VRL `Value`s built beforehand); decoding excluded;
+//! - end to end from flat JSON lines (the engine benchmark's input);
+//! - end to end from OTLP/JSON log exports of the same events.
+//!
+//! `DTC_BENCH_EVENTS` (default 200,000) sets the events per workload,
+//! `DTC_BENCH_RUNS` (default 3) the runs of which the best is kept. Every
+//! engine's result (errors counted, groups, slow hashes, events redacted)
+//! is checked against the baseline's; a mismatch or a failed VRL event
+//! makes the run exit with status 1.
+
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use dtc_vrl_peer::dtc::{baseline, baseline_lines, decode_all, interp_events, interp_lines};
+use dtc_vrl_peer::jit;
+use dtc_vrl_peer::peer::{PROGRAMS, REDACT_HMAC, Vrl, parse_flat, run_lines, run_otlp, run_values};
+use dtc_vrl_peer::stream::{NAMES, lines, otlp_batches, program};
+
+/// Columns of the table, in order.
+const ENGINES: [&str; 4] = ["interp", "baseline", "VRL", "JIT"];
+const INTERP: usize = 0;
+const BASELINE: usize = 1;
+const VRL: usize = 2;
+const JIT: usize = 3;
+
+/// Measures, in order.
+const MEASURES: [&str; 3] = [
+    "kernel (decoded events; VRL on Values built beforehand)",
+    "end to end from flat JSON lines (decode included)",
+    "end to end from OTLP/JSON exports, 100 records a line (decode included)",
+];
+
+/// Best time in seconds of `runs` runs of `run`, each on a fresh input
+/// made by `prepare` outside the timing, and the last run's result.
+fn best<I, R>(
+    runs: usize,
+    mut prepare: impl FnMut() -> I,
+    mut run: impl FnMut(I) -> R,
+) -> (f64, Option<R>) {
+    let mut best = f64::INFINITY;
+    let mut result = None;
+    for _ in 0..runs {
+        let input = prepare();
+        let t = Instant::now();
+        let r = black_box(run(black_box(input)));
+        best = best.min(t.elapsed().as_secs_f64());
+        result = Some(r);
+    }
+    (best, result)
+}
+
+/// One row of one measure: events per second per engine (`None`: not
+/// measured).
+struct Row {
+    name: String,
+    rates: [Option<f64>; 4],
+}
+
+/// What went wrong in the run, reported at the end.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    /// Checks an engine's result against the expected one; VRL also
+    /// reports its failed events.
+    fn check(&mut self, what: &str, expected: u64, got: Option<(u64, u64)>) {
+        match got {
+            Some((r, failed)) if r != expected || failed != 0 => self.0.push(format!(
+                "{what}: result {r} with {failed} failed events, expected {expected} with none"
+            )),
+            _ => {}
+        }
+    }
+}
+
+fn env(name: &str, default: usize) -> Result<usize, String> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => v
+            .parse()
+            .ok()
+            .filter(|&n: &usize| n > 0)
+            .ok_or_else(|| format!("{name}={v:?}: expected a positive whole number")),
+    }
+}
+
+fn cpu() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Measures everything and prints the table; `Ok(false)` when an engine
+/// disagreed or VRL failed on events.
+fn run() -> Result<bool, String> {
+    let n = env("DTC_BENCH_EVENTS", 200_000)?;
+    let runs = env("DTC_BENCH_RUNS", 3)?;
+    let mut tables: [Vec<Row>; 3] = Default::default();
+    let mut problems = Problems::default();
+    // The redaction workload runs a second time with VRL's HMAC variant.
+    let cases: Vec<(usize, &str, &str)> = (0..4)
+        .map(|w| (w, NAMES[w], PROGRAMS[w]))
+        .chain([(3, "redact, VRL with hmac", REDACT_HMAC)])
+        .collect();
+    for (w, name, vrl_source) in cases {
+        eprintln!("measuring {name} ...");
+        let prog = program(w)?;
+        let mut vrl = Vrl::compile(vrl_source)?;
+        let input = lines(w, n);
+        let otlp = otlp_batches(&input)?;
+        let (events, malformed) = decode_all(&input);
+        if malformed != 0 {
+            return Err(format!(
+                "{malformed} generated lines of {name} do not decode"
+            ));
+        }
+        let values = input
+            .iter()
+            .map(|l| parse_flat(l))
+            .collect::<Result<Vec<_>, _>>()?;
+        let expected = baseline(w, &events);
+        let ok = |r: Option<u64>| r.map(|r| (r, 0));
+
+        let mut row = Row {
+            name: name.to_string(),
+            rates: [None; 4],
+        };
+        let mut rate = |col: usize, secs: f64| row.rates[col] = Some(n as f64 / secs);
+        let t = best(runs, || events.clone(), |e| interp_events(w, &prog, e));
+        problems.check(&format!("{name}, kernel, interp"), expected, ok(t.1));
+        rate(INTERP, t.0);
+        let t = best(runs, || (), |()| baseline(w, &events));
+        rate(BASELINE, t.0);
+        let t = best(runs, || values.clone(), |v| run_values(w, &mut vrl, v));
+        problems.check(&format!("{name}, kernel, VRL"), expected, t.1);
+        rate(VRL, t.0);
+        if jit::STATUS.is_none() {
+            let t = best(runs, || events.clone(), |e| jit::events(w, &prog, e));
+            problems.check(&format!("{name}, kernel, JIT"), expected, ok(t.1.flatten()));
+            rate(JIT, t.0);
+        }
+        tables[0].push(row);
+
+        for (m, form) in [(1, &input), (2, &otlp)] {
+            let mut row = Row {
+                name: name.to_string(),
+                rates: [None; 4],
+            };
+            let mut rate = |col: usize, secs: f64| row.rates[col] = Some(n as f64 / secs);
+            let what = |engine: &str| format!("{name}, {}, {engine}", MEASURES[m]);
+            let t = best(runs, || (), |()| interp_lines(w, &prog, form));
+            problems.check(&what("interp"), expected, ok(t.1));
+            rate(INTERP, t.0);
+            let t = best(runs, || (), |()| baseline_lines(w, form));
+            problems.check(&what("baseline"), expected, ok(t.1));
+            rate(BASELINE, t.0);
+            let t = if m == 1 {
+                best(runs, || (), |()| run_lines(w, &mut vrl, form))
+            } else {
+                best(runs, || (), |()| run_otlp(w, &mut vrl, form))
+            };
+            problems.check(&what("VRL"), expected, t.1);
+            rate(VRL, t.0);
+            if jit::STATUS.is_none() {
+                let t = best(runs, || (), |()| jit::lines(w, &prog, form));
+                problems.check(&what("JIT"), expected, ok(t.1.flatten()));
+                rate(JIT, t.0);
+            }
+            tables[m].push(row);
+        }
+    }
+    print_tables(n, runs, &tables);
+    if problems.0.is_empty() {
+        println!("\nall engines agreed on every result");
+        Ok(true)
+    } else {
+        println!("\nPROBLEMS (the numbers above do not compare equal work):");
+        for p in &problems.0 {
+            println!("  {p}");
+        }
+        Ok(false)
+    }
+}
+
+fn print_tables(n: usize, runs: usize, tables: &[Vec<Row>; 3]) {
+    println!(
+        "VRL peer: events per second on one thread (= per core), best of {runs} runs over {n} events per workload"
+    );
+    println!(
+        "machine: {} ({} cores visible)",
+        cpu(),
+        std::thread::available_parallelism().map_or(0, |c| c.get())
+    );
+    let jit_note = jit::STATUS.map_or(String::new(), |s| format!(" (JIT: {s})"));
+    println!("ratios: an engine's rate over VRL's (speedup over VRL){jit_note}");
+    let show = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{:.2}M", r / 1e6));
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.1}x", a / b),
+        _ => "-".to_string(),
+    };
+    for (m, rows) in tables.iter().enumerate() {
+        println!("\n{}", MEASURES[m]);
+        println!(
+            "{:<24} {:>9} {:>9} {:>9} {:>9} | {:>8} {:>10} {:>12}",
+            "workload",
+            ENGINES[0],
+            ENGINES[1],
+            ENGINES[2],
+            ENGINES[3],
+            "JIT/VRL",
+            "interp/VRL",
+            "baseline/VRL"
+        );
+        for row in rows {
+            let r = row.rates;
+            let jit = if r[JIT].is_none() && jit::STATUS.is_some() {
+                "not built".to_string()
+            } else {
+                show(r[JIT])
+            };
+            println!(
+                "{:<24} {:>9} {:>9} {:>9} {:>9} | {:>8} {:>10} {:>12}",
+                row.name,
+                show(r[INTERP]),
+                show(r[BASELINE]),
+                show(r[VRL]),
+                jit,
+                ratio(r[JIT], r[VRL]),
+                ratio(r[INTERP], r[VRL]),
+                ratio(r[BASELINE], r[VRL]),
+            );
+        }
+    }
+    println!(
+        "\ngoals (issue #4): JIT >= 100x VRL on the kernel for where + count, >= 20x for summarize and redact, >= 10x end to end"
+    );
+    println!(
+        "VRL does the per-event part (predicate, group key, transition kind, redaction); a minimal Rust host does the\n\
+         windows, per-key counts and per-thread state, as another Vector transform (aggregate, reduce) would.\n\
+         VRL's keyed hash is seahash of a secret prefix (VRL has no SipHash); the hmac row uses HMAC-SHA-256."
+    );
+}
