@@ -222,6 +222,9 @@ struct TestArgs {
     /// Write the expected outputs instead of comparing with them.
     #[arg(long)]
     bless: bool,
+    /// Which engine runs the programs.
+    #[arg(long, value_enum, default_value_t = Engine::Interp)]
+    engine: Engine,
 }
 
 #[derive(Debug, Args)]
@@ -245,6 +248,12 @@ struct RunArgs {
     /// Which engine runs the program.
     #[arg(long, value_enum, default_value_t = Engine::Interp)]
     engine: Engine,
+
+    /// With `--engine jit`: print what was compiled natively, through
+    /// runtime helpers or left to the interpreter, and the compile time, to
+    /// standard error before running.
+    #[arg(long)]
+    jit_report: bool,
 
     /// Seed of every sampling decision (`sample`, sampled stages).
     #[arg(long, default_value_t = 0)]
@@ -280,7 +289,8 @@ fn parse_lateness(s: &str) -> Result<i64, String> {
 enum Engine {
     /// The reference interpreter of the IR.
     Interp,
-    /// Native code compiled with cranelift (not available yet).
+    /// Native code compiled with cranelift when the program loads; the same
+    /// outputs as the interpreter.
     Jit,
 }
 

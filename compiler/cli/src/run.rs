@@ -1,5 +1,6 @@
 //! `dtc run`: check and lower a program, then run it over events from a
-//! file or standard input with the reference interpreter, printing what
+//! file or standard input with the reference interpreter or the JIT
+//! (`--engine jit`, compiled once at load), printing what
 //! egresses, the derived logs and metrics, and the actions, as text or JSON
 //! lines.
 //!
@@ -16,10 +17,10 @@ use crate::check::policy_session;
 use crate::{Engine, Format, Io, Outcome, RunArgs};
 
 pub(crate) fn run(args: &RunArgs, io: &mut Io<'_>) -> Outcome {
-    if args.engine == Engine::Jit {
+    if args.jit_report && args.engine != Engine::Jit {
         let _ = writeln!(
             io.stderr,
-            "error: the JIT engine is not available in this build yet; run with `--engine interp` (the default)"
+            "error: --jit-report describes the JIT's compilation; add `--engine jit`"
         );
         return Outcome::UsageOrIo;
     }
@@ -171,7 +172,24 @@ fn execute(program: dtc_ir::Program, args: &RunArgs, io: &mut Io<'_>) -> Outcome
     if let Some(l) = args.lateness {
         options.lateness_ns = l;
     }
-    let mut engine = Runtime::new(program, options);
+    let mut engine = match new_engine(program, options, args.engine) {
+        Ok((engine, report)) => {
+            if args.jit_report
+                && let Some(r) = report
+            {
+                let _ = write!(io.stderr, "{r}");
+            }
+            engine
+        }
+        Err(e) => {
+            let _ = writeln!(io.stderr, "error: {e}");
+            let _ = writeln!(
+                io.stderr,
+                "help: run it with the interpreter (`--engine interp`), and report the program"
+            );
+            return Outcome::Failed;
+        }
+    };
     let reader: Box<dyn BufRead + '_> = match &args.events {
         None => Box::new(BufReader::new(&mut *io.stdin)),
         Some(p) if p.as_os_str() == "-" => Box::new(BufReader::new(&mut *io.stdin)),
@@ -213,6 +231,23 @@ fn execute(program: dtc_ir::Program, args: &RunArgs, io: &mut Io<'_>) -> Outcome
         }
     }
     Outcome::Clean
+}
+
+/// The runtime with the chosen engine, and the JIT's compile report. A
+/// program the JIT cannot compile is an error, never a silent switch.
+pub(crate) fn new_engine(
+    program: dtc_ir::Program,
+    options: Options,
+    engine: Engine,
+) -> Result<(Runtime, Option<dtc_jit::Report>), dtc_jit::CompileError> {
+    Ok(match engine {
+        Engine::Interp => (Runtime::new(program, options), None),
+        Engine::Jit => {
+            let jit = dtc_jit::JitEngine::new(program, options)?;
+            let report = jit.report().clone();
+            (jit.into_engine(), Some(report))
+        }
+    })
 }
 
 fn flush(outputs: &mut Vec<dtc_engine::Output>, format: Format, stdout: &mut dyn std::io::Write) {

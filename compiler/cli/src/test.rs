@@ -9,7 +9,11 @@ use crate::{Io, Outcome, TestArgs};
 
 /// Runs a program over an events file: the JSON lines `dtc run --format
 /// json --until-end` prints.
-pub(crate) fn run_to_json_lines(program: &Path, events: &str) -> Result<String, String> {
+pub(crate) fn run_to_json_lines(
+    program: &Path,
+    events: &str,
+    engine: crate::Engine,
+) -> Result<String, String> {
     let session = dtc_driver::Session::new(dtc_driver::RealFs);
     let out = session.check_path(program).map_err(|e| e.to_string())?;
     if out.has_errors() {
@@ -22,11 +26,9 @@ pub(crate) fn run_to_json_lines(program: &Path, events: &str) -> Result<String, 
         Some(Ok(p)) => p,
         _ => return Err("internal compiler error: the IR does not verify".into()),
     };
-    Ok(dtc_engine::Engine::json_lines(
-        prog,
-        dtc_engine::Options::default(),
-        events,
-    ))
+    let (runtime, _) = crate::run::new_engine(prog, dtc_engine::Options::default(), engine)
+        .map_err(|e| e.to_string())?;
+    Ok(runtime.run_json_lines(events))
 }
 
 fn programs(paths: &[PathBuf]) -> Vec<PathBuf> {
@@ -75,7 +77,7 @@ pub(crate) fn run(args: &TestArgs, io: &mut Io<'_>) -> Outcome {
                 continue;
             }
         };
-        let actual = match run_to_json_lines(&program, &events) {
+        let actual = match run_to_json_lines(&program, &events, args.engine) {
             Ok(t) => t,
             Err(e) => {
                 let _ = writeln!(io.stderr, "error: {}: {e}", program.display());

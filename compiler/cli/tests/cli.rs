@@ -566,16 +566,97 @@ fn run_reads_standard_input_and_counts_malformed_lines() {
 }
 
 #[test]
-fn run_refuses_programs_with_errors_and_the_missing_jit() {
+fn run_refuses_programs_with_errors_and_a_jit_report_without_the_jit() {
     let dir = scratch("run-errors");
     write(&dir, "bad.dt", BROKEN);
-    let r = dtc_in(&dir, &["run", "bad.dt"], b"");
+    let r = dtc_in(&dir, &["run", "bad.dt", "--engine", "jit"], b"");
     assert_eq!(r.code, 1, "{r:#?}");
     assert!(r.stderr.contains("nothing was run"), "{r:#?}");
     write(&dir, "ok.dt", CLEAN);
-    let r = dtc_in(&dir, &["run", "ok.dt", "--engine", "jit"], b"");
+    let r = dtc_in(&dir, &["run", "ok.dt", "--jit-report"], b"");
     assert_eq!(r.code, 2, "{r:#?}");
-    assert!(r.stderr.contains("--engine interp"), "{r:#?}");
+    assert!(r.stderr.contains("--engine jit"), "{r:#?}");
+}
+
+/// `dtc run --engine jit` prints exactly what the interpreter prints, on
+/// every sample, from source and from a compiled artifact; `dtc test
+/// --engine jit` passes the samples' tests.
+#[test]
+fn jit_runs_every_sample_like_the_interpreter() {
+    let root = workspace();
+    let dir = scratch("jit-samples");
+    let mut n = 0;
+    let mut stack = vec![root.join("samples")];
+    let mut programs = Vec::new();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("samples").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "dt")
+                && p.with_extension("events.jsonl").exists()
+            {
+                programs.push(p);
+            }
+        }
+    }
+    programs.sort();
+    for p in programs {
+        let prog = p.to_string_lossy().into_owned();
+        let events = p
+            .with_extension("events.jsonl")
+            .to_string_lossy()
+            .into_owned();
+        let args = |engine: &'static str| {
+            vec![
+                "run".to_string(),
+                prog.clone(),
+                "--events".into(),
+                events.clone(),
+                "--format".into(),
+                "json".into(),
+                "--until-end".into(),
+                "--engine".into(),
+                engine.into(),
+            ]
+        };
+        let run = |a: Vec<String>| {
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            dtc_in(&root, &a, b"")
+        };
+        let interp = run(args("interp"));
+        let jit = run(args("jit"));
+        assert_eq!(interp.code, 0, "{interp:#?}");
+        assert_eq!(jit.code, 0, "{jit:#?}");
+        assert_eq!(interp.stdout, jit.stdout, "{prog}: the engines differ");
+        // The same program as an artifact, verified and then compiled.
+        let dtx = dir.join(format!("p{n}.dtx"));
+        let dtx_s = dtx.to_string_lossy().into_owned();
+        let c = dtc_in(&root, &["compile", &prog, "-o", &dtx_s], b"");
+        assert_eq!(c.code, 0, "{c:#?}");
+        let mut a = args("jit");
+        a[1] = dtx_s;
+        a.push("--jit-report".into());
+        let from_artifact = run(a);
+        assert_eq!(from_artifact.code, 0, "{from_artifact:#?}");
+        assert_eq!(
+            interp.stdout, from_artifact.stdout,
+            "{prog}: the artifact differs"
+        );
+        assert!(
+            from_artifact.stderr.contains("jit: IR nodes:"),
+            "{from_artifact:#?}"
+        );
+        n += 1;
+    }
+    assert!(n >= 7, "only {n} samples");
+    let r = dtc_in(
+        &root,
+        &["test", "samples/", "tests/run/", "--engine", "jit"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert!(r.stderr.contains(" 0 failed, 0 errors"), "{r:#?}");
 }
 
 #[test]

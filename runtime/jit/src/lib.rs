@@ -112,6 +112,12 @@ impl JitEngine {
         &self.engine
     }
 
+    /// The runtime underneath, still running the compiled code: for
+    /// callers that hold a `dtc_engine::Engine` whatever the engine.
+    pub fn into_engine(self) -> Engine {
+        self.engine
+    }
+
     /// `dtc_engine::Engine::json_lines` under the JIT: what `dtc run
     /// --format json --until-end` prints.
     pub fn json_lines(
