@@ -49,9 +49,14 @@ impl Drop for Target {
     }
 }
 
-fn tool_present(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+/// Whether a tool is absent, saying so: the test then skips.
+fn absent(tool: &str) -> bool {
+    let present = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
+    if !present {
+        println!("skipped: `{tool}` is not installed on this host");
+    }
+    !present
 }
 
 fn request(action: &str, args: Vec<(&str, Arg)>, pid: Option<i32>) -> ActionRequest {
@@ -104,12 +109,31 @@ fn written(record: &ActionRecord) -> (PathBuf, u64) {
     }
 }
 
+/// The budget, limit and reason of a refused action.
+fn refused(record: &ActionRecord) -> (Budget, &str, &str) {
+    match &record.outcome {
+        Outcome::Refused {
+            budget,
+            limit,
+            reason,
+        } => (*budget, limit, reason),
+        other => panic!("expected a refusal, got {other:?}: {}", record.message()),
+    }
+}
+
+/// The reason of a failed action.
+fn failed(record: &ActionRecord) -> &str {
+    match &record.outcome {
+        Outcome::Failed { reason } => reason,
+        other => panic!("expected a failure, got {other:?}: {}", record.message()),
+    }
+}
+
 const SECOND: i64 = 1_000_000_000;
 
 #[test]
 fn cpu_sample_writes_a_perf_profile_of_the_target() {
-    if !tool_present("perf") {
-        println!("skipped: perf is not installed on this host");
+    if absent("perf") {
         return;
     }
     let target = Target::start();
@@ -158,8 +182,7 @@ fn cpu_sample_writes_a_perf_profile_of_the_target() {
 
 #[test]
 fn memory_dump_writes_a_core_file_of_the_target() {
-    if !tool_present("gcore") {
-        println!("skipped: gcore (gdb) is not installed on this host");
+    if absent("gcore") {
         return;
     }
     let target = Target::start();
@@ -194,8 +217,7 @@ fn memory_dump_writes_a_core_file_of_the_target() {
 
 #[test]
 fn the_default_pid_is_used_when_the_event_names_none() {
-    if !tool_present("gcore") {
-        println!("skipped: gcore (gdb) is not installed on this host");
+    if absent("gcore") {
         return;
     }
     let target = Target::start();
@@ -225,17 +247,12 @@ fn a_process_that_is_gone_fails_with_a_record() {
             &rx,
             request(action, vec![("for", Arg::Duration(SECOND))], Some(pid)),
         );
-        match &record.outcome {
-            Outcome::Failed { reason } => assert!(reason.contains("does not exist"), "{reason}"),
-            other => panic!("{action}: {other:?}"),
-        }
+        let reason = failed(&record);
+        assert!(reason.contains("does not exist"), "{action}: {reason}");
         assert_eq!(record.pid, Some(pid));
     }
     let record = complete(&r, &rx, request("memory_dump", vec![], None));
-    assert!(
-        matches!(&record.outcome, Outcome::Failed { reason } if reason.contains("no target process")),
-        "{record:?}"
-    );
+    assert!(failed(&record).contains("no target process"), "{record:?}");
 }
 
 #[test]
@@ -257,15 +274,11 @@ fn an_absent_tool_fails_with_a_record() {
                 Some(target.pid()),
             ),
         );
-        match &record.outcome {
-            Outcome::Failed { reason } => {
-                assert!(
-                    reason.contains("is not installed") && reason.contains(package),
-                    "{reason}"
-                )
-            }
-            other => panic!("{action}: {other:?}"),
-        }
+        let reason = failed(&record);
+        assert!(
+            reason.contains("is not installed") && reason.contains(package),
+            "{reason}"
+        );
     }
 }
 
@@ -273,13 +286,8 @@ fn an_absent_tool_fails_with_a_record() {
 fn a_full_spool_refuses_before_running() {
     let target = Target::start();
     let (r, rx, _dir) = runner("full", 1024, RunnerConfig::default());
-    for action in ["cpu_sample", "memory_dump"] {
-        if !tool_present(if action == "cpu_sample" {
-            "perf"
-        } else {
-            "gcore"
-        }) {
-            println!("skipped {action}: its tool is not installed");
+    for (action, tool) in [("cpu_sample", "perf"), ("memory_dump", "gcore")] {
+        if absent(tool) {
             continue;
         }
         let record = complete(
@@ -291,18 +299,13 @@ fn a_full_spool_refuses_before_running() {
                 Some(target.pid()),
             ),
         );
-        match &record.outcome {
-            Outcome::Refused {
-                budget,
-                limit,
-                reason,
-            } => {
-                assert_eq!(*budget, Budget::SpoolDisk);
-                assert_eq!(limit, "1024 bytes");
-                assert!(reason.contains("disk budget is 1024 bytes"), "{reason}");
-            }
-            other => panic!("{action}: {other:?}"),
-        }
+        let (budget, limit, reason) = refused(&record);
+        assert_eq!(
+            (budget, limit),
+            (Budget::SpoolDisk, "1024 bytes"),
+            "{action}"
+        );
+        assert!(reason.contains("disk budget is 1024 bytes"), "{reason}");
     }
     // Small files still fit, until they do not.
     r.recorder()
@@ -312,16 +315,7 @@ fn a_full_spool_refuses_before_running() {
     let second = complete(&r, &rx, request("flight_recorder.snapshot", vec![], None));
     written(&second);
     let third = complete(&r, &rx, request("flight_recorder.snapshot", vec![], None));
-    assert!(
-        matches!(
-            third.outcome,
-            Outcome::Refused {
-                budget: Budget::SpoolDisk,
-                ..
-            }
-        ),
-        "{third:?}"
-    );
+    assert_eq!(refused(&third).0, Budget::SpoolDisk);
     assert!(r.spool().used_bytes().expect("scan") <= 1024);
 }
 
@@ -384,10 +378,7 @@ fn collect_config_copies_only_listed_files() {
     );
     written(&record);
     let record = complete(&r, &rx, request("collect_config", path(&big), None));
-    assert!(
-        matches!(&record.outcome, Outcome::Failed { reason } if reason.contains("larger than the 1000 bytes")),
-        "{record:?}"
-    );
+    assert!(failed(&record).contains("larger than the 1000 bytes"));
     // The original is untouched and nothing but the copy is in the spool.
     assert_eq!(
         std::fs::read_to_string(&listed).expect("original"),
@@ -443,7 +434,7 @@ fn flight_recorder_snapshots_hold_the_last_events() {
             None,
         ),
     );
-    assert!(matches!(bad.outcome, Outcome::Failed { .. }), "{bad:?}");
+    assert!(failed(&bad).contains("positive number of events"));
 }
 
 #[test]
@@ -507,13 +498,8 @@ fn budgets_refuse_and_refusals_use_none() {
     let mut spent = request("flight_recorder.snapshot", vec![], None);
     spent.fired = false;
     let record = complete(&r, &rx, spent);
-    match &record.outcome {
-        Outcome::Refused { budget, limit, .. } => {
-            assert_eq!(*budget, Budget::Program);
-            assert_eq!(limit, "1 per 1h");
-        }
-        other => panic!("{other:?}"),
-    }
+    let (budget, limit, _) = refused(&record);
+    assert_eq!((budget, limit), (Budget::Program, "1 per 1h"));
     // The hourly cap across programs: two start, the third is refused.
     for _ in 0..2 {
         written(&complete(
@@ -523,39 +509,23 @@ fn budgets_refuse_and_refusals_use_none() {
         ));
     }
     let record = complete(&r, &rx, request("flight_recorder.snapshot", vec![], None));
-    match &record.outcome {
-        Outcome::Refused {
-            budget,
-            limit,
-            reason,
-        } => {
-            assert_eq!(*budget, Budget::Hourly);
-            assert_eq!(limit, "2 per 1h");
-            assert!(reason.contains("last hour"), "{reason}");
-        }
-        other => panic!("{other:?}"),
-    }
+    let (budget, limit, reason) = refused(&record);
+    assert_eq!((budget, limit), (Budget::Hourly, "2 per 1h"));
+    assert!(reason.contains("last hour"), "{reason}");
     // Unknown actions and bad arguments fail with a reason.
     let record = complete(&r, &rx, request("reboot", vec![], None));
-    assert!(
-        matches!(&record.outcome, Outcome::Failed { reason } if reason.contains("unknown action `reboot`")),
-        "{record:?}"
-    );
+    assert!(failed(&record).contains("unknown action `reboot`"));
     let record = complete(
         &r,
         &rx,
         request("verbose_logs", vec![("for", Arg::Int(5))], None),
     );
-    assert!(
-        matches!(&record.outcome, Outcome::Failed { reason } if reason.contains("positive duration")),
-        "{record:?}"
-    );
+    assert!(failed(&record).contains("positive duration"));
 }
 
 #[test]
 fn long_actions_are_bounded_in_number() {
-    if !tool_present("perf") {
-        println!("skipped: perf is not installed on this host");
+    if absent("perf") {
         return;
     }
     let target = Target::start();
@@ -573,16 +543,7 @@ fn long_actions_are_bounded_in_number() {
     };
     assert!(matches!(r.run(sample()), Dispatch::Started { .. }));
     match r.run(sample()) {
-        Dispatch::Done(record) => assert!(
-            matches!(
-                record.outcome,
-                Outcome::Refused {
-                    budget: Budget::Concurrency,
-                    ..
-                }
-            ),
-            "{record:?}"
-        ),
+        Dispatch::Done(record) => assert_eq!(refused(&record).0, Budget::Concurrency),
         other => panic!("a second long action started: {other:?}"),
     }
     let first = rx.recv_timeout(Duration::from_secs(60)).expect("reports");
@@ -629,10 +590,8 @@ fn records_come_from_engine_outputs() {
         1
     );
     // The second trigger is past `limit 1 per 1h`: refused by the program.
-    assert!(
-        matches!(&records[1].outcome, Outcome::Refused { budget: Budget::Program, limit, .. } if limit == "1 per 1h"),
-        "{records:#?}"
-    );
+    let (budget, limit, _) = refused(&records[1]);
+    assert_eq!((budget, limit), (Budget::Program, "1 per 1h"));
     let json = records[1].to_json();
     assert_eq!(json["status"], "refused");
     assert_eq!(json["budget"], "program");
