@@ -1,0 +1,330 @@
+//! [`DtcLogProcessor`]: the `LogProcessor` that runs artifacts over the
+//! application's records, as a decorator around an inner processor, and
+//! its [`Builder`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use dtc_engine::Options;
+use dtc_ir::Program;
+use opentelemetry::InstrumentationScope;
+use opentelemetry::logs::Severity;
+use opentelemetry::metrics::Meter;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
+
+use crate::mapping::{reshape, to_event, value_json};
+use crate::metrics::{MetricPoint, MetricSink};
+use crate::stats::{Counters, Stats};
+use crate::worker::{Derived, Reply, Request, Verdict, Worker};
+
+/// How many requests may wait for the engine thread. Each application
+/// thread has at most one waiting (it waits for the answer), so this bounds
+/// nothing in practice but is never unbounded.
+const QUEUE: usize = 256;
+
+/// Why a processor could not be built. Nothing is half-loaded: one bad
+/// artifact refuses the whole processor.
+#[derive(Debug)]
+pub enum Error {
+    /// An artifact file could not be read.
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// An artifact was refused (truncated, foreign, another version,
+    /// corrupted, or its program does not verify).
+    Artifact {
+        name: String,
+        error: dtc_artifact::Error,
+    },
+    /// The builder was given no artifact.
+    NoArtifact,
+    /// The engine thread could not be started.
+    Thread(std::io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Read { path, error } => {
+                write!(f, "cannot read the artifact `{}`: {error}", path.display())
+            }
+            Error::Artifact { name, error } => write!(
+                f,
+                "the artifact `{name}` is refused: {error}; compile the program again with `dtc compile`"
+            ),
+            Error::NoArtifact => f.write_str(
+                "no artifact to run: give the builder at least one `.dtx` (`Builder::artifact_file`)",
+            ),
+            Error::Thread(e) => write!(f, "cannot start the dtc engine thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Builds a [`DtcLogProcessor`]: the artifacts to run, in order, and where
+/// derived metrics go.
+pub struct Builder {
+    programs: Vec<Program>,
+    options: Options,
+    metrics: MetricSink,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.programs.iter().map(|p| p.name.as_str()).collect();
+        f.debug_struct("Builder")
+            .field("programs", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            programs: Vec::new(),
+            options: Options::default(),
+            metrics: MetricSink::None,
+        }
+    }
+}
+
+impl Builder {
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Adds an artifact from its bytes; `name` says which in an error. The
+    /// artifact is decoded and verified (format, checksum, IR verifier).
+    pub fn artifact(mut self, name: &str, bytes: &[u8]) -> Result<Builder, Error> {
+        let artifact = dtc_artifact::decode(bytes).map_err(|error| Error::Artifact {
+            name: name.to_string(),
+            error,
+        })?;
+        self.programs.push(artifact.program);
+        Ok(self)
+    }
+
+    /// Adds an artifact from a `.dtx` file.
+    pub fn artifact_file(self, path: impl AsRef<Path>) -> Result<Builder, Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|error| Error::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        self.artifact(&path.display().to_string(), &bytes)
+    }
+
+    /// The engine's options: sampling seed and the key of hash redaction
+    /// (set a secret key in production, so hashed values cannot be
+    /// recomputed from guesses).
+    pub fn options(mut self, options: Options) -> Builder {
+        self.options = options;
+        self
+    }
+
+    /// Records derived metrics through `meter` (see [`crate::metrics`]).
+    pub fn meter(mut self, meter: Meter) -> Builder {
+        self.metrics = MetricSink::Meter(meter);
+        self
+    }
+
+    /// Gives every derived metric point to `callback`, on the engine thread.
+    pub fn on_metric(mut self, callback: impl FnMut(&MetricPoint) + Send + 'static) -> Builder {
+        self.metrics = MetricSink::Callback(Box::new(callback));
+        self
+    }
+
+    /// Starts the engine thread and wraps `inner`, which gets every record
+    /// that leaves.
+    pub fn build<P: LogProcessor>(self, inner: P) -> Result<DtcLogProcessor<P>, Error> {
+        if self.programs.is_empty() {
+            return Err(Error::NoArtifact);
+        }
+        let counters = Arc::new(Counters::default());
+        let scopes = self
+            .programs
+            .iter()
+            .map(|p| {
+                InstrumentationScope::builder(p.name.clone())
+                    .with_version(env!("CARGO_PKG_VERSION"))
+                    .build()
+            })
+            .collect();
+        let (requests, receiver) = sync_channel(QUEUE);
+        let (programs, options, metrics) = (self.programs, self.options, self.metrics);
+        let worker_counters = counters.clone();
+        let thread = std::thread::Builder::new()
+            .name("dtc-otel-engine".into())
+            .spawn(move || Worker::new(programs, options, metrics, worker_counters).serve(receiver))
+            .map_err(Error::Thread)?;
+        Ok(DtcLogProcessor {
+            inner,
+            requests,
+            thread: Mutex::new(Some(thread)),
+            counters,
+            scopes,
+        })
+    }
+}
+
+/// A `LogProcessor` that runs dtc programs over every record before `inner`
+/// sees it (see the crate docs).
+pub struct DtcLogProcessor<P> {
+    inner: P,
+    requests: SyncSender<Request>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+    /// One per program: the scope of the records it derives.
+    scopes: Vec<InstrumentationScope>,
+}
+
+impl<P: fmt::Debug> fmt::Debug for DtcLogProcessor<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.scopes.iter().map(|s| s.name()).collect();
+        f.debug_struct("DtcLogProcessor")
+            .field("programs", &names)
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P> DtcLogProcessor<P> {
+    /// What the processor has counted so far.
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot()
+    }
+
+    /// A handle to the counters that outlives the processor being moved
+    /// into a provider.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(self.counters.clone())
+    }
+}
+
+/// Reads a processor's counters after the provider took the processor.
+#[derive(Debug, Clone)]
+pub struct StatsHandle(Arc<Counters>);
+
+impl StatsHandle {
+    pub fn stats(&self) -> Stats {
+        self.0.snapshot()
+    }
+}
+
+impl<P: LogProcessor> DtcLogProcessor<P> {
+    fn emit_derived(&self, derived: Vec<Derived>) {
+        for (pi, mut record) in derived {
+            if let Some(scope) = self.scopes.get(pi) {
+                Counters::bump(&self.counters.derived_logs);
+                self.inner.emit(&mut record, scope);
+            }
+        }
+    }
+
+    fn pass(&self, data: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        Counters::bump(&self.counters.passed);
+        self.inner.emit(data, scope);
+    }
+
+    /// The engine thread's answer for one event; `None` when it is not
+    /// running.
+    fn ask(&self, event: dtc_engine::event::InputEvent) -> Option<Reply> {
+        let (reply, answer) = sync_channel(1);
+        self.requests.send(Request::Record { event, reply }).ok()?;
+        answer.recv().ok()
+    }
+}
+
+impl<P: LogProcessor> LogProcessor for DtcLogProcessor<P> {
+    fn emit(&self, data: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        let c = &self.counters;
+        Counters::bump(&c.records);
+        let event = match to_event(data) {
+            Ok(event) => event,
+            Err(reason) => {
+                Counters::bump(&c.malformed);
+                c.problem(format!(
+                    "a record is not an event ({reason}); passed on unchanged"
+                ));
+                return self.pass(data, scope);
+            }
+        };
+        let Some(Reply { verdict, derived }) = self.ask(event) else {
+            Counters::bump(&c.unprocessed);
+            return self.pass(data, scope);
+        };
+        self.emit_derived(derived);
+        match verdict {
+            Verdict::Pass => self.pass(data, scope),
+            Verdict::Suppress => Counters::bump(&c.suppressed),
+            Verdict::Rewrite { original, shaped } => {
+                *data = reshape(data, &original, &shaped);
+                Counters::bump(&c.rewritten);
+                self.pass(data, scope);
+            }
+        }
+    }
+
+    /// Waits until the engine thread has done every record before, then
+    /// flushes the inner processor. Open windows stay open.
+    fn force_flush(&self) -> OTelSdkResult {
+        let (reply, answer) = sync_channel(1);
+        if self.requests.send(Request::Flush(reply)).is_ok() {
+            let _ = answer.recv();
+        }
+        self.inner.force_flush()
+    }
+
+    /// Closes every open window (their metrics and derived logs go out),
+    /// stops the engine thread, then shuts the inner processor down.
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let Some(thread) = thread else {
+            return Err(OTelSdkError::AlreadyShutdown);
+        };
+        let (reply, answer) = sync_channel(1);
+        let mut result = Ok(());
+        if self.requests.send(Request::Finish(reply)).is_ok() {
+            match answer.recv_timeout(timeout) {
+                Ok(derived) => {
+                    self.emit_derived(derived);
+                    let _ = thread.join();
+                }
+                Err(RecvTimeoutError::Timeout) => result = Err(OTelSdkError::Timeout(timeout)),
+                Err(RecvTimeoutError::Disconnected) => {
+                    result = Err(OTelSdkError::InternalFailure(
+                        "the dtc engine thread ended before closing its windows".into(),
+                    ))
+                }
+            }
+        }
+        let inner = self.inner.shutdown_with_timeout(timeout);
+        result.and(inner)
+    }
+
+    fn event_enabled(&self, level: Severity, target: &str, name: Option<&str>) -> bool {
+        self.inner.event_enabled(level, target, name)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+        let attributes = resource
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), value_json(v)))
+            .collect();
+        // A stopped engine has no use for it.
+        let _ = self.requests.send(Request::Resource(attributes));
+    }
+}
