@@ -200,6 +200,10 @@ impl Pipeline {
             }
             match batches.recv_timeout(Duration::from_millis(10)) {
                 Ok(batch) => {
+                    // Whatever was asked before this batch arrived applies to it.
+                    while let Ok(c) = control.try_recv() {
+                        self.control(c);
+                    }
                     self.stats.pipeline_queue.fetch_sub(1, Relaxed);
                     self.process(batch);
                 }

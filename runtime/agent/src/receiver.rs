@@ -101,39 +101,82 @@ impl LogsService for GrpcLogs {
 /// Rewrites tonic's own refusals so that they follow OTLP and are counted:
 /// a message over the size limit (tonic answers `OUT_OF_RANGE`) becomes
 /// `RESOURCE_EXHAUSTED`, and a body that does not decode (`INTERNAL` from
-/// the decoder) becomes `INVALID_ARGUMENT`.
+/// the decoder) becomes `INVALID_ARGUMENT`. The status comes either in the
+/// headers (a trailers-only response) or in the trailers, so both are
+/// looked at.
 pub fn grpc_refusals(
     stats: Arc<Stats>,
 ) -> impl Fn(axum::http::Response<tonic::body::Body>) -> axum::http::Response<tonic::body::Body> + Clone
 {
     move |mut response| {
-        let headers = response.headers();
-        let status = headers.get("grpc-status").and_then(|s| s.to_str().ok());
-        let message = headers
-            .get("grpc-message")
-            .and_then(|s| s.to_str().ok())
-            .unwrap_or("");
-        let rewrite = match status {
-            Some("11") if message.contains("too large") => {
-                stats.refuse(Refusal::Oversized);
-                Some("8")
-            }
-            Some("13") if message.contains("decode") => {
-                stats.refuse(Refusal::Malformed);
-                Some("3")
-            }
-            Some("3") => {
-                stats.refuse(Refusal::Malformed);
-                None
-            }
-            _ => None,
-        };
-        if let Some(code) = rewrite {
-            response
-                .headers_mut()
-                .insert("grpc-status", axum::http::HeaderValue::from_static(code));
+        rewrite_status(&stats, response.headers_mut());
+        let stats = stats.clone();
+        response.map(|body| tonic::body::Body::new(Trailers { inner: body, stats }))
+    }
+}
+
+fn rewrite_status(stats: &Stats, headers: &mut HeaderMap) {
+    let status = headers.get("grpc-status").and_then(|s| s.to_str().ok());
+    let message = headers
+        .get("grpc-message")
+        .and_then(|s| s.to_str().ok())
+        .unwrap_or("");
+    let rewrite = match status {
+        Some("11") if message.contains("too%20large") || message.contains("too large") => {
+            stats.refuse(Refusal::Oversized);
+            Some("8")
         }
-        response
+        Some("13") if message.contains("decode") => {
+            stats.refuse(Refusal::Malformed);
+            Some("3")
+        }
+        Some("3") => {
+            stats.refuse(Refusal::Malformed);
+            None
+        }
+        _ => None,
+    };
+    if let Some(code) = rewrite {
+        headers.insert("grpc-status", axum::http::HeaderValue::from_static(code));
+    }
+}
+
+/// A response body whose trailers go through [`rewrite_status`].
+struct Trailers {
+    inner: tonic::body::Body,
+    stats: Arc<Stats>,
+}
+
+impl http_body::Body for Trailers {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, tonic::Status>>> {
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                let frame = match frame.into_trailers() {
+                    Ok(mut trailers) => {
+                        rewrite_status(&this.stats, &mut trailers);
+                        http_body::Frame::trailers(trailers)
+                    }
+                    Err(frame) => frame,
+                };
+                std::task::Poll::Ready(Some(Ok(frame)))
+            }
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -47,7 +47,10 @@ async fn check_sample(name: &str, source: &str, events: &str, transport: Transpo
             }
             Transport::HttpJson => {
                 let body = serde_json::to_vec(&request).unwrap();
-                assert_eq!(http_post(agent.http, body, "application/json", false).await, 200);
+                assert_eq!(
+                    http_post(agent.http, body, "application/json", false).await,
+                    200
+                );
             }
         }
     }
@@ -67,7 +70,8 @@ async fn check_sample(name: &str, source: &str, events: &str, transport: Transpo
         let mut out: Json = serde_json::from_str(line).unwrap();
         match out["kind"].as_str() {
             Some("egress") => egress.push(out["event"].take()),
-            Some("log") => logs.push(json!({"name": out["name"], "time": out["time"], "fields": out["fields"]})),
+            Some("log") => logs
+                .push(json!({"name": out["name"], "time": out["time"], "fields": out["fields"]})),
             Some("metric") => {
                 out.as_object_mut().unwrap().remove("kind");
                 metrics.push(out.to_string());
@@ -157,7 +161,10 @@ async fn without_programs_records_pass_through_unchanged() {
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
     let dir = temp_dir("passthrough");
     let downstream = Downstream::start().await;
-    let agent = Agent::start(&dir, &config_text(downstream.addr, "[telemetry]\ninterval = \"0s\"\n"));
+    let agent = Agent::start(
+        &dir,
+        &config_text(downstream.addr, "[telemetry]\ninterval = \"0s\"\n"),
+    );
     let sent = vec![ResourceLogs {
         scope_logs: vec![ScopeLogs {
             scope: Some(InstrumentationScope {
@@ -180,12 +187,18 @@ async fn without_programs_records_pass_through_unchanged() {
     }];
     let mut client = agent.grpc_client().await;
     client
-        .export(opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
-            resource_logs: sent.clone(),
-        })
+        .export(
+            opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
+                resource_logs: sent.clone(),
+            },
+        )
         .await
         .unwrap();
-    assert!(downstream.wait(Duration::from_secs(10), |d| !d.forwarded().is_empty()).await);
+    assert!(
+        downstream
+            .wait(Duration::from_secs(10), |d| !d.forwarded().is_empty())
+            .await
+    );
     assert_eq!(downstream.received.lock().unwrap().logs, sent);
     agent.stop();
 }

@@ -201,10 +201,17 @@ impl Downstream {
                 .resource
                 .as_ref()
                 .map(|res| otlp_proto::attributes(&res.attributes))
-                .and_then(|a| a.get("service.name").and_then(|s| s.as_str().map(String::from)))
+                .and_then(|a| {
+                    a.get("service.name")
+                        .and_then(|s| s.as_str().map(String::from))
+                })
                 .unwrap_or_default();
             for sl in &rl.scope_logs {
-                let scope = sl.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+                let scope = sl
+                    .scope
+                    .as_ref()
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default();
                 for record in &sl.log_records {
                     out.push((service.clone(), scope.clone(), record.clone()));
                 }
@@ -219,7 +226,8 @@ impl Downstream {
         let r = self.received.lock().unwrap();
         let mut out = Vec::new();
         for rl in &r.logs {
-            let resource = otlp_proto::attributes(rl.resource.as_ref().map_or(&[][..], |x| &x.attributes));
+            let resource =
+                otlp_proto::attributes(rl.resource.as_ref().map_or(&[][..], |x| &x.attributes));
             if resource.get("service.name") == Some(&json!("dtc-agent")) {
                 continue;
             }
@@ -257,7 +265,11 @@ impl Downstream {
             .iter()
             .flat_map(|rm| &rm.scope_metrics)
             .flat_map(|sm| {
-                let scope = sm.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+                let scope = sm
+                    .scope
+                    .as_ref()
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default();
                 sm.metrics.iter().map(move |m| (scope.clone(), m.clone()))
             })
             .collect()
@@ -348,7 +360,10 @@ impl Agent {
             if let Ok(Some(status)) = agent.child.try_wait() {
                 panic!("the agent exited with {status}: {}", agent.stderr());
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "the agent never became ready");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the agent never became ready"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -495,7 +510,12 @@ pub fn metric_points(m: &Metric) -> Vec<Json> {
         Json::Object(
             attrs
                 .iter()
-                .map(|kv| (kv.key.clone(), kv.value.as_ref().map_or(Json::Null, otlp_proto::any_value)))
+                .map(|kv| {
+                    (
+                        kv.key.clone(),
+                        kv.value.as_ref().map_or(Json::Null, otlp_proto::any_value),
+                    )
+                })
                 .collect(),
         )
     };
