@@ -51,28 +51,63 @@ fn tally(workload: usize, outputs: Vec<Output>) -> u64 {
     n
 }
 
-/// The interpreter over decoded events (the kernel measure).
-pub fn interp_events(workload: usize, program: &dtc_ir::Program, events: Vec<InputEvent>) -> u64 {
-    let mut engine = Engine::new(program.clone(), Options::default());
+/// Events or lines a dtc engine takes at a time: the runtime's batch API,
+/// under which the JIT runs each query's event-only `where` stages as one
+/// compiled loop.
+pub const BATCH: usize = 1024;
+
+/// A dtc engine as the benchmark drives it: the interpreter's
+/// [`Engine`] or the JIT's engine (see [`crate::jit`]).
+pub trait Runner {
+    fn push_events(&mut self, events: impl Iterator<Item = InputEvent>);
+    fn push_lines(&mut self, lines: &[String]);
+    fn finish(&mut self, until_end: bool);
+    fn drain(&mut self) -> Vec<Output>;
+}
+
+impl Runner for Engine {
+    fn push_events(&mut self, events: impl Iterator<Item = InputEvent>) {
+        Engine::push_events(self, events)
+    }
+    fn push_lines(&mut self, lines: &[String]) {
+        Engine::push_lines(self, lines.iter().map(String::as_str))
+    }
+    fn finish(&mut self, until_end: bool) {
+        Engine::finish(self, until_end)
+    }
+    fn drain(&mut self) -> Vec<Output> {
+        Engine::drain(self)
+    }
+}
+
+/// Runs decoded events through an engine in batches of [`BATCH`], all
+/// windows flushed at the end; the workload's result.
+pub fn run_events(workload: usize, engine: &mut impl Runner, events: Vec<InputEvent>) -> u64 {
     let mut result = 0;
-    for e in events {
-        engine.push_event(e);
+    let mut events = events.into_iter();
+    while events.len() > 0 {
+        engine.push_events(events.by_ref().take(BATCH));
         result += tally(workload, engine.drain());
     }
     engine.finish(true);
     result + tally(workload, engine.drain())
 }
 
-/// The interpreter from input lines, decoding included (end to end).
-pub fn interp_lines(workload: usize, program: &dtc_ir::Program, lines: &[String]) -> u64 {
-    let mut engine = Engine::new(program.clone(), Options::default());
+/// Runs input lines through an engine in batches of [`BATCH`], decoding
+/// included; the workload's result.
+pub fn run_lines(workload: usize, engine: &mut impl Runner, lines: &[String]) -> u64 {
     let mut result = 0;
-    for l in lines {
-        engine.push_line(l);
+    for chunk in lines.chunks(BATCH) {
+        engine.push_lines(chunk);
         result += tally(workload, engine.drain());
     }
     engine.finish(true);
     result + tally(workload, engine.drain())
+}
+
+/// The interpreter for a workload's program.
+pub fn interp(program: &dtc_ir::Program) -> Engine {
+    Engine::new(program.clone(), Options::default())
 }
 
 /// The hand-written baseline from input lines, decoding included.
@@ -167,11 +202,23 @@ mod tests {
             assert_eq!((events.len(), malformed), (20_000, 0));
             let expected = baseline(w, &events);
             assert!(expected > 0, "workload {w} does nothing on this stream");
-            assert_eq!(interp_events(w, &prog, events), expected, "workload {w}");
-            assert_eq!(interp_lines(w, &prog, &input), expected, "workload {w}");
+            assert_eq!(
+                run_events(w, &mut interp(&prog), events),
+                expected,
+                "workload {w}"
+            );
+            assert_eq!(
+                run_lines(w, &mut interp(&prog), &input),
+                expected,
+                "workload {w}"
+            );
             let otlp = otlp_batches(&input).unwrap();
             assert_eq!(baseline_lines(w, &otlp), expected, "workload {w}");
-            assert_eq!(interp_lines(w, &prog, &otlp), expected, "workload {w}");
+            assert_eq!(
+                run_lines(w, &mut interp(&prog), &otlp),
+                expected,
+                "workload {w}"
+            );
         }
     }
 

@@ -1,28 +1,70 @@
-//! The dtc JIT column. The cranelift JIT (`runtime/jit`, crate `dtc-jit`)
-//! is being built; until it exposes an engine, every function here answers
-//! `None` and the table prints "not built" in the JIT column.
-//!
-//! To add it: depend on `dtc-jit = { path = "../../runtime/jit" }` in this
-//! crate's `Cargo.toml`, set [`STATUS`] to `None`, and make [`events`] and
-//! [`lines`] run the JIT engine as `crate::dtc::interp_events` and
-//! `crate::dtc::interp_lines` run the interpreter, returning the same
-//! results (the benchmark checks them against the other engines).
+//! The dtc JIT column: `dtc-jit`'s engine (every site of the program
+//! compiled to native code with cranelift, on the same runtime as the
+//! interpreter), driven exactly as [`crate::dtc`] drives the interpreter.
 
 use dtc_engine::event::InputEvent;
+use dtc_engine::{Options, Output};
+use dtc_jit::JitEngine;
 
-/// Why the JIT is not measured, or `None` when it is.
-pub const STATUS: Option<&str> = Some("not built");
+use crate::dtc::Runner;
 
-/// The JIT over decoded events (the kernel measure).
-pub fn events(
-    _workload: usize,
-    _program: &dtc_ir::Program,
-    _events: Vec<InputEvent>,
-) -> Option<u64> {
-    None
+impl Runner for JitEngine {
+    fn push_events(&mut self, events: impl Iterator<Item = InputEvent>) {
+        JitEngine::push_events(self, events)
+    }
+    fn push_lines(&mut self, lines: &[String]) {
+        JitEngine::push_lines(self, lines.iter().map(String::as_str))
+    }
+    fn finish(&mut self, until_end: bool) {
+        JitEngine::finish(self, until_end)
+    }
+    fn drain(&mut self) -> Vec<Output> {
+        JitEngine::drain(self)
+    }
 }
 
-/// The JIT from input lines (flat JSON or OTLP/JSON), decoding included.
-pub fn lines(_workload: usize, _program: &dtc_ir::Program, _lines: &[String]) -> Option<u64> {
-    None
+/// Compiles a workload's program; the error says why the JIT refused it.
+pub fn compile(program: &dtc_ir::Program) -> Result<JitEngine, String> {
+    JitEngine::new(program.clone(), Options::default())
+        .map_err(|e| format!("the JIT refused the program: {e}"))
+}
+
+/// What the JIT made of the program (native, helper and interpreted
+/// nodes, compile time), as `dtc-jit` reports it.
+pub fn report(program: &dtc_ir::Program) -> Result<String, String> {
+    Ok(compile(program)?.report().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtc::{baseline, decode_all, run_events, run_lines};
+    use crate::stream::{TEST_STEP, lines_every, otlp_batches, program};
+
+    #[test]
+    fn the_jit_agrees_with_the_baseline_on_every_workload_and_input_form() {
+        for w in 0..4 {
+            let prog = program(w).unwrap();
+            let input = lines_every(w, 20_000, TEST_STEP);
+            let (events, _) = decode_all(&input);
+            let expected = baseline(w, &events);
+            assert_eq!(
+                run_events(w, &mut compile(&prog).unwrap(), events),
+                expected,
+                "workload {w}"
+            );
+            assert_eq!(
+                run_lines(w, &mut compile(&prog).unwrap(), &input),
+                expected,
+                "workload {w}"
+            );
+            let otlp = otlp_batches(&input).unwrap();
+            assert_eq!(
+                run_lines(w, &mut compile(&prog).unwrap(), &otlp),
+                expected,
+                "workload {w}"
+            );
+            assert!(report(&prog).unwrap().contains("compiled in"));
+        }
+    }
 }
