@@ -230,10 +230,10 @@ pub fn reshape(record: &SdkLogRecord, original: &InputEvent, shaped: &InputEvent
         };
         if original.attributes.get(k) == Some(new) {
             out.add_attribute(key.clone(), value.clone());
-        } else if seen.insert(k) {
-            if let Some(v) = json_any_value(new) {
-                out.add_attribute(key.clone(), v);
-            }
+        } else if seen.insert(k)
+            && let Some(v) = json_any_value(new)
+        {
+            out.add_attribute(key.clone(), v);
         }
     }
     for (k, v) in &shaped.attributes {

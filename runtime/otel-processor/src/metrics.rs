@@ -56,18 +56,18 @@ pub enum MetricSink {
 pub fn metric_kinds(program: &Program) -> HashMap<String, AggKind> {
     let mut kinds = HashMap::new();
     for query in &program.queries {
-        let mut aggregates: Vec<(&str, &AggKind)> = Vec::new();
+        let mut aggregates: Vec<(&str, AggKind)> = Vec::new();
         for stage in &query.stages {
             match stage {
                 Stage::Summarize { aggregates: a, .. } => {
-                    aggregates = a.iter().map(|a| (a.name.as_str(), &a.kind)).collect();
+                    aggregates = a.iter().map(|a| (a.name.as_str(), a.kind)).collect();
                 }
                 Stage::EmitMetric { name } if aggregates.len() == 1 => {
-                    kinds.insert(name.clone(), aggregates[0].1.clone());
+                    kinds.insert(name.clone(), aggregates[0].1);
                 }
                 Stage::EmitMetric { name } => {
                     for (column, kind) in &aggregates {
-                        kinds.insert(format!("{name}.{column}"), (*kind).clone());
+                        kinds.insert(format!("{name}.{column}"), *kind);
                     }
                 }
                 _ => {}

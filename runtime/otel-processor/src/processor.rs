@@ -21,7 +21,7 @@ use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
 use crate::mapping::{reshape, to_event, value_json};
 use crate::metrics::{MetricPoint, MetricSink};
 use crate::stats::{Counters, Stats};
-use crate::worker::{Derived, Reply, Request, Verdict, Worker};
+use crate::worker::{Derived, Reply, Request, Verdict, Worker, program_name};
 
 /// How many requests may wait for the engine thread. Each application
 /// thread has at most one waiting (it waits for the answer), so this bounds
@@ -79,7 +79,7 @@ pub struct Builder {
 
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.programs.iter().map(|p| p.name.as_str()).collect();
+        let names: Vec<String> = self.programs.iter().map(program_name).collect();
         f.debug_struct("Builder")
             .field("programs", &names)
             .finish_non_exhaustive()
@@ -153,7 +153,7 @@ impl Builder {
             .programs
             .iter()
             .map(|p| {
-                InstrumentationScope::builder(p.name.clone())
+                InstrumentationScope::builder(program_name(p))
                     .with_version(env!("CARGO_PKG_VERSION"))
                     .build()
             })

@@ -102,7 +102,7 @@ impl Worker {
         let programs = programs
             .into_iter()
             .map(|program| Loaded {
-                name: program.name.clone(),
+                name: program_name(&program),
                 edits: edited_events(&program),
                 kinds: metric_kinds(&program),
                 engine: Engine::new(program, options.clone()),
@@ -328,7 +328,7 @@ impl Worker {
             } => {
                 let point = MetricPoint {
                     program: program.clone(),
-                    kind: self.programs[pi].kinds.get(&name).cloned(),
+                    kind: self.programs[pi].kinds.get(&name).copied(),
                     name,
                     labels,
                     value,
@@ -390,6 +390,17 @@ fn rewrite_or_pass(original: InputEvent, shaped: InputEvent) -> Verdict {
     Verdict::Rewrite {
         original: Box::new(original),
         shaped: Box::new(shaped),
+    }
+}
+
+/// A program's name for scopes and messages: its root file's name without
+/// folders or extension (`embedded` for `samples/08-embedded/embedded.dt`),
+/// so it does not depend on where it was compiled.
+pub(crate) fn program_name(program: &Program) -> String {
+    let path = std::path::Path::new(&program.name);
+    match path.file_stem() {
+        Some(stem) if !stem.is_empty() => stem.to_string_lossy().into_owned(),
+        _ => program.name.clone(),
     }
 }
 
