@@ -306,6 +306,13 @@ pub fn bin() -> &'static str {
 /// downstream as exporter, quick reloads and batches; `extra` is appended
 /// (whole sections).
 pub fn config_text(downstream: SocketAddr, extra: &str) -> String {
+    // Time budgets out of reach unless a test sets its own: a debug build on
+    // a busy machine can be slow enough to trip the defaults.
+    let budgets = if extra.contains("[budgets]") {
+        ""
+    } else {
+        "[budgets]\ncpu_per_event = \"10s\"\ncpu_per_second = \"1s\"\n"
+    };
     format!(
         r#"[listen]
 grpc = "127.0.0.1:0"
@@ -323,7 +330,7 @@ dir = "programs"
 reload_interval = "50ms"
 [spool]
 dir = "spool"
-{extra}"#
+{budgets}{extra}"#
     )
 }
 
