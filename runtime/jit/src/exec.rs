@@ -20,6 +20,21 @@ pub(crate) struct JitExecutor {
     pub compiled: Compiled,
 }
 
+/// The type code of strings (`abi::type_code`).
+const STR: i64 = 4;
+
+/// The record's own string value that `slot` points at, whole.
+fn shared_str(r: &Record, slot: Slot) -> Option<Value> {
+    r.slots.iter().find_map(|v| match v {
+        Value::Str(s)
+            if s.as_ptr() as usize as u64 == slot.bits && s.len() as u64 == u64::from(slot.len) =>
+        {
+            Some(v.clone())
+        }
+        _ => None,
+    })
+}
+
 /// The row of the frame's event, if the site expects one and it matches.
 fn event_row<'r>(f: &Frame<'r>, expected: Option<u32>) -> Result<*const Slot, ()> {
     match expected {
@@ -36,9 +51,7 @@ impl JitExecutor {
     fn enter(
         &self,
         code: Code,
-        event: *const Slot,
-        row: *const Slot,
-        state: u64,
+        (event, row, state): (*const Slot, *const Slot, u64),
         i: &mut Interp<'_>,
         f: &mut Frame<'_>,
         read: impl FnOnce(&NativeCtx) -> Value,
@@ -106,10 +119,21 @@ impl Executor for JitExecutor {
             _ => std::ptr::null(),
         };
         let ty = c.ty;
+        let rec = f.event;
         // SAFETY: the slot was written by the compiled code from values
         // that `Env::keep`, the record or the frame hold during `read`.
-        let (_, v) = self.enter(c.code, event, row, 0, i, f, |ctx| unsafe {
-            to_value(ctx.out, ty)
+        let (_, v) = self.enter(c.code, (event, row, 0), i, f, |ctx| {
+            // A string of the event itself (a field read, a key): share its
+            // allocation, as the interpreter's clone does, instead of
+            // copying it.
+            if ctx.out.tag != 0
+                && ty == STR
+                && let Some(v) = rec.and_then(|r| shared_str(r, ctx.out))
+            {
+                return v;
+            }
+            // SAFETY: see above.
+            unsafe { to_value(ctx.out, ty) }
         })?;
         Ok(v)
     }
@@ -127,7 +151,7 @@ impl Executor for JitExecutor {
         let Ok(event) = event_row(f, c.event) else {
             return i.run(body, f);
         };
-        self.enter(c.code, event, std::ptr::null(), 0, i, f, |_| Value::None)
+        self.enter(c.code, (event, std::ptr::null(), 0), i, f, |_| Value::None)
             .map(|_| ())
     }
 
@@ -151,9 +175,7 @@ impl Executor for JitExecutor {
         let mut chosen = 0u64;
         let r = self.enter(
             c.code,
-            row,
-            std::ptr::null(),
-            u64::from(state),
+            (row, std::ptr::null(), u64::from(state)),
             i,
             f,
             |ctx| {
@@ -173,7 +195,7 @@ impl Executor for JitExecutor {
         let mut rows: Vec<Slot> = Vec::with_capacity(records.len() * filter.width);
         for r in records {
             push_event_row(r, &mut rows)?;
-            if rows.len() % filter.width != 0 {
+            if !rows.len().is_multiple_of(filter.width) {
                 return None;
             }
         }

@@ -250,7 +250,8 @@ pub(crate) fn compile(program: &Program) -> Result<Compiled, CompileError> {
                     ExprCode {
                         code,
                         event: p.event,
-                        row_width: p.row_width,
+                        // A row is built for the call only if the code reads it.
+                        row_width: p.row_width.filter(|_| reads_columns(e)),
                         ty: type_code(&e.ty),
                     },
                 );
@@ -737,6 +738,19 @@ impl<'p> Builder<'p> {
 /// no statement): those need the runtime's frame.
 fn scratch_is_empty(tx: &Tx<'_, '_>) -> bool {
     tx.tables.exprs.is_empty() && tx.tables.stmts.is_empty()
+}
+
+fn reads_columns(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Column(_) => true,
+        ExprKind::Unary(_, a) => reads_columns(a),
+        ExprKind::Binary(_, a, b) | ExprKind::Coalesce(a, b) | ExprKind::Index(a, b) => {
+            reads_columns(a) || reads_columns(b)
+        }
+        ExprKind::Call(_, args) | ExprKind::CallFn(_, args) => args.iter().any(reads_columns),
+        ExprKind::Sample { rate, .. } => reads_columns(rate),
+        _ => false,
+    }
 }
 
 fn mem() -> cranelift_codegen::ir::MemFlagsData {
