@@ -111,24 +111,7 @@ pub trait Executor {
         i: &mut Interp<'_>,
         f: &mut Frame<'_>,
     ) -> Result<Option<usize>, (usize, Fault)> {
-        for (ti, t) in m.transitions.iter().enumerate() {
-            if t.event != rec.layout || !(t.from.is_empty() || t.from.contains(&state)) {
-                continue;
-            }
-            let Some(g) = &t.guard else {
-                return Ok(Some(ti));
-            };
-            let site = Site::TransitionGuard {
-                machine: mi,
-                transition: ti as u32,
-            };
-            match self.eval(site, g, i, f) {
-                Ok(Value::Bool(true)) => return Ok(Some(ti)),
-                Ok(_) => {}
-                Err(e) => return Err((ti, e)),
-            }
-        }
-        Ok(None)
+        select_in_order(self, mi, m, rec, state, i, f)
     }
 
     /// For a batch of records of query `query`'s source, whether each
@@ -138,6 +121,38 @@ pub trait Executor {
     fn prefilter(&self, _query: u32, _records: &[&Record]) -> Option<Vec<bool>> {
         None
     }
+}
+
+/// The search [`Executor::select`] describes, with each guard evaluated
+/// through `x`: the default, and the JIT's way for a machine whose
+/// selector it did not compile.
+pub fn select_in_order<X: Executor + ?Sized>(
+    x: &X,
+    mi: u32,
+    m: &Machine,
+    rec: &Record,
+    state: u32,
+    i: &mut Interp<'_>,
+    f: &mut Frame<'_>,
+) -> Result<Option<usize>, (usize, Fault)> {
+    for (ti, t) in m.transitions.iter().enumerate() {
+        if t.event != rec.layout || !(t.from.is_empty() || t.from.contains(&state)) {
+            continue;
+        }
+        let Some(g) = &t.guard else {
+            return Ok(Some(ti));
+        };
+        let site = Site::TransitionGuard {
+            machine: mi,
+            transition: ti as u32,
+        };
+        match x.eval(site, g, i, f) {
+            Ok(Value::Bool(true)) => return Ok(Some(ti)),
+            Ok(_) => {}
+            Err(e) => return Err((ti, e)),
+        }
+    }
+    Ok(None)
 }
 
 /// The reference interpreter as an executor: walks the IR it is given.

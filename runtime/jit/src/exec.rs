@@ -7,7 +7,7 @@
 //! and a record whose row cannot be built (a string past 4 GiB), run on the
 //! interpreter; everything else runs the compiled code.
 
-use dtc_engine::exec::{Executor, Site};
+use dtc_engine::exec::{Executor, Site, select_in_order};
 use dtc_engine::interp::{Fault, Frame, Interp};
 use dtc_engine::slots::{Slot, push_event_row};
 use dtc_engine::value::{Record, Value};
@@ -165,7 +165,7 @@ impl Executor for JitExecutor {
         f: &mut Frame<'_>,
     ) -> Result<Option<usize>, (usize, Fault)> {
         let fallback =
-            |i: &mut Interp<'_>, f: &mut Frame<'_>| default_select(self, mi, m, rec, state, i, f);
+            |i: &mut Interp<'_>, f: &mut Frame<'_>| select_in_order(self, mi, m, rec, state, i, f);
         let Some(c) = self.compiled.selects.get(&(mi, rec.layout)) else {
             return fallback(i, f);
         };
@@ -213,39 +213,4 @@ impl Executor for JitExecutor {
         };
         Some(selected.into_iter().map(|b| b != 0).collect())
     }
-}
-
-/// The runtime's own transition search (the trait's default), for a
-/// machine whose selector was not compiled.
-fn default_select(
-    x: &JitExecutor,
-    mi: u32,
-    m: &Machine,
-    rec: &Record,
-    state: u32,
-    i: &mut Interp<'_>,
-    f: &mut Frame<'_>,
-) -> Result<Option<usize>, (usize, Fault)> {
-    struct Plain<'x>(&'x JitExecutor);
-    impl Executor for Plain<'_> {
-        fn eval(
-            &self,
-            site: Site,
-            expr: &Expr,
-            i: &mut Interp<'_>,
-            f: &mut Frame<'_>,
-        ) -> Result<Value, Fault> {
-            self.0.eval(site, expr, i, f)
-        }
-        fn run(
-            &self,
-            site: Site,
-            body: &[Stmt],
-            i: &mut Interp<'_>,
-            f: &mut Frame<'_>,
-        ) -> Result<(), Fault> {
-            self.0.run(site, body, i, f)
-        }
-    }
-    Plain(x).select(mi, m, rec, state, i, f)
 }
