@@ -1,18 +1,23 @@
 //! The agent's configuration file (`agent.toml`): what it listens on, where
-//! it exports, which artifacts it runs under which policy and keys, and the
-//! budgets every program runs under.
+//! it exports, which artifacts it runs under which policy and keys, the
+//! budgets every program runs under, how actions run, and the secret key of
+//! hash redaction.
 //!
 //! Parsing never stops at the first mistake: every bad value is reported
 //! with its key, the value found and what is accepted, so one run of
 //! `dtc-agent check-config` lists everything to fix. Unknown keys are errors
 //! (`deny_unknown_fields`): a misspelt budget must not silently fall back
-//! to its default.
+//! to its default. [`Config::load`] also reads the files the settings name
+//! (trusted reviewer keys, the hash key) and reports each file it cannot
+//! use the same way.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use dtc_artifact::PublicKey;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -25,7 +30,11 @@ pub struct Config {
     pub artifacts: Artifacts,
     pub spool: Spool,
     pub budgets: Budgets,
+    pub actions: Actions,
+    pub redaction: Redaction,
     pub telemetry: Telemetry,
+    /// Whether [`Config::load_files`] has read the keys.
+    files_loaded: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -81,8 +90,11 @@ pub struct Artifacts {
     /// The local policy (the `dtc check --policy` format); without one the
     /// policy format's defaults apply (any tier; approvals 0, 1, 2).
     pub policy: Option<PathBuf>,
-    /// Public keys of the reviewers whose signatures count.
+    /// Files of the public keys of the reviewers whose signatures count.
     pub trusted_keys: Vec<PathBuf>,
+    /// Those keys, read by [`Config::load`] (empty after [`Config::parse`]
+    /// alone, which reads no file).
+    pub keys: Vec<PublicKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +117,45 @@ pub struct Budgets {
     pub emit_per_second: u64,
     /// Actions fired per minute.
     pub actions_per_minute: u64,
+}
+
+/// How the actions programs trigger run on this host (`dtc-actions`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Actions {
+    /// The process `cpu_sample` and `memory_dump` act on when the
+    /// triggering event's resource has no `process.pid`.
+    pub default_pid: Option<i32>,
+    /// Long actions (`cpu_sample`, `memory_dump`) running at once.
+    pub max_concurrent: usize,
+    /// Per action, how many may start per hour across all programs
+    /// (dtc-actions' defaults, overridden key by key).
+    pub hourly_caps: BTreeMap<String, u32>,
+    /// The only files `collect_config` may copy.
+    pub allowed_configs: Vec<PathBuf>,
+    /// The largest file `collect_config` copies.
+    pub max_config_size: u64,
+    /// Per program, the events and bytes the flight recorder keeps.
+    pub flight_recorder_events: usize,
+    pub flight_recorder_size: usize,
+    /// The longest `cpu_sample` and `verbose_logs` periods; longer ones are
+    /// shortened.
+    pub max_sample: Duration,
+    pub max_verbose: Duration,
+    /// How long `gcore` may take.
+    pub dump_timeout: Duration,
+    /// The tools (a name looked up on PATH, or a path).
+    pub perf: PathBuf,
+    pub gcore: PathBuf,
+}
+
+/// The key of `hash` and of hash redaction.
+#[derive(Debug, Clone, Default)]
+pub struct Redaction {
+    /// A file holding the secret key: 32 hexadecimal digits.
+    pub hash_key_file: Option<PathBuf>,
+    /// The key read from it by [`Config::load`]; `None` means the engine's
+    /// public default key.
+    pub hash_key: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +186,8 @@ struct Raw {
     artifacts: Option<RawArtifacts>,
     spool: Option<RawSpool>,
     budgets: Option<RawBudgets>,
+    actions: Option<RawActions>,
+    redaction: Option<RawRedaction>,
     telemetry: Option<RawTelemetry>,
 }
 
@@ -194,6 +247,29 @@ struct RawBudgets {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct RawActions {
+    default_pid: N,
+    max_concurrent: N,
+    hourly_caps: Option<BTreeMap<String, Spanned<i64>>>,
+    allowed_configs: Option<Vec<PathBuf>>,
+    max_config_size: S,
+    flight_recorder_events: N,
+    flight_recorder_size: S,
+    max_sample: S,
+    max_verbose: S,
+    dump_timeout: S,
+    perf: Option<PathBuf>,
+    gcore: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRedaction {
+    hash_key_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RawTelemetry {
     interval: S,
 }
@@ -233,7 +309,45 @@ impl Config {
             }]
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::parse(&text, &path.display().to_string(), base)
+        let name = path.display().to_string();
+        let mut config = Config::parse(&text, &name, base)?;
+        config.load_files(&name)?;
+        Ok(config)
+    }
+
+    /// Reads the files the settings name: the trusted reviewer keys and the
+    /// hash key. Every file that cannot be used is one error, naming the
+    /// setting, the path and the fix.
+    pub fn load_files(&mut self, name: &str) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let error = |message: String| ConfigError {
+            at: name.to_string(),
+            message,
+        };
+        match crate::loader::load_keys(&self.artifacts.trusted_keys) {
+            Ok(keys) => self.artifacts.keys = keys,
+            Err(e) => errors.extend(e.into_iter().map(error)),
+        }
+        if let Some(path) = &self.redaction.hash_key_file {
+            match read_hash_key(path) {
+                Ok(key) => self.redaction.hash_key = Some(key),
+                Err(why) => errors.push(error(format!(
+                    "`redaction.hash_key_file`: cannot use `{}`: {why}",
+                    path.display()
+                ))),
+            }
+        }
+        if errors.is_empty() {
+            self.files_loaded = true;
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Whether the files the settings name have been read.
+    pub fn files_loaded(&self) -> bool {
+        self.files_loaded
     }
 
     /// Validates a configuration's text; `name` names it in errors and
@@ -264,6 +378,8 @@ impl Config {
         let artifacts = raw.artifacts.unwrap_or_default();
         let spool = raw.spool.unwrap_or_default();
         let budgets = raw.budgets.unwrap_or_default();
+        let actions = raw.actions.unwrap_or_default();
+        let redaction = raw.redaction.unwrap_or_default();
         let telemetry = raw.telemetry.unwrap_or_default();
         let path = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
 
@@ -400,6 +516,7 @@ impl Config {
                 .into_iter()
                 .map(path)
                 .collect(),
+            keys: Vec::new(),
         };
         let spool = Spool {
             dir: spool_dir,
@@ -436,6 +553,11 @@ impl Config {
                 i64::MAX,
             ),
         };
+        let actions = v.actions(actions, &path);
+        let redaction = Redaction {
+            hash_key_file: redaction.hash_key_file.map(path),
+            hash_key: None,
+        };
         let telemetry = Telemetry {
             interval: v.duration(
                 "telemetry.interval",
@@ -452,12 +574,55 @@ impl Config {
                 artifacts,
                 spool,
                 budgets,
+                actions,
+                redaction,
                 telemetry,
+                files_loaded: false,
             })
         } else {
             Err(errors)
         }
     }
+}
+
+/// Reads a hash key file: 32 hexadecimal digits (16 random bytes), e.g.
+/// from `openssl rand -hex 16`. Blank lines and `#` comments are ignored.
+/// The file must not be readable by group or others: the key is what
+/// keeps hashed values from being guessed.
+pub fn read_hash_key(path: &Path) -> Result<(u64, u64), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
+    if meta.len() > 4096 {
+        return Err(format!(
+            "the file is {} bytes, far larger than a key file (32 hexadecimal digits)",
+            meta.len()
+        ));
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "the file is readable by others (mode {:o}); the key is a secret: `chmod 600` it",
+                mode & 0o777
+            ));
+        }
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'));
+    let hex = lines.next().unwrap_or_default();
+    let ok = hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    if !ok || lines.next().is_some() {
+        return Err("expected one line of 32 hexadecimal digits (16 bytes; make one with `openssl rand -hex 16`)".into());
+    }
+    let half = |s: &str| u64::from_str_radix(s, 16).map_err(|e| e.to_string());
+    let key = (half(&hex[..16])?, half(&hex[16..])?);
+    if key == dtc_engine::Options::default().hash_key {
+        return Err("this is the engine's public default key, which anyone can use to test guesses; make a secret one with `openssl rand -hex 16`".into());
+    }
+    Ok(key)
 }
 
 struct Validator<'a> {
@@ -524,6 +689,96 @@ impl Validator<'_> {
                 ));
                 fallback
             }
+        }
+    }
+
+    fn actions(&mut self, raw: RawActions, path: &dyn Fn(PathBuf) -> PathBuf) -> Actions {
+        let defaults = dtc_actions::RunnerConfig::default();
+        let mut hourly_caps = defaults.hourly_caps.clone();
+        for (action, cap) in raw.hourly_caps.unwrap_or_default() {
+            if !hourly_caps.contains_key(&action) {
+                let known: Vec<&str> = hourly_caps.keys().map(String::as_str).collect();
+                self.bad(
+                    &cap,
+                    format!(
+                        "`actions.hourly_caps.{action}`: not an action; the actions are {}",
+                        known.join(", ")
+                    ),
+                );
+                continue;
+            }
+            let n = self.count(
+                &format!("actions.hourly_caps.{action}"),
+                Some(cap),
+                0,
+                0,
+                i64::from(u32::MAX),
+            );
+            hourly_caps.insert(action, n as u32);
+        }
+        let default_pid = raw.default_pid.map(|pid| {
+            self.count("actions.default_pid", Some(pid), 0, 1, i64::from(i32::MAX)) as i32
+        });
+        Actions {
+            default_pid,
+            max_concurrent: self.count(
+                "actions.max_concurrent",
+                raw.max_concurrent,
+                defaults.max_concurrent as u64,
+                0,
+                64,
+            ) as usize,
+            hourly_caps,
+            allowed_configs: raw
+                .allowed_configs
+                .unwrap_or_default()
+                .into_iter()
+                .map(path)
+                .collect(),
+            max_config_size: self.size(
+                "actions.max_config_size",
+                raw.max_config_size,
+                "1MiB",
+                0,
+                1 << 30,
+            ),
+            flight_recorder_events: self.count(
+                "actions.flight_recorder_events",
+                raw.flight_recorder_events,
+                1000,
+                0,
+                1_000_000,
+            ) as usize,
+            flight_recorder_size: self.size(
+                "actions.flight_recorder_size",
+                raw.flight_recorder_size,
+                "1MiB",
+                0,
+                1 << 30,
+            ) as usize,
+            max_sample: self.duration(
+                "actions.max_sample",
+                raw.max_sample,
+                "5m",
+                Duration::from_secs(1),
+                Duration::from_secs(3600),
+            ),
+            max_verbose: self.duration(
+                "actions.max_verbose",
+                raw.max_verbose,
+                "1h",
+                Duration::from_secs(1),
+                Duration::from_secs(86_400),
+            ),
+            dump_timeout: self.duration(
+                "actions.dump_timeout",
+                raw.dump_timeout,
+                "5m",
+                Duration::from_secs(1),
+                Duration::from_secs(3600),
+            ),
+            perf: raw.perf.unwrap_or(defaults.perf),
+            gcore: raw.gcore.unwrap_or(defaults.gcore),
         }
     }
 

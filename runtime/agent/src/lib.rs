@@ -56,11 +56,17 @@ pub struct Bound {
 /// exporter one last attempt. Errors are start-up failures (a policy that
 /// does not parse, a port in use, ...), each saying what to fix.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    if !config.files_loaded() {
+        config.load_files("the configuration").map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            lines.join("\n")
+        })?;
+    }
     let policy = loader::load_policy(config.artifacts.policy.as_deref())?;
-    let keys = loader::load_keys(&config.artifacts.trusted_keys)?;
+    let keys = config.artifacts.keys.clone();
     if !config.artifacts.dir.is_dir() {
         return Err(format!(
             "the artifact folder `{}` does not exist (`artifacts.dir`); create it, even empty",

@@ -11,8 +11,8 @@
 //!    (from the IR) and probes allowed or denied, the memory bound against
 //!    the policy's `max_memory` and the agent's memory budget.
 //! 4. Reviewer signatures: at least `policy.required_approvals(tier)` valid
-//!    signatures by trusted keys ([`trusted_signatures`], the one place that
-//!    counts them).
+//!    signatures by distinct trusted keys ([`trusted_signatures`], the one
+//!    place that counts them, through `dtc_artifact::verify_signatures`).
 //!
 //! The folder is polled (`artifacts.reload_interval`); a scan that finds a
 //! file added, removed or changed (name, size, modification time) reloads.
@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use dtc_analysis::policy::{self, Policy};
-use dtc_artifact::{Artifact, Metadata};
+use dtc_artifact::{Artifact, Metadata, PublicKey, SignatureReport};
 use dtc_stdlib::risk::{Level, Tier};
 use serde_json::Value as Json;
 
@@ -79,30 +79,35 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     )
 }
 
-/// Reads the trusted reviewer keys; each must exist and be readable.
-pub fn load_keys(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, String> {
-    paths
-        .iter()
-        .map(|p| {
-            std::fs::read(p).map_err(|e| {
-                format!(
-                    "cannot read the trusted reviewer key `{}`: {e}",
-                    p.display()
-                )
-            })
-        })
-        .collect()
+/// Reads the trusted reviewer keys (`dtc keygen`'s `NAME.pub` files).
+/// Every file is read, and each one that cannot be used gives its own
+/// error naming its place in `artifacts.trusted_keys`, its path and why.
+pub fn load_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, Vec<String>> {
+    let mut keys = Vec::with_capacity(paths.len());
+    let mut errors = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        match dtc_artifact::load_public_key(path) {
+            Ok(key) => keys.push(key),
+            Err(e) => errors.push(format!(
+                "`artifacts.trusted_keys[{i}]`: cannot use the trusted reviewer key `{}`: {} (list the reviewer's NAME.pub, written by `dtc keygen`)",
+                path.display(),
+                e.reason
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(keys)
+    } else {
+        Err(errors)
+    }
 }
 
-/// How many of the artifact's signatures are valid signatures by trusted
-/// keys. The only place the agent counts signatures.
-///
-/// Signature verification belongs to `dtc-artifact` (`dtc keygen`/`dtc
-/// sign`), which has not landed yet: until it does, no signature can be
-/// verified, so the count is 0 and an artifact whose tier needs approvals
-/// is refused with that reason.
-pub fn trusted_signatures(_artifact: &Artifact, _trusted_keys: &[Vec<u8>]) -> usize {
-    0
+/// The artifact's signatures checked against the trusted keys: how many
+/// distinct trusted keys validly signed it (the approvals), and how many
+/// signatures are by untrusted keys, repeated or invalid. The only place
+/// the agent counts signatures.
+pub fn trusted_signatures(artifact: &Artifact, trusted_keys: &[PublicKey]) -> SignatureReport {
+    dtc_artifact::verify_signatures(artifact, trusted_keys)
 }
 
 /// Every action an IR program can trigger, read from the IR itself.
@@ -138,7 +143,7 @@ fn triggered_actions(program: &dtc_ir::Program) -> Vec<String> {
 pub fn verify(
     bytes: &[u8],
     policy: &Policy,
-    trusted_keys: &[Vec<u8>],
+    trusted_keys: &[PublicKey],
     budgets: &Budgets,
 ) -> Result<Artifact, String> {
     let artifact = dtc_artifact::decode(bytes).map_err(|e| e.to_string())?;
@@ -217,11 +222,19 @@ pub fn verify(
             m.memory_bound, budgets.memory
         ));
     }
-    let required = policy.required_approvals(tier) as usize;
-    let valid = trusted_signatures(&artifact, trusted_keys);
-    if valid < required {
+    let required = policy.required_approvals(tier);
+    let report = trusted_signatures(&artifact, trusted_keys);
+    if report.trusted_valid < required {
         return Err(format!(
-            "the program is {tier}; {ring} requires {required} reviewer signature(s) by trusted keys for that tier, and the artifact has {valid} valid one(s) of {} (sign it with `dtc sign`, and list the reviewer's key in `artifacts.trusted_keys`)",
+            "the program is {tier}; {ring} requires {required} reviewer signature(s) by trusted keys for that tier; found {} valid by trusted keys, {} by untrusted keys, {} invalid{} ({} signature(s) in all; sign it with `dtc sign`, and list each reviewer's key in `artifacts.trusted_keys`)",
+            report.trusted_valid,
+            report.untrusted,
+            report.invalid,
+            if report.duplicates > 0 {
+                format!(", {} repeated by a key already counted", report.duplicates)
+            } else {
+                String::new()
+            },
             artifact.signatures.len()
         ));
     }
@@ -240,7 +253,7 @@ pub struct Scan {
 pub struct Loader {
     dir: PathBuf,
     policy: Policy,
-    keys: Vec<Vec<u8>>,
+    keys: Vec<PublicKey>,
     budgets: Budgets,
     /// What the last scan saw: name → (size, modification time).
     seen: BTreeMap<String, (u64, Option<SystemTime>)>,
@@ -252,7 +265,7 @@ pub struct Loader {
 }
 
 impl Loader {
-    pub fn new(dir: PathBuf, policy: Policy, keys: Vec<Vec<u8>>, budgets: Budgets) -> Loader {
+    pub fn new(dir: PathBuf, policy: Policy, keys: Vec<PublicKey>, budgets: Budgets) -> Loader {
         Loader {
             dir,
             policy,

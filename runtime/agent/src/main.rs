@@ -118,7 +118,7 @@ fn run(path: &Path) -> Result<(), String> {
 fn check_config(path: &Path) -> Result<(), String> {
     let config = load(path)?;
     let policy = loader::load_policy(config.artifacts.policy.as_deref())?;
-    let keys = loader::load_keys(&config.artifacts.trusted_keys)?;
+    let keys = config.artifacts.keys.clone();
     println!("{}: the configuration is valid", path.display());
     println!(
         "  listen: grpc {}, http {}, admin {}",
@@ -128,6 +128,16 @@ fn check_config(path: &Path) -> Result<(), String> {
         "  export: {:?} to {}",
         config.exporter.protocol, config.exporter.endpoint
     );
+    if keys.is_empty() {
+        println!("  trusted reviewer keys: none (only tiers that need no approval can run)");
+    }
+    for (file, key) in config.artifacts.trusted_keys.iter().zip(&keys) {
+        println!(
+            "  trusted reviewer key: {} ({})",
+            key.fingerprint(),
+            file.display()
+        );
+    }
     let mut scanner =
         loader::Loader::new(config.artifacts.dir.clone(), policy, keys, config.budgets);
     if let Some(scan) = scanner.scan() {

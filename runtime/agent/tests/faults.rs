@@ -553,7 +553,7 @@ fn bad_configurations_are_refused_with_the_key_and_the_fix() {
         ),
         (
             good.replace("[spool]", "trusted_keys = [\"nokey.pub\"]\n[spool]"),
-            "cannot read the trusted reviewer key",
+            "`artifacts.trusted_keys[0]`: cannot use the trusted reviewer key",
         ),
     ];
     for (text, expected) in cases {
