@@ -42,7 +42,7 @@ def run_sample(tmp_path, program, events_file, protocol, receiver, start_agent, 
     return events, dtc_run(dtx, events, tmp_path), agent
 
 
-def check_same_as_dtc_run(receiver, reference, wait_for_metrics=True):
+def check_same_as_dtc_run(receiver, reference, agent):
     egress = [normalize(o["event"]) for o in reference if o["kind"] == "egress"]
     logs = [{"name": o["name"], "time": o["time"], "fields": o["fields"]} for o in reference if o["kind"] == "log"]
     metrics = [{k: v for k, v in o.items() if k != "kind"} for o in reference if o["kind"] == "metric"]
@@ -54,9 +54,12 @@ def check_same_as_dtc_run(receiver, reference, wait_for_metrics=True):
 
     # The agent has exported everything before it exits; a collector in
     # between may still be passing the last batch on.
-    wait_for("the egress downstream", lambda: len(receiver.forwarded()) >= len(egress))
-    wait_for("the derived logs downstream", lambda: len(derived()) >= len(logs))
-    wait_for("the metrics downstream", lambda: len(receiver.metric_points()) >= len(metrics))
+    try:
+        wait_for("the egress downstream", lambda: len(receiver.forwarded()) >= len(egress))
+        wait_for("the derived logs downstream", lambda: len(derived()) >= len(logs))
+        wait_for("the metrics downstream", lambda: len(receiver.metric_points()) >= len(metrics))
+    except AssertionError as e:
+        raise AssertionError(f"{e}; the agent's stderr: {agent.output()[-3000:]}") from None
     got = [r.normalized() for r in receiver.forwarded()]
     assert got == egress
     assert derived() == logs
@@ -66,10 +69,10 @@ def check_same_as_dtc_run(receiver, reference, wait_for_metrics=True):
 
 
 def test_chatty_event_is_suppressed_and_counted_over_grpc(tmp_path, receiver, start_agent, sender, artifact):
-    events, reference, _ = run_sample(
+    events, reference, agent = run_sample(
         tmp_path, "samples/02-chatty-event/chatty_event.dt", "samples/02-chatty-event/chatty_event.events.jsonl",
         "grpc", receiver, start_agent, sender, artifact)
-    egress, _, metrics = check_same_as_dtc_run(receiver, reference)
+    egress, _, metrics = check_same_as_dtc_run(receiver, reference, agent)
     banners = sum(e.name == "LogWelcomeBanner" for e in events)
     assert banners > 30
     assert [e["event"] for e in egress] == ["LogLaunch", "LogLaunch"]
@@ -78,10 +81,10 @@ def test_chatty_event_is_suppressed_and_counted_over_grpc(tmp_path, receiver, st
 
 
 def test_file_names_are_hashed_as_dtc_run_hashes_them_over_http(tmp_path, receiver, start_agent, sender, artifact):
-    events, reference, _ = run_sample(
+    events, reference, agent = run_sample(
         tmp_path, "samples/01-file-hashing/file_hashing.dt", "samples/01-file-hashing/file_hashing.events.jsonl",
         "http", receiver, start_agent, sender, artifact)
-    egress, logs, metrics = check_same_as_dtc_run(receiver, reference)
+    egress, logs, metrics = check_same_as_dtc_run(receiver, reference, agent)
     sent = {e.attributes["fileName"] for e in events if "fileName" in e.attributes}
     got = {r.attr("fileName") for r in receiver.forwarded()}
     assert len(got) > 5 and not got & sent, "no file name leaves the box in clear"
@@ -93,10 +96,10 @@ def test_file_names_are_hashed_as_dtc_run_hashes_them_over_http(tmp_path, receiv
 
 def test_secret_is_dropped_with_rotel_as_the_sender(tmp_path, receiver, start_agent, start_rotel, sender, artifact):
     """SDK (OTLP/HTTP) -> rotel -> agent (OTLP/gRPC) -> receiver."""
-    events, reference, _ = run_sample(
+    events, reference, agent = run_sample(
         tmp_path, "samples/03-secret/drop_field.dt", "samples/03-secret/drop_field.events.jsonl",
         "http", receiver, start_agent, sender, artifact, rotel_sender=start_rotel)
-    check_same_as_dtc_run(receiver, reference)
+    check_same_as_dtc_run(receiver, reference, agent)
     forwarded = receiver.forwarded()
     assert len(forwarded) == len(events), "redaction suppresses nothing"
     banners = [r for r in forwarded if r.record.event_name == "LogWelcomeBanner"]
@@ -109,10 +112,10 @@ def test_work_queue_metrics_logs_and_actions_through_rotel(tmp_path, receiver, s
                                                            artifact):
     """SDK (OTLP/gRPC) -> agent -> rotel -> receiver: histograms, gauges and
     derived logs survive a second OTLP implementation."""
-    _, reference, _ = run_sample(
+    _, reference, agent = run_sample(
         tmp_path, "samples/05-work-queue/work_queue.dt", "samples/05-work-queue/work_queue.events.jsonl",
         "grpc", receiver, start_agent, sender, artifact, rotel_downstream=start_rotel)
-    _, logs, metrics = check_same_as_dtc_run(receiver, reference)
+    _, logs, metrics = check_same_as_dtc_run(receiver, reference, agent)
     assert [log["name"] for log in logs] == ["QueueBacklogged", "QueueDrained", "QueueBacklogged", "QueueDrained"]
     assert any(p["name"] == "workqueue.depth.depth" and p["value"]["count"] == 8 for p in metrics)
     # Each trigger is announced by a record: the first fired, the second
@@ -127,7 +130,7 @@ def _verify_hash(tmp_path, receiver, start_agent, sender, artifact):
     events, reference, agent = run_sample(
         tmp_path, "samples/06-verify-hash/verify_hash.dt", "samples/06-verify-hash/verify_hash.events.jsonl",
         "grpc", receiver, start_agent, sender, artifact)
-    check_same_as_dtc_run(receiver, reference)
+    check_same_as_dtc_run(receiver, reference, agent)
     actions = [a for a in reference if a["kind"] == "action"]
     assert [a["action"] for a in actions] == ["flight_recorder.snapshot"]
     records = [r for r in receiver.agent_records() if r.record.event_name == "dtc.action"]
@@ -155,11 +158,6 @@ def test_flight_recorder_snapshot_lands_in_the_spool(tmp_path, receiver, start_a
     assert all(f.stat().st_size > 0 for f in files)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "dtc-agent counts no signature as valid: runtime/agent/src/loader.rs `trusted_signatures` still returns 0 "
-    "(its doc says dtc-artifact's signing had not landed; `dtc_artifact::signing::verify_signatures` has). "
-    "`dtc inspect --trusted-key` calls the same artifacts validly signed. When the loader verifies them, "
-    "this test passes: remove this mark."))
 def test_an_artifact_signed_by_trusted_reviewers_runs_under_the_default_policy(receiver, start_agent, artifact):
     """`dtc keygen` + `dtc sign` by two reviewers whose keys the agent
     trusts: a high-risk program needs exactly that under the default policy."""
