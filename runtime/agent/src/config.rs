@@ -1092,6 +1092,83 @@ interval = "0s"
     }
 
     #[test]
+    fn hash_key_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("dtc-agent-hash-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, text: &str, mode: u32| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            path
+        };
+        let good = write(
+            "good.key",
+            "# made by openssl rand -hex 16\n00112233445566778899aabbccddeeff\n",
+            0o600,
+        );
+        assert_eq!(
+            read_hash_key(&good),
+            Ok((0x0011_2233_4455_6677, 0x8899_aabb_ccdd_eeff))
+        );
+        let cases = [
+            (
+                "open.key",
+                "00112233445566778899aabbccddeeff",
+                0o644,
+                "readable by others (mode 644)",
+            ),
+            (
+                "short.key",
+                "0011",
+                0o600,
+                "expected one line of 32 hexadecimal digits",
+            ),
+            (
+                "two.key",
+                "00112233445566778899aabbccddeeff\n00",
+                0o600,
+                "expected one line",
+            ),
+            (
+                "text.key",
+                "not a key at all, just some words!",
+                0o600,
+                "expected one line",
+            ),
+            (
+                "default.key",
+                "64746320686173686b65792030303031",
+                0o600,
+                "the engine's public default key",
+            ),
+        ];
+        for (name, text, mode, expected) in cases {
+            let err = read_hash_key(&write(name, text, mode)).unwrap_err();
+            assert!(err.contains(expected), "{name}: {err}");
+        }
+        let err = read_hash_key(&dir.join("absent.key")).unwrap_err();
+        assert!(err.starts_with("cannot read it"), "{err}");
+        // Through the configuration: the setting is named.
+        let mut config = Config::parse(
+            &format!("{MINIMAL}[redaction]\nhash_key_file = \"open.key\"\n"),
+            "agent.toml",
+            &dir,
+        )
+        .unwrap();
+        let errors = config.load_files("agent.toml").unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0]
+                .to_string()
+                .starts_with("agent.toml: `redaction.hash_key_file`: cannot use `"),
+            "{}",
+            errors[0]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("50us"), Some(Duration::from_micros(50)));
         assert_eq!(parse_duration("50µs"), Some(Duration::from_micros(50)));

@@ -43,6 +43,9 @@ use crate::pipeline::{Control, Pipeline};
 use crate::receiver::{GrpcLogs, Intake};
 use crate::telemetry::{Stats, lock};
 
+/// Said at start-up and by `check-config` when no secret hash key is set.
+pub const HASH_KEY_WARNING: &str = "hashed values (`hash`, `redact ... with hash`) use the engine's public default key, so anyone can confirm a guess of a hashed value; set `redaction.hash_key_file` to a secret key";
+
 /// The addresses the agent listens on, once bound (port 0 resolved).
 #[derive(Debug, Clone, Copy)]
 pub struct Bound {
@@ -67,6 +70,9 @@ pub async fn run(
     }
     let policy = loader::load_policy(config.artifacts.policy.as_deref())?;
     let keys = config.artifacts.keys.clone();
+    if config.redaction.hash_key.is_none() {
+        eprintln!("dtc-agent: {}", HASH_KEY_WARNING);
+    }
     if !config.artifacts.dir.is_dir() {
         return Err(format!(
             "the artifact folder `{}` does not exist (`artifacts.dir`); create it, even empty",
@@ -109,6 +115,7 @@ pub async fn run(
     let (control_tx, control_rx) = std::sync::mpsc::channel();
     let ripcord = Arc::new(AtomicBool::new(false));
     let pipeline_thread = {
+        let hash_key = config.redaction.hash_key;
         let (budgets, stats, export, ripcord) = (
             config.budgets.clone(),
             stats.clone(),
@@ -123,7 +130,8 @@ pub async fn run(
         std::thread::Builder::new()
             .name("dtc-pipeline".into())
             .spawn(move || {
-                Pipeline::new(budgets, stats, export, ripcord, actions).run(batch_rx, control_rx)
+                Pipeline::new(budgets, stats, export, ripcord, actions, hash_key)
+                    .run(batch_rx, control_rx)
             })
     }
     .map_err(|e| format!("cannot start the pipeline thread: {e}"))?;

@@ -128,6 +128,13 @@ fn check_config(path: &Path) -> Result<(), String> {
         "  export: {:?} to {}",
         config.exporter.protocol, config.exporter.endpoint
     );
+    match &config.redaction.hash_key_file {
+        Some(file) => println!("  hash key: secret, from {}", file.display()),
+        None => println!(
+            "  hash key: public default ({})",
+            dtc_agent::HASH_KEY_WARNING
+        ),
+    }
     if keys.is_empty() {
         println!("  trusted reviewer keys: none (only tiers that need no approval can run)");
     }

@@ -167,16 +167,23 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// `hash_key` is the key of `hash` and hash redaction
+    /// (`redaction.hash_key_file`); `None` keeps the engine's public default.
     pub fn new(
         budgets: Budgets,
         stats: Arc<Stats>,
         export: ExportQueue,
         ripcord: Arc<AtomicBool>,
         actions: Actions,
+        hash_key: Option<(u64, u64)>,
     ) -> Pipeline {
+        let defaults = Options::default();
         Pipeline {
             programs: Vec::new(),
-            options: Options::default(),
+            options: Options {
+                hash_key: hash_key.unwrap_or(defaults.hash_key),
+                ..defaults
+            },
             budgets,
             stats,
             export,

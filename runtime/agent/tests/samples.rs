@@ -21,15 +21,34 @@ enum Transport {
 }
 
 async fn check_sample(name: &str, source: &str, events: &str, transport: Transport) {
+    check_sample_with(name, source, events, transport, None).await;
+}
+
+/// `check_sample` with a secret hash key (`redaction.hash_key_file`) given
+/// to the agent and to the reference run.
+async fn check_sample_with(
+    name: &str,
+    source: &str,
+    events: &str,
+    transport: Transport,
+    hash_key: Option<(u64, u64)>,
+) -> Vec<Json> {
     let dir = temp_dir(name);
+    let mut extra = "[telemetry]\ninterval = \"0s\"\n".to_string();
+    let mut options = dtc_engine::Options::default();
+    if let Some(key) = hash_key {
+        write_secret(
+            &dir.join("hash.key"),
+            &format!("{:016x}{:016x}\n", key.0, key.1),
+        );
+        extra.push_str("[redaction]\nhash_key_file = \"hash.key\"\n");
+        options.hash_key = key;
+    }
     let artifact = compile(&root().join(source));
     install(&dir.join("programs"), "a.dtx", &artifact);
     let program = dtc_artifact::decode(&artifact).unwrap().program;
     let downstream = Downstream::start().await;
-    let agent = Agent::start(
-        &dir,
-        &config_text(downstream.addr, "[telemetry]\ninterval = \"0s\"\n"),
-    );
+    let agent = Agent::start(&dir, &config_text(downstream.addr, &extra));
     let events = sample_events(&root().join(events));
     assert!(events.len() > 20);
     let mut client = agent.grpc_client().await;
@@ -63,7 +82,7 @@ async fn check_sample(name: &str, source: &str, events: &str, transport: Transpo
         .iter()
         .map(|e| to_flat_json(e).to_string() + "\n")
         .collect();
-    let reference = dtc_engine::Engine::json_lines(program, Default::default(), &input);
+    let reference = dtc_engine::Engine::json_lines(program, options, &input);
     let (mut egress, mut logs, mut metrics) = (Vec::new(), Vec::new(), Vec::new());
     for line in reference.lines() {
         let mut out: Json = serde_json::from_str(line).unwrap();
@@ -80,8 +99,8 @@ async fn check_sample(name: &str, source: &str, events: &str, transport: Transpo
     }
     let unshaped: Vec<Json> = events.iter().map(to_flat_json).collect();
     assert_ne!(egress, unshaped, "the sample shapes nothing");
-    assert_eq!(!metrics.is_empty(), name != "drop_field", "{metrics:?}");
-    assert_eq!(!logs.is_empty(), name == "file_hashing", "{logs:?}");
+    assert_eq!(!metrics.is_empty(), !source.contains("03-secret"), "{metrics:?}");
+    assert_eq!(!logs.is_empty(), source.contains("01-file-hashing"), "{logs:?}");
 
     let got_egress = downstream.forwarded_flat();
     assert_eq!(got_egress.len(), egress.len(), "{transport:?}");
@@ -112,6 +131,47 @@ async fn check_sample(name: &str, source: &str, events: &str, transport: Transpo
     got_metrics.sort();
     metrics.sort();
     assert_eq!(got_metrics, metrics);
+    got_egress
+}
+
+/// Writes a file only its owner may read, as a secret key must be.
+fn write_secret(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// With a secret hash key the redacted file names are the reference's
+/// under that key, and differ from the public default key's, so they
+/// cannot be confirmed by hashing a guess with the default key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_hash_key_changes_every_hashed_value() {
+    let sample = (
+        "samples/01-file-hashing/file_hashing.dt",
+        "samples/01-file-hashing/file_hashing.events.jsonl",
+    );
+    let secret = (0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
+    let keyed = check_sample_with(
+        "hash_key",
+        sample.0,
+        sample.1,
+        Transport::Grpc,
+        Some(secret),
+    )
+    .await;
+    let public = check_sample_with("no_hash_key", sample.0, sample.1, Transport::Grpc, None).await;
+    assert_eq!(keyed.len(), public.len());
+    let names = |events: &[Json]| -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| e["fileName"].as_str().map(String::from))
+            .collect()
+    };
+    let (keyed, public) = (names(&keyed), names(&public));
+    assert!(!keyed.is_empty());
+    for (k, p) in keyed.iter().zip(&public) {
+        assert_ne!(k, p, "a hashed file name is the same under both keys");
+    }
 }
 
 /// Redaction (file names hashed), a state machine's derived logs, and
