@@ -79,7 +79,8 @@ struct Running {
     minute: Window,
 }
 
-/// Usage within a window of wall time.
+/// Usage within a window of wall time (CPU time used in it, emits,
+/// actions).
 struct Window {
     start: Instant,
     time: Duration,
@@ -418,7 +419,7 @@ impl Pipeline {
             if self.programs[pi].engine.is_none() {
                 continue;
             }
-            let started = Instant::now();
+            let started = thread_cpu();
             let mut events = 0u64;
             let mut outputs = Vec::new();
             {
@@ -450,7 +451,7 @@ impl Pipeline {
                     }
                 }
             }
-            let took = started.elapsed();
+            let took = thread_cpu().saturating_sub(started);
             let running = &mut self.programs[pi];
             for out in outputs {
                 side_output(&self.stats, &mut self.actions, running, out, &mut derived);
@@ -682,8 +683,23 @@ fn log_limited(p: &mut Running, derived: &mut Derived, event: &str, message: &st
     }
 }
 
-/// Adds a batch's usage to the program's and disables it when a budget
-/// tripped.
+/// The CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`).
+///
+/// Budgets are on CPU time, not wall time: on a busy host the pipeline
+/// thread waits for a core, and wall time would charge that wait to the
+/// program and disable it for the host's load. Read once before and once
+/// after a program's pass over a batch (a system call each, so never per
+/// event) and spread over the batch's events.
+pub fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// Adds a batch's usage (CPU time of the pipeline thread) to the
+/// program's and disables it when a budget tripped.
 fn account(
     stats: &Stats,
     b: &Budgets,
@@ -785,4 +801,35 @@ fn account(
         })),
         ..Metric::default()
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The budget clock counts the thread's work, not time spent waiting.
+    #[test]
+    fn thread_cpu_time_ignores_sleep_and_counts_work() {
+        let before = thread_cpu();
+        std::thread::sleep(Duration::from_millis(100));
+        let slept = thread_cpu() - before;
+        assert!(slept < Duration::from_millis(20), "{slept:?} while asleep");
+        let before = thread_cpu();
+        let wall = Instant::now();
+        let mut x = 1u64;
+        while wall.elapsed() < Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+        }
+        let worked = thread_cpu() - before;
+        // At least some of the 50 ms of spinning ran on a core, however
+        // busy the machine.
+        assert!(
+            worked > Duration::from_millis(1),
+            "{worked:?} while spinning"
+        );
+        assert!(
+            worked <= wall.elapsed() + Duration::from_millis(5),
+            "{worked:?}"
+        );
+    }
 }
