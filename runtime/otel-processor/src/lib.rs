@@ -13,7 +13,8 @@
 //!   on edited: the inner processor never sees the clear value;
 //! - any other record is passed on untouched;
 //! - a **derived log** (`emit log`) is passed on as a new record, in the
-//!   scope named after its program, before the record that caused it;
+//!   scope named after its program (in fed mode, below, from the engine
+//!   thread as soon as it is made; a `force_flush` waits for it);
 //! - a **derived metric** goes to the sink the builder was given: an
 //!   OpenTelemetry `Meter`, or a callback ([`metrics`]);
 //! - a **triggered action** is reported as a `dtc.action` record: embedded
@@ -26,10 +27,18 @@
 //! ([`Builder::artifact`]): a refused artifact refuses the whole processor
 //! with an error saying why, so nothing runs half-loaded.
 //!
-//! The engine is not `Send`, so it runs on a thread of its own
-//! ([`worker`]); `emit` waits for its answer. Windows, machines and budgets
-//! use the records' own times, as everywhere in dtc. `shutdown` closes the
-//! open windows so their metrics go out.
+//! The engine is not `Send` (it shares values through `Rc`), and no
+//! `unsafe` lets it move: an engine stays on the thread that made it.
+//! Shaping reads nothing but the record, so when no program has a rule with
+//! state of its own (`sample`, `limit`), each application thread shapes its
+//! records on engines of its own (**fed mode**: no waiting on another
+//! thread), and only the events the programs' queries, machines and
+//! processors need go, without waiting, to one engine thread that keeps
+//! their state. Otherwise (**asked mode**) every `emit` sends its event to
+//! the engine thread and waits for the verdict. Windows, machines and
+//! budgets use the records' own times, as everywhere in dtc. `shutdown`
+//! closes the open windows so their metrics go out. `docs/performance.md`
+//! ("Embedded processor") has the cost per record.
 //!
 //! ```no_run
 //! use opentelemetry_sdk::logs::{SdkLoggerProvider, SimpleLogProcessor};
@@ -41,11 +50,13 @@
 //! # Ok(()) }
 //! ```
 
+mod chain;
+mod local;
 pub mod mapping;
 pub mod metrics;
 mod processor;
 mod stats;
-pub mod worker;
+mod worker;
 
 pub use metrics::{MetricPoint, MetricSink};
 pub use processor::{Builder, DtcLogProcessor, Error, StatsHandle};

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -18,15 +18,24 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
 
+use std::collections::BTreeMap;
+
+use dtc_engine::Output;
+use dtc_engine::event::InputEvent;
+use serde_json::Value as Json;
+
+use crate::chain::{
+    Verdict, has_state, program_name, shape, shaping_is_stateless, shaping_part, stateful_part,
+};
+use crate::local::{Shapers, with_engines};
 use crate::mapping::{reshape, to_event, value_json};
 use crate::metrics::{MetricPoint, MetricSink};
 use crate::stats::{Counters, Stats};
-use crate::worker::{Derived, Reply, Request, Verdict, Worker, program_name};
+use crate::worker::{Derived, Reply, Request, Worker};
 
-/// How many requests may wait for the engine thread. Each application
-/// thread has at most one waiting (it waits for the answer), so this bounds
-/// nothing in practice but is never unbounded.
-const QUEUE: usize = 256;
+/// How many requests may wait for the engine thread; past that, `emit`
+/// waits (memory stays bounded, nothing is dropped).
+const QUEUE: usize = 4096;
 
 /// Why a processor could not be built. Nothing is half-loaded: one bad
 /// artifact refuses the whole processor.
@@ -144,7 +153,7 @@ impl Builder {
 
     /// Starts the engine thread and wraps `inner`, which gets every record
     /// that leaves.
-    pub fn build<P: LogProcessor>(self, inner: P) -> Result<DtcLogProcessor<P>, Error> {
+    pub fn build<P: LogProcessor + 'static>(self, inner: P) -> Result<DtcLogProcessor<P>, Error> {
         if self.programs.is_empty() {
             return Err(Error::NoArtifact);
         }
@@ -158,19 +167,48 @@ impl Builder {
                     .build()
             })
             .collect();
+        // Shaping on the application's threads when no rule keeps state;
+        // then only programs with queries, machines or processors are fed
+        // to the engine thread.
+        let fed = self.programs.iter().all(shaping_is_stateless);
+        let (shapers, worker_programs, feeds) = if fed {
+            let shapers = Shapers {
+                programs: self.programs.iter().map(shaping_part).collect(),
+                options: self.options.clone(),
+            };
+            let feeds: Vec<bool> = self.programs.iter().map(has_state).collect();
+            let parts = self
+                .programs
+                .into_iter()
+                .map(|p| has_state(&p).then(|| stateful_part(p)))
+                .collect();
+            (Some(Arc::new(shapers)), parts, feeds)
+        } else {
+            (
+                None,
+                self.programs.into_iter().map(Some).collect(),
+                Vec::new(),
+            )
+        };
         let (requests, receiver) = sync_channel(QUEUE);
-        let (programs, options, metrics) = (self.programs, self.options, self.metrics);
+        let (options, metrics) = (self.options, self.metrics);
         let worker_counters = counters.clone();
         let thread = std::thread::Builder::new()
             .name("dtc-otel-engine".into())
-            .spawn(move || Worker::new(programs, options, metrics, worker_counters).serve(receiver))
+            .spawn(move || {
+                Worker::new(worker_programs, fed, options, metrics, worker_counters).serve(receiver)
+            })
             .map_err(Error::Thread)?;
         Ok(DtcLogProcessor {
-            inner,
+            inner: Arc::new(inner),
+            inner_given: Once::new(),
             requests,
             thread: Mutex::new(Some(thread)),
             counters,
             scopes,
+            shapers,
+            feeds,
+            resource: BTreeMap::new(),
         })
     }
 }
@@ -178,12 +216,21 @@ impl Builder {
 /// A `LogProcessor` that runs dtc programs over every record before `inner`
 /// sees it (see the crate docs).
 pub struct DtcLogProcessor<P> {
-    inner: P,
+    /// Shared with the engine thread (fed mode) from the first record on;
+    /// until then, ours alone, so `set_resource` can reach it.
+    inner: Arc<P>,
+    inner_given: Once,
     requests: SyncSender<Request>,
     thread: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
     /// One per program: the scope of the records it derives.
     scopes: Vec<InstrumentationScope>,
+    /// Set when shaping runs on the application's threads (fed mode).
+    shapers: Option<Arc<Shapers>>,
+    /// Fed mode: which programs have queries, machines or processors.
+    feeds: Vec<bool>,
+    /// The provider's resource attributes, for events shaped here.
+    resource: BTreeMap<String, Json>,
 }
 
 impl<P: fmt::Debug> fmt::Debug for DtcLogProcessor<P> {
@@ -219,7 +266,7 @@ impl StatsHandle {
     }
 }
 
-impl<P: LogProcessor> DtcLogProcessor<P> {
+impl<P: LogProcessor + 'static> DtcLogProcessor<P> {
     fn emit_derived(&self, derived: Vec<Derived>) {
         for (pi, mut record) in derived {
             if let Some(scope) = self.scopes.get(pi) {
@@ -236,14 +283,42 @@ impl<P: LogProcessor> DtcLogProcessor<P> {
 
     /// The engine thread's answer for one event; `None` when it is not
     /// running.
-    fn ask(&self, event: dtc_engine::event::InputEvent) -> Option<Reply> {
+    fn ask(&self, event: InputEvent) -> Option<Reply> {
         let (reply, answer) = sync_channel(1);
         self.requests.send(Request::Record { event, reply }).ok()?;
         answer.recv().ok()
     }
+
+    /// Fed mode: shapes the event on this thread, feeding the engine
+    /// thread the events its programs need on the way.
+    fn shape_here(&self, shapers: &Arc<Shapers>, mut event: InputEvent) -> Verdict {
+        event.resource.clone_from(&self.resource);
+        let c = &self.counters;
+        let feed = |pi: usize, e: &InputEvent| {
+            if self.feeds.get(pi).copied().unwrap_or(false) {
+                let request = Request::Feed {
+                    program: pi,
+                    event: e.clone(),
+                };
+                if self.requests.send(request).is_err() {
+                    Counters::bump(&c.not_fed);
+                }
+            }
+        };
+        let other = |_: usize, program: &crate::chain::Loaded, output: Output| {
+            if let Output::Mismatch { event, reason } = output {
+                Counters::bump(&c.schema_mismatches);
+                c.problem(format!(
+                    "program `{}`: a {event} record does not match its schema ({reason}); passed on unchanged",
+                    program.name
+                ));
+            }
+        };
+        with_engines(shapers, |engines| shape(engines, event, c, feed, other))
+    }
 }
 
-impl<P: LogProcessor> LogProcessor for DtcLogProcessor<P> {
+impl<P: LogProcessor + 'static> LogProcessor for DtcLogProcessor<P> {
     fn emit(&self, data: &mut SdkLogRecord, scope: &InstrumentationScope) {
         let c = &self.counters;
         Counters::bump(&c.records);
@@ -257,11 +332,25 @@ impl<P: LogProcessor> LogProcessor for DtcLogProcessor<P> {
                 return self.pass(data, scope);
             }
         };
-        let Some(Reply { verdict, derived }) = self.ask(event) else {
-            Counters::bump(&c.unprocessed);
-            return self.pass(data, scope);
+        let verdict = match &self.shapers {
+            Some(shapers) => {
+                self.inner_given.call_once(|| {
+                    let inner: Arc<dyn LogProcessor> = self.inner.clone();
+                    let _ = self
+                        .requests
+                        .send(Request::Inner(inner, self.scopes.clone()));
+                });
+                self.shape_here(shapers, event)
+            }
+            None => {
+                let Some(Reply { verdict, derived }) = self.ask(event) else {
+                    Counters::bump(&c.unprocessed);
+                    return self.pass(data, scope);
+                };
+                self.emit_derived(derived);
+                verdict
+            }
         };
-        self.emit_derived(derived);
         match verdict {
             Verdict::Pass => self.pass(data, scope),
             Verdict::Suppress => Counters::bump(&c.suppressed),
@@ -319,11 +408,18 @@ impl<P: LogProcessor> LogProcessor for DtcLogProcessor<P> {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-        let attributes = resource
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.set_resource(resource),
+            None => self.counters.problem(
+                "the resource was set after the first record: the inner processor keeps its old one"
+                    .into(),
+            ),
+        }
+        let attributes: BTreeMap<String, Json> = resource
             .iter()
             .map(|(k, v)| (k.as_str().to_string(), value_json(v)))
             .collect();
+        self.resource.clone_from(&attributes);
         // A stopped engine has no use for it.
         let _ = self.requests.send(Request::Resource(attributes));
     }

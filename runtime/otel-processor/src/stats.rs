@@ -24,6 +24,9 @@ pub struct Stats {
     /// Records passed on unchanged because no engine ran them (after
     /// shutdown, or the engine thread is gone).
     pub unprocessed: u64,
+    /// Records the programs' queries, machines and processors did not see
+    /// because the engine thread had stopped (they were shaped all the same).
+    pub not_fed: u64,
     /// Logs the programs emitted (`emit log`), handed on as new records.
     pub derived_logs: u64,
     /// Actions triggered (or refused by budget), reported as `dtc.action`
@@ -56,6 +59,7 @@ pub(crate) struct Counters {
     pub malformed: AtomicU64,
     pub schema_mismatches: AtomicU64,
     pub unprocessed: AtomicU64,
+    pub not_fed: AtomicU64,
     pub derived_logs: AtomicU64,
     pub action_reports: AtomicU64,
     pub faults: AtomicU64,
@@ -89,6 +93,7 @@ impl Counters {
             malformed: get(&self.malformed),
             schema_mismatches: get(&self.schema_mismatches),
             unprocessed: get(&self.unprocessed),
+            not_fed: get(&self.not_fed),
             derived_logs: get(&self.derived_logs),
             action_reports: get(&self.action_reports),
             faults: get(&self.faults),

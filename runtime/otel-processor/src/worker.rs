@@ -1,41 +1,58 @@
 //! The engine thread. `dtc_engine::Engine` is not `Send` (it shares values
 //! through `Rc`), while an SDK log processor must be `Send + Sync`; so the
-//! engines live on one thread of their own, made when the processor is
-//! built, and the application's threads ask it for each record's fate over
-//! a bounded channel, waiting for the answer (the SDK expects a processor
-//! to have handed the record on, or not, when `emit` returns). One thread
-//! also keeps the programs' state (windows, machines, budgets) in one
-//! place, whichever application thread logs.
+//! engines that keep state live on one thread of their own, made when the
+//! processor is built. One thread also keeps each program's state
+//! (windows, machines, budgets) in one place, whichever application thread
+//! logs.
 //!
-//! The thread runs the programs in the order given: a record one program
-//! suppresses goes no further, and one it rewrites (redaction) is what the
-//! next program sees. It builds the records for derived logs, actions and
-//! faults (the caller hands them to the inner processor) and records
-//! derived metrics itself. A program that panics is disabled, counted, and
-//! passes its events on unchanged from then on; the thread survives.
+//! It serves in one of two ways, chosen per processor (see
+//! [`crate::chain`] for why shaping can run anywhere):
+//!
+//! - **Fed** (every program's shaping is stateless): the application's
+//!   threads shape each record themselves ([`crate::local`]) and only send
+//!   the events the programs' queries, machines and processors need, without
+//!   waiting. This thread hands the records it derives to the inner
+//!   processor itself (given to it with the first event, after the
+//!   provider has set the inner processor's resource), so they leave as
+//!   soon as they are made, interleaved with the application's records by
+//!   timing.
+//! - **Asked** (some program has `sample` or `limit`, whose answers depend
+//!   on every record before): each `emit` sends its event and waits for the
+//!   verdict; the whole chain runs here.
+//!
+//! Here the records for derived logs, actions and faults are built, and
+//! derived metrics recorded. A program that panics is disabled, counted,
+//! and passes its events on unchanged from then on; the thread survives.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use dtc_engine::event::{InputEvent, from_flat_json};
-use dtc_engine::{Engine, Options, Output};
-use dtc_ir::{AggKind, Program, ShapeRule};
+use dtc_engine::event::InputEvent;
+use dtc_engine::{Options, Output};
+use dtc_ir::Program;
+use opentelemetry::InstrumentationScope;
 use opentelemetry::logs::{AnyValue, Severity};
-use opentelemetry_sdk::logs::SdkLogRecord;
+use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
 use serde_json::Value as Json;
 
+use crate::chain::{Loaded, Verdict, disable, shape};
 use crate::mapping::{derived_log, intern, json_any_value, report_log};
-use crate::metrics::{MeterRecorder, MetricPoint, MetricSink, metric_kinds};
+use crate::metrics::{MeterRecorder, MetricPoint, MetricSink};
 use crate::stats::Counters;
 
-/// What the caller asks.
+/// What the application's threads send.
 pub(crate) enum Request {
+    /// Asked mode: run the chain, answer with the verdict.
     Record {
         event: InputEvent,
         reply: SyncSender<Reply>,
     },
+    /// Fed mode: the event as it came to program `program`.
+    Feed { program: usize, event: InputEvent },
+    /// Fed mode: where derived records go, and the scope of each program.
+    Inner(Arc<dyn LogProcessor>, Vec<InstrumentationScope>),
     /// The provider's resource, given to every event from then on.
     Resource(BTreeMap<String, Json>),
     /// Answers once every request before it is done.
@@ -49,33 +66,12 @@ pub(crate) enum Request {
 /// (and so the instrumentation scope) it comes from.
 pub(crate) type Derived = (usize, SdkLogRecord);
 
-/// What becomes of one record.
+/// The answer to [`Request::Record`].
 pub(crate) struct Reply {
     pub verdict: Verdict,
     /// Derived logs and reports, in the order the programs made them; they
     /// go before the record itself, as the engine's outputs do.
     pub derived: Vec<Derived>,
-}
-
-pub(crate) enum Verdict {
-    /// Unchanged.
-    Pass,
-    Suppress,
-    /// Edited by shaping: the record's event before and after.
-    Rewrite {
-        original: Box<InputEvent>,
-        shaped: Box<InputEvent>,
-    },
-}
-
-struct Loaded {
-    name: String,
-    engine: Engine,
-    /// Durable IDs of the events a shaping rule may edit (not only drop):
-    /// only their egress is read back, the rest pass or not.
-    edits: HashSet<String>,
-    kinds: HashMap<String, AggKind>,
-    disabled: bool,
 }
 
 enum Sink {
@@ -84,31 +80,50 @@ enum Sink {
     Callback(Box<dyn FnMut(&MetricPoint) + Send>),
 }
 
-pub(crate) struct Worker {
-    programs: Vec<Loaded>,
-    resource: BTreeMap<String, Json>,
+/// Turns outputs other than egress into records and metric points.
+struct Handler {
     sink: Sink,
     counters: Arc<Counters>,
+    /// Fed mode: mismatches were counted by the shaping thread.
+    fed: bool,
+}
+
+/// The engines, by mode.
+enum Programs {
+    /// Every program, whole.
+    Asked(Vec<Loaded>),
+    /// The stateful part of each program that has one, by program index.
+    Fed(Vec<Option<Loaded>>),
+}
+
+pub(crate) struct Worker {
+    programs: Programs,
+    resource: BTreeMap<String, Json>,
+    handler: Handler,
+    /// Fed mode: the inner processor, once the first event brings it.
+    inner: Option<(Arc<dyn LogProcessor>, Vec<InstrumentationScope>)>,
+    /// Fed mode: records derived before `inner` came (none in practice:
+    /// the inner processor comes before the first event).
+    waiting: Vec<Derived>,
 }
 
 impl Worker {
     /// Builds the engines; runs on the engine thread, as `Engine` must.
+    /// `fed`: the stateful parts (`None` for a program without one), else
+    /// the whole programs.
     pub(crate) fn new(
-        programs: Vec<Program>,
+        programs: Vec<Option<Program>>,
+        fed: bool,
         options: Options,
         metrics: MetricSink,
         counters: Arc<Counters>,
     ) -> Worker {
-        let programs = programs
-            .into_iter()
-            .map(|program| Loaded {
-                name: program_name(&program),
-                edits: edited_events(&program),
-                kinds: metric_kinds(&program),
-                engine: Engine::new(program, options.clone()),
-                disabled: false,
-            })
-            .collect();
+        let load = |p: Program| Loaded::new(p, &options);
+        let programs = if fed {
+            Programs::Fed(programs.into_iter().map(|p| p.map(load)).collect())
+        } else {
+            Programs::Asked(programs.into_iter().flatten().map(load).collect())
+        };
         let sink = match metrics {
             MetricSink::None => Sink::None,
             MetricSink::Meter(meter) => Sink::Meter(MeterRecorder::new(meter)),
@@ -117,8 +132,13 @@ impl Worker {
         Worker {
             programs,
             resource: BTreeMap::new(),
-            sink,
-            counters,
+            handler: Handler {
+                sink,
+                counters,
+                fed,
+            },
+            inner: None,
+            waiting: Vec::new(),
         }
     }
 
@@ -127,9 +147,19 @@ impl Worker {
     pub(crate) fn serve(mut self, requests: Receiver<Request>) {
         while let Ok(request) = requests.recv() {
             match request {
-                Request::Record { event, reply } => {
+                Request::Record { mut event, reply } => {
+                    event.resource.clone_from(&self.resource);
                     // The caller may have given up; nothing to do then.
-                    let _ = reply.send(self.run(event));
+                    let _ = reply.send(self.ask(event));
+                }
+                Request::Feed { program, mut event } => {
+                    event.resource.clone_from(&self.resource);
+                    self.feed(program, event);
+                }
+                Request::Inner(inner, scopes) => {
+                    self.inner = Some((inner, scopes));
+                    let waiting = std::mem::take(&mut self.waiting);
+                    self.hand_on(waiting);
                 }
                 Request::Resource(resource) => self.resource = resource,
                 Request::Flush(reply) => {
@@ -143,111 +173,112 @@ impl Worker {
         }
     }
 
-    /// Runs one event through every program.
-    fn run(&mut self, mut event: InputEvent) -> Reply {
-        event.resource.clone_from(&self.resource);
+    /// Asked mode: the whole chain.
+    fn ask(&mut self, event: InputEvent) -> Reply {
         let mut derived = Vec::new();
-        let mut original: Option<InputEvent> = None;
-        let last = self.programs.iter().rposition(|p| !p.disabled);
-        for pi in 0..self.programs.len() {
-            if self.programs[pi].disabled {
-                continue;
-            }
-            let edits = event
-                .name
-                .as_ref()
-                .is_some_and(|n| self.programs[pi].edits.contains(n));
-            // The event itself goes into the engine; keep a copy when the
-            // reshaping or the next program needs it.
-            let keep = (edits || original.is_some() || Some(pi) != last).then(|| event.clone());
-            let program = &mut self.programs[pi];
-            let pushed = event;
-            let run = catch_unwind(AssertUnwindSafe(|| {
-                program.engine.push_event(pushed);
-                program.engine.drain()
-            }));
-            let egress = match run {
-                Ok(outputs) => self.outputs(pi, outputs, &mut derived),
-                Err(_) => {
-                    self.disable(pi, "it panicked on an event");
-                    // The event passes this program unchanged.
-                    match keep {
-                        Some(before) => {
-                            event = before;
-                            continue;
-                        }
-                        None => {
-                            return Reply {
-                                verdict: Verdict::Pass,
-                                derived,
-                            };
-                        }
-                    }
-                }
+        let Programs::Asked(programs) = &mut self.programs else {
+            // Not sent in fed mode; an answer all the same.
+            return Reply {
+                verdict: Verdict::Pass,
+                derived,
             };
-            let Some(egress) = egress else {
-                return Reply {
-                    verdict: Verdict::Suppress,
-                    derived,
-                };
-            };
-            // No copy: the last program, nothing edited before or here.
-            let Some(before) = keep else {
-                return Reply {
-                    verdict: Verdict::Pass,
-                    derived,
-                };
-            };
-            event = if edits {
-                match from_flat_json(egress) {
-                    Ok(shaped) => {
-                        if original.is_none() {
-                            original = Some(before);
-                        }
-                        shaped
-                    }
-                    Err(reason) => {
-                        self.counters.problem(format!(
-                            "program `{}`: its egress could not be read back ({reason}); the record passed on as it came to it",
-                            self.programs[pi].name
-                        ));
-                        Counters::bump(&self.counters.internal_errors);
-                        before
-                    }
-                }
-            } else {
-                before
-            };
-        }
-        let verdict = match original {
-            Some(o) => rewrite_or_pass(o, event),
-            None => Verdict::Pass,
         };
+        let handler = &mut self.handler;
+        let counters = handler.counters.clone();
+        let verdict = shape(
+            programs,
+            event,
+            &counters,
+            |_, _| {},
+            |pi, p, output| handler.output(pi, p, output, &mut derived),
+        );
         Reply { verdict, derived }
     }
 
-    /// Handles one program's outputs for an event: returns its egress (if
-    /// the event left), collects derived records, records metrics.
-    fn outputs(
-        &mut self,
-        pi: usize,
-        outputs: Vec<Output>,
-        derived: &mut Vec<Derived>,
-    ) -> Option<Json> {
-        let mut egress = None;
-        for output in outputs {
-            match output {
-                Output::Egress { event } => egress = Some(event),
-                other => self.other_output(pi, other, derived),
-            }
+    /// Fed mode: one program's queries, machines and processors.
+    fn feed(&mut self, pi: usize, event: InputEvent) {
+        let Programs::Fed(programs) = &mut self.programs else {
+            return;
+        };
+        let Some(Some(program)) = programs.get_mut(pi) else {
+            return;
+        };
+        if program.disabled {
+            return;
         }
-        egress
+        let engine = &mut program.engine;
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            engine.push_event(event);
+            engine.drain()
+        }));
+        let mut derived = Vec::new();
+        match run {
+            Ok(outputs) => {
+                for output in outputs {
+                    self.handler.output(pi, program, output, &mut derived);
+                }
+            }
+            Err(_) => disable(program, &self.handler.counters, "it panicked on an event"),
+        }
+        self.hand_on(derived);
     }
 
-    /// Everything but egress.
-    fn other_output(&mut self, pi: usize, output: Output, derived: &mut Vec<Derived>) {
-        let program = &self.programs[pi].name;
+    /// Fed mode: derived records go straight to the inner processor.
+    fn hand_on(&mut self, derived: Vec<Derived>) {
+        let Some((inner, scopes)) = &self.inner else {
+            self.waiting.extend(derived);
+            return;
+        };
+        for (pi, mut record) in derived {
+            if let Some(scope) = scopes.get(pi) {
+                Counters::bump(&self.handler.counters.derived_logs);
+                inner.emit(&mut record, scope);
+            }
+        }
+    }
+
+    /// The end of the stream: every open window closes.
+    fn finish(&mut self) -> Vec<Derived> {
+        let mut derived = std::mem::take(&mut self.waiting);
+        let programs: Vec<(usize, &mut Loaded)> = match &mut self.programs {
+            Programs::Asked(all) => all.iter_mut().enumerate().collect(),
+            Programs::Fed(some) => some
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(pi, p)| Some((pi, p.as_mut()?)))
+                .collect(),
+        };
+        for (pi, program) in programs {
+            if program.disabled {
+                continue;
+            }
+            let engine = &mut program.engine;
+            let run = catch_unwind(AssertUnwindSafe(|| {
+                engine.finish(true);
+                engine.drain()
+            }));
+            match run {
+                Ok(outputs) => {
+                    for output in outputs {
+                        self.handler.output(pi, program, output, &mut derived);
+                    }
+                }
+                Err(_) => disable(
+                    program,
+                    &self.handler.counters,
+                    "it panicked closing its windows",
+                ),
+            }
+        }
+        derived
+    }
+}
+
+impl Handler {
+    /// One output other than egress, of program `pi`.
+    fn output(&mut self, pi: usize, program: &Loaded, output: Output, derived: &mut Vec<Derived>) {
         let c = &self.counters;
+        let (program, kinds) = (&program.name, &program.kinds);
         match output {
             Output::Egress { .. } => {}
             Output::Log { name, time, fields } => {
@@ -309,6 +340,8 @@ impl Worker {
                 ));
                 Counters::bump(&c.faults);
             }
+            // Counted where the event was shaped, on the application's thread.
+            Output::Mismatch { .. } if self.fed => {}
             Output::Mismatch { event, reason } => {
                 Counters::bump(&c.schema_mismatches);
                 c.problem(format!(
@@ -328,7 +361,7 @@ impl Worker {
             } => {
                 let point = MetricPoint {
                     program: program.clone(),
-                    kind: self.programs[pi].kinds.get(&name).copied(),
+                    kind: kinds.get(&name).copied(),
                     name,
                     labels,
                     value,
@@ -348,73 +381,4 @@ impl Worker {
             }
         }
     }
-
-    fn disable(&mut self, pi: usize, why: &str) {
-        self.programs[pi].disabled = true;
-        Counters::bump(&self.counters.programs_disabled);
-        self.counters.problem(format!(
-            "program `{}` is disabled: {why}; its events pass on unchanged",
-            self.programs[pi].name
-        ));
-    }
-
-    /// The end of the stream: every open window closes.
-    fn finish(&mut self) -> Vec<Derived> {
-        let mut derived = Vec::new();
-        for pi in 0..self.programs.len() {
-            if self.programs[pi].disabled {
-                continue;
-            }
-            let engine = &mut self.programs[pi].engine;
-            let run = catch_unwind(AssertUnwindSafe(|| {
-                engine.finish(true);
-                engine.drain()
-            }));
-            match run {
-                Ok(outputs) => {
-                    self.outputs(pi, outputs, &mut derived);
-                }
-                Err(_) => self.disable(pi, "it panicked closing its windows"),
-            }
-        }
-        derived
-    }
-}
-
-/// A record some program edited: a rewrite unless the edits changed
-/// nothing (a redacted field the event did not have).
-fn rewrite_or_pass(original: InputEvent, shaped: InputEvent) -> Verdict {
-    if shaped == original {
-        return Verdict::Pass;
-    }
-    Verdict::Rewrite {
-        original: Box::new(original),
-        shaped: Box::new(shaped),
-    }
-}
-
-/// A program's name for scopes and messages: its root file's name without
-/// folders or extension (`embedded` for `samples/08-embedded/embedded.dt`),
-/// so it does not depend on where it was compiled.
-pub(crate) fn program_name(program: &Program) -> String {
-    let path = std::path::Path::new(&program.name);
-    match path.file_stem() {
-        Some(stem) if !stem.is_empty() => stem.to_string_lossy().into_owned(),
-        _ => program.name.clone(),
-    }
-}
-
-/// The durable IDs of the events whose fields a shaping rule edits.
-fn edited_events(program: &Program) -> HashSet<String> {
-    program
-        .shaping
-        .iter()
-        .filter_map(|rule| match rule {
-            ShapeRule::SuppressField { event, .. }
-            | ShapeRule::Redact { event, .. }
-            | ShapeRule::RedactStd { event, .. } => program.events.get(*event as usize),
-            ShapeRule::Suppress { .. } | ShapeRule::Sample { .. } | ShapeRule::Limit { .. } => None,
-        })
-        .map(|layout| layout.wire.clone())
-        .collect()
 }

@@ -295,39 +295,32 @@ processor large {
             r.add_attribute("amount_cents", cents);
         });
     }
+    // Derived records leave from the engine thread as soon as they are
+    // made: a flush waits for them. Each stream keeps its order.
+    p.provider.force_flush().expect("flushes");
     let out = p.memory.take();
-    let summary: Vec<(String, String)> = out
-        .iter()
-        .map(|r| {
-            (
-                r["scope"].as_str().unwrap_or("").to_string(),
-                r["event_name"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect();
-    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+    let names = |scope: &str| -> Vec<String> {
+        out.iter()
+            .filter(|r| r["scope"] == scope)
+            .map(|r| r["event_name"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(names("app"), ["PaymentDeclined"; 3]);
     assert_eq!(
-        summary,
-        vec![
-            pair("app", "PaymentDeclined"),
-            pair("large", "LargeDecline"),
-            pair("large", "dtc.action"),
-            pair("app", "PaymentDeclined"),
-            pair("large", "LargeDecline"),
-            pair("large", "dtc.action"),
-            pair("app", "PaymentDeclined"),
-        ]
+        names("large"),
+        ["LargeDecline", "dtc.action", "LargeDecline", "dtc.action"]
     );
-    assert_eq!(out[1]["attributes"], json!({"cents": 500}));
-    assert_eq!(out[2]["attributes"]["dtc.action.fired"], json!(true));
-    assert_eq!(out[2]["attributes"]["dtc.action.run"], json!(false));
+    let derived: Vec<&Json> = out.iter().filter(|r| r["scope"] == "large").collect();
+    assert_eq!(derived[0]["attributes"], json!({"cents": 500}));
+    assert_eq!(derived[1]["attributes"]["dtc.action.fired"], json!(true));
+    assert_eq!(derived[1]["attributes"]["dtc.action.run"], json!(false));
     assert!(
-        out[2]["body"]
+        derived[1]["body"]
             .as_str()
             .unwrap_or("")
             .contains("does not run diagnostic actions")
     );
-    assert_eq!(out[5]["attributes"]["dtc.action.fired"], json!(false));
+    assert_eq!(derived[3]["attributes"]["dtc.action.fired"], json!(false));
     let s = p.stats.stats();
     assert_eq!((s.derived_logs, s.action_reports), (4, 2));
 }
@@ -464,4 +457,49 @@ fn many_threads_log_through_one_processor() {
     );
     let s = p.stats.stats();
     assert_eq!((s.records, s.passed, s.rewritten), (1000, 1000, 1000));
+}
+
+#[test]
+fn a_limit_holds_across_threads_and_derived_logs_go_before_their_record() {
+    // `limit` keeps state of its own, so every record asks the one engine
+    // thread: the budget is the program's, not each thread's.
+    let source = r#"
+event UserSignedIn { email: string @pii, plan: string }
+redact UserSignedIn.email with hash
+limit UserSignedIn 5 per 1h
+processor big {
+    on UserSignedIn when event.plan == "enterprise" {
+        emit log EnterpriseSignIn { plan: event.plan } limit 100 per 1h
+    }
+}
+"#;
+    let p = pipeline(
+        Builder::new()
+            .artifact("limited.dt", &artifact("limited.dt", source))
+            .expect("loads"),
+    );
+    let provider = &p.provider;
+    std::thread::scope(|scope| {
+        for t in 0..4u64 {
+            scope.spawn(move || {
+                for i in 0..10 {
+                    sign_in(provider, 1 + t * 10 + i, "alice@example.com", "pro");
+                }
+            });
+        }
+    });
+    assert_eq!(p.memory.take().len(), 5);
+    let s = p.stats.stats();
+    assert_eq!((s.records, s.passed, s.suppressed), (40, 5, 35));
+
+    // A fresh budget an hour later; the derived log leaves first.
+    sign_in(provider, 7200, "bob@example.com", "enterprise");
+    let out = p.memory.take();
+    let names: Vec<&str> = out
+        .iter()
+        .map(|r| r["event_name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["EnterpriseSignIn", "UserSignedIn"]);
+    assert_eq!(out[0]["scope"], json!("limited"));
+    assert_eq!(out[1]["attributes"]["email"], json!("bf826b799732812c"));
 }

@@ -13,11 +13,12 @@
 //! The shop logs the events of `embedded.events.jsonl` (same names, fields
 //! and times: the records carry the times of the sample, so the output is
 //! the same on every run). The exporter keeps what reaches it in memory and
-//! the demo prints it, one JSON line per record, then the derived metric
-//! points, then the processor's counters: the banner with the API key is
-//! absent, e-mail addresses are hashed, card numbers masked, client
-//! addresses gone, and a large declined payment adds a derived log and a
-//! report of the action the program triggered.
+//! the demo prints it, one JSON line per record (the shop's, then the
+//! program's), then the derived metric points, then the processor's
+//! counters: the banner with the API key is absent, e-mail addresses are
+//! hashed, card numbers masked, client addresses gone, and a large declined
+//! payment adds a derived log and a report of the action the program
+//! triggered.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -105,7 +106,15 @@ fn run(path: &Path) -> Result<Vec<String>, String> {
         .map_err(|e| format!("the logger provider did not shut down cleanly: {e}"))?;
 
     let mut lines: Vec<String> = Vec::new();
-    let records = exporter.records.lock().unwrap_or_else(|p| p.into_inner());
+    let mut records = exporter
+        .records
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    // The shop's records, then the program's: each in the order it left.
+    // (The program's come from the processor's engine thread, so how the
+    // two interleave depends on timing.)
+    records.sort_by_key(|r| r["scope"] != "shop");
     lines.extend(records.iter().map(Json::to_string));
     let points = points.lock().unwrap_or_else(|p| p.into_inner());
     lines.extend(points.iter().map(Json::to_string));
