@@ -95,6 +95,7 @@ fn generated_programs_agree_under_both_engines() {
     std::env::set_current_dir(&root).expect("the workspace root exists");
     let mut failures = Vec::new();
     let mut ran = 0;
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     for (seed, case) in cases() {
         let out = check(&case);
         let Some(lowered) = out.lower() else {
@@ -115,6 +116,23 @@ fn generated_programs_agree_under_both_engines() {
             ..Options::default()
         };
         ran += 1;
+        // What the runs exercise, from the interpreter's output.
+        let interp = dtc_engine::Engine::json_lines(program.clone(), options.clone(), &case.events);
+        for line in interp.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let kind = v["kind"].as_str().unwrap_or("?").to_string();
+            if kind == "summary" {
+                for (k, n) in v.as_object().into_iter().flatten() {
+                    if n.as_u64().is_some_and(|n| n > 0) {
+                        *outcomes.entry(format!("summary.{k}")).or_default() += 1;
+                    }
+                }
+            } else {
+                *outcomes.entry(kind).or_default() += 1;
+            }
+        }
         if let Err(d) = dtc_jit::differential(&program, &options, &case.events) {
             failures.push(format!("seed {seed}: {d}\n{case}"));
         }
@@ -123,7 +141,26 @@ fn generated_programs_agree_under_both_engines() {
         "{ran} generated programs ran under both engines, {} differ",
         failures.len()
     );
+    eprintln!(
+        "outputs over all runs (summary.* counts runs with that counter above 0): {outcomes:?}"
+    );
     assert!(ran > 0, "no generated program checked clean");
+    // Agreement on runs that do nothing would prove little: the runs must
+    // reach every kind of output.
+    for kind in [
+        "egress",
+        "log",
+        "metric",
+        "action",
+        "fault",
+        "malformed",
+        "schema_mismatch",
+    ] {
+        assert!(
+            outcomes.contains_key(kind),
+            "no run produced a `{kind}` output: {outcomes:?}"
+        );
+    }
     // One line per failure, then the first in full.
     let summary: Vec<&str> = failures.iter().filter_map(|f| f.lines().next()).collect();
     assert!(
@@ -133,4 +170,91 @@ fn generated_programs_agree_under_both_engines() {
         summary.join("\n"),
         failures[0]
     );
+}
+
+/// The generator reaches every construct the differential test is meant to
+/// cover: each appears in some program of the run.
+#[test]
+fn generated_programs_cover_the_language() {
+    const CONSTRUCTS: [&str; 53] = [
+        "event ",
+        " = \"app.",
+        " from logs",
+        "?,",
+        "@pii",
+        "@secret",
+        "@attr(",
+        "@unit(",
+        ": float",
+        ": duration",
+        ": timestamp",
+        ": bool",
+        ": percent",
+        ": bytes",
+        "fn ",
+        "return ",
+        "machine ",
+        " per ",
+        "state ",
+        " when ",
+        "after ",
+        " in S",
+        "processor ",
+        "var ",
+        "map[",
+        "let ",
+        "if let ",
+        "} else if ",
+        "for i",
+        "for k",
+        "emit log ",
+        "trigger ",
+        " limit ",
+        "remove(",
+        "contains_key(",
+        "query ",
+        "| where ",
+        "| extend ",
+        "| project ",
+        "| sample ",
+        "| summarize ",
+        " by ",
+        "| emit metric ",
+        "| emit log ",
+        "suppress ",
+        "with hash",
+        "with mask",
+        "with drop",
+        "??",
+        " is S",
+        "attrs[",
+        "resource[",
+        "percentile(",
+    ];
+    let mut seen = [0usize; CONSTRUCTS.len()];
+    let mut n = 0;
+    for (_, case) in cases() {
+        n += 1;
+        for (i, c) in CONSTRUCTS.iter().enumerate() {
+            if case.program.contains(c) {
+                seen[i] += 1;
+            }
+        }
+    }
+    let report: Vec<String> = CONSTRUCTS
+        .iter()
+        .zip(seen)
+        .map(|(c, k)| format!("{c:?}: {k}"))
+        .collect();
+    eprintln!(
+        "programs (of {n}) using each construct: {}",
+        report.join(", ")
+    );
+    let missing: Vec<&str> = CONSTRUCTS
+        .iter()
+        .zip(seen)
+        .filter(|(_, k)| *k == 0)
+        .map(|(c, _)| *c)
+        .collect();
+    assert!(missing.is_empty(), "never generated: {missing:?}");
 }

@@ -442,8 +442,14 @@ impl ExprGen<'_, '_> {
                     _ => "to_string",
                 };
                 if from_attr {
+                    let attrs = sc.attrs.unwrap_or("attrs");
+                    if self.e.chance(1, 5) {
+                        // Resource attributes: `event.resource[...]`.
+                        let map = attrs.replace("attrs", "resource");
+                        return format!("{f}({map}[\"service.name\"])");
+                    }
                     let key = self.e.pick(&["k1", "k2", "count", "flag", "missing"]);
-                    format!("{f}({}[\"{key}\"])", sc.attrs.unwrap_or("attrs"))
+                    format!("{f}({attrs}[\"{key}\"])")
                 } else {
                     format!("{f}({})", self.expr(sc, Ty::plain(Base::Str), d))
                 }
