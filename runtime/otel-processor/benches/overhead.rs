@@ -11,6 +11,10 @@
 //! Run with `cargo bench -p dtc-otel` (`DTC_BENCH_RECORDS` sets how many
 //! records, 100,000 by default; best of 3). Absolute numbers on a shared
 //! machine are noise; the ratios against the baseline are the result.
+//!
+//! The last row adds a second program with a `limit` rule, whose answer
+//! depends on every record before: that puts the processor in asked mode,
+//! where every record waits for the engine thread's verdict.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -113,25 +117,36 @@ fn main() {
         .unwrap_or(100_000);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let sample = artifact(&root.join("samples/08-embedded/embedded.dt"));
-    let unrelated = {
+    let source = |name: &str, text: &str| {
         let dir = std::env::temp_dir().join(format!("dtc-otel-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("unrelated.dt");
-        std::fs::write(&path, "event Unrelated { x: int }\nsuppress Unrelated\n").expect("written");
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("written");
         let bytes = artifact(&path);
         let _ = std::fs::remove_dir_all(&dir);
         bytes
     };
-    let dtc = |bytes: &[u8], count: Count| {
-        dtc_otel::Builder::new()
-            .artifact("bench", bytes)
-            .expect("loads")
+    let unrelated = source(
+        "unrelated.dt",
+        "event Unrelated { x: int }\nsuppress Unrelated\n",
+    );
+    let limit = source(
+        "limit.dt",
+        "event LogLaunch { version: string }\nlimit LogLaunch 100 per 1s\n",
+    );
+    let dtc = |artifacts: &[&[u8]], count: Count| {
+        let mut builder = dtc_otel::Builder::new();
+        for bytes in artifacts {
+            builder = builder.artifact("bench", bytes).expect("loads");
+        }
+        builder
             .build(SimpleLogProcessor::new(count))
             .expect("builds")
     };
     let (base, base_out) = measure(n, SimpleLogProcessor::new);
-    let (pass, pass_out) = measure(n, |c| dtc(&unrelated, c));
-    let (redact, redact_out) = measure(n, |c| dtc(&sample, c));
+    let (pass, pass_out) = measure(n, |c| dtc(&[&unrelated], c));
+    let (redact, redact_out) = measure(n, |c| dtc(&[&sample], c));
+    let (asked, asked_out) = measure(n, |c| dtc(&[&sample, &limit], c));
     let per = |d: Duration| d.as_nanos() as f64 / n as f64;
     println!("{n} records, best of 3 (release build recommended)");
     println!("| pipeline | ns/record | records/s | exported | ratio |");
@@ -140,6 +155,11 @@ fn main() {
         ("SDK alone (baseline)", base, base_out),
         ("dtc, a program that handles none of them", pass, pass_out),
         ("dtc, the redaction sample", redact, redact_out),
+        (
+            "dtc, the sample and a `limit` program (asked mode)",
+            asked,
+            asked_out,
+        ),
     ] {
         println!(
             "| {name} | {:.0} | {:.0} | {out} | {:.1}x |",

@@ -13,8 +13,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
 
 use dtc_engine::event::{InputEvent, from_flat_json};
+use dtc_engine::value::decode;
 use dtc_engine::{Engine, Options, Output};
 use dtc_ir::{AggKind, Program, ShapeRule};
 use serde_json::Value as Json;
@@ -32,18 +34,95 @@ pub(crate) struct Loaded {
     pub kinds: HashMap<String, AggKind>,
     /// Set when the engine panicked: the program is off, its events pass.
     pub disabled: bool,
+    /// Only the shaping rules run here, none with state ([`crate::local`]):
+    /// an event no rule names skips the engine (it would pass unchanged),
+    /// and is only checked against its schema.
+    pub shaping_only: bool,
+    /// Durable IDs of the events some shaping rule names.
+    pub shaped: HashSet<String>,
+    /// Durable ID to layout index, of the events the program receives.
+    pub layouts: HashMap<String, u32>,
 }
 
 impl Loaded {
     pub(crate) fn new(program: Program, options: &Options) -> Loaded {
+        let shaped = program
+            .shaping
+            .iter()
+            .filter_map(|rule| program.events.get(rule_event(rule) as usize))
+            .map(|layout| layout.wire.clone())
+            .collect();
         Loaded {
             name: program_name(&program),
             edits: edited_events(&program),
             kinds: metric_kinds(&program),
+            shaping_only: false,
+            shaped,
+            layouts: layouts(&program),
             engine: Engine::new(program, options.clone()),
             disabled: false,
         }
     }
+
+    /// For an event no shaping rule of this program names: a schema
+    /// mismatch, if it has one. The event comes back unchanged.
+    fn check_schema(&self, event: InputEvent) -> (InputEvent, Option<Output>) {
+        let layout_index = event
+            .name
+            .as_ref()
+            .and_then(|n| self.layouts.get(n))
+            .copied();
+        let Some(li) = layout_index else {
+            return (event, None);
+        };
+        let Some(layout) = self.engine.program().events.get(li as usize) else {
+            return (event, None);
+        };
+        let event = Rc::new(event);
+        let mismatch = decode(li, layout, event.clone())
+            .err()
+            .map(|m| Output::Mismatch {
+                event: layout.name.clone(),
+                reason: m.0,
+            });
+        // The decoded record is gone, so the event is ours alone again.
+        let event = Rc::try_unwrap(event).unwrap_or_else(|shared| (*shared).clone());
+        (event, mismatch)
+    }
+}
+
+/// Durable ID to layout index of the events a program receives (not those
+/// it derives).
+pub(crate) fn layouts(program: &Program) -> HashMap<String, u32> {
+    program
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| !e.derived)
+        .map(|(i, e)| (e.wire.clone(), i as u32))
+        .collect()
+}
+
+fn rule_event(rule: &ShapeRule) -> u32 {
+    match rule {
+        ShapeRule::Suppress { event, .. }
+        | ShapeRule::SuppressField { event, .. }
+        | ShapeRule::Redact { event, .. }
+        | ShapeRule::RedactStd { event, .. }
+        | ShapeRule::Sample { event, .. }
+        | ShapeRule::Limit { event, .. } => *event,
+    }
+}
+
+/// Whether a program reads the resource (`resource`, `service`): only then
+/// do its events carry the provider's resource attributes, which cost a
+/// copy per record. Read from the program's serialized form, where the two
+/// standard fields appear by name; an event or field spelled the same only
+/// makes the answer a cautious yes.
+pub(crate) fn reads_resource(program: &Program) -> bool {
+    serde_json::to_string(program).map_or(true, |text| {
+        text.contains("\"Resource\"") || text.contains("\"Service\"")
+    })
 }
 
 /// What becomes of one record.
@@ -76,6 +155,19 @@ pub(crate) fn shape(
             continue;
         }
         feed(pi, &event);
+        if program.shaping_only
+            && !event
+                .name
+                .as_ref()
+                .is_some_and(|n| program.shaped.contains(n))
+        {
+            let (unchanged, mismatch) = program.check_schema(event);
+            event = unchanged;
+            if let Some(mismatch) = mismatch {
+                other(pi, program, mismatch);
+            }
+            continue;
+        }
         let edits = event
             .name
             .as_ref()

@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 
 use dtc_engine::MetricValue;
-use dtc_ir::{AggKind, Program, Stage};
+use dtc_ir::AggKind;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Meter, UpDownCounter};
 
@@ -50,32 +50,8 @@ pub enum MetricSink {
     Callback(Box<dyn FnMut(&MetricPoint) + Send>),
 }
 
-/// The aggregate behind each metric name a program emits: the bare name
-/// for a query with one aggregate, `name.column` for several (the names
-/// `EmitMetric` gives).
-pub fn metric_kinds(program: &Program) -> HashMap<String, AggKind> {
-    let mut kinds = HashMap::new();
-    for query in &program.queries {
-        let mut aggregates: Vec<(&str, AggKind)> = Vec::new();
-        for stage in &query.stages {
-            match stage {
-                Stage::Summarize { aggregates: a, .. } => {
-                    aggregates = a.iter().map(|a| (a.name.as_str(), a.kind)).collect();
-                }
-                Stage::EmitMetric { name } if aggregates.len() == 1 => {
-                    kinds.insert(name.clone(), aggregates[0].1);
-                }
-                Stage::EmitMetric { name } => {
-                    for (column, kind) in &aggregates {
-                        kinds.insert(format!("{name}.{column}"), *kind);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    kinds
-}
+/// Shared with the agent: the aggregate behind each metric name.
+pub use dtc_engine::output::metric_kinds;
 
 enum Instrument {
     Counter(Counter<u64>),

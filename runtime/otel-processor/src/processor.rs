@@ -18,14 +18,15 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use dtc_engine::Output;
 use dtc_engine::event::InputEvent;
 use serde_json::Value as Json;
 
 use crate::chain::{
-    Verdict, has_state, program_name, shape, shaping_is_stateless, shaping_part, stateful_part,
+    Verdict, has_state, layouts, program_name, reads_resource, shape, shaping_is_stateless,
+    shaping_part, stateful_part,
 };
 use crate::local::{Shapers, with_engines};
 use crate::mapping::{reshape, to_event, value_json};
@@ -171,12 +172,17 @@ impl Builder {
         // then only programs with queries, machines or processors are fed
         // to the engine thread.
         let fed = self.programs.iter().all(shaping_is_stateless);
+        let with_resource = self.programs.iter().any(reads_resource);
         let (shapers, worker_programs, feeds) = if fed {
             let shapers = Shapers {
                 programs: self.programs.iter().map(shaping_part).collect(),
                 options: self.options.clone(),
             };
-            let feeds: Vec<bool> = self.programs.iter().map(has_state).collect();
+            let feeds: Vec<Option<HashMap<String, u32>>> = self
+                .programs
+                .iter()
+                .map(|p| has_state(p).then(|| layouts(p)))
+                .collect();
             let parts = self
                 .programs
                 .into_iter()
@@ -196,7 +202,8 @@ impl Builder {
         let thread = std::thread::Builder::new()
             .name("dtc-otel-engine".into())
             .spawn(move || {
-                Worker::new(worker_programs, fed, options, metrics, worker_counters).serve(receiver)
+                Worker::new(worker_programs, fed, options, metrics, worker_counters)
+                    .serve(receiver, with_resource)
             })
             .map_err(Error::Thread)?;
         Ok(DtcLogProcessor {
@@ -208,6 +215,7 @@ impl Builder {
             scopes,
             shapers,
             feeds,
+            with_resource,
             resource: BTreeMap::new(),
         })
     }
@@ -227,8 +235,11 @@ pub struct DtcLogProcessor<P> {
     scopes: Vec<InstrumentationScope>,
     /// Set when shaping runs on the application's threads (fed mode).
     shapers: Option<Arc<Shapers>>,
-    /// Fed mode: which programs have queries, machines or processors.
-    feeds: Vec<bool>,
+    /// Fed mode: for each program with queries, machines or processors,
+    /// the events it receives (by durable ID).
+    feeds: Vec<Option<HashMap<String, u32>>>,
+    /// Whether some program reads the resource.
+    with_resource: bool,
     /// The provider's resource attributes, for events shaped here.
     resource: BTreeMap<String, Json>,
 }
@@ -292,14 +303,24 @@ impl<P: LogProcessor + 'static> DtcLogProcessor<P> {
     /// Fed mode: shapes the event on this thread, feeding the engine
     /// thread the events its programs need on the way.
     fn shape_here(&self, shapers: &Arc<Shapers>, mut event: InputEvent) -> Verdict {
-        event.resource.clone_from(&self.resource);
+        if self.with_resource {
+            event.resource.clone_from(&self.resource);
+        }
         let c = &self.counters;
         let feed = |pi: usize, e: &InputEvent| {
-            if self.feeds.get(pi).copied().unwrap_or(false) {
-                let request = Request::Feed {
-                    program: pi,
-                    event: e.clone(),
+            if let Some(Some(receives)) = self.feeds.get(pi) {
+                // An event the program does not receive only moves its
+                // clock (timeouts, windows): its time is all it needs.
+                let event = if e.name.as_ref().is_some_and(|n| receives.contains_key(n)) {
+                    e.clone()
+                } else {
+                    InputEvent {
+                        time: e.time,
+                        observed_time: e.observed_time,
+                        ..InputEvent::default()
+                    }
                 };
+                let request = Request::Feed { program: pi, event };
                 if self.requests.send(request).is_err() {
                     Counters::bump(&c.not_fed);
                 }

@@ -144,16 +144,21 @@ impl Worker {
 
     /// Serves requests until `Finish`, or until every sender is gone (the
     /// processor was dropped without a shutdown).
-    pub(crate) fn serve(mut self, requests: Receiver<Request>) {
+    /// `with_resource`: some program reads the resource, so events carry it.
+    pub(crate) fn serve(mut self, requests: Receiver<Request>, with_resource: bool) {
         while let Ok(request) = requests.recv() {
             match request {
                 Request::Record { mut event, reply } => {
-                    event.resource.clone_from(&self.resource);
+                    if with_resource {
+                        event.resource.clone_from(&self.resource);
+                    }
                     // The caller may have given up; nothing to do then.
                     let _ = reply.send(self.ask(event));
                 }
                 Request::Feed { program, mut event } => {
-                    event.resource.clone_from(&self.resource);
+                    if with_resource && event.name.is_some() {
+                        event.resource.clone_from(&self.resource);
+                    }
                     self.feed(program, event);
                 }
                 Request::Inner(inner, scopes) => {

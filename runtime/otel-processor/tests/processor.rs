@@ -503,3 +503,29 @@ processor big {
     assert_eq!(out[0]["scope"], json!("limited"));
     assert_eq!(out[1]["attributes"]["email"], json!("bf826b799732812c"));
 }
+
+#[test]
+fn a_mismatch_is_counted_also_for_an_event_no_rule_names() {
+    // PaymentDeclined has no shaping rule: the record skips the shaping
+    // engine, and is still checked against its schema.
+    let source =
+        "event PaymentDeclined { amount_cents: int }\nevent Other { x: int }\nsuppress Other\n";
+    let p = pipeline(
+        Builder::new()
+            .artifact("p.dt", &artifact("p.dt", source))
+            .expect("loads"),
+    );
+    log(&p.provider, 1, |r| {
+        r.set_event_name("PaymentDeclined");
+        r.add_attribute("amount_cents", "a lot");
+    });
+    log(&p.provider, 2, |r| {
+        r.set_event_name("PaymentDeclined");
+        r.add_attribute("amount_cents", 5_i64);
+    });
+    let out = p.memory.take();
+    assert_eq!(out[0]["attributes"], json!({"amount_cents": "a lot"}));
+    assert_eq!(out.len(), 2);
+    let s = p.stats.stats();
+    assert_eq!((s.passed, s.schema_mismatches), (2, 1));
+}
