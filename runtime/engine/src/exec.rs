@@ -121,6 +121,12 @@ pub trait Executor {
     fn prefilter(&self, _query: u32, _records: &[&Record]) -> Option<Vec<bool>> {
         None
     }
+
+    /// Whether this executor reads records' compact rows, so a batch
+    /// decoded ahead ([`crate::Engine::decode_batch`]) builds them too.
+    fn reads_rows(&self) -> bool {
+        false
+    }
 }
 
 /// The search [`Executor::select`] describes, with each guard evaluated

@@ -16,5 +16,5 @@ pub mod runtime;
 pub mod slots;
 pub mod value;
 
-pub use output::{Counters, MetricValue, Output};
-pub use runtime::{Engine, Options};
+pub use output::{Counters, Edit, Egress, MetricValue, Output, Produced};
+pub use runtime::{Batch, Engine, Options};

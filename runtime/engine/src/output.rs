@@ -4,9 +4,11 @@
 //! do not match their schema, handlers that faulted). Rendered as text for
 //! people and as JSON lines for tools and `dtc test`.
 
+use std::rc::Rc;
+
 use serde_json::{Value as Json, json};
 
-use crate::event::format_time;
+use crate::event::{InputEvent, format_time, to_flat_json};
 use crate::value::{Value, format_duration};
 
 /// A metric point's value.
@@ -226,6 +228,100 @@ impl Output {
     }
 }
 
+/// One change shaping made to an egressing event, in the terms of its
+/// flat JSON form (`event::to_flat_json`); applied in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Edit {
+    /// A declared field: removed from the top level, or else from the
+    /// nested `attributes`.
+    RemoveAttr(Rc<str>),
+    /// A declared field: replaced where it is (top level, or else nested
+    /// `attributes`); nothing when it is in neither.
+    ReplaceAttr(Rc<str>, Json),
+    /// A standard field: removed from the top level.
+    RemoveTop(&'static str),
+    /// A standard field: set at the top level.
+    InsertTop(&'static str, Json),
+}
+
+/// An event leaving the box, not yet written as JSON: the input event it
+/// came from and what shaping changed. An unchanged event is a
+/// pass-through decision and costs nothing to produce; the JSON of
+/// [`Output::Egress`] is built by [`Egress::to_json`], only when someone
+/// prints or exports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Egress {
+    pub input: Rc<InputEvent>,
+    pub edits: Vec<Edit>,
+}
+
+impl Egress {
+    /// Whether shaping left the event as it came in.
+    pub fn is_unchanged(&self) -> bool {
+        self.edits.is_empty()
+    }
+
+    /// The event's flat JSON with the edits applied: exactly the `event` of
+    /// [`Output::Egress`].
+    pub fn to_json(&self) -> Json {
+        let mut json = to_flat_json(&self.input);
+        let Some(obj) = json.as_object_mut() else {
+            return json;
+        };
+        for edit in &self.edits {
+            match edit {
+                Edit::RemoveAttr(key) => {
+                    if obj.remove(&**key).is_none()
+                        && let Some(Json::Object(attrs)) = obj.get_mut("attributes")
+                    {
+                        attrs.remove(&**key);
+                    }
+                }
+                Edit::ReplaceAttr(key, new) => {
+                    if let Some(slot) = obj.get_mut(&**key) {
+                        *slot = new.clone();
+                    } else if let Some(Json::Object(attrs)) = obj.get_mut("attributes")
+                        && let Some(slot) = attrs.get_mut(&**key)
+                    {
+                        *slot = new.clone();
+                    }
+                }
+                Edit::RemoveTop(key) => {
+                    obj.remove(*key);
+                }
+                Edit::InsertTop(key, new) => {
+                    obj.insert((*key).to_string(), new.clone());
+                }
+            }
+        }
+        json
+    }
+
+    /// The [`Output::Egress`] of this event.
+    pub fn to_output(&self) -> Output {
+        Output::Egress {
+            event: self.to_json(),
+        }
+    }
+}
+
+/// What a run produced, with egress left lazy ([`crate::Engine::drain_lazy`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Produced {
+    Egress(Egress),
+    Output(Output),
+}
+
+impl Produced {
+    /// The output as [`crate::Engine::drain`] gives it (egress as JSON).
+    pub fn into_output(self) -> Output {
+        match self {
+            Produced::Egress(e) => e.to_output(),
+            Produced::Output(o) => o,
+        }
+    }
+}
+
 /// What a run counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -296,4 +392,35 @@ impl Counters {
         }
         format!("summary: {}", parts.join(", "))
     }
+}
+
+/// The aggregate behind each metric name a program emits: the bare name
+/// for a query with one aggregate, `name.column` for several (the names
+/// `EmitMetric` gives). Exporters use it to choose the kind of metric (a
+/// count is a monotonic sum, a max a gauge, ...).
+pub fn metric_kinds(
+    program: &dtc_ir::Program,
+) -> std::collections::HashMap<String, dtc_ir::AggKind> {
+    use dtc_ir::Stage;
+    let mut kinds = std::collections::HashMap::new();
+    for query in &program.queries {
+        let mut aggregates: Vec<(&str, dtc_ir::AggKind)> = Vec::new();
+        for stage in &query.stages {
+            match stage {
+                Stage::Summarize { aggregates: a, .. } => {
+                    aggregates = a.iter().map(|a| (a.name.as_str(), a.kind)).collect();
+                }
+                Stage::EmitMetric { name } if aggregates.len() == 1 => {
+                    kinds.insert(name.clone(), aggregates[0].1);
+                }
+                Stage::EmitMetric { name } => {
+                    for (column, kind) in &aggregates {
+                        kinds.insert(format!("{name}.{column}"), *kind);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    kinds
 }

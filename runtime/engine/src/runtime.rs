@@ -14,10 +14,10 @@ use hyperloglogplus::{HyperLogLog, HyperLogLogPlus};
 use serde_json::Value as Json;
 use siphasher::sip::SipHasher13;
 
-use crate::event::{Input, InputEvent, decode_line, to_flat_json};
+use crate::event::{Input, InputEvent, decode_line};
 use crate::exec::{Executor, Interpreted, Site};
 use crate::interp::{Effect, Frame, Interp, World, draw, keyed_hash, mask};
-use crate::output::{Counters, MetricValue, Output};
+use crate::output::{Counters, Edit, Egress, MetricValue, Output, Produced};
 use crate::value::{Key, Record, Value, decode};
 
 /// How a run behaves where the program does not say.
@@ -52,7 +52,7 @@ struct Instance {
 
 #[derive(Default)]
 struct MachineState {
-    instances: HashMap<Key, Instance>,
+    instances: FastMap<Key, Instance>,
     clock: u64,
 }
 
@@ -88,7 +88,29 @@ const BOUNDS: [f64; 15] = [
     10000.0,
 ];
 
-type Groups = HashMap<Vec<Key>, Vec<Agg>>;
+type Groups = FastMap<Vec<Key>, Vec<Agg>>;
+
+/// Maps keyed by what events carry (group keys, machine keys), looked up
+/// once or more per event. foldhash is several times faster than std's
+/// SipHash on short keys and is still seeded per map; these maps are
+/// bounded (`max` series, `max` instances), so a flood of colliding keys
+/// costs at most a bounded probe, not unbounded growth.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Events decoded for one program ([`Engine::decode_batch`]).
+pub struct Batch {
+    decoded: Vec<Decoded>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.decoded.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.decoded.is_empty()
+    }
+}
 
 /// An input event after layout matching and decoding.
 enum Decoded {
@@ -121,10 +143,26 @@ pub struct Engine {
     regexes: RefCell<HashMap<String, Rc<regex::Regex>>>,
     seq: u64,
     watermark: i64,
+    /// The earliest end of an open window (`i64::MAX`: none open), so the
+    /// windows are looked at only when one may close.
+    next_close: i64,
     pub counters: Counters,
-    out: Vec<Output>,
+    out: Outputs,
+    /// The key of every declared field of every layout, shared by the
+    /// egress edits that name them.
+    field_keys: Vec<Vec<Rc<str>>>,
     /// Runs the program's code: the interpreter, or compiled code.
     executor: Box<dyn Executor>,
+}
+
+/// What has been produced and not yet drained, in order; egress stays lazy.
+#[derive(Default)]
+struct Outputs(Vec<Produced>);
+
+impl Outputs {
+    fn push(&mut self, o: Output) {
+        self.0.push(Produced::Output(o));
+    }
 }
 
 struct Machines<'a> {
@@ -428,8 +466,10 @@ impl Engine {
             regexes: RefCell::new(HashMap::new()),
             seq: 0,
             watermark: i64::MIN,
+            next_close: i64::MAX,
             counters: Counters::default(),
-            out: Vec::new(),
+            out: Outputs::default(),
+            field_keys: Vec::new(),
             executor,
         };
         let inits: Vec<Vec<Value>> = engine
@@ -445,6 +485,12 @@ impl Engine {
             })
             .collect();
         engine.processor_vars = inits;
+        engine.field_keys = engine
+            .program
+            .events
+            .iter()
+            .map(|e| e.fields.iter().map(|f| Rc::from(f.key.as_str())).collect())
+            .collect();
         engine
     }
 
@@ -481,8 +527,19 @@ impl Engine {
     }
 
     /// Takes what has been produced so far.
+    /// Egress is written as JSON here ([`Egress::to_json`]).
     pub fn drain(&mut self) -> Vec<Output> {
-        std::mem::take(&mut self.out)
+        std::mem::take(&mut self.out.0)
+            .into_iter()
+            .map(Produced::into_output)
+            .collect()
+    }
+
+    /// Takes what has been produced so far with egress left lazy: an
+    /// unchanged event is the input event itself, a shaped one carries its
+    /// edits. [`Produced::into_output`] gives what [`Engine::drain`] gives.
+    pub fn drain_lazy(&mut self) -> Vec<Produced> {
+        std::mem::take(&mut self.out.0)
     }
 
     fn interp(&self) -> Interp<'_> {
@@ -532,20 +589,46 @@ impl Engine {
     /// Feeds one event.
     pub fn push_event(&mut self, e: InputEvent) {
         let d = self.decode_event(Rc::new(e));
-        self.process(d, None);
+        self.process(&d, None);
     }
 
     /// Feeds a batch of events, in order. The outputs are exactly those of
     /// feeding them one at a time; an executor that can (the JIT) first
     /// runs each query's leading `where` stages over the whole batch.
     pub fn push_events(&mut self, events: impl IntoIterator<Item = InputEvent>) {
-        let decoded: Vec<Decoded> = events
+        let batch = self.decode_batch(events);
+        self.push_batch(&batch);
+    }
+
+    /// Decodes a batch of events into this engine's own form, ahead of
+    /// running it: each event matched to its layout and decoded once into a
+    /// record, with its compact slot row when the executor reads rows (the
+    /// JIT). Records share the input event (strings are read in place), so
+    /// a batch can be run any number of times; the bench's kernel times
+    /// [`Engine::push_batch`] over batches decoded beforehand. A batch
+    /// belongs to the program it was decoded for: push it only into
+    /// engines of that same program.
+    pub fn decode_batch(&self, events: impl IntoIterator<Item = InputEvent>) -> Batch {
+        let rows = self.executor.reads_rows();
+        let decoded = events
             .into_iter()
-            .map(|e| self.decode_event(Rc::new(e)))
+            .map(|e| {
+                let d = self.decode_event(Rc::new(e));
+                if rows && let Decoded::Record(r) = &d {
+                    r.compact();
+                }
+                d
+            })
             .collect();
-        let masks = self.prefilter(&decoded);
+        Batch { decoded }
+    }
+
+    /// Feeds a decoded batch, in order: the outputs are exactly those of
+    /// feeding its events one at a time.
+    pub fn push_batch(&mut self, batch: &Batch) {
+        let masks = self.prefilter(&batch.decoded);
         let nq = self.program.queries.len();
-        for (k, d) in decoded.into_iter().enumerate() {
+        for (k, d) in batch.decoded.iter().enumerate() {
             self.process(d, masks.as_ref().and_then(|m| m.get(k * nq..(k + 1) * nq)));
         }
     }
@@ -574,7 +657,7 @@ impl Engine {
                     self.out.push(Output::Malformed { line, reason });
                 }
                 Ok(d) => {
-                    self.process(d, masks.as_ref().and_then(|m| m.get(k * nq..(k + 1) * nq)));
+                    self.process(&d, masks.as_ref().and_then(|m| m.get(k * nq..(k + 1) * nq)));
                     k += 1;
                 }
             }
@@ -635,10 +718,10 @@ impl Engine {
     }
 
     /// Runs one decoded event: timeouts due, dispatch, egress, windows.
-    fn process(&mut self, d: Decoded, passed: Option<&[Option<bool>]>) {
+    fn process(&mut self, d: &Decoded, passed: Option<&[Option<bool>]>) {
         self.seq += 1;
         self.counters.events += 1;
-        let input = match &d {
+        let input = match d {
             Decoded::Unhandled(i) | Decoded::Mismatch(i, ..) => i.clone(),
             Decoded::Record(r) => r.input.clone(),
         };
@@ -652,18 +735,21 @@ impl Engine {
             Decoded::Mismatch(_, li, reason) => {
                 self.counters.schema_mismatches += 1;
                 self.out.push(Output::Mismatch {
-                    event: self.program.events[li as usize].name.clone(),
-                    reason,
+                    event: self.program.events[*li as usize].name.clone(),
+                    reason: reason.clone(),
                 });
                 self.egress(&input, None);
             }
             Decoded::Record(rec) => {
-                let mut queue = VecDeque::from(self.dispatch(&rec, passed));
-                while let Some(r) = queue.pop_front() {
-                    let derived = self.dispatch(&r, None);
-                    queue.extend(derived);
+                let derived = self.dispatch(rec, passed);
+                if !derived.is_empty() {
+                    let mut queue = VecDeque::from(derived);
+                    while let Some(r) = queue.pop_front() {
+                        let derived = self.dispatch(&r, None);
+                        queue.extend(derived);
+                    }
                 }
-                self.egress(&input, Some(&rec));
+                self.egress(&input, Some(rec));
             }
         }
         if now > self.watermark {
@@ -682,13 +768,13 @@ impl Engine {
 
     // -------------------------------------------------------------- shaping
 
-    fn egress(&mut self, input: &InputEvent, rec: Option<&Record>) {
-        let mut json = to_flat_json(input);
+    fn egress(&mut self, input: &Rc<InputEvent>, rec: Option<&Record>) {
+        let mut edits = Vec::new();
         if let Some(rec) = rec {
-            let layout = &self.program.events[rec.layout as usize];
-            for (ri, rule) in self.program.shaping.clone().iter().enumerate() {
+            let keys = &self.field_keys[rec.layout as usize];
+            for ri in 0..self.program.shaping.len() {
                 let site = 0x1_0000_0000 + ri as u64;
-                match rule {
+                match &self.program.shaping[ri] {
                     ShapeRule::Suppress { event, when } if *event == rec.layout => {
                         let hit = self.selects(ri, when, rec);
                         if hit {
@@ -718,8 +804,8 @@ impl Engine {
                         if !self.selects(ri, when, rec) {
                             continue;
                         }
-                        if let Some(f) = layout.fields.get(*slot as usize) {
-                            remove_attr(&mut json, &f.key);
+                        if let Some(key) = keys.get(*slot as usize) {
+                            edits.push(Edit::RemoveAttr(key.clone()));
                         }
                     }
                     ShapeRule::Redact {
@@ -727,13 +813,14 @@ impl Engine {
                         slot,
                         method,
                     } if *event == rec.layout => {
-                        if let Some(f) = layout.fields.get(*slot as usize) {
-                            let v = rec
-                                .slots
-                                .get(*slot as usize)
-                                .cloned()
-                                .unwrap_or(Value::None);
-                            redact_attr(&mut json, &f.key, &v, *method, self.options.hash_key);
+                        if let Some(key) = keys.get(*slot as usize) {
+                            let v = rec.slots.get(*slot as usize).unwrap_or(&Value::None);
+                            if *method == Redaction::Drop {
+                                edits.push(Edit::RemoveAttr(key.clone()));
+                            } else if !v.is_none() {
+                                let new = redacted(v, *method, self.options.hash_key);
+                                edits.push(Edit::ReplaceAttr(key.clone(), new));
+                            }
                         }
                     }
                     ShapeRule::RedactStd {
@@ -747,19 +834,13 @@ impl Engine {
                         }
                         let key = field.name();
                         let v = crate::interp::std_field(rec, *field);
-                        if let Some(obj) = json.as_object_mut() {
-                            match method {
-                                Redaction::Drop => {
-                                    obj.remove(key);
-                                }
-                                _ if !v.is_none() => {
-                                    obj.insert(
-                                        key.to_string(),
-                                        redacted(&v, *method, self.options.hash_key),
-                                    );
-                                }
-                                _ => {}
-                            }
+                        match method {
+                            Redaction::Drop => edits.push(Edit::RemoveTop(key)),
+                            _ if !v.is_none() => edits.push(Edit::InsertTop(
+                                key,
+                                redacted(&v, *method, self.options.hash_key),
+                            )),
+                            _ => {}
                         }
                     }
                     _ => {}
@@ -767,7 +848,10 @@ impl Engine {
             }
         }
         self.counters.egressed += 1;
-        self.out.push(Output::Egress { event: json });
+        self.out.0.push(Produced::Egress(Egress {
+            input: input.clone(),
+            edits,
+        }));
     }
 
     /// Whether a shaping rule's `when` holds for a record (no `when`: always).
@@ -817,10 +901,6 @@ impl Engine {
         let program = &self.program;
         let p = &program.processors[pi];
         let h = &p.handlers[hi];
-        let by = format!(
-            "processor {} on {}",
-            p.name, program.events[h.event as usize].name
-        );
         let world = Machines {
             program,
             states: &self.machines,
@@ -847,6 +927,14 @@ impl Engine {
             None => self.executor.run(body, &h.body, &mut i, &mut f),
         };
         let effects = std::mem::take(&mut i.effects);
+        let by = if effects.is_empty() && result.is_ok() {
+            String::new()
+        } else {
+            format!(
+                "processor {} on {}",
+                p.name, program.events[h.event as usize].name
+            )
+        };
         if let Err(fault) = result {
             self.counters.faults += 1;
             self.out.push(Output::Fault {
@@ -939,18 +1027,21 @@ impl Engine {
         let mut by = String::new();
         if let Some((ti, result)) = taken {
             let t = &m.transitions[ti];
-            let from = m
-                .states
-                .get(inst.state as usize)
-                .map_or("?", |s| s.name.as_str())
-                .to_string();
-            by = format!(
-                "machine {} on {} in {} -> {}",
-                m.name,
-                program.events[t.event as usize].name,
-                from,
-                m.states[t.target as usize].name
-            );
+            // Named only for the outputs that carry it (most transitions
+            // have none), so the common case builds no string.
+            if !effects.is_empty() || result.is_err() {
+                let from = m
+                    .states
+                    .get(inst.state as usize)
+                    .map_or("?", |s| s.name.as_str());
+                by = format!(
+                    "machine {} on {} in {} -> {}",
+                    m.name,
+                    program.events[t.event as usize].name,
+                    from,
+                    m.states[t.target as usize].name
+                );
+            }
             match result {
                 Ok(()) => {
                     if t.target != inst.state {
@@ -1364,6 +1455,7 @@ impl Engine {
             self.counters.late_events += 1;
             return;
         }
+        self.next_close = self.next_close.min(start.saturating_add(*every_ns));
         let window = self.queries[qi].windows.entry(start).or_default();
         if let Some(max) = max_series
             && !window.contains_key(&keys)
@@ -1385,6 +1477,9 @@ impl Engine {
 
     /// Closes the windows that end at or before `cutoff`, in time order.
     fn close_windows(&mut self, cutoff: i64) {
+        if cutoff < self.next_close {
+            return;
+        }
         for qi in 0..self.queries.len() {
             let Some(si) = self.program.queries[qi]
                 .stages
@@ -1408,6 +1503,19 @@ impl Engine {
                     continue;
                 };
                 self.close_window(qi, si, start, start.saturating_add(every), groups);
+            }
+        }
+        self.next_close = i64::MAX;
+        for qi in 0..self.queries.len() {
+            let every = self.program.queries[qi]
+                .stages
+                .iter()
+                .find_map(|s| match s {
+                    Stage::Summarize { every_ns, .. } => Some(*every_ns),
+                    _ => None,
+                });
+            if let (Some(every), Some(start)) = (every, self.queries[qi].windows.keys().next()) {
+                self.next_close = self.next_close.min(start.saturating_add(every));
             }
         }
     }
@@ -1624,15 +1732,6 @@ fn extend_row(row: &mut Vec<Value>, mut names: Vec<String>, values: Vec<(String,
     }
 }
 
-fn remove_attr(json: &mut Json, key: &str) {
-    if let Some(obj) = json.as_object_mut()
-        && obj.remove(key).is_none()
-        && let Some(Json::Object(attrs)) = obj.get_mut("attributes")
-    {
-        attrs.remove(key);
-    }
-}
-
 fn redacted(v: &Value, method: Redaction, key: (u64, u64)) -> Json {
     match method {
         Redaction::Hash => Json::String(keyed_hash(key, v)),
@@ -1641,25 +1740,5 @@ fn redacted(v: &Value, method: Redaction, key: (u64, u64)) -> Json {
             other => Json::String(mask(&other.to_json().to_string())),
         },
         Redaction::Drop => Json::Null,
-    }
-}
-
-fn redact_attr(json: &mut Json, key: &str, v: &Value, method: Redaction, hash_key: (u64, u64)) {
-    if method == Redaction::Drop {
-        remove_attr(json, key);
-        return;
-    }
-    if v.is_none() {
-        return;
-    }
-    let new = redacted(v, method, hash_key);
-    if let Some(obj) = json.as_object_mut() {
-        if let Some(slot) = obj.get_mut(key) {
-            *slot = new;
-        } else if let Some(Json::Object(attrs)) = obj.get_mut("attributes")
-            && let Some(slot) = attrs.get_mut(key)
-        {
-            *slot = new;
-        }
     }
 }

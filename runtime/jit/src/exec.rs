@@ -9,7 +9,7 @@
 
 use dtc_engine::exec::{Executor, Site, select_in_order};
 use dtc_engine::interp::{Fault, Frame, Interp};
-use dtc_engine::slots::{Slot, push_event_row};
+use dtc_engine::slots::Slot;
 use dtc_engine::value::{Record, Value};
 use dtc_ir::{Expr, Machine, Stmt};
 
@@ -190,14 +190,21 @@ impl Executor for JitExecutor {
         }
     }
 
+    fn reads_rows(&self) -> bool {
+        true
+    }
+
     fn prefilter(&self, query: u32, records: &[&Record]) -> Option<Vec<bool>> {
         let filter = self.compiled.filters.get(&query)?;
         let mut rows: Vec<Slot> = Vec::with_capacity(records.len() * filter.width);
         for r in records {
-            push_event_row(r, &mut rows)?;
-            if !rows.len().is_multiple_of(filter.width) {
+            // Rows decoded ahead (a batch from `decode_batch`) are copied as
+            // they are; others are built here and kept for later sites.
+            let row = r.compact()?;
+            if row.len() != filter.width {
                 return None;
             }
+            rows.extend_from_slice(row);
         }
         let mut selected = vec![0u8; records.len()];
         // SAFETY: `rows` holds `records.len()` rows of `filter.width` slots
