@@ -411,6 +411,31 @@ impl<'e, 'a> Gen<'e, 'a> {
         (text, Ok((name, ty)))
     }
 
+    /// Up to `max` variable declarations (each more with probability
+    /// `num / 3`), written to `out`: the scalars and the maps.
+    fn var_decls(
+        &mut self,
+        max: u32,
+        num: u32,
+        bounded: bool,
+        out: &mut String,
+    ) -> (Vec<(String, Ty)>, Vec<MapVal>) {
+        let mut vars = Vec::new();
+        let mut maps = Vec::new();
+        for _ in 0..max {
+            if !self.e.chance(num, 3) {
+                break;
+            }
+            let (text, v) = self.var_decl(1, bounded);
+            out.push_str(&text);
+            match v {
+                Ok(v) => vars.push(v),
+                Err(m) => maps.push(m),
+            }
+        }
+        (vars, maps)
+    }
+
     fn machine(&mut self) -> String {
         let name = self.fresh("m");
         let n_states = 1 + self.count(3, 2, 3);
@@ -467,21 +492,9 @@ impl<'e, 'a> Gen<'e, 'a> {
             }
         }
         out.push_str(" {\n");
-        // Machine variables.
-        let mut vars = Vec::new();
-        let mut maps = Vec::new();
-        for _ in 0..3 {
-            if !self.e.chance(1, 2) {
-                break;
-            }
-            // Instances times entries: a machine's maps are always bounded.
-            let (text, v) = self.var_decl(1, true);
-            out.push_str(&text);
-            match v {
-                Ok(v) => vars.push(v),
-                Err(m) => maps.push(m),
-            }
-        }
+        // Machine variables. Instances times entries: a machine's maps
+        // are always bounded.
+        let (vars, maps) = self.var_decls(3, 1, true, &mut out);
         // States, each with variables; some have defaults.
         let mut state_vars: Vec<Vec<(String, Ty, bool)>> = Vec::new();
         for s in &states {
@@ -684,19 +697,7 @@ impl<'e, 'a> Gen<'e, 'a> {
     fn processor(&mut self) -> String {
         let name = self.fresh("proc");
         let mut out = format!("processor {name} {{\n");
-        let mut vars = Vec::new();
-        let mut maps = Vec::new();
-        for _ in 0..4 {
-            if !self.e.chance(2, 3) {
-                break;
-            }
-            let (text, v) = self.var_decl(1, false);
-            out.push_str(&text);
-            match v {
-                Ok(v) => vars.push(v),
-                Err(m) => maps.push(m),
-            }
-        }
+        let (vars, maps) = self.var_decls(4, 2, false, &mut out);
         let outer_fns = self.fns.clone();
         if self.e.chance(1, 3) {
             let f = self.fresh("pf");
