@@ -175,15 +175,9 @@ pub(crate) fn shape(
         // The event itself goes into the engine; keep a copy when the
         // reshaping or the next program needs it.
         let keep = (edits || original.is_some() || Some(pi) != last).then(|| event.clone());
-        let engine = &mut program.engine;
-        let run = catch_unwind(AssertUnwindSafe(|| {
-            engine.push_event(event);
-            engine.drain()
-        }));
-        let outputs = match run {
-            Ok(outputs) => outputs,
-            Err(_) => {
-                disable(program, counters, "it panicked on an event");
+        let outputs = match program.guarded(counters, "on an event", |e| e.push_event(event)) {
+            Some(outputs) => outputs,
+            None => {
                 // The event passes this program unchanged.
                 match keep {
                     Some(before) => {
@@ -250,7 +244,31 @@ fn read_back(
     }
 }
 
-pub(crate) fn disable(program: &mut Loaded, counters: &Counters, why: &str) {
+impl Loaded {
+    /// Runs `step` on the engine and takes its outputs; a panic disables
+    /// the program (`None`), saying `when` it happened.
+    pub(crate) fn guarded(
+        &mut self,
+        counters: &Counters,
+        when: &str,
+        step: impl FnOnce(&mut Engine),
+    ) -> Option<Vec<Output>> {
+        let engine = &mut self.engine;
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            step(engine);
+            engine.drain()
+        }));
+        match run {
+            Ok(outputs) => Some(outputs),
+            Err(_) => {
+                disable(self, counters, &format!("it panicked {when}"));
+                None
+            }
+        }
+    }
+}
+
+fn disable(program: &mut Loaded, counters: &Counters, why: &str) {
     program.disabled = true;
     Counters::bump(&counters.programs_disabled);
     counters.problem(format!(

@@ -37,7 +37,7 @@ use opentelemetry::logs::{AnyValue, Severity};
 use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
 use serde_json::Value as Json;
 
-use crate::chain::{Loaded, Verdict, disable, shape};
+use crate::chain::{Loaded, Verdict, shape};
 use crate::mapping::{derived_log, intern, json_any_value, report_log};
 use crate::metrics::{MeterRecorder, MetricPoint, MetricSink};
 use crate::stats::Counters;
@@ -211,19 +211,11 @@ impl Worker {
         if program.disabled {
             return;
         }
-        let engine = &mut program.engine;
-        let run = catch_unwind(AssertUnwindSafe(|| {
-            engine.push_event(event);
-            engine.drain()
-        }));
+        let counters = self.handler.counters.clone();
+        let outputs = program.guarded(&counters, "on an event", |e| e.push_event(event));
         let mut derived = Vec::new();
-        match run {
-            Ok(outputs) => {
-                for output in outputs {
-                    self.handler.output(pi, program, output, &mut derived);
-                }
-            }
-            Err(_) => disable(program, &self.handler.counters, "it panicked on an event"),
+        for output in outputs.into_iter().flatten() {
+            self.handler.output(pi, program, output, &mut derived);
         }
         self.hand_on(derived);
     }
@@ -257,22 +249,10 @@ impl Worker {
             if program.disabled {
                 continue;
             }
-            let engine = &mut program.engine;
-            let run = catch_unwind(AssertUnwindSafe(|| {
-                engine.finish(true);
-                engine.drain()
-            }));
-            match run {
-                Ok(outputs) => {
-                    for output in outputs {
-                        self.handler.output(pi, program, output, &mut derived);
-                    }
-                }
-                Err(_) => disable(
-                    program,
-                    &self.handler.counters,
-                    "it panicked closing its windows",
-                ),
+            let counters = self.handler.counters.clone();
+            let outputs = program.guarded(&counters, "closing its windows", |e| e.finish(true));
+            for output in outputs.into_iter().flatten() {
+                self.handler.output(pi, program, output, &mut derived);
             }
         }
         derived
