@@ -718,11 +718,10 @@ impl<'e, 'a> Gen<'e, 'a> {
             sc.maps = maps.clone();
             let mut head = format!("    on {}", ev.name);
             if self.e.chance(1, 3) {
-                // Not the processor's own functions: the analysis rejects
-                // them in a guard (E0402, a checker bug reported by the
-                // progen work), so guards call top-level functions only.
                 let mut guard = sc.clone();
-                guard.fns = outer_fns.clone();
+                if crate::known::PROCESSOR_FN_IN_GUARD {
+                    guard.fns = outer_fns.clone();
+                }
                 let g = self.x().expr(&guard, Ty::plain(Base::Bool), 3);
                 head.push_str(&format!(" when {g}"));
             }

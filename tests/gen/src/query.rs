@@ -93,8 +93,13 @@ impl Gen<'_, '_> {
             stages.push(stage);
         }
         if self.e.chance(3, 5) {
-            stages.push(self.summarize(&name, &mut row));
+            let (summarize, overflow_keys) = self.summarize(&mut row);
+            stages.push(summarize);
+            let metric_only = overflow_keys && crate::known::OVERFLOW_KEY_ROWS;
             for _ in 0..2 {
+                if metric_only {
+                    break;
+                }
                 if !self.e.chance(1, 3) {
                     break;
                 }
@@ -112,7 +117,7 @@ impl Gen<'_, '_> {
                 };
                 stages.push(stage);
             }
-            if row.histograms.is_empty() && self.e.chance(1, 3) {
+            if row.histograms.is_empty() && !metric_only && self.e.chance(1, 3) {
                 stages.push(self.emit_query_log(&row));
             } else {
                 stages.push(format!("emit metric \"{name}.m\""));
@@ -196,8 +201,9 @@ impl Gen<'_, '_> {
         format!("project {}", cols.join(", "))
     }
 
-    fn summarize(&mut self, name: &str, row: &mut Row) -> String {
-        let _ = name;
+    /// The stage, and whether it has a series bound and a key that is not
+    /// a string (see `known::OVERFLOW_KEY_ROWS`).
+    fn summarize(&mut self, row: &mut Row) -> (String, bool) {
         let mut aggs = Vec::new();
         let mut cols = Vec::new();
         let mut hist = Vec::new();
@@ -261,6 +267,8 @@ impl Gen<'_, '_> {
             }
         }
         let mut keys = Vec::new();
+        // A key that is not a string.
+        let mut plain_keys = false;
         for _ in 0..self.count_up(2) {
             let key_cols: Vec<Val> = row
                 .cols()
@@ -271,6 +279,7 @@ impl Gen<'_, '_> {
             if !key_cols.is_empty() && self.e.chance(1, 2) {
                 let c = self.e.pick(&key_cols).clone();
                 keys.push(c.text.clone());
+                plain_keys |= c.ty.base != Base::Str;
                 cols.push(c);
             } else {
                 let base = *self.e.pick(&[Base::Str, Base::Int, Base::Bool]);
@@ -282,6 +291,7 @@ impl Gen<'_, '_> {
                 let v = self.x().expr(&row.scope, ty, 2);
                 let k = self.fresh("k");
                 keys.push(format!("{k} = {v}"));
+                plain_keys |= base != Base::Str;
                 cols.push(Val {
                     text: k,
                     ty,
@@ -293,7 +303,8 @@ impl Gen<'_, '_> {
         if !keys.is_empty() {
             text.push_str(&format!(" by {}", keys.join(", ")));
         }
-        if self.e.chance(2, 3) {
+        let bounded = self.e.chance(2, 3);
+        if bounded {
             text.push_str(&format!(" max {}", self.e.range(1, 4)));
         }
         if self.e.chance(2, 3) {
@@ -307,7 +318,7 @@ impl Gen<'_, '_> {
         row.scope.attrs = None;
         row.scope.is_targets.clear();
         row.histograms = hist;
-        text
+        (text, bounded && plain_keys)
     }
 
     fn emit_query_log(&mut self, row: &Row) -> String {

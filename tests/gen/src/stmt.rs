@@ -208,11 +208,10 @@ impl<'a> Gen<'_, 'a> {
             _ if ty.opt => None,
             Base::Int | Base::Float | Base::Duration => Some((ty, *self.e.pick(&["+=", "-="]))),
             Base::Str => Some((ty, "+=")),
-            // Not on state variables (named `sv..`): the IR verifier
-            // rejects `state_var += duration` ("assigning duration to a
-            // timestamp"), a compiler bug found by this generator and
-            // reported; locals are fine.
-            Base::Timestamp if !name.starts_with("sv") => {
+            // State variables are named `sv..` (see `known`).
+            Base::Timestamp
+                if !(crate::known::TIMESTAMP_STATE_COMPOUND && name.starts_with("sv")) =>
+            {
                 Some((Ty::plain(Base::Duration), *self.e.pick(&["+=", "-="])))
             }
             _ => None,
