@@ -252,7 +252,13 @@ fn print_tables(n: usize, runs: usize, tables: &[Vec<Row>; 3]) {
     println!(
         "ratios: an engine's rate over VRL's (speedup over VRL); dtc engines take {BATCH} events or lines a batch"
     );
-    let show = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{:.2}M", r / 1e6));
+    // Three significant digits at every scale: 2.26M, 512k, 13.4k.
+    let show = |r: Option<f64>| match r {
+        None => "-".to_string(),
+        Some(r) if r >= 1e6 => format!("{:.2}M", r / 1e6),
+        Some(r) if r >= 1e5 => format!("{:.0}k", r / 1e3),
+        Some(r) => format!("{:.1}k", r / 1e3),
+    };
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) => format!("{:.1}x", a / b),
         _ => "-".to_string(),

@@ -369,12 +369,12 @@ mod tests {
 
     #[test]
     fn vrl_and_the_host_agree_with_dtc_on_every_workload_and_input_form() {
-        for w in 0..4 {
+        for (w, source) in PROGRAMS.iter().enumerate() {
             let input = lines_every(w, 20_000, TEST_STEP);
             let (events, _) = decode_all(&input);
             let expected = baseline(w, &events);
             assert!(expected > 0, "workload {w} does nothing on this stream");
-            let mut vrl = Vrl::compile(PROGRAMS[w]).unwrap();
+            let mut vrl = Vrl::compile(source).unwrap();
             assert_eq!(
                 run_values(w, &mut vrl, values(&input)),
                 (expected, 0),
