@@ -79,12 +79,6 @@ pub async fn run(
             config.artifacts.dir.display()
         ));
     }
-    std::fs::create_dir_all(&config.spool.dir).map_err(|e| {
-        format!(
-            "cannot create the spool folder `{}` (`spool.dir`): {e}",
-            config.spool.dir.display()
-        )
-    })?;
     let bind = |addr: SocketAddr, key: &'static str| async move {
         TcpListener::bind(addr)
             .await
@@ -122,10 +116,7 @@ pub async fn run(
             export.clone(),
             ripcord.clone(),
         );
-        let actions = actions::Actions {
-            spool: config.spool.dir.clone(),
-            max_disk: config.spool.max_disk,
-        };
+        let actions = actions::Actions::new(&config.spool, &config.actions)?;
         // Engines are not `Send`: the pipeline is built on its own thread.
         std::thread::Builder::new()
             .name("dtc-pipeline".into())

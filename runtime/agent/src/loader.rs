@@ -43,6 +43,8 @@ pub struct Loaded {
     pub digest: [u8; 32],
     pub metadata: Metadata,
     pub program: dtc_ir::Program,
+    /// The actions its IR can trigger.
+    pub actions: Vec<String>,
 }
 
 /// Reads the local policy, or explains what is wrong with it.
@@ -139,13 +141,14 @@ fn triggered_actions(program: &dtc_ir::Program) -> Vec<String> {
     out
 }
 
-/// Verifies one artifact's bytes against the policy, keys and budgets.
+/// Verifies one artifact's bytes against the policy, keys and budgets;
+/// gives it with the actions its IR can trigger.
 pub fn verify(
     bytes: &[u8],
     policy: &Policy,
     trusted_keys: &[PublicKey],
     budgets: &Budgets,
-) -> Result<Artifact, String> {
+) -> Result<(Artifact, Vec<String>), String> {
     let artifact = dtc_artifact::decode(bytes).map_err(|e| e.to_string())?;
     let m = &artifact.metadata;
     let ring = policy.ring.as_deref().unwrap_or("the local policy");
@@ -238,7 +241,7 @@ pub fn verify(
             artifact.signatures.len()
         ));
     }
-    Ok(artifact)
+    Ok((artifact, actions))
 }
 
 /// What a scan found.
@@ -334,7 +337,7 @@ impl Loader {
                 Ok(None) => {
                     self.refused.remove(name);
                 }
-                Ok(Some((artifact, digest))) => {
+                Ok(Some(((artifact, actions), digest))) => {
                     self.refused.remove(name);
                     self.good.insert(
                         name.clone(),
@@ -343,6 +346,7 @@ impl Loader {
                             digest,
                             metadata: artifact.metadata,
                             program: artifact.program,
+                            actions,
                         }),
                     );
                 }

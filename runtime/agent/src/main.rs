@@ -206,7 +206,7 @@ fn status(target: &Target, json: bool) -> Result<(), String> {
     }
     for p in s["programs"].as_array().into_iter().flatten() {
         println!(
-            "program {} ({}): {}{}; {} events, {} µs, {} logs, {} metric points, {} actions fired, {} refused, {} faults",
+            "program {} ({}): {}{}; {} events, {} µs CPU, {} logs, {} metric points, {} actions fired, {} refused, {} failed, {} faults",
             p["name"].as_str().unwrap_or("?"),
             p["file"].as_str().unwrap_or("?"),
             p["state"].as_str().unwrap_or("?"),
@@ -220,7 +220,14 @@ fn status(target: &Target, json: bool) -> Result<(), String> {
             p["metric_points"],
             p["actions_fired"],
             p["actions_refused"],
+            p["actions_failed"],
             p["faults"],
+        );
+    }
+    for (action, c) in s["actions"].as_object().into_iter().flatten() {
+        println!(
+            "action {action}: {} fired, {} written, {} refused, {} failed",
+            c["fired"], c["written"], c["refused"], c["failed"]
         );
     }
     for r in s["artifacts_refused"].as_array().into_iter().flatten() {

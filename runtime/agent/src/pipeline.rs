@@ -27,11 +27,13 @@
 //!   longer run: its events pass through unchanged.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use dtc_actions::ActionRecord;
 use dtc_engine::event::{InputEvent, from_flat_json, otlp_proto};
 use dtc_engine::{Engine, Options, Output};
 use dtc_ir::AggKind;
@@ -43,7 +45,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use serde_json::json;
 
-use crate::actions::{Actions, Request};
+use crate::actions::{self, Actions, READS_RECORDER, Seen, Tape};
 use crate::config::Budgets;
 use crate::convert::{self, agent_log, agent_resource, key_value, program_scope};
 use crate::exporter::{ExportQueue, Item};
@@ -66,6 +68,10 @@ pub enum Control {
     Release,
 }
 
+/// OTLP's TRACE (1-4) and DEBUG (5-8) severities: what `verbose_logs`
+/// lets through. 0 is "unspecified", not debug.
+const DEBUG_LEVELS: std::ops::RangeInclusive<i64> = 1..=8;
+
 /// At most this many fault, mismatch and malformed records are logged per
 /// second (per program for faults and mismatches); all are counted.
 const LOGGED_PER_SECOND: u64 = 10;
@@ -74,6 +80,11 @@ struct Running {
     loaded: Arc<Loaded>,
     engine: Option<Engine>,
     kinds: HashMap<String, AggKind>,
+    /// The events it saw lately, for its flight recorder; only for a
+    /// program that triggers an action writing it.
+    tape: Option<Tape>,
+    /// Whether it triggers `verbose_logs`.
+    may_be_verbose: bool,
     status: ProgramStatus,
     second: Window,
     minute: Window,
@@ -218,6 +229,7 @@ impl Pipeline {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+            self.poll_actions();
             if published.elapsed() >= Duration::from_millis(100) {
                 self.publish();
                 published = Instant::now();
@@ -231,7 +243,37 @@ impl Pipeline {
             self.retire(p, &mut derived);
         }
         self.send(derived);
+        // Long actions still running get a little time to report.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.actions.running() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            self.poll_actions();
+        }
+        self.poll_actions();
+        if self.actions.running() > 0 {
+            eprintln!(
+                "dtc-agent: {} long action(s) still running at shutdown; their records are lost",
+                self.actions.running()
+            );
+        }
         self.publish();
+    }
+
+    /// Announces the long actions that finished (never waits).
+    fn poll_actions(&mut self) {
+        let records = self.actions.completed();
+        if records.is_empty() {
+            return;
+        }
+        let mut derived = Derived::default();
+        for record in records {
+            let program = self
+                .programs
+                .iter_mut()
+                .find(|p| p.status.name == record.program);
+            announce_action(&self.stats, &self.actions, program, &record, &mut derived);
+        }
+        self.send(derived);
     }
 
     fn control(&mut self, c: Control) {
@@ -321,8 +363,19 @@ impl Pipeline {
             engine.finish(true);
             let outputs = engine.drain();
             for out in outputs {
-                side_output(&self.stats, &mut self.actions, &mut running, out, derived);
+                side_output(
+                    &self.stats,
+                    &mut self.actions,
+                    &mut running,
+                    out,
+                    None,
+                    derived,
+                );
             }
+        }
+        let name = &running.status.name;
+        if !self.programs.iter().any(|p| &p.status.name == name) {
+            self.actions.forget(name);
         }
     }
 
@@ -384,9 +437,9 @@ impl Pipeline {
             self.forward_unchanged(batch);
             return;
         }
-        // Decode every record once.
-        let mut slots: Vec<(Option<InputEvent>, Option<InputEvent>)> =
-            Vec::with_capacity(batch.records as usize);
+        // Decode every record once; each program then sees `current`, which
+        // the programs before it shaped.
+        let mut decoded: Vec<Option<InputEvent>> = Vec::with_capacity(batch.records as usize);
         let mut derived = Derived::default();
         for rl in &batch.logs {
             let resource =
@@ -394,7 +447,7 @@ impl Pipeline {
             for sl in &rl.scope_logs {
                 for record in &sl.log_records {
                     match otlp_proto::decode_record(record, &resource) {
-                        Ok(e) => slots.push((Some(e.clone()), Some(e))),
+                        Ok(e) => decoded.push(Some(e)),
                         Err(reason) => {
                             self.stats.records_malformed.fetch_add(1, Relaxed);
                             self.malformed_window.roll(Duration::from_secs(1));
@@ -408,24 +461,41 @@ impl Pipeline {
                                     now_unix_ns(),
                                 ));
                             }
-                            slots.push((None, None));
+                            decoded.push(None);
                         }
                     }
                 }
             }
         }
+        let originals: Seen = Rc::new(decoded);
+        let mut current: Vec<Option<InputEvent>> = originals.to_vec();
+        // Whether a program has run over the batch yet (until then
+        // `current` is `originals`).
+        let mut shaped = false;
         // Through the chain, one program at a time.
         for pi in 0..self.programs.len() {
             if self.programs[pi].engine.is_none() {
                 continue;
             }
+            let verbose = self.programs[pi].may_be_verbose
+                && self.actions.is_verbose(&self.programs[pi].status.name);
+            // What a recording program saw: shared, not copied, when it is
+            // the batch as received.
+            let seen: Option<Seen> = self.programs[pi].tape.as_ref().map(|_| {
+                if shaped {
+                    Rc::new(current.clone())
+                } else {
+                    originals.clone()
+                }
+            });
             let started = thread_cpu();
             let mut events = 0u64;
-            let mut outputs = Vec::new();
+            let mut lifted = 0u64;
+            let mut outputs: Vec<(usize, Output)> = Vec::new();
             {
                 let engine = self.programs[pi].engine.as_mut().expect("checked above");
-                for (original, current) in &mut slots {
-                    let Some(event) = current.take() else {
+                for (k, slot) in current.iter_mut().enumerate() {
+                    let Some(event) = slot.take() else {
                         continue;
                     };
                     if self.ripcord.load(Relaxed) {
@@ -436,25 +506,48 @@ impl Pipeline {
                         return;
                     }
                     events += 1;
+                    // While verbose, a debug-level event the program keeps
+                    // from leaving passes on as the program saw it.
+                    let kept =
+                        (verbose && DEBUG_LEVELS.contains(&event.severity)).then(|| event.clone());
                     engine.push_event(event);
                     for out in engine.drain() {
                         match out {
                             Output::Egress { event } => {
-                                *current = Some(from_flat_json(event).unwrap_or_else(|_| {
+                                *slot = Some(from_flat_json(event).unwrap_or_else(|_| {
                                     // The engine writes what from_flat_json reads;
                                     // should it ever not, the event passes on as received.
-                                    original.clone().unwrap_or_default()
+                                    originals[k].clone().unwrap_or_default()
                                 }));
                             }
-                            other => outputs.push(other),
+                            other => outputs.push((k, other)),
                         }
+                    }
+                    if slot.is_none()
+                        && let Some(event) = kept
+                    {
+                        *slot = Some(event);
+                        lifted += 1;
                     }
                 }
             }
             let took = thread_cpu().saturating_sub(started);
+            shaped = true;
+            let max_recorded = self.actions.max_recorded();
             let running = &mut self.programs[pi];
-            for out in outputs {
-                side_output(&self.stats, &mut self.actions, running, out, &mut derived);
+            running.status.verbose_passed += lifted;
+            if let (Some(tape), Some(seen)) = (running.tape.as_mut(), seen) {
+                tape.push(seen, max_recorded);
+            }
+            for (k, out) in outputs {
+                side_output(
+                    &self.stats,
+                    &mut self.actions,
+                    running,
+                    out,
+                    Some((k, &originals)),
+                    &mut derived,
+                );
             }
             account(
                 &self.stats,
@@ -466,7 +559,7 @@ impl Pipeline {
             );
         }
         // Reassemble the batch in its own structure.
-        let mut slots = slots.into_iter();
+        let mut slots = originals.iter().zip(current);
         let mut forwarded = 0u64;
         let mut suppressed = 0u64;
         let mut out_logs = Vec::with_capacity(batch.logs.len());
@@ -479,7 +572,7 @@ impl Pipeline {
                         Some((None, _)) | None => records.push(record),
                         Some((Some(_), None)) => suppressed += 1,
                         Some((Some(original), Some(shaped))) => {
-                            records.push(convert::reshape(&record, &original, &shaped))
+                            records.push(convert::reshape(&record, original, &shaped))
                         }
                     }
                 }
@@ -572,11 +665,16 @@ impl Pipeline {
 }
 
 /// Routes one output that is not egress.
+///
+/// `at` is the event that produced it (its index in the batch and the
+/// batch as received), when it came from one rather than from closing
+/// windows or timeouts.
 fn side_output(
     stats: &Stats,
     actions: &mut Actions,
     p: &mut Running,
     out: Output,
+    at: Option<(usize, &Seen)>,
     derived: &mut Derived,
 ) {
     let name = p.status.name.clone();
@@ -618,35 +716,17 @@ fn side_output(
                 ),
             }
         }
-        Output::Action {
-            action,
-            args,
-            limit,
-            per_ns,
-            fired,
-            by,
-            time,
-            ..
-        } => {
+        Output::Action { fired, .. } => {
             if fired {
                 stats.actions_fired.fetch_add(1, Relaxed);
                 p.status.actions_fired += 1;
                 p.minute.actions += 1;
-            } else {
-                stats.actions_refused.fetch_add(1, Relaxed);
-                p.status.actions_refused += 1;
             }
-            let request = Request {
-                program: &name,
-                action: &action,
-                args: &args,
-                limit,
-                per_ns,
-                fired,
-                by: &by,
-                time,
-            };
-            derived.agent.push(actions.run(&request, now));
+            let pid = at.and_then(|(k, batch)| batch.get(k)?.as_ref().and_then(target_pid));
+            let tape = p.tape.as_mut().map(|t| (t, at.map(|(k, _)| k)));
+            if let Some(record) = actions.run(&name, &out, tape, pid) {
+                announce_action(stats, actions, Some(p), &record, derived);
+            }
         }
         Output::Fault { by, message, .. } => {
             stats.faults.fetch_add(1, Relaxed);
@@ -666,6 +746,43 @@ fn side_output(
             stats.records_malformed.fetch_add(1, Relaxed);
             log_limited(p, derived, "dtc.malformed", &format!("{reason}: {line}"));
         }
+    }
+}
+
+/// Counts an action's record (per action, per program) and queues the log
+/// record that announces it.
+fn announce_action(
+    stats: &Stats,
+    actions: &Actions,
+    program: Option<&mut Running>,
+    record: &ActionRecord,
+    derived: &mut Derived,
+) {
+    actions::count(stats, record);
+    let class = actions::outcome_class(record);
+    if let Some(p) = program {
+        match class {
+            "refused" => p.status.actions_refused += 1,
+            "failed" => p.status.actions_failed += 1,
+            _ => {}
+        }
+    }
+    match class {
+        "refused" => stats.actions_refused.fetch_add(1, Relaxed),
+        "failed" => stats.actions_failed.fetch_add(1, Relaxed),
+        _ => 0,
+    };
+    derived
+        .agent
+        .push(actions::announce(record, actions.spool(), now_unix_ns()));
+}
+
+/// The process an event names as its origin: its resource's `process.pid`.
+fn target_pid(event: &InputEvent) -> Option<i32> {
+    match event.resource.get("process.pid")? {
+        serde_json::Value::Number(n) => n.as_i64().and_then(|p| i32::try_from(p).ok()),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
     }
 }
 

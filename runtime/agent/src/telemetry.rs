@@ -3,6 +3,7 @@
 //! JSON `dtc-agent status` prints, and OTLP metrics the exporter sends
 //! beside the programs' own.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -85,8 +86,28 @@ pub struct ProgramStatus {
     pub metric_points: u64,
     pub actions_fired: u64,
     pub actions_refused: u64,
+    /// Actions that failed on the host or were denied by the configuration.
+    pub actions_failed: u64,
     pub faults: u64,
     pub suppressed: u64,
+    /// Debug-level events passed on, unchanged, because `verbose_logs` lifted
+    /// the program's suppression.
+    pub verbose_passed: u64,
+}
+
+/// What happened to one action, across programs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActionCounts {
+    /// Fired by a program (its own budget allowed it).
+    pub fired: u64,
+    /// Did its work: a file in the spool, or verbose mode.
+    pub written: u64,
+    /// Refused by a budget: the program's, an hourly cap, the bound on long
+    /// actions at once, the spool's disk.
+    pub refused: u64,
+    /// Failed on the host (no tool, no process, not permitted) or denied by
+    /// the configuration.
+    pub failed: u64,
 }
 
 /// An artifact the loader refused.
@@ -121,6 +142,7 @@ pub struct Stats {
     pub faults: AtomicU64,
     pub actions_fired: AtomicU64,
     pub actions_refused: AtomicU64,
+    pub actions_failed: AtomicU64,
     pub budget_trips: AtomicU64,
     refused: [AtomicU64; 3],
     dropped: [AtomicU64; 4],
@@ -134,6 +156,8 @@ pub struct Stats {
     pub programs: Mutex<Vec<ProgramStatus>>,
     pub artifacts_refused: Mutex<Vec<ArtifactRefusal>>,
     pub ripcord: Mutex<Option<RipcordReport>>,
+    /// Per action name.
+    pub actions: Mutex<BTreeMap<String, ActionCounts>>,
 }
 
 impl Default for Stats {
@@ -151,6 +175,7 @@ impl Default for Stats {
             faults: AtomicU64::new(0),
             actions_fired: AtomicU64::new(0),
             actions_refused: AtomicU64::new(0),
+            actions_failed: AtomicU64::new(0),
             budget_trips: AtomicU64::new(0),
             refused: Default::default(),
             dropped: Default::default(),
@@ -164,6 +189,7 @@ impl Default for Stats {
             programs: Mutex::new(Vec::new()),
             artifacts_refused: Mutex::new(Vec::new()),
             ripcord: Mutex::new(None),
+            actions: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -214,6 +240,7 @@ impl Stats {
             ("faults", get(&self.faults)),
             ("actions_fired", get(&self.actions_fired)),
             ("actions_refused", get(&self.actions_refused)),
+            ("actions_failed", get(&self.actions_failed)),
             ("budget_trips", get(&self.budget_trips)),
             ("exported_logs", get(&self.exported_logs)),
             ("exported_metrics", get(&self.exported_metrics)),
@@ -244,7 +271,8 @@ impl Stats {
                     "reason": p.reason, "events": p.events, "cpu_ns": p.cpu_ns,
                     "derived_logs": p.derived_logs, "metric_points": p.metric_points,
                     "actions_fired": p.actions_fired, "actions_refused": p.actions_refused,
-                    "faults": p.faults, "suppressed": p.suppressed,
+                    "actions_failed": p.actions_failed,
+                    "faults": p.faults, "suppressed": p.suppressed, "verbose_passed": p.verbose_passed,
                 })
             })
             .collect();
@@ -268,6 +296,7 @@ impl Stats {
             "programs": programs,
             "artifacts_refused": artifacts_refused,
             "ripcord": ripcord,
+            "actions": crate::actions::counts_json(&lock(&self.actions)),
         })
     }
 
@@ -331,6 +360,24 @@ impl Stats {
             "dtc.agent.queue.export_records",
             self.export_queue.load(Relaxed),
         ));
+        let actions = lock(&self.actions).clone();
+        if !actions.is_empty() {
+            let mut points = Vec::new();
+            for (action, c) in &actions {
+                for (outcome, n) in [
+                    ("fired", c.fired),
+                    ("written", c.written),
+                    ("refused", c.refused),
+                    ("failed", c.failed),
+                ] {
+                    points.push(point(
+                        n,
+                        vec![("action", action.as_str()), ("outcome", outcome)],
+                    ));
+                }
+            }
+            metrics.push(sum("dtc.agent.actions".into(), points));
+        }
         let programs = lock(&self.programs).clone();
         if !programs.is_empty() {
             let per = |f: fn(&ProgramStatus) -> u64| {
@@ -348,6 +395,10 @@ impl Stats {
             metrics.push(sum(
                 "dtc.agent.program.actions_refused".into(),
                 per(|p| p.actions_refused),
+            ));
+            metrics.push(sum(
+                "dtc.agent.program.actions_failed".into(),
+                per(|p| p.actions_failed),
             ));
         }
         ResourceMetrics {

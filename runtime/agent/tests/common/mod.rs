@@ -340,7 +340,9 @@ impl Agent {
     pub fn start(dir: &Path, config: &str) -> Agent {
         std::fs::write(dir.join("agent.toml"), config).unwrap();
         let _ = std::fs::remove_file(dir.join("ready.json"));
+        // From the repository root, as the samples' relative paths expect.
         let child = Command::new(bin())
+            .current_dir(root())
             .args(["run", "--config"])
             .arg(dir.join("agent.toml"))
             .stdout(Stdio::null())
