@@ -34,30 +34,14 @@ pub(crate) fn compile(args: &CompileArgs, io: &mut Io<'_>) -> Outcome {
         );
         return Outcome::Failed;
     }
-    let (Some(report), Some(Ok(program))) = (&out.report, out.lower()) else {
+    let (Some(report), Some(Ok(bytes))) = (&out.report, out.artifact(env!("CARGO_PKG_VERSION")))
+    else {
         let _ = writeln!(
             io.stderr,
             "error: internal compiler error: the program's IR does not verify"
         );
         return Outcome::Failed;
     };
-    let sources: Vec<(&str, &str)> = out
-        .units
-        .iter()
-        .map(|u| {
-            let f = out.sources.get(u.file);
-            (f.name.as_str(), f.text.as_str())
-        })
-        .collect();
-    let metadata = dtc_artifact::Metadata {
-        program: out.sources.get(out.root).name.clone(),
-        source_hash: dtc_artifact::source_hash(sources),
-        compiler_version: env!("CARGO_PKG_VERSION").to_string(),
-        tier: report.tier.key().to_string(),
-        risk: dtc_analysis::render_json(report, &out.sources),
-        memory_bound: report.memory_total,
-    };
-    let bytes = dtc_artifact::encode(&metadata, &program, &[]);
     let path = args
         .output
         .clone()

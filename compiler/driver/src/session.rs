@@ -103,6 +103,35 @@ impl CheckOutput {
         Some(dtc_ir::verify(&program).map(|()| program))
     }
 
+    /// The checked program as an unsigned `.dtx` artifact: the verified IR
+    /// with metadata from the analysis (tier, risk report, memory bound)
+    /// and the hash of every source file read. What `dtc compile` writes,
+    /// for every tool and test that needs an artifact. `None` when the
+    /// program has errors; `Err` as for [`CheckOutput::lower`].
+    pub fn artifact(
+        &self,
+        compiler_version: &str,
+    ) -> Option<Result<Vec<u8>, Vec<dtc_ir::VerifyError>>> {
+        let report = self.report.as_ref()?;
+        let program = match self.lower()? {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
+        let sources = self.units.iter().map(|u| {
+            let f = self.sources.get(u.file);
+            (f.name.as_str(), f.text.as_str())
+        });
+        let metadata = dtc_artifact::Metadata {
+            program: self.sources.get(self.root).name.clone(),
+            source_hash: dtc_artifact::source_hash(sources),
+            compiler_version: compiler_version.to_string(),
+            tier: report.tier.key().to_string(),
+            risk: dtc_analysis::render_json(report, &self.sources),
+            memory_bound: report.memory_total,
+        };
+        Some(Ok(dtc_artifact::encode(&metadata, &program, &[])))
+    }
+
     pub fn error_count(&self) -> usize {
         self.count(Severity::Error)
     }

@@ -20,12 +20,12 @@
 //! - Derived telemetry carries the agent's resource (`service.name` =
 //!   `dtc-agent`) and a scope named after the program.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use dtc_engine::MetricValue;
 use dtc_engine::event::InputEvent;
 use dtc_engine::value::Value;
-use dtc_ir::{AggKind, Program, Stage};
+use dtc_ir::AggKind;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList, any_value,
 };
@@ -217,33 +217,6 @@ pub fn agent_log(
         attributes: attributes.iter().map(|(k, v)| key_value(k, v)).collect(),
         ..LogRecord::default()
     }
-}
-
-/// The aggregate behind each metric name a program emits: the names
-/// `EmitMetric` gives (the bare name for a single aggregate, `name.column`
-/// for several).
-pub fn metric_kinds(program: &Program) -> HashMap<String, AggKind> {
-    let mut kinds = HashMap::new();
-    for query in &program.queries {
-        let mut aggregates: Vec<(String, AggKind)> = Vec::new();
-        for stage in &query.stages {
-            match stage {
-                Stage::Summarize { aggregates: a, .. } => {
-                    aggregates = a.iter().map(|a| (a.name.clone(), a.kind)).collect();
-                }
-                Stage::EmitMetric { name } if aggregates.len() == 1 => {
-                    kinds.insert(name.clone(), aggregates[0].1);
-                }
-                Stage::EmitMetric { name } => {
-                    for (column, kind) in &aggregates {
-                        kinds.insert(format!("{name}.{column}"), *kind);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    kinds
 }
 
 /// A metric point as an OTLP metric, or `None` for a point without a value

@@ -127,9 +127,15 @@ impl Running {
             state: if ripcord { "ripcord" } else { "running" }.into(),
             ..ProgramStatus::default()
         };
+        let triggers = |a: &str| loaded.actions.iter().any(|x| x == a);
         Running {
             engine: (!ripcord).then(|| Engine::new(loaded.program.clone(), options.clone())),
-            kinds: convert::metric_kinds(&loaded.program),
+            kinds: dtc_engine::output::metric_kinds(&loaded.program),
+            tape: READS_RECORDER
+                .iter()
+                .any(|a| triggers(a))
+                .then(Tape::default),
+            may_be_verbose: triggers("verbose_logs"),
             loaded,
             status,
             second: Window::new(),

@@ -99,8 +99,16 @@ async fn check_sample_with(
     }
     let unshaped: Vec<Json> = events.iter().map(to_flat_json).collect();
     assert_ne!(egress, unshaped, "the sample shapes nothing");
-    assert_eq!(!metrics.is_empty(), !source.contains("03-secret"), "{metrics:?}");
-    assert_eq!(!logs.is_empty(), source.contains("01-file-hashing"), "{logs:?}");
+    assert_eq!(
+        !metrics.is_empty(),
+        !source.contains("03-secret"),
+        "{metrics:?}"
+    );
+    assert_eq!(
+        !logs.is_empty(),
+        source.contains("01-file-hashing"),
+        "{logs:?}"
+    );
 
     let got_egress = downstream.forwarded_flat();
     assert_eq!(got_egress.len(), egress.len(), "{transport:?}");

@@ -54,25 +54,7 @@ pub fn compile(source: &Path) -> Vec<u8> {
     let session = dtc_driver::Session::new(dtc_driver::RealFs);
     let out = session.check_path(source).unwrap();
     assert!(!out.has_errors(), "{source:?}: {:?}", out.diagnostics);
-    let report = out.report.as_ref().unwrap();
-    let program = out.lower().unwrap().unwrap();
-    let sources: Vec<(&str, &str)> = out
-        .units
-        .iter()
-        .map(|u| {
-            let f = out.sources.get(u.file);
-            (f.name.as_str(), f.text.as_str())
-        })
-        .collect();
-    let metadata = dtc_artifact::Metadata {
-        program: out.sources.get(out.root).name.clone(),
-        source_hash: dtc_artifact::source_hash(sources),
-        compiler_version: "test".into(),
-        tier: report.tier.key().to_string(),
-        risk: dtc_analysis::render_json(report, &out.sources),
-        memory_bound: report.memory_total,
-    };
-    dtc_artifact::encode(&metadata, &program, &[])
+    out.artifact("test").unwrap().unwrap()
 }
 
 /// Puts an artifact in place atomically (written aside, then renamed).
