@@ -1182,8 +1182,9 @@ impl Walker<'_> {
                 row: None,
             };
             let mut steps = 1;
+            // The guard may call the processor's own functions, like the body.
             if let Some(g) = &h.guard {
-                self.expr(g, &cx);
+                self.with_local_fns(p, |w| w.expr(g, &cx));
                 steps += 1;
             }
             steps += self.with_local_fns(p, |w| w.block(&h.body, &cx));

@@ -580,13 +580,17 @@ impl<'p> Verifier<'p> {
                 self.local(*i, f);
                 self.expr(e, f);
             }
-            Stmt::Assign { place, value, .. } => {
+            Stmt::Assign { place, op, value } => {
                 self.expr(value, f);
-                if let Some(t) = self.place_ty(place, f)
-                    && !t.accepts(&value.ty)
-                    && !t.inner().accepts(&value.ty)
-                {
-                    self.err(format!("assigning {} to a {t}", value.ty));
+                if let Some(t) = self.place_ty(place, f) {
+                    // `t += d` keeps the place's type: a timestamp moves by
+                    // a duration; everything else adds its own type.
+                    let shifts_time = *op != AssignOp::Set
+                        && *t.inner() == Type::Timestamp
+                        && value.ty == Type::Duration;
+                    if !shifts_time && !t.accepts(&value.ty) && !t.inner().accepts(&value.ty) {
+                        self.err(format!("assigning {} to a {t}", value.ty));
+                    }
                 }
             }
             Stmt::If {
