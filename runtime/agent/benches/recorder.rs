@@ -68,14 +68,14 @@ fn main() {
     let first = per_event(|| {
         let mut tape = Tape::default();
         for _ in 0..BATCHES {
-            tape.push(shared.clone(), 1000);
+            tape.push(shared.clone(), 0, 1000);
         }
         std::hint::black_box(tape.len());
     });
     let later = per_event(|| {
         let mut tape = Tape::default();
         for _ in 0..BATCHES {
-            tape.push(Rc::new(batch.clone()), 1000);
+            tape.push(Rc::new(batch.clone()), 0, 1000);
         }
         std::hint::black_box(tape.len());
     });
@@ -83,7 +83,7 @@ fn main() {
     let flush = per_event(|| {
         for _ in 0..BATCHES {
             let mut tape = Tape::default();
-            tape.push(shared.clone(), 1000);
+            tape.push(shared.clone(), 0, 1000);
             tape.flush(&recorder, "p", None, 1000);
         }
     });

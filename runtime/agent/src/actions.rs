@@ -52,16 +52,19 @@ pub type Seen = Rc<Vec<Option<InputEvent>>>;
 /// of the first not yet handed to the flight recorder, bounded in events.
 #[derive(Debug, Default)]
 pub struct Tape {
-    batches: VecDeque<(Seen, usize)>,
+    /// Each batch, the first event not yet flushed, and its size per event
+    /// (the request's encoded size spread over its records).
+    batches: VecDeque<(Seen, usize, u64)>,
     events: usize,
 }
 
 impl Tape {
-    /// Keeps a batch; drops the oldest batches the bound no longer needs.
-    pub fn push(&mut self, seen: Seen, max_events: usize) {
+    /// Keeps a batch of `bytes_per_event` bytes an event (as received);
+    /// drops the oldest batches the bound no longer needs.
+    pub fn push(&mut self, seen: Seen, bytes_per_event: u64, max_events: usize) {
         self.events += seen.len();
-        self.batches.push_back((seen, 0));
-        while let Some((front, from)) = self.batches.front() {
+        self.batches.push_back((seen, 0, bytes_per_event));
+        while let Some((front, from, _)) = self.batches.front() {
             let n = front.len() - from;
             if self.events - n < max_events {
                 break;
@@ -80,6 +83,14 @@ impl Tape {
         self.events == 0
     }
 
+    /// About how many bytes the held events take, by their encoded size.
+    pub fn bytes(&self) -> u64 {
+        self.batches
+            .iter()
+            .map(|(b, from, per)| (b.len() - from) as u64 * per)
+            .sum()
+    }
+
     /// Hands the events up to and including `last` of the newest batch (all
     /// of it when `None`), at most `max_events` of them, to the recorder as
     /// JSON lines, oldest first; the rest of the newest batch stays.
@@ -90,23 +101,23 @@ impl Tape {
         last: Option<usize>,
         max_events: usize,
     ) {
-        let Some((newest, _)) = self.batches.back() else {
+        let Some((newest, _, _)) = self.batches.back() else {
             return;
         };
         let end = last.map_or(newest.len(), |k| (k + 1).min(newest.len()));
         let newest = newest.clone();
         let mut taken: Vec<(Seen, usize, usize)> = Vec::new();
-        while let Some((batch, from)) = self.batches.pop_front() {
+        while let Some((batch, from, per)) = self.batches.pop_front() {
             if Rc::ptr_eq(&batch, &newest) && self.batches.is_empty() {
                 taken.push((batch.clone(), from, end.max(from)));
                 if end < batch.len() {
-                    self.batches.push_back((batch, end.max(from)));
+                    self.batches.push_back((batch, end.max(from), per));
                 }
                 break;
             }
             taken.push((batch, from, usize::MAX));
         }
-        self.events = self.batches.iter().map(|(b, from)| b.len() - from).sum();
+        self.events = self.batches.iter().map(|(b, from, _)| b.len() - from).sum();
         let mut lines: Vec<String> = Vec::new();
         for (batch, from, to) in &taken {
             let to = (*to).min(batch.len());
@@ -371,17 +382,18 @@ mod tests {
         let recorder = FlightRecorder::new(100, 1 << 20);
         let mut tape = Tape::default();
         for b in 0..10 {
-            tape.push(batch(b * 4, 4), 6);
+            tape.push(batch(b * 4, 4), 10, 6);
         }
         // The bound keeps whole batches: the last two (8 events) hold the
         // last 6.
         assert_eq!(tape.len(), 8);
+        assert_eq!(tape.bytes(), 80);
         tape.flush(&recorder, "p", Some(1), 5);
         let got = recorder.snapshot("p", None);
         assert_eq!(names(&got), ["E33", "E34", "E35", "E36", "E37"]);
         // The rest of the newest batch stays for the next flush.
         assert_eq!(tape.len(), 2);
-        tape.push(batch(40, 1), 6);
+        tape.push(batch(40, 1), 10, 6);
         tape.flush(&recorder, "p", None, 5);
         assert_eq!(
             names(&recorder.snapshot("p", Some(3))),

@@ -85,6 +85,7 @@ struct Running {
     tape: Option<Tape>,
     /// Whether it triggers `verbose_logs`.
     may_be_verbose: bool,
+    memory: StaticMemory,
     status: ProgramStatus,
     second: Window,
     minute: Window,
@@ -136,6 +137,7 @@ impl Running {
                 .any(|a| triggers(a))
                 .then(Tape::default),
             may_be_verbose: triggers("verbose_logs"),
+            memory: StaticMemory::of(&loaded.metadata.risk),
             loaded,
             status,
             second: Window::new(),
@@ -474,6 +476,14 @@ impl Pipeline {
             }
         }
         let originals: Seen = Rc::new(decoded);
+        // Only a recording program needs the size of what it keeps.
+        let bytes_per_event = if self.programs.iter().any(|p| p.tape.is_some()) {
+            use prost::Message;
+            let bytes: usize = batch.logs.iter().map(Message::encoded_len).sum();
+            bytes as u64 / batch.records.max(1)
+        } else {
+            0
+        };
         let mut current: Vec<Option<InputEvent>> = originals.to_vec();
         // Whether a program has run over the batch yet (until then
         // `current` is `originals`).
@@ -543,8 +553,19 @@ impl Pipeline {
             let running = &mut self.programs[pi];
             running.status.verbose_passed += lifted;
             if let (Some(tape), Some(seen)) = (running.tape.as_mut(), seen) {
-                tape.push(seen, max_recorded);
+                tape.push(seen, bytes_per_event, max_recorded);
             }
+            let recorded = match &running.tape {
+                Some(tape) => {
+                    tape.bytes()
+                        + self
+                            .actions
+                            .recorder()
+                            .stats(&running.status.name)
+                            .held_bytes as u64
+                }
+                None => 0,
+            };
             for (k, out) in outputs {
                 side_output(
                     &self.stats,
@@ -559,8 +580,11 @@ impl Pipeline {
                 &self.stats,
                 &self.budgets,
                 running,
-                took,
-                events,
+                Usage {
+                    cpu: took,
+                    events,
+                    recorded,
+                },
                 &mut derived,
             );
         }
@@ -806,6 +830,68 @@ fn log_limited(p: &mut Running, derived: &mut Derived, event: &str, message: &st
     }
 }
 
+/// What a program used over one batch.
+struct Usage {
+    /// CPU time of the pipeline thread in its pass.
+    cpu: Duration,
+    events: u64,
+    /// Bytes of events held for its flight recorder (tape and recorder).
+    recorded: u64,
+}
+
+/// A program's state bound from the analysis (the artifact's risk report),
+/// split so that what the engine and agent can observe replaces what the
+/// analysis had to assume.
+///
+/// The engine exposes the number of open windows (`finish(false)` counts
+/// them) but no count of machine instances, series per window or map
+/// entries; those stay at their analysed bound, which the engine enforces
+/// (instances are evicted, series overflow into one). The analysis assumes
+/// two windows per query: windows beyond that add their per-window bound.
+/// Its flight-recorder item (an assumed size per event) is replaced by the
+/// bytes actually held for the program.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct StaticMemory {
+    /// Machines, processor variables and whatever else is bounded.
+    fixed: u64,
+    /// The queries' windows, two per query.
+    windows: u64,
+    queries: u64,
+    /// The largest query's bound for one window.
+    per_window: u64,
+}
+
+impl StaticMemory {
+    fn of(risk: &serde_json::Value) -> StaticMemory {
+        let mut m = StaticMemory::default();
+        for item in risk["memory"]["items"].as_array().into_iter().flatten() {
+            let bytes = item["bytes"].as_u64().unwrap_or(0);
+            let what = item["what"].as_str().unwrap_or("");
+            if what.starts_with("query `") {
+                m.windows = m.windows.saturating_add(bytes);
+                m.queries += 1;
+                m.per_window = m.per_window.max(bytes / 2);
+            } else if what != "flight recorder" {
+                m.fixed = m.fixed.saturating_add(bytes);
+            }
+        }
+        m
+    }
+
+    fn bounded(&self) -> u64 {
+        self.fixed.saturating_add(self.windows)
+    }
+
+    /// The state estimate with `open_windows` windows open and `recorded`
+    /// bytes of events held for the program.
+    fn estimate(&self, open_windows: u64, recorded: u64) -> u64 {
+        let extra = open_windows.saturating_sub(2 * self.queries);
+        self.bounded()
+            .saturating_add(extra.saturating_mul(self.per_window))
+            .saturating_add(recorded)
+    }
+}
+
 /// The CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`).
 ///
 /// Budgets are on CPU time, not wall time: on a busy host the pipeline
@@ -823,19 +909,23 @@ pub fn thread_cpu() -> Duration {
 
 /// Adds a batch's usage (CPU time of the pipeline thread) to the
 /// program's and disables it when a budget tripped.
-fn account(
-    stats: &Stats,
-    b: &Budgets,
-    p: &mut Running,
-    took: Duration,
-    events: u64,
-    derived: &mut Derived,
-) {
+fn account(stats: &Stats, b: &Budgets, p: &mut Running, usage: Usage, derived: &mut Derived) {
+    let Usage {
+        cpu: took,
+        events,
+        recorded,
+    } = usage;
     p.status.events += events;
     p.status.cpu_ns += took.as_nanos() as u64;
-    if let Some(engine) = &p.engine {
+    let mut open_windows = 0;
+    if let Some(engine) = &mut p.engine {
+        // Closes nothing: only counts the open windows.
+        engine.finish(false);
+        open_windows = engine.counters.open_windows;
         p.status.suppressed = engine.counters.suppressed;
     }
+    let memory = p.memory.estimate(open_windows, recorded);
+    p.status.memory_bytes = memory;
     p.second.roll(Duration::from_secs(1));
     p.minute.roll(Duration::from_secs(60));
     p.second.time += took;
@@ -868,6 +958,16 @@ fn account(
             b.emit_per_second.to_string(),
             (p.second.emits - b.emit_per_second).to_string(),
         ))
+    } else if memory > b.memory {
+        Some((
+            "memory",
+            format!(
+                "an estimated {memory} bytes of state ({} bytes bounded by the analysis, {open_windows} open window(s), {recorded} bytes of recorded events)",
+                p.memory.bounded()
+            ),
+            format!("{} bytes", b.memory),
+            format!("{} bytes", memory - b.memory),
+        ))
     } else if p.minute.actions > b.actions_per_minute {
         Some((
             "actions_per_minute",
@@ -882,6 +982,9 @@ fn account(
         return;
     };
     p.engine = None;
+    // What it kept for its recorder goes too (the recorder keeps what was
+    // flushed, within its own bounds).
+    p.tape = None;
     p.status.state = "disabled".into();
     let reason = format!("budget {budget} exceeded: {measured}, budget {limit}, over by {over}");
     eprintln!("dtc-agent: program {} disabled: {reason}", p.status.file);
@@ -929,6 +1032,25 @@ fn account(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_memory_estimate_replaces_assumptions_with_what_is_seen() {
+        let risk = json!({ "memory": { "items": [
+            { "what": "machine `m`", "bytes": 1000 },
+            { "what": "query `q` windows", "bytes": 400 },
+            { "what": "query `r` windows", "bytes": 100 },
+            { "what": "flight recorder", "bytes": 1_024_000 },
+        ]}});
+        let m = StaticMemory::of(&risk);
+        assert_eq!(m.bounded(), 1500);
+        // Up to two windows per query are in the bound.
+        assert_eq!(m.estimate(4, 0), 1500);
+        // Each window more counts the largest per-window bound.
+        assert_eq!(m.estimate(6, 0), 1500 + 2 * 200);
+        // Recorded events count as held, not as assumed.
+        assert_eq!(m.estimate(1, 3000), 4500);
+        assert_eq!(StaticMemory::of(&json!({})).estimate(0, 0), 0);
+    }
 
     /// The budget clock counts the thread's work, not time spent waiting.
     #[test]

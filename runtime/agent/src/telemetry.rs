@@ -93,6 +93,8 @@ pub struct ProgramStatus {
     /// Debug-level events passed on, unchanged, because `verbose_logs` lifted
     /// the program's suppression.
     pub verbose_passed: u64,
+    /// The estimate of its state the memory budget is checked against.
+    pub memory_bytes: u64,
 }
 
 /// What happened to one action, across programs.
@@ -273,6 +275,7 @@ impl Stats {
                     "actions_fired": p.actions_fired, "actions_refused": p.actions_refused,
                     "actions_failed": p.actions_failed,
                     "faults": p.faults, "suppressed": p.suppressed, "verbose_passed": p.verbose_passed,
+                    "memory_bytes": p.memory_bytes,
                 })
             })
             .collect();
@@ -388,6 +391,14 @@ impl Stats {
             };
             metrics.push(sum("dtc.agent.program.cpu_ns".into(), per(|p| p.cpu_ns)));
             metrics.push(sum("dtc.agent.program.events".into(), per(|p| p.events)));
+            metrics.push(Metric {
+                name: "dtc.agent.program.memory_bytes".into(),
+                unit: "By".into(),
+                data: Some(metric::Data::Gauge(Gauge {
+                    data_points: per(|p| p.memory_bytes),
+                })),
+                ..Metric::default()
+            });
             metrics.push(sum(
                 "dtc.agent.program.actions_fired".into(),
                 per(|p| p.actions_fired),

@@ -17,6 +17,25 @@ use serde_json::{Value as Json, json};
 
 const NO_TELEMETRY: &str = "[telemetry]\ninterval = \"0s\"\n";
 
+/// A program that keeps a flight recorder (through `verbose_logs`).
+const VERBOSE_PROGRAM: &str = r#"// Debug chatter is suppressed until something fails.
+event Debugging {
+    step: int,
+}
+
+event Failure {
+    code: int,
+}
+
+suppress Debugging
+
+processor watch {
+    on Failure {
+        trigger verbose_logs(for: 10m) limit 1 per 1h
+    }
+}
+"#;
+
 fn action_records(d: &Downstream) -> Vec<LogRecord> {
     d.agent_records()
         .into_iter()
@@ -308,27 +327,7 @@ async fn actions_over_a_budget_are_refused_and_announced() {
 async fn verbose_logs_lets_suppressed_debug_events_through_and_flushes_the_recorder() {
     let dir = temp_dir("verbose");
     let source = dir.join("verbose.dt");
-    std::fs::write(
-        &source,
-        r#"// Debug chatter is suppressed until something fails.
-event Debugging {
-    step: int,
-}
-
-event Failure {
-    code: int,
-}
-
-suppress Debugging
-
-processor watch {
-    on Failure {
-        trigger verbose_logs(for: 10m) limit 1 per 1h
-    }
-}
-"#,
-    )
-    .unwrap();
+    std::fs::write(&source, VERBOSE_PROGRAM).unwrap();
     install(&dir.join("programs"), "a.dtx", &compile(&source));
     let downstream = Downstream::start().await;
     let agent = Agent::start(&dir, &base_config(&dir, &downstream));
@@ -383,4 +382,47 @@ processor watch {
         .collect();
     let expected: Vec<Json> = before.iter().map(to_flat_json).collect();
     assert_eq!(lines, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_holding_more_than_its_memory_budget_is_disabled() {
+    let dir = temp_dir("memory");
+    let source = dir.join("verbose.dt");
+    std::fs::write(&source, VERBOSE_PROGRAM).unwrap();
+    install(&dir.join("programs"), "a.dtx", &compile(&source));
+    let downstream = Downstream::start().await;
+    // The program's analysed state is tiny; the events it keeps for its
+    // flight recorder are not.
+    let config =
+        base_config(&dir, &downstream).replace("[budgets]\n", "[budgets]\nmemory = \"4KiB\"\n");
+    assert!(config.contains("memory = "));
+    let agent = Agent::start(&dir, &config);
+    let big = |step: i64| {
+        dtc_engine::event::from_flat_json(json!({
+            "event": "Debugging", "time": 1_795_341_600_000_000_000i64 + step,
+            "severity": 5, "step": step, "body": "x".repeat(1000),
+        }))
+        .unwrap()
+    };
+    send(&agent, &[big(1), big(2)]).await;
+    let status = status_when(&agent, |s| s["programs"][0]["events"] == 2).await;
+    assert_eq!(status["programs"][0]["state"], "running", "{status:#}");
+    send(&agent, &(3..10).map(big).collect::<Vec<_>>()).await;
+    let status = status_when(&agent, |s| s["programs"][0]["state"] == "disabled").await;
+    agent.stop();
+    let reason = status["programs"][0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("budget memory exceeded: an estimated "),
+        "{status:#}"
+    );
+    assert!(
+        reason.contains("bytes of recorded events), budget 4096 bytes, over by"),
+        "{reason}"
+    );
+    let trip = downstream
+        .agent_records()
+        .into_iter()
+        .find(|(_, r)| r.event_name == "dtc.budget_exceeded")
+        .expect("a record says which budget tripped");
+    assert_eq!(attr(&trip.1, "dtc.budget"), Some(json!("memory")));
 }
