@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use dtc_engine::event::{InputEvent, from_flat_json};
 use dtc_engine::value::decode;
-use dtc_engine::{Engine, Options, Output};
+use dtc_engine::{Edit, Egress, Engine, Options, Output, Produced};
 use dtc_ir::{AggKind, Program, ShapeRule};
 use serde_json::Value as Json;
 
@@ -28,9 +28,6 @@ use crate::stats::Counters;
 pub(crate) struct Loaded {
     pub name: String,
     pub engine: Engine,
-    /// Durable IDs of the events a shaping rule may edit (not only drop):
-    /// only their egress is read back, the rest pass or not.
-    pub edits: HashSet<String>,
     pub kinds: HashMap<String, AggKind>,
     /// Set when the engine panicked: the program is off, its events pass.
     pub disabled: bool,
@@ -54,7 +51,6 @@ impl Loaded {
             .collect();
         Loaded {
             name: program_name(&program),
-            edits: edited_events(&program),
             kinds: metric_kinds(&program),
             shaping_only: false,
             shaped,
@@ -149,7 +145,6 @@ pub(crate) fn shape(
     mut other: impl FnMut(usize, &Loaded, Output),
 ) -> Verdict {
     let mut original: Option<InputEvent> = None;
-    let last = programs.iter().rposition(|p| !p.disabled);
     for (pi, program) in programs.iter_mut().enumerate() {
         if program.disabled {
             continue;
@@ -168,45 +163,45 @@ pub(crate) fn shape(
             }
             continue;
         }
-        let edits = event
-            .name
-            .as_ref()
-            .is_some_and(|n| program.edits.contains(n));
-        // The event itself goes into the engine; keep a copy when the
-        // reshaping or the next program needs it.
-        let keep = (edits || original.is_some() || Some(pi) != last).then(|| event.clone());
-        let outputs = match program.guarded(counters, "on an event", |e| e.push_event(event)) {
-            Some(outputs) => outputs,
-            None => {
-                // The event passes this program unchanged.
-                match keep {
-                    Some(before) => {
-                        event = before;
-                        continue;
-                    }
-                    None => return Verdict::Pass,
+        // The event goes into the engine and comes back in its egress. A
+        // copy is kept only where an earlier program edited it, so that a
+        // panic here can still pass it on as edited.
+        let keep = original.as_ref().map(|_| event.clone());
+        let run = |e: &mut Engine| {
+            e.push_event(event);
+            e.drain_lazy()
+        };
+        let Some(produced) = program.guarded(counters, "on an event", run) else {
+            match keep {
+                Some(before) => {
+                    event = before;
+                    continue;
                 }
+                // The record passes as the application logged it.
+                None => return Verdict::Pass,
             }
         };
         let mut egress = None;
-        for output in outputs {
-            match output {
-                Output::Egress { event } => egress = Some(event),
-                other_output => other(pi, program, other_output),
+        for item in produced {
+            match item {
+                Produced::Egress(e) => egress = Some(e),
+                Produced::Output(output) => other(pi, program, output),
             }
         }
-        let Some(egress) = egress else {
+        let Some(Egress { input, edits }) = egress else {
             return Verdict::Suppress;
         };
-        // No copy: the last program, nothing edited before or here.
-        let Some(before) = keep else {
-            return Verdict::Pass;
-        };
-        event = if edits {
-            read_back(egress, before, &mut original, program, counters)
-        } else {
-            before
-        };
+        let before = Rc::try_unwrap(input).unwrap_or_else(|shared| (*shared).clone());
+        if edits.is_empty() {
+            event = before;
+            continue;
+        }
+        let shaped = apply_edits(&before, &edits)
+            .unwrap_or_else(|| read_back(&before, edits, program, counters));
+        if original.is_none() {
+            original = Some(before);
+        }
+        event = shaped;
     }
     match original {
         Some(original) if original != event => Verdict::Rewrite {
@@ -217,47 +212,78 @@ pub(crate) fn shape(
     }
 }
 
-/// The event a program's egress describes; the first edit remembers the
-/// event as the application logged it.
+/// The event with shaping's edits applied, for the edits that name an
+/// attribute or a standard field kept as text; `None` for any other, which
+/// [`read_back`] applies through the flat JSON form.
+fn apply_edits(event: &InputEvent, edits: &[Edit]) -> Option<InputEvent> {
+    let mut out = event.clone();
+    for edit in edits {
+        match edit {
+            Edit::RemoveAttr(key) => {
+                out.attributes.remove(&**key);
+            }
+            Edit::ReplaceAttr(key, value) => {
+                if let Some(slot) = out.attributes.get_mut(&**key) {
+                    *slot = value.clone();
+                }
+            }
+            Edit::RemoveTop(field) => *text_field(&mut out, field)? = None,
+            Edit::InsertTop(field, Json::String(text)) => {
+                *text_field(&mut out, field)? = Some(text.clone());
+            }
+            Edit::InsertTop(..) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// A standard field the flat form writes as text.
+fn text_field<'e>(event: &'e mut InputEvent, name: &str) -> Option<&'e mut Option<String>> {
+    match name {
+        "body" => Some(&mut event.body),
+        "severity_text" => Some(&mut event.severity_text),
+        "trace_id" => Some(&mut event.trace_id),
+        "span_id" => Some(&mut event.span_id),
+        _ => None,
+    }
+}
+
+/// The event a program's egress describes, through its flat JSON form (the
+/// engine's own definition of the edits).
 fn read_back(
-    egress: Json,
-    before: InputEvent,
-    original: &mut Option<InputEvent>,
+    before: &InputEvent,
+    edits: Vec<Edit>,
     program: &Loaded,
     counters: &Counters,
 ) -> InputEvent {
-    match from_flat_json(egress) {
-        Ok(shaped) => {
-            if original.is_none() {
-                *original = Some(before);
-            }
-            shaped
-        }
+    let egress = Egress {
+        input: Rc::new(before.clone()),
+        edits,
+    };
+    match from_flat_json(egress.to_json()) {
+        Ok(shaped) => shaped,
         Err(reason) => {
             counters.problem(format!(
                 "program `{}`: its egress could not be read back ({reason}); the record passed on as it came to it",
                 program.name
             ));
             Counters::bump(&counters.internal_errors);
-            before
+            before.clone()
         }
     }
 }
 
 impl Loaded {
-    /// Runs `step` on the engine and takes its outputs; a panic disables
-    /// the program (`None`), saying `when` it happened.
-    pub(crate) fn guarded(
+    /// Runs `step` on the engine; a panic disables the program (`None`),
+    /// saying `when` it happened.
+    pub(crate) fn guarded<T>(
         &mut self,
         counters: &Counters,
         when: &str,
-        step: impl FnOnce(&mut Engine),
-    ) -> Option<Vec<Output>> {
+        step: impl FnOnce(&mut Engine) -> T,
+    ) -> Option<T> {
         let engine = &mut self.engine;
-        let run = catch_unwind(AssertUnwindSafe(|| {
-            step(engine);
-            engine.drain()
-        }));
+        let run = catch_unwind(AssertUnwindSafe(|| step(engine)));
         match run {
             Ok(outputs) => Some(outputs),
             Err(_) => {
@@ -321,17 +347,46 @@ pub(crate) fn program_name(program: &Program) -> String {
     }
 }
 
-/// The durable IDs of the events whose fields a shaping rule edits.
-fn edited_events(program: &Program) -> HashSet<String> {
-    program
-        .shaping
-        .iter()
-        .filter_map(|rule| match rule {
-            ShapeRule::SuppressField { event, .. }
-            | ShapeRule::Redact { event, .. }
-            | ShapeRule::RedactStd { event, .. } => program.events.get(*event as usize),
-            ShapeRule::Suppress { .. } | ShapeRule::Sample { .. } | ShapeRule::Limit { .. } => None,
-        })
-        .map(|layout| layout.wire.clone())
-        .collect()
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The direct edits give what the engine's flat JSON form gives.
+    #[test]
+    fn edits_applied_directly_match_the_flat_json_form() {
+        let mut event = InputEvent {
+            name: Some("E".into()),
+            time: 5_000,
+            body: Some("card 4111".into()),
+            severity_text: Some("INFO".into()),
+            trace_id: Some("ab".repeat(16)),
+            ..InputEvent::default()
+        };
+        for (k, v) in [
+            ("email", json!("a@x")),
+            ("client", json!("1.2.3.4")),
+            ("n", json!(3)),
+        ] {
+            event.attributes.insert(k.into(), v);
+        }
+        let edits = vec![
+            Edit::ReplaceAttr("email".into(), json!("e0403f0f760abdd2")),
+            Edit::RemoveAttr("client".into()),
+            Edit::ReplaceAttr("absent".into(), json!(1)),
+            Edit::InsertTop("body", json!("*****4111")),
+            Edit::RemoveTop("trace_id"),
+        ];
+        let direct = apply_edits(&event, &edits).expect("all direct");
+        let egress = Egress {
+            input: Rc::new(event.clone()),
+            edits,
+        };
+        assert_eq!(Some(direct), from_flat_json(egress.to_json()).ok());
+        assert_eq!(
+            apply_edits(&event, &[Edit::InsertTop("severity", json!(9))]),
+            None
+        );
+    }
 }

@@ -25,10 +25,11 @@ pub(crate) struct Shapers {
 
 impl Shapers {
     fn load(&self) -> Vec<Loaded> {
-        self.programs
-            .iter()
-            .map(|p| Loaded::new(p.clone(), &self.options))
-            .collect()
+        let load = |p: &Program| Loaded {
+            shaping_only: true,
+            ..Loaded::new(p.clone(), &self.options)
+        };
+        self.programs.iter().map(load).collect()
     }
 }
 

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use dtc_engine::event::InputEvent;
-use dtc_engine::{Options, Output};
+use dtc_engine::{Options, Output, Produced};
 use dtc_ir::Program;
 use opentelemetry::InstrumentationScope;
 use opentelemetry::logs::{AnyValue, Severity};
@@ -212,10 +212,16 @@ impl Worker {
             return;
         }
         let counters = self.handler.counters.clone();
-        let outputs = program.guarded(&counters, "on an event", |e| e.push_event(event));
+        let outputs = program.guarded(&counters, "on an event", |e| {
+            e.push_event(event);
+            e.drain_lazy()
+        });
         let mut derived = Vec::new();
-        for output in outputs.into_iter().flatten() {
-            self.handler.output(pi, program, output, &mut derived);
+        for item in outputs.into_iter().flatten() {
+            // Its egress is decided on the application's thread.
+            if let Produced::Output(output) = item {
+                self.handler.output(pi, program, output, &mut derived);
+            }
         }
         self.hand_on(derived);
     }
@@ -250,7 +256,10 @@ impl Worker {
                 continue;
             }
             let counters = self.handler.counters.clone();
-            let outputs = program.guarded(&counters, "closing its windows", |e| e.finish(true));
+            let outputs = program.guarded(&counters, "closing its windows", |e| {
+                e.finish(true);
+                e.drain()
+            });
             for output in outputs.into_iter().flatten() {
                 self.handler.output(pi, program, output, &mut derived);
             }
