@@ -118,6 +118,27 @@ async fn status_when(agent: &Agent, done: impl Fn(&Json) -> bool) -> Json {
     agent.status()
 }
 
+/// A spool file of JSON lines.
+fn read_jsonl(path: &Path) -> Vec<Json> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Installs the verbose program in a fresh folder; the agent is started
+/// with `config` (given the base config).
+async fn start_verbose(name: &str, config: impl Fn(String) -> String) -> (Agent, Downstream) {
+    let dir = temp_dir(name);
+    let source = dir.join("verbose.dt");
+    std::fs::write(&source, VERBOSE_PROGRAM).unwrap();
+    install(&dir.join("programs"), "a.dtx", &compile(&source));
+    let downstream = Downstream::start().await;
+    let agent = Agent::start(&dir, &config(base_config(&dir, &downstream)));
+    (agent, downstream)
+}
+
 async fn send(agent: &Agent, events: &[InputEvent]) {
     agent
         .grpc_client()
@@ -181,11 +202,7 @@ async fn a_flight_recorder_snapshot_lands_in_the_spool_and_is_announced() {
     );
     assert_eq!(spool_files(&dir), std::slice::from_ref(&path));
     // The events the program saw, up to and including the trigger.
-    let lines: Vec<Json> = std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = read_jsonl(&path);
     let expected: Vec<Json> = events[..=k].iter().map(to_flat_json).collect();
     assert_eq!(lines, expected);
     assert_eq!(
@@ -325,12 +342,7 @@ async fn actions_over_a_budget_are_refused_and_announced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verbose_logs_lets_suppressed_debug_events_through_and_flushes_the_recorder() {
-    let dir = temp_dir("verbose");
-    let source = dir.join("verbose.dt");
-    std::fs::write(&source, VERBOSE_PROGRAM).unwrap();
-    install(&dir.join("programs"), "a.dtx", &compile(&source));
-    let downstream = Downstream::start().await;
-    let agent = Agent::start(&dir, &base_config(&dir, &downstream));
+    let (agent, downstream) = start_verbose("verbose", |c| c).await;
     let event = |name: &str, step: i64, severity: i64| {
         let line = json!({
             "event": name, "time": 1_795_341_600_000_000_000i64 + step * 1_000_000,
@@ -375,28 +387,20 @@ async fn verbose_logs_lets_suppressed_debug_events_through_and_flushes_the_recor
     assert!(attr(record, "dtc.action.until").is_some());
     // The recorder, flushed: what the program saw up to the failure.
     let path = PathBuf::from(text(record, "dtc.action.path"));
-    let lines: Vec<Json> = std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = read_jsonl(&path);
     let expected: Vec<Json> = before.iter().map(to_flat_json).collect();
     assert_eq!(lines, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_program_holding_more_than_its_memory_budget_is_disabled() {
-    let dir = temp_dir("memory");
-    let source = dir.join("verbose.dt");
-    std::fs::write(&source, VERBOSE_PROGRAM).unwrap();
-    install(&dir.join("programs"), "a.dtx", &compile(&source));
-    let downstream = Downstream::start().await;
     // The program's analysed state is tiny; the events it keeps for its
     // flight recorder are not.
-    let config =
-        base_config(&dir, &downstream).replace("[budgets]\n", "[budgets]\nmemory = \"4KiB\"\n");
-    assert!(config.contains("memory = "));
-    let agent = Agent::start(&dir, &config);
+    let (agent, downstream) = start_verbose("memory", |c| {
+        assert!(c.contains("[budgets]\n"));
+        c.replace("[budgets]\n", "[budgets]\nmemory = \"4KiB\"\n")
+    })
+    .await;
     let big = |step: i64| {
         dtc_engine::event::from_flat_json(json!({
             "event": "Debugging", "time": 1_795_341_600_000_000_000i64 + step,
@@ -420,9 +424,7 @@ async fn a_program_holding_more_than_its_memory_budget_is_disabled() {
         "{reason}"
     );
     let trip = downstream
-        .agent_records()
-        .into_iter()
-        .find(|(_, r)| r.event_name == "dtc.budget_exceeded")
+        .agent_record("dtc.budget_exceeded")
         .expect("a record says which budget tripped");
-    assert_eq!(attr(&trip.1, "dtc.budget"), Some(json!("memory")));
+    assert_eq!(attr(&trip, "dtc.budget"), Some(json!("memory")));
 }

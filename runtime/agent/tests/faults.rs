@@ -421,12 +421,10 @@ async fn a_program_over_its_budget_is_disabled_and_its_events_pass_unchanged() {
     );
     agent.stop();
     let trip = downstream
-        .agent_records()
-        .into_iter()
-        .find(|(_, r)| r.event_name == "dtc.budget_exceeded")
+        .agent_record("dtc.budget_exceeded")
         .expect("a log record says which budget tripped");
-    assert_eq!(attr(&trip.1, "dtc.budget"), Some(json!("cpu_per_event")));
-    assert!(attr(&trip.1, "dtc.budget.over_by").is_some());
+    assert_eq!(attr(&trip, "dtc.budget"), Some(json!("cpu_per_event")));
+    assert!(attr(&trip, "dtc.budget.over_by").is_some());
     let metric = downstream
         .metrics()
         .into_iter()
@@ -504,16 +502,7 @@ async fn refused_artifacts_are_reported_and_the_rest_run() {
 
 fn check_config(dir: &std::path::Path, text: &str) -> (bool, String, String) {
     std::fs::write(dir.join("agent.toml"), text).unwrap();
-    let out = Command::new(bin())
-        .args(["check-config"])
-        .arg(dir.join("agent.toml"))
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    check_config_in(dir)
 }
 
 #[test]
@@ -590,14 +579,6 @@ fn bad_configurations_are_refused_with_the_key_and_the_fix() {
         good.replace("\"programs\"", "\"nowhere\""),
     )
     .unwrap();
-    let out = Command::new(bin())
-        .args(["run", "--config"])
-        .arg(dir.join("agent.toml"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("the artifact folder"),
-        "{out:?}"
-    );
+    let stderr = run_refused(&dir);
+    assert!(stderr.contains("the artifact folder"), "{stderr}");
 }

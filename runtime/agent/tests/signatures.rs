@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -28,19 +27,6 @@ fn reviewer(dir: &Path, name: &str) -> PrivateKey {
     let key = PrivateKey::generate().unwrap();
     std::fs::write(dir.join(format!("{name}.pub")), key.public().to_text()).unwrap();
     key
-}
-
-fn check_config(dir: &Path) -> (bool, String, String) {
-    let out = Command::new(bin())
-        .args(["check-config"])
-        .arg(dir.join("agent.toml"))
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +63,7 @@ async fn enough_trusted_signatures_run_and_the_rest_are_refused_with_counts() {
     std::fs::write(dir.join("agent.toml"), &config).unwrap();
 
     // check-config names the keys and says what would run.
-    let (ok, stdout, stderr) = check_config(&dir);
+    let (ok, stdout, stderr) = check_config_in(&dir);
     assert!(ok, "{stderr}");
     assert_eq!(
         stdout.matches("trusted reviewer key: SHA256:").count(),
@@ -177,7 +163,7 @@ fn every_unusable_trusted_key_file_is_its_own_error() {
         "[artifacts]\ndir = \"programs\"\ntrusted_keys = [\"alice.pub\", \"nokey.pub\", \"alice.key\", \"junk.pub\"]\n[spool]\ndir = \"spool\"\n",
     )
     .unwrap();
-    let (ok, _, stderr) = check_config(&dir);
+    let (ok, _, stderr) = check_config_in(&dir);
     assert!(!ok);
     assert!(
         stderr.contains("the configuration has 3 error(s)"),
@@ -199,11 +185,5 @@ fn every_unusable_trusted_key_file_is_its_own_error() {
         assert!(line.contains(file) && line.contains(why), "{line}");
     }
     // The agent does not start with them either.
-    let out = Command::new(bin())
-        .args(["run", "--config"])
-        .arg(dir.join("agent.toml"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("`artifacts.trusted_keys[1]`"));
+    assert!(run_refused(&dir).contains("`artifacts.trusted_keys[1]`"));
 }

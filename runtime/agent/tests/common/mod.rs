@@ -240,6 +240,14 @@ impl Downstream {
             .collect()
     }
 
+    /// The first of the agent's own records with this event name.
+    pub fn agent_record(&self, event_name: &str) -> Option<LogRecord> {
+        self.agent_records()
+            .into_iter()
+            .map(|(_, r)| r)
+            .find(|r| r.event_name == event_name)
+    }
+
     /// Every metric received with its scope name.
     pub fn metrics(&self) -> Vec<(String, Metric)> {
         let r = self.received.lock().unwrap();
@@ -282,6 +290,32 @@ pub struct Agent {
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_dtc-agent")
+}
+
+/// `dtc-agent run --config DIR/agent.toml` for a config it must refuse
+/// to start with: asserts it exits with 1 and gives its stderr.
+pub fn run_refused(dir: &Path) -> String {
+    let out = Command::new(bin())
+        .args(["run", "--config"])
+        .arg(dir.join("agent.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// `dtc-agent check-config DIR/agent.toml`: success, stdout, stderr.
+pub fn check_config_in(dir: &Path) -> (bool, String, String) {
+    let out = Command::new(bin())
+        .args(["check-config"])
+        .arg(dir.join("agent.toml"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 /// The config every test starts from: loopback port 0 everywhere, the
