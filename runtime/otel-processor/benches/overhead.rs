@@ -6,7 +6,8 @@
 //! engine thread), and with it running the redaction sample
 //! (`samples/08-embedded/embedded.dt`: hashes, masks, drops, a query, a
 //! processor). The records are the sample's kinds: sign-ins, declined
-//! payments, banners (suppressed).
+//! payments, banners (suppressed). A row runs the sample's shaping rules
+//! alone (no query, no processor), so nothing goes to the engine thread.
 //!
 //! Run with `cargo bench -p dtc-otel` (`DTC_BENCH_RECORDS` sets how many
 //! records, 100,000 by default; best of 3). Absolute numbers on a shared
@@ -130,6 +131,17 @@ fn main() {
         "unrelated.dt",
         "event Unrelated { x: int }\nsuppress Unrelated\n",
     );
+    let shaping = source(
+        "shaping.dt",
+        "event LogWelcomeBanner { secret: string @secret, version: string }\n\
+         event UserSignedIn { email: string @pii, client: string @pii @attr(\"client.address\"), plan: string }\n\
+         event PaymentDeclined { email: string @pii, card: string @pii, amount_cents: int }\n\
+         suppress LogWelcomeBanner\n\
+         redact UserSignedIn.email with hash\n\
+         redact UserSignedIn.client with drop\n\
+         redact PaymentDeclined.email with hash\n\
+         redact PaymentDeclined.card with mask\n",
+    );
     let limit = source(
         "limit.dt",
         "event LogLaunch { version: string }\nlimit LogLaunch 100 per 1s\n",
@@ -153,6 +165,7 @@ fn main() {
         );
         return;
     }
+    let (shaped, shaped_out) = measure(n, |c| dtc(&[&shaping], c));
     let (redact, redact_out) = measure(n, |c| dtc(&[&sample], c));
     let (asked, asked_out) = measure(n, |c| dtc(&[&sample, &limit], c));
     let per = |d: Duration| d.as_nanos() as f64 / n as f64;
@@ -162,7 +175,8 @@ fn main() {
     for (name, d, out) in [
         ("SDK alone (baseline)", base, base_out),
         ("dtc, a program that handles none of them", pass, pass_out),
-        ("dtc, the redaction sample", redact, redact_out),
+        ("dtc, the sample's shaping rules alone", shaped, shaped_out),
+        ("dtc, the redaction sample (shaping, a query, a processor)", redact, redact_out),
         (
             "dtc, the sample and a `limit` program (asked mode)",
             asked,
