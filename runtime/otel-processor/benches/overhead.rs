@@ -46,16 +46,7 @@ fn artifact(path: &Path) -> Vec<u8> {
         .check_path(path)
         .expect("readable");
     assert!(!out.has_errors(), "{:?}", out.diagnostics);
-    let program = out.lower().expect("checks").expect("verifies");
-    let metadata = dtc_artifact::Metadata {
-        program: path.display().to_string(),
-        source_hash: String::new(),
-        compiler_version: "bench".into(),
-        tier: "none".into(),
-        risk: serde_json::Value::Null,
-        memory_bound: 0,
-    };
-    dtc_artifact::encode(&metadata, &program, &[])
+    out.artifact("bench").expect("checked").expect("verifies")
 }
 
 /// Logs `n` records through `provider`; returns how long it took.
@@ -176,7 +167,11 @@ fn main() {
         ("SDK alone (baseline)", base, base_out),
         ("dtc, a program that handles none of them", pass, pass_out),
         ("dtc, the sample's shaping rules alone", shaped, shaped_out),
-        ("dtc, the redaction sample (shaping, a query, a processor)", redact, redact_out),
+        (
+            "dtc, the redaction sample (shaping, a query, a processor)",
+            redact,
+            redact_out,
+        ),
         (
             "dtc, the sample and a `limit` program (asked mode)",
             asked,

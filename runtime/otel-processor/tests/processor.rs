@@ -45,16 +45,7 @@ fn artifact(name: &str, source: &str) -> Vec<u8> {
         "{name} has errors: {:?}",
         out.diagnostics
     );
-    let program = out.lower().expect("checked").expect("verifies");
-    let metadata = dtc_artifact::Metadata {
-        program: name.to_string(),
-        source_hash: String::new(),
-        compiler_version: "test".into(),
-        tier: "none".into(),
-        risk: Json::Null,
-        memory_bound: 0,
-    };
-    dtc_artifact::encode(&metadata, &program, &[])
+    out.artifact("test").expect("checked").expect("verifies")
 }
 
 const REDACT: &str = r#"

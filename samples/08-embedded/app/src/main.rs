@@ -216,27 +216,11 @@ fn compile(path: &Path) -> Result<Vec<u8>, String> {
         let text = dtc_diagnostics::render_human(&out.diagnostics, &out.sources, false);
         return Err(format!("`{}` has errors:\n{text}", path.display()));
     }
-    let (Some(report), Some(Ok(program))) = (&out.report, out.lower()) else {
-        return Err(format!(
+    match out.artifact(env!("CARGO_PKG_VERSION")) {
+        Some(Ok(bytes)) => Ok(bytes),
+        _ => Err(format!(
             "`{}`: the program's IR does not verify",
             path.display()
-        ));
-    };
-    let sources: Vec<(&str, &str)> = out
-        .units
-        .iter()
-        .map(|u| {
-            let f = out.sources.get(u.file);
-            (f.name.as_str(), f.text.as_str())
-        })
-        .collect();
-    let metadata = dtc_artifact::Metadata {
-        program: out.sources.get(out.root).name.clone(),
-        source_hash: dtc_artifact::source_hash(sources),
-        compiler_version: env!("CARGO_PKG_VERSION").to_string(),
-        tier: report.tier.key().to_string(),
-        risk: dtc_analysis::render_json(report, &out.sources),
-        memory_bound: report.memory_total,
-    };
-    Ok(dtc_artifact::encode(&metadata, &program, &[]))
+        )),
+    }
 }
