@@ -13,15 +13,18 @@
 //!   on edited: the inner processor never sees the clear value;
 //! - any other record is passed on untouched;
 //! - a **derived log** (`emit log`) is passed on as a new record, in the
-//!   scope named after its program (in fed mode, below, from the engine
-//!   thread as soon as it is made; a `force_flush` waits for it);
+//!   scope named after its program: in fed mode (below) from the engine
+//!   thread as soon as it is made (a `force_flush` waits for it), in asked
+//!   mode just before the record that caused it;
 //! - a **derived metric** goes to the sink the builder was given: an
 //!   OpenTelemetry `Meter`, or a callback ([`metrics`]);
 //! - a **triggered action** is reported as a `dtc.action` record: embedded
 //!   mode runs no diagnostic action (no perf, no core dump, no flight
 //!   recorder file in the application's process); the agent does;
 //! - a record that is not an event, or does not match its schema, is
-//!   counted and passed on unchanged, never dropped ([`Stats`]).
+//!   counted and passed on unchanged, never dropped ([`Stats`]); a program
+//!   whose engine panics is disabled and counted, and the record it
+//!   panicked on passes on.
 //!
 //! Artifacts are decoded and verified when the processor is built
 //! ([`Builder::artifact`]): a refused artifact refuses the whole processor
@@ -32,9 +35,10 @@
 //! Shaping reads nothing but the record, so when no program has a rule with
 //! state of its own (`sample`, `limit`), each application thread shapes its
 //! records on engines of its own (**fed mode**: no waiting on another
-//! thread), and only the events the programs' queries, machines and
-//! processors need go, without waiting, to one engine thread that keeps
-//! their state. Otherwise (**asked mode**) every `emit` sends its event to
+//! thread); when a program has queries, machines or processors, each
+//! record also goes, without waiting, to one engine thread that keeps their
+//! state (a record the program does not receive goes as its time alone,
+//! which moves windows and timeouts). Otherwise (**asked mode**) every `emit` sends its event to
 //! the engine thread and waits for the verdict. Windows, machines and
 //! budgets use the records' own times, as everywhere in dtc. `shutdown`
 //! closes the open windows so their metrics go out. `docs/performance.md`
