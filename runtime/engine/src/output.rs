@@ -6,9 +6,9 @@
 
 use std::rc::Rc;
 
-use serde_json::{Value as Json, json};
+use serde_json::{Map, Value as Json, json};
 
-use crate::event::{InputEvent, format_time, to_flat_json};
+use crate::event::{InputEvent, RESERVED_KEYS, format_time, to_flat_json};
 use crate::value::{Value, format_duration};
 
 /// A metric point's value.
@@ -255,6 +255,19 @@ pub struct Egress {
     pub edits: Vec<Edit>,
 }
 
+/// The map of a flat JSON event that holds attribute `key`: the top level,
+/// or the nested `attributes` for a key that is a standard field's name.
+fn attr_map<'j>(obj: &'j mut Map<String, Json>, key: &str) -> Option<&'j mut Map<String, Json>> {
+    if RESERVED_KEYS.contains(&key) {
+        match obj.get_mut("attributes") {
+            Some(Json::Object(attrs)) => Some(attrs),
+            _ => None,
+        }
+    } else {
+        Some(obj)
+    }
+}
+
 impl Egress {
     /// Whether shaping left the event as it came in.
     pub fn is_unchanged(&self) -> bool {
@@ -270,19 +283,17 @@ impl Egress {
         };
         for edit in &self.edits {
             match edit {
+                // An attribute named like a standard field lives in the
+                // nested `attributes` (see `to_flat_json`); the top-level key
+                // of that name is the standard field, which an attribute
+                // edit must never touch (nor leave the attribute in clear).
                 Edit::RemoveAttr(key) => {
-                    if obj.remove(&**key).is_none()
-                        && let Some(Json::Object(attrs)) = obj.get_mut("attributes")
-                    {
-                        attrs.remove(&**key);
+                    if let Some(map) = attr_map(obj, key) {
+                        map.remove(&**key);
                     }
                 }
                 Edit::ReplaceAttr(key, new) => {
-                    if let Some(slot) = obj.get_mut(&**key) {
-                        *slot = new.clone();
-                    } else if let Some(Json::Object(attrs)) = obj.get_mut("attributes")
-                        && let Some(slot) = attrs.get_mut(&**key)
-                    {
+                    if let Some(slot) = attr_map(obj, key).and_then(|m| m.get_mut(&**key)) {
                         *slot = new.clone();
                     }
                 }
