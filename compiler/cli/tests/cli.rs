@@ -661,9 +661,28 @@ fn jit_runs_every_sample_like_the_interpreter() {
 
 #[test]
 fn samples_pass_their_program_tests() {
+    // Every program with events beside it is a test; count them so a new
+    // sample cannot go untested.
+    let programs = std::fs::read_dir(workspace().join("samples"))
+        .expect("samples/")
+        .flat_map(|d| {
+            std::fs::read_dir(d.expect("entry").path())
+                .into_iter()
+                .flatten()
+        })
+        .filter(|e| {
+            let path = e.as_ref().expect("entry").path();
+            path.extension().is_some_and(|x| x == "dt")
+                && path.with_extension("events.jsonl").exists()
+        })
+        .count();
+    assert!(programs >= 9, "{programs} sample programs with events");
     let r = dtc_in(&workspace(), &["test", "samples/"], b"");
     assert_eq!(r.code, 0, "{r:#?}");
-    assert!(r.stderr.contains("8 passed, 0 failed"), "{r:#?}");
+    assert!(
+        r.stderr.contains(&format!("{programs} passed, 0 failed")),
+        "{r:#?}"
+    );
 }
 
 #[test]
