@@ -144,10 +144,6 @@ def test_flight_recorder_trigger_is_announced(tmp_path, receiver, start_agent, s
     _verify_hash(tmp_path, receiver, start_agent, sender, artifact)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "dtc-agent does not run actions yet: runtime/agent/src/actions.rs records each trigger as "
-    "`dtc.action` with dtc.action.run=false and writes nothing to the spool (dtc-actions is not wired in). "
-    "When it is, this test passes: remove this mark."))
 def test_flight_recorder_snapshot_lands_in_the_spool(tmp_path, receiver, start_agent, sender, artifact):
     record, agent = _verify_hash(tmp_path, receiver, start_agent, sender, artifact)
     files = [p for p in (agent.work / "spool").rglob("*") if p.is_file() and not p.name.startswith(".")]
