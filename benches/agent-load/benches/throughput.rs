@@ -184,24 +184,26 @@ fn run() -> Result<(), String> {
          sent in gRPC batches of {BATCH}, {IN_FLIGHT} in flight; median of {rounds} round(s)"
     );
     println!(
-        "| exporter batch_size | scenario | stream | delivered records/s | vs pass-through | received records/s | dropped | agent CPU per record | agent CPU use | RSS idle | RSS peak |"
+        "| exporter batch_size | scenario | stream | delivered records/s | vs pass-through | received records/s | dropped | agent CPU per record | vs pass-through | agent CPU use | RSS idle | RSS peak |"
     );
-    println!("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let mut baseline = 0.0;
+    println!("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    // A program's run against the last pass-through run on its stream.
+    let mut baseline = Measure::default();
     for ((export_batch, scenario), ms) in runs.iter().zip(&results) {
         let m = median(ms);
         if scenario.program.is_none() {
-            baseline = m.rate;
+            baseline = m;
         }
         println!(
-            "| {export_batch} | {} | {} | {:.0} | {:.2} | {:.0} | {} | {:.0} ns | {:.0}% | {:.1} MiB | {:.1} MiB |",
+            "| {export_batch} | {} | {} | {:.0} | {:.2} | {:.0} | {} | {:.0} ns | {:.1}x | {:.0}% | {:.1} MiB | {:.1} MiB |",
             scenario.name,
             scenario.stream,
             m.rate,
-            m.rate / baseline,
+            m.rate / baseline.rate,
             m.accepted,
             m.dropped,
             m.cpu_ns_per_record,
+            m.cpu_ns_per_record / baseline.cpu_ns_per_record,
             m.cpu_share * 100.0,
             mib(m.idle_rss),
             mib(m.peak_rss),
