@@ -47,44 +47,39 @@ def reviewers(tmp_path_factory):
     return reviewer_keys(tmp_path_factory.mktemp("keys"))
 
 
+def _ended_at_teardown(make, end):
+    """A fixture body: yields a factory (`make(n, ...)` with `n` counting
+    the products) and ends every product with `end` at teardown."""
+    made = []
+
+    def factory(*args, **kwargs):
+        made.append(make(len(made), *args, **kwargs))
+        return made[-1]
+    yield factory
+    for m in made:
+        end(m)
+
+
 @pytest.fixture
 def start_agent(tmp_path, reviewers):
-    started = []
-
-    def start(downstream: int, **kwargs) -> Agent:
-        trusted = [k.with_suffix(".pub") for k in reviewers]
-        agent = Agent(tmp_path / f"agent{len(started)}", downstream, trusted, **kwargs)
-        started.append(agent)
-        return agent
-    yield start
-    for a in started:
-        a.kill()
+    """`start_agent(downstream_port, **options)`: a running `dtc-agent`
+    that trusts the reviewers' keys."""
+    trusted = [k.with_suffix(".pub") for k in reviewers]
+    yield from _ended_at_teardown(
+        lambda n, downstream, **kwargs: Agent(tmp_path / f"agent{n}", downstream, trusted, **kwargs), Agent.kill)
 
 
 @pytest.fixture
 def start_rotel(tmp_path):
-    started = []
-
-    def start(exporter_port: int) -> Rotel:
-        r = Rotel(tmp_path / f"rotel{len(started)}", exporter_port)
-        started.append(r)
-        return r
-    yield start
-    for r in started:
-        r.kill()
+    """`start_rotel(exporter_port)`: rotel forwarding to that port."""
+    yield from _ended_at_teardown(lambda n, port: Rotel(tmp_path / f"rotel{n}", port), Rotel.kill)
 
 
 @pytest.fixture
 def sender():
-    made = []
-
-    def make(protocol: str, endpoint: str, **kwargs) -> Sender:
-        s = Sender(protocol, endpoint, **kwargs)
-        made.append(s)
-        return s
-    yield make
-    for s in made:
-        s.close()
+    """`sender(protocol, endpoint)`: an application with the Python SDK."""
+    yield from _ended_at_teardown(lambda n, protocol, endpoint, **kwargs: Sender(protocol, endpoint, **kwargs),
+                                  Sender.close)
 
 
 @pytest.fixture
