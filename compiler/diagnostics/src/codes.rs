@@ -155,6 +155,8 @@ codes! {
     E0319 = Error, "not a constant";
     /// A numeric parameter out of its allowed range.
     E0320 = Error, "value out of range";
+    /// `+=` or `-=` on a state variable that may not have been set yet.
+    E0321 = Error, "compound assignment to a possibly-unset state variable";
 
     // E04: read-only safety.
     /// A program reaches a catalog entry whose effect changes the system.

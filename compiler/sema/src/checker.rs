@@ -100,6 +100,11 @@ pub struct Checker<'a> {
     /// and what to do (a help): the processor's variables in its functions,
     /// the state variables of a transition that leaves several states.
     pub hidden: Vec<(String, &'static str, &'static str)>,
+    /// In a transition body: the variables of the state it leaves that may
+    /// still be unset at this point (the initial state's variables without a
+    /// default, until an `=` on every path sets them), by name and the span
+    /// of their `Local`, so a shadowing binding is not mistaken for one.
+    pub maybe_unset: Vec<(String, Span)>,
     pub diags: Vec<Diagnostic>,
     pub types: Vec<(FileId, Span, String)>,
     /// The same types as values, for lowering.
@@ -125,6 +130,7 @@ impl<'a> Checker<'a> {
             machines: HashMap::new(),
             scopes: Vec::new(),
             hidden: Vec::new(),
+            maybe_unset: Vec::new(),
             diags: Vec::new(),
             types: Vec::new(),
             expr_types: std::collections::HashMap::new(),

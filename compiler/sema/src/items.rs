@@ -335,6 +335,7 @@ impl Checker<'_> {
                     self.transition(
                         &m.name.name,
                         &vars,
+                        info.states.first().map(|st| st.name.as_str()),
                         source.as_ref(),
                         target,
                         t.from.len() != 1,
@@ -388,6 +389,7 @@ impl Checker<'_> {
                     self.transition(
                         &m.name.name,
                         &vars,
+                        info.states.first().map(|st| st.name.as_str()),
                         source,
                         target,
                         false,
@@ -408,6 +410,7 @@ impl Checker<'_> {
         &mut self,
         machine: &str,
         vars: &[Local],
+        initial: Option<&str>,
         source: Option<&StateInfo>,
         target: Option<&StateInfo>,
         many_sources: bool,
@@ -422,6 +425,20 @@ impl Checker<'_> {
             self.declare(v.clone());
         }
         let same = matches!((source, target), (Some(s), Some(t)) if s.name == t.name);
+        // An instance starts in the initial state with no transition having
+        // set that state's variables: those without a default are unset
+        // until this body assigns them.
+        let saved_unset = std::mem::take(&mut self.maybe_unset);
+        if let Some(s) = source
+            && initial == Some(s.name.as_str())
+        {
+            self.maybe_unset = s
+                .vars
+                .iter()
+                .filter(|(_, _, has_default)| !has_default)
+                .map(|(name, _, _)| (name.clone(), s.span))
+                .collect();
+        }
         if let Some(s) = source {
             for (name, ty, _) in &s.vars {
                 let in_target = target.is_some_and(|t| t.vars.iter().any(|(n, _, _)| n == name));
@@ -466,6 +483,7 @@ impl Checker<'_> {
         }
         self.pop_scope();
         self.scopes = saved;
+        self.maybe_unset = saved_unset;
         // Entering a state sets each of its variables that has no default.
         if let Some(t) = target
             && (!same || many_sources)

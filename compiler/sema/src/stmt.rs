@@ -97,10 +97,7 @@ impl Checker<'_> {
                 otherwise,
             } => {
                 self.condition(cond, cx, "the condition of `if`");
-                self.block(then, cx, body);
-                if let Some(b) = otherwise {
-                    self.block(b, cx, body);
-                }
+                self.branches(then, otherwise.as_ref(), cx, body);
             }
             StmtKind::IfLet {
                 name,
@@ -133,11 +130,14 @@ impl Checker<'_> {
                     used: false,
                     warn_unused: true,
                 });
+                let before = self.maybe_unset.clone();
                 self.block(then, cx, body);
                 self.pop_scope();
+                let after_then = std::mem::replace(&mut self.maybe_unset, before);
                 if let Some(b) = otherwise {
                     self.block(b, cx, body);
                 }
+                self.join_unset(after_then);
             }
             StmtKind::For {
                 key,
@@ -206,8 +206,11 @@ impl Checker<'_> {
                         warn_unused: false,
                     });
                 }
+                // The loop may run zero times: what it sets may stay unset.
+                let before = self.maybe_unset.clone();
                 self.block(loop_body, cx, body);
                 self.pop_scope();
+                self.maybe_unset = before;
             }
             StmtKind::EmitLog {
                 name,
@@ -386,6 +389,26 @@ impl Checker<'_> {
         }
     }
 
+    /// The two branches of an `if`: a variable may be unset after it when
+    /// it may be unset after either branch.
+    fn branches(&mut self, then: &Block, otherwise: Option<&Block>, cx: &Cx, body: &Body) {
+        let before = self.maybe_unset.clone();
+        self.block(then, cx, body);
+        let after_then = std::mem::replace(&mut self.maybe_unset, before);
+        if let Some(b) = otherwise {
+            self.block(b, cx, body);
+        }
+        self.join_unset(after_then);
+    }
+
+    fn join_unset(&mut self, other: Vec<(String, dtc_diagnostics::Span)>) {
+        for v in other {
+            if !self.maybe_unset.contains(&v) {
+                self.maybe_unset.push(v);
+            }
+        }
+    }
+
     /// `limit N per D` of a trigger: a positive constant count and a
     /// positive duration.
     pub fn budget(&mut self, count: &Expr, per: &Expr, cx: &Cx) {
@@ -454,10 +477,21 @@ impl Checker<'_> {
         let value_ty = self.expr(value, cx);
         let target_ty = match &target.kind {
             ExprKind::Name(id) => {
-                let local = self.lookup(&id.name).map(|l| (l.ty.clone(), l.read_only));
+                let local = self
+                    .lookup(&id.name)
+                    .map(|l| (l.ty.clone(), l.read_only, l.span));
                 match local {
-                    Some((ty, None)) => ty,
-                    Some((_, Some(why))) => {
+                    Some((ty, None, span)) => {
+                        let key = (id.name.clone(), span);
+                        if let Some(i) = self.maybe_unset.iter().position(|v| *v == key) {
+                            self.maybe_unset.swap_remove(i);
+                            if op != AssignOp::Set {
+                                self.unset_compound(id, &ty, op, span);
+                            }
+                        }
+                        ty
+                    }
+                    Some((_, Some(why), _)) => {
                         let d = self.error(
                             Code::E0307,
                             format!("cannot assign to `{}`", id.name),
@@ -611,6 +645,33 @@ impl Checker<'_> {
                 }
             }
         }
+    }
+
+    /// `+=` or `-=` on a variable of the initial state before anything set
+    /// it: the value it would start from does not exist (and for a
+    /// timestamp there is no zero to start from).
+    fn unset_compound(
+        &mut self,
+        id: &dtc_syntax::ast::Ident,
+        ty: &Ty,
+        op: AssignOp,
+        state: dtc_diagnostics::Span,
+    ) {
+        let sym = if op == AssignOp::Add { "+=" } else { "-=" };
+        let d = Diagnostic::new(
+            Code::E0321,
+            format!("`{sym}` on `{}`, which may not be set yet", id.name),
+            self.label(id.span, "may still be unset here"),
+        )
+        .with_label(self.label(
+            state,
+            format!("the initial state declares `{}` without a default", id.name),
+        ))
+        .with_help(format!(
+            "give it a default in the state (`{}: {ty} = ...`), or set it with `{} = ...` on every path before this line",
+            id.name, id.name
+        ));
+        self.push(d);
     }
 
     /// A function, top-level or inside a processor. Processor functions see

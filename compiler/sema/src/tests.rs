@@ -139,6 +139,58 @@ fn types_and_optionals() {
 }
 
 #[test]
+fn compound_assignment_to_possibly_unset_state_variable() {
+    let m = |body: &str| {
+        format!(
+            "event A {{ k: string }}\nmachine m {{\n state S {{ t: timestamp, n: int = 0 }}\n{body}\n}}"
+        )
+    };
+    // Unset on the first event of an instance: refused.
+    assert_eq!(codes(&m("on A in S -> S { t += 1s }")), vec![Code::E0321]);
+    assert_eq!(
+        codes(&m("after 5s in S -> S { t -= 1s }")),
+        vec![Code::E0321]
+    );
+    // Set on one branch only, or only inside a loop that may not run.
+    assert_eq!(
+        codes(&m(
+            "on A in S -> S { if event.k == \"x\" { t = event.time }\n t += 1s }"
+        )),
+        vec![Code::E0321]
+    );
+    assert_eq!(
+        codes(&m(
+            "on A in S -> S { for i in 0..0 { t = event.time }\n t += 1s }"
+        )),
+        vec![Code::E0321]
+    );
+    // Reported once, at the first compound assignment.
+    assert_eq!(
+        codes(&m("on A in S -> S { t += 1s\n t += 1s }")),
+        vec![Code::E0321]
+    );
+    // Set first (on every path), or a variable with a default: accepted.
+    assert_eq!(
+        codes(&m("on A in S -> S { t = event.time\n t += 1s }")),
+        vec![]
+    );
+    assert_eq!(
+        codes(&m(
+            "on A in S -> S { if event.k == \"x\" { t = event.time } else { t = event.time + 1s }\n t += 1s }"
+        )),
+        vec![]
+    );
+    assert_eq!(codes(&m("on A in S -> S { n += 1 }")), vec![]);
+    // A variable of a state other than the initial one is set on entry.
+    assert_eq!(
+        codes(
+            "event A { k: string }\nmachine m {\n state I\n state S { t: timestamp }\n on A in I -> S { t = event.time }\n on A in S -> S { t += 1s }\n}"
+        ),
+        vec![]
+    );
+}
+
+#[test]
 fn machines() {
     let m = |body: &str| {
         format!(

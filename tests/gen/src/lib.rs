@@ -27,11 +27,6 @@
 /// this generator, reported and not fixed yet. Set one to `false` to
 /// reproduce its bug; remove it once the bug is fixed.
 pub(crate) mod known {
-    /// `state_var += d` on a `timestamp` state variable checks, and the IR
-    /// verifier rejects the lowered program ("assigning duration to a
-    /// timestamp"): `Stmt::Assign` in `compiler/ir/src/verify.rs` ignores
-    /// the compound operator.
-    pub const TIMESTAMP_STATE_COMPOUND: bool = true;
     /// A processor's own function called in a handler's `when` guard is
     /// reported as E0402 ("declares no effect or risk"):
     /// `compiler/analysis/src/walk.rs` walks the guard outside

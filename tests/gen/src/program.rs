@@ -322,6 +322,7 @@ impl<'e, 'a> Gen<'e, 'a> {
         let mut body = Body {
             scope: sc,
             assign: Vec::new(),
+            unset: Vec::new(),
             maps: Vec::new(),
             emit: false,
             trigger: false,
@@ -650,9 +651,20 @@ impl<'e, 'a> Gen<'e, 'a> {
         let mut assign: Vec<(String, Ty)> = vars.to_vec();
         let stays = single == Some(target);
         let mut required = Vec::new();
+        let mut unset = Vec::new();
         if stays {
-            for (n, t, _) in &state_vars[target] {
+            for (n, t, d) in &state_vars[target] {
                 assign.push((n.clone(), *t));
+                // The initial state's variables without a default may be
+                // unset here: set some of them first, so `+=` on them
+                // is generated too; leave the others to `=`.
+                if target == 0 && !*d {
+                    if sc.can(*t) && self.e.chance(1, 2) {
+                        required.push((n.clone(), *t));
+                    } else {
+                        unset.push(n.clone());
+                    }
+                }
             }
         } else {
             for (n, t, d) in &state_vars[target] {
@@ -680,6 +692,7 @@ impl<'e, 'a> Gen<'e, 'a> {
         let mut body = Body {
             scope: sc,
             assign,
+            unset,
             maps: maps.to_vec(),
             emit: true,
             trigger: true,
@@ -729,6 +742,7 @@ impl<'e, 'a> Gen<'e, 'a> {
             let mut body = Body {
                 scope: sc,
                 assign: vars.clone(),
+                unset: Vec::new(),
                 maps: maps.clone(),
                 emit: true,
                 trigger: true,

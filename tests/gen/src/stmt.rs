@@ -13,6 +13,10 @@ pub struct Body {
     /// Scalar variables that may be assigned (and whether they may also
     /// be read: a target state's variables may not).
     pub assign: Vec<(String, Ty)>,
+    /// Of those, the ones that may not be set yet (the initial state's
+    /// variables without a default): only `=` may assign them, since the
+    /// checker refuses `+=` on them (E0321).
+    pub unset: Vec<String>,
     pub maps: Vec<MapVal>,
     pub emit: bool,
     pub trigger: bool,
@@ -108,7 +112,8 @@ impl<'a> Gen<'_, 'a> {
             }
             2 => {
                 let (name, ty) = self.e.pick(&assignable).clone();
-                let text = self.assignment(&body.scope, &name, ty);
+                let compound = !body.unset.contains(&name);
+                let text = self.assignment(&body.scope, &name, ty, compound);
                 self.line(indent, &text, out);
             }
             3 => {
@@ -203,17 +208,12 @@ impl<'a> Gen<'_, 'a> {
         }
     }
 
-    fn assignment(&mut self, sc: &Scope, name: &str, ty: Ty) -> String {
+    fn assignment(&mut self, sc: &Scope, name: &str, ty: Ty, may_compound: bool) -> String {
         let compound = match ty.base {
-            _ if ty.opt => None,
+            _ if ty.opt || !may_compound => None,
             Base::Int | Base::Float | Base::Duration => Some((ty, *self.e.pick(&["+=", "-="]))),
             Base::Str => Some((ty, "+=")),
-            // State variables are named `sv..` (see `known`).
-            Base::Timestamp
-                if !(crate::known::TIMESTAMP_STATE_COMPOUND && name.starts_with("sv")) =>
-            {
-                Some((Ty::plain(Base::Duration), *self.e.pick(&["+=", "-="])))
-            }
+            Base::Timestamp => Some((Ty::plain(Base::Duration), *self.e.pick(&["+=", "-="]))),
             _ => None,
         };
         if let Some((rhs, op)) = compound
