@@ -1,15 +1,20 @@
 //! OTLP to events and back.
 //!
-//! Inbound, one mapping: `dtc_engine::event::otlp_proto` turns a protobuf
-//! `LogRecord` into an `InputEvent` by the same rules as OTLP/JSON.
+//! The agent's one mapping between OTLP records and dtc events.
+//!
+//! Inbound ([`event`]): `dtc_engine::event::otlp_proto` turns a protobuf
+//! `LogRecord` into an `InputEvent` by the same rules as OTLP/JSON, with
+//! only what the programs read ([`Needs`]): the declared attributes of the
+//! events they receive, the resource only when they read it.
 //!
 //! Outbound:
-//! - An event that leaves the box is the **received record, edited**: only
-//!   what shaping changed is rewritten (a removed attribute is removed, a
-//!   redacted one replaced, a changed body or ID set), so scope, flags,
-//!   typed values (bytes, kvlists) and dropped counts survive untouched.
-//!   Trace and span IDs that shaping turned into something that is not an
-//!   ID (a hash) move to the attributes `trace_id` / `span_id`.
+//! - An event that leaves the box is the **received record, edited**
+//!   ([`apply_edits`]): the engine's lazy egress (`Egress { edits }`) is
+//!   applied to the record itself, moved, never cloned nor written as JSON;
+//!   an unchanged record leaves as it came. Scope, flags, typed values
+//!   (bytes, kvlists) and dropped counts survive untouched. A value the
+//!   record cannot hold where it was (a hashed trace ID, a masked time)
+//!   moves to the attribute of the field's name.
 //! - A derived log (`emit log`) becomes a record with the log's name as
 //!   `event_name`, its fields as attributes, the event time as its time.
 //! - A metric point becomes an OTLP metric by the aggregate that made it:
@@ -20,11 +25,11 @@
 //! - Derived telemetry carries the agent's resource (`service.name` =
 //!   `dtc-agent`) and a scope named after the program.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
-use dtc_engine::MetricValue;
-use dtc_engine::event::InputEvent;
+use dtc_engine::event::{EVENT_NAME_ATTRIBUTE, InputEvent, otlp_proto};
 use dtc_engine::value::Value;
+use dtc_engine::{Edit, MetricValue};
 use dtc_ir::AggKind;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList, any_value,
@@ -101,81 +106,265 @@ fn parse_hex(text: &str, len: usize) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The received `record`, edited where `shaped` differs from `original`
-/// (both decoded from it). See the module docs.
-pub fn reshape(record: &LogRecord, original: &InputEvent, shaped: &InputEvent) -> LogRecord {
-    let mut out = record.clone();
-    if shaped == original {
-        return out;
-    }
-    if shaped.attributes != original.attributes {
-        out.attributes
-            .retain(|kv| shaped.attributes.contains_key(&kv.key));
-        for kv in &mut out.attributes {
-            let new = &shaped.attributes[&kv.key];
-            if original.attributes.get(&kv.key) != Some(new) {
-                *kv = key_value(&kv.key, new);
-            }
-        }
-        for (k, v) in &shaped.attributes {
-            if !original.attributes.contains_key(k) {
-                out.attributes.push(key_value(k, v));
-            }
-        }
-    }
-    if shaped.body != original.body {
-        out.body = shaped.body.as_deref().map(string_value);
-    }
-    if shaped.severity != original.severity {
-        out.severity_number = shaped.severity as i32;
-    }
-    if shaped.severity_text != original.severity_text {
-        out.severity_text = shaped.severity_text.clone().unwrap_or_default();
-    }
-    if shaped.name != original.name {
-        out.event_name = shaped.name.clone().unwrap_or_default();
-    }
-    if shaped.time != original.time {
-        out.time_unix_nano = shaped.time.max(0) as u64;
-    }
-    if shaped.observed_time != original.observed_time {
-        out.observed_time_unix_nano = shaped.observed_time.max(0) as u64;
-    }
-    let ids = [
-        (
-            &shaped.trace_id,
-            &original.trace_id,
-            &mut out.trace_id,
-            16,
-            "trace_id",
-        ),
-        (
-            &shaped.span_id,
-            &original.span_id,
-            &mut out.span_id,
-            8,
-            "span_id",
-        ),
-    ];
-    for (new, old, field, len, key) in ids {
-        if new == old {
-            continue;
-        }
-        field.clear();
-        match new.as_deref().map(|t| (t, parse_hex(t, len))) {
-            Some((_, Some(bytes))) => *field = bytes,
-            Some((text, None)) => out.attributes.push(key_value(key, &Json::from(text))),
-            None => {}
-        }
-    }
-    out
+// ------------------------------------------------------------------ inbound
+
+/// How much of a record's resource the programs read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResourceNeed {
+    #[default]
+    Nothing,
+    /// Only `service` (`service.name`).
+    Service,
+    /// `resource`, or the pid of an action's target: every attribute.
+    All,
 }
 
-/// Converts resource attributes (as an event holds them) to a `Resource`.
-pub fn resource(attributes: &BTreeMap<String, Json>) -> Resource {
-    Resource {
-        attributes: attributes.iter().map(|(k, v)| key_value(k, v)).collect(),
-        ..Resource::default()
+/// What the programs of a chain read from a record, so that ingress
+/// converts only that: the attributes of the events they declare (by the
+/// keys they declare), the resource when they read it, and everything when
+/// one of them keeps what it saw for its flight recorder.
+#[derive(Debug, Clone, Default)]
+pub struct Needs {
+    /// Durable IDs of the events some program receives.
+    pub events: HashSet<String>,
+    /// Attribute keys some program reads (declared fields, `thread.id`).
+    pub keys: HashSet<String>,
+    /// Some program reads `attrs` as a map: every attribute of its events.
+    pub all_attributes: bool,
+    pub resource: ResourceNeed,
+    /// Whole events, every attribute of every record (a recording program).
+    pub everything: bool,
+}
+
+impl Needs {
+    /// What `programs` read; `recording` when one of them keeps events for
+    /// its flight recorder, `with_pid` when one triggers an action that
+    /// targets the process that sent the event (`process.pid`).
+    pub fn of<'p>(
+        programs: impl IntoIterator<Item = &'p dtc_ir::Program>,
+        recording: bool,
+        with_pid: bool,
+    ) -> Needs {
+        let mut needs = Needs {
+            everything: recording,
+            resource: if recording || with_pid {
+                ResourceNeed::All
+            } else {
+                ResourceNeed::Nothing
+            },
+            ..Needs::default()
+        };
+        for program in programs {
+            for layout in program.events.iter().filter(|e| !e.derived) {
+                needs.events.insert(layout.wire.clone());
+                needs
+                    .keys
+                    .extend(layout.fields.iter().map(|f| f.key.clone()));
+            }
+            // The standard fields appear by name in the program's
+            // serialized form; an event or field spelled the same only makes
+            // the answer a cautious yes.
+            let text = serde_json::to_string(program).unwrap_or_else(|_| "\"Attrs\"".into());
+            let reads = |field: &str| text.contains(&format!("\"{field}\""));
+            needs.all_attributes |= reads("Attrs");
+            if reads("ThreadId") {
+                needs.keys.insert("thread.id".into());
+            }
+            if reads("Resource") {
+                needs.resource = ResourceNeed::All;
+            } else if reads("Service") && needs.resource == ResourceNeed::Nothing {
+                needs.resource = ResourceNeed::Service;
+            }
+        }
+        needs
+    }
+
+    /// The part of a resource the programs read, decoded once per
+    /// `ResourceLogs` and handed to each of its records.
+    pub fn resource(&self, resource: Option<&Resource>) -> BTreeMap<String, Json> {
+        let attributes = resource.map_or(&[][..], |r| &r.attributes);
+        match self.resource {
+            ResourceNeed::Nothing => BTreeMap::new(),
+            ResourceNeed::Service => attributes
+                .iter()
+                .filter(|kv| kv.key == "service.name")
+                .map(|kv| {
+                    let value = kv.value.as_ref().map_or(Json::Null, otlp_proto::any_value);
+                    (kv.key.clone(), value)
+                })
+                .collect(),
+            ResourceNeed::All => otlp_proto::attributes(attributes),
+        }
+    }
+}
+
+/// The event a record is to the programs: the engine's OTLP mapping
+/// (`otlp_proto`, the same rules as OTLP/JSON), with only the attributes
+/// `needs` names. A record of an event no program receives keeps none of
+/// its attributes: it still moves the programs' clocks (windows, timeouts).
+pub fn event(
+    record: &LogRecord,
+    resource: &BTreeMap<String, Json>,
+    needs: &Needs,
+) -> Result<InputEvent, String> {
+    if needs.everything {
+        return otlp_proto::decode_record(record, resource);
+    }
+    let name: &str = if record.event_name.is_empty() {
+        record
+            .attributes
+            .iter()
+            .rev()
+            .find(|kv| kv.key == EVENT_NAME_ATTRIBUTE)
+            .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                any_value::Value::StringValue(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .unwrap_or("")
+    } else {
+        &record.event_name
+    };
+    if !needs.events.contains(name) {
+        return otlp_proto::decode_record_only(record, &BTreeMap::new(), &|_| false);
+    }
+    if needs.all_attributes {
+        return otlp_proto::decode_record(record, resource);
+    }
+    otlp_proto::decode_record_only(record, resource, &|key| needs.keys.contains(key))
+}
+
+// ----------------------------------------------------------------- outbound
+
+/// Applies shaping's edits (`dtc_engine::Egress`, in the terms of the
+/// event's flat form) to the record itself, in order. Returns whether an
+/// edit concerns the resource (`service`, `resource`), which the caller
+/// applies with [`edit_resource`] to a copy of the record's resource.
+///
+/// - An attribute edit removes, or replaces the value of, the attribute of
+///   that key (every copy of it).
+/// - `body`, `severity_text`: set or cleared.
+/// - `trace_id`, `span_id`: set when the new text is an ID (hex of the
+///   right length), else cleared, and the text goes to the attribute of
+///   that name (a hash is no ID).
+/// - `time`, `observed_time`, `severity`: cleared (0) when removed; a
+///   redacted value (text) clears the field and goes to the attribute of
+///   that name.
+/// - `thread_id` edits the attribute it is read from (`thread.id`); `attrs`
+///   every attribute (all removed, or one attribute `attrs` with the
+///   redacted text).
+pub fn apply_edits(record: &mut LogRecord, edits: &[Edit]) -> bool {
+    let mut resource = false;
+    for edit in edits {
+        match edit {
+            Edit::RemoveAttr(key) => record.attributes.retain(|kv| kv.key != **key),
+            Edit::ReplaceAttr(key, value) => {
+                for kv in record.attributes.iter_mut().filter(|kv| kv.key == **key) {
+                    kv.value = Some(any_value(value));
+                }
+            }
+            Edit::RemoveTop(field) => resource |= set_field(record, field, None),
+            Edit::InsertTop(field, value) => resource |= set_field(record, field, Some(value)),
+        }
+    }
+    resource
+}
+
+/// One standard field of `record` set (or removed, `None`); true when the
+/// field is the resource's.
+fn set_field(record: &mut LogRecord, field: &str, value: Option<&Json>) -> bool {
+    let text = value.map(|v| match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    // A number field: set from a number, else cleared, with a redacted
+    // text kept in the attribute of the field's name.
+    let number = |attributes: &mut Vec<KeyValue>| match value {
+        Some(Json::Number(n)) => n.as_u64().unwrap_or(0),
+        Some(other) => {
+            set_attribute(attributes, field, other);
+            0
+        }
+        None => 0,
+    };
+    match field {
+        "body" => record.body = text.as_deref().map(string_value),
+        "severity_text" => record.severity_text = text.unwrap_or_default(),
+        "time" => record.time_unix_nano = number(&mut record.attributes),
+        "observed_time" => record.observed_time_unix_nano = number(&mut record.attributes),
+        "severity" => {
+            let n = number(&mut record.attributes);
+            record.severity_number = i32::try_from(n).ok().filter(|n| *n <= 24).unwrap_or(0);
+        }
+        "trace_id" | "span_id" => {
+            let len = if field == "trace_id" { 16 } else { 8 };
+            let id = text.as_deref().and_then(|t| parse_hex(t, len));
+            if let (Some(v), None) = (value, &id) {
+                set_attribute(&mut record.attributes, field, v);
+            }
+            let slot = if field == "trace_id" {
+                &mut record.trace_id
+            } else {
+                &mut record.span_id
+            };
+            *slot = id.unwrap_or_default();
+        }
+        "thread_id" => match value {
+            None => record.attributes.retain(|kv| kv.key != "thread.id"),
+            Some(v) => {
+                for kv in record
+                    .attributes
+                    .iter_mut()
+                    .filter(|kv| kv.key == "thread.id")
+                {
+                    kv.value = Some(any_value(v));
+                }
+            }
+        },
+        "attrs" => {
+            record.attributes.clear();
+            if let Some(v) = value {
+                record.attributes.push(key_value("attrs", v));
+            }
+        }
+        "service" | "resource" => return true,
+        // Not a standard field: an attribute, as the flat form reads it.
+        other => match value {
+            Some(v) => set_attribute(&mut record.attributes, other, v),
+            None => record.attributes.retain(|kv| kv.key != other),
+        },
+    }
+    false
+}
+
+/// Replaces the attribute `key`, or adds it.
+fn set_attribute(attributes: &mut Vec<KeyValue>, key: &str, value: &Json) {
+    match attributes.iter_mut().rev().find(|kv| kv.key == key) {
+        Some(kv) => kv.value = Some(any_value(value)),
+        None => attributes.push(key_value(key, value)),
+    }
+}
+
+/// The resource edits among `edits` applied to `resource`: `service`
+/// edits `service.name`; `resource` every attribute (all removed, or one
+/// attribute `resource` with the redacted text).
+pub fn edit_resource(resource: &mut Resource, edits: &[Edit]) {
+    for edit in edits {
+        let (field, value) = match edit {
+            Edit::RemoveTop(f) => (*f, None),
+            Edit::InsertTop(f, v) => (*f, Some(v)),
+            _ => continue,
+        };
+        match (field, value) {
+            ("service", None) => resource.attributes.retain(|kv| kv.key != "service.name"),
+            ("service", Some(v)) => set_attribute(&mut resource.attributes, "service.name", v),
+            ("resource", v) => {
+                resource.attributes.clear();
+                if let Some(v) = v {
+                    resource.attributes.push(key_value("resource", v));
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -303,7 +492,10 @@ pub fn metric(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dtc_engine::event::{Input, decode_line, otlp_proto};
+    use std::rc::Rc;
+
+    use dtc_engine::Egress;
+    use dtc_engine::event::{Input, decode_line, from_flat_json};
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use serde_json::json;
 
@@ -356,26 +548,111 @@ mod tests {
         }
     }
 
+    /// Edits applied to the record give the event that the engine's own
+    /// definition of them (the flat form, written and read back) gives, for
+    /// every edit whose result the record holds in the same field.
     #[test]
-    fn reshape_edits_only_what_changed() {
+    fn edits_on_the_record_agree_with_the_engines_flat_form() {
         let r = record();
         let original = otlp_proto::decode_record(&r, &BTreeMap::new()).unwrap();
-        assert_eq!(reshape(&r, &original, &original), r);
-        let mut shaped = original.clone();
-        shaped.attributes.remove("gone");
-        shaped
-            .attributes
-            .insert("secret".into(), json!("h:1234abcd"));
-        shaped.trace_id = Some("not-an-id".into());
-        shaped.body = Some("redacted".into());
-        let out = reshape(&r, &original, &shaped);
+        let cases: Vec<Vec<Edit>> = vec![
+            vec![],
+            vec![Edit::RemoveAttr("gone".into())],
+            vec![Edit::ReplaceAttr("secret".into(), json!("h:1234abcd"))],
+            vec![Edit::ReplaceAttr("absent".into(), json!(1))],
+            vec![
+                Edit::InsertTop("body", json!("*****4111")),
+                Edit::RemoveTop("trace_id"),
+            ],
+            vec![
+                Edit::InsertTop("severity_text", json!("x")),
+                Edit::InsertTop("span_id", json!("0102030405060708")),
+                Edit::RemoveTop("body"),
+            ],
+            vec![
+                Edit::RemoveAttr("keep".into()),
+                Edit::ReplaceAttr("keep".into(), json!(2)),
+            ],
+        ];
+        for edits in cases {
+            let mut out = r.clone();
+            assert!(!apply_edits(&mut out, &edits));
+            let egress = Egress {
+                input: Rc::new(original.clone()),
+                edits: edits.clone(),
+            };
+            let expected = from_flat_json(egress.to_json()).unwrap();
+            let got = otlp_proto::decode_record(&out, &BTreeMap::new()).unwrap();
+            assert_eq!(got, expected, "{edits:?}");
+            assert_eq!(out.flags, 1);
+        }
+    }
+
+    /// What the record cannot hold where it was goes to an attribute of
+    /// the field's name; typed values shaping did not touch stay as sent.
+    #[test]
+    fn edits_the_record_cannot_hold_in_place_move_to_attributes() {
+        let mut out = record();
+        let edits = [
+            Edit::RemoveAttr("gone".into()),
+            Edit::ReplaceAttr("secret".into(), json!("h:1234abcd")),
+            Edit::InsertTop("trace_id", json!("not-an-id")),
+            Edit::InsertTop("time", json!("h:77")),
+        ];
+        assert!(!apply_edits(&mut out, &edits));
         let keys: Vec<&str> = out.attributes.iter().map(|kv| kv.key.as_str()).collect();
-        assert_eq!(keys, ["keep", "secret", "raw", "trace_id"]);
-        assert_eq!(out.attributes[1], key_value("secret", &json!("h:1234abcd")));
-        assert_eq!(out.attributes[2], r.attributes[3], "bytes stay bytes");
+        assert_eq!(keys, ["keep", "secret", "raw", "trace_id", "time"]);
+        assert_eq!(
+            out.attributes[2],
+            record().attributes[3],
+            "bytes stay bytes"
+        );
         assert!(out.trace_id.is_empty());
-        assert_eq!(out.body, Some(string_value("redacted")));
-        assert_eq!(out.flags, 1);
+        assert_eq!(out.time_unix_nano, 0);
+        // The resource is the caller's to copy and edit.
+        assert!(apply_edits(
+            &mut out,
+            &[Edit::InsertTop("service", json!("h:1"))]
+        ));
+        let mut resource = Resource {
+            attributes: vec![key_value("service.name", &json!("shop"))],
+            ..Resource::default()
+        };
+        edit_resource(&mut resource, &[Edit::InsertTop("service", json!("h:1"))]);
+        assert_eq!(
+            resource.attributes,
+            [key_value("service.name", &json!("h:1"))]
+        );
+    }
+
+    /// Ingress converts what the programs read: the declared attributes of
+    /// the events they receive, nothing of the others.
+    #[test]
+    fn ingress_converts_what_programs_read() {
+        let needs = Needs {
+            events: ["E".to_string()].into(),
+            keys: ["secret".to_string()].into(),
+            ..Needs::default()
+        };
+        let e = event(&record(), &BTreeMap::new(), &needs).unwrap();
+        assert_eq!(e.attributes.keys().collect::<Vec<_>>(), ["secret"]);
+        assert_eq!(e.time, 5);
+        let other = LogRecord {
+            event_name: "Other".into(),
+            ..record()
+        };
+        let e = event(&other, &BTreeMap::new(), &needs).unwrap();
+        assert!(e.attributes.is_empty());
+        assert_eq!((e.name.as_deref(), e.time), (Some("Other"), 5));
+        let all = Needs {
+            everything: true,
+            ..needs
+        };
+        let full = event(&record(), &BTreeMap::new(), &all).unwrap();
+        assert_eq!(
+            full,
+            otlp_proto::decode_record(&record(), &BTreeMap::new()).unwrap()
+        );
     }
 
     #[test]

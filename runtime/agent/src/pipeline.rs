@@ -26,7 +26,7 @@
 //! - A program over a budget, or every program after the rip cord, is no
 //!   longer run: its events pass through unchanged.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -34,8 +34,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use dtc_actions::ActionRecord;
-use dtc_engine::event::{InputEvent, from_flat_json, otlp_proto};
-use dtc_engine::{Engine, Options, Output};
+use dtc_engine::event::InputEvent;
+use dtc_engine::{Egress, Engine, Options, Output, Produced};
 use dtc_ir::AggKind;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
@@ -43,11 +43,12 @@ use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric,
     number_data_point,
 };
-use serde_json::json;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use serde_json::{Value as Json, json};
 
 use crate::actions::{self, Actions, READS_RECORDER, Seen, Tape};
 use crate::config::Budgets;
-use crate::convert::{self, agent_log, agent_resource, key_value, program_scope};
+use crate::convert::{self, Needs, agent_log, agent_resource, key_value, program_scope};
 use crate::exporter::{ExportQueue, Item};
 use crate::loader::Loaded;
 use crate::receiver::Batch;
@@ -184,6 +185,8 @@ pub struct Pipeline {
     pulled: bool,
     actions: Actions,
     malformed_window: Window,
+    /// What the programs read of a record ([`Pipeline::refresh_needs`]).
+    needs: Needs,
 }
 
 impl Pipeline {
@@ -211,6 +214,7 @@ impl Pipeline {
             pulled: false,
             actions,
             malformed_window: Window::new(),
+            needs: Needs::default(),
         }
     }
 
@@ -307,6 +311,7 @@ impl Pipeline {
                         .into_iter()
                         .map(|l| Running::new(l, &self.options, false))
                         .collect();
+                    self.refresh_needs();
                     let mut derived = Derived::default();
                     derived.agent.push(agent_log(
                         "dtc.ripcord.released",
@@ -351,6 +356,7 @@ impl Pipeline {
         let names: Vec<String> = next.iter().map(|r| r.loaded.file.clone()).collect();
         if names.is_empty() && was_empty {
             self.programs = next;
+            self.refresh_needs();
             self.send(derived);
             return;
         }
@@ -362,7 +368,16 @@ impl Pipeline {
             now_unix_ns(),
         ));
         self.programs = next;
+        self.refresh_needs();
         self.send(derived);
+    }
+
+    /// Works out what ingress converts for the programs now loaded.
+    fn refresh_needs(&mut self) {
+        let recording = self.programs.iter().any(|p| p.tape.is_some());
+        let with_pid = self.programs.iter().any(|p| !p.loaded.actions.is_empty());
+        let programs = self.programs.iter().map(|p| &p.loaded.program);
+        self.needs = Needs::of(programs, recording, with_pid);
     }
 
     /// Flushes a program's open windows and lets it go.
@@ -438,44 +453,23 @@ impl Pipeline {
     }
 
     /// Runs one batch through the chain and queues what comes out.
-    fn process(&mut self, batch: Batch) {
+    ///
+    /// Each record is converted once into the event the first program
+    /// reads (only what the chain reads, [`convert::event`]); the event
+    /// moves into the engine and its lazy egress comes back. An unchanged
+    /// record is left alone; a shaped one has the edits applied to it in
+    /// place ([`convert::apply_edits`]) and, when a later program runs, is
+    /// converted again from the edited record, so every program sees what
+    /// would leave.
+    fn process(&mut self, mut batch: Batch) {
         self.stats.records_in.fetch_add(batch.records, Relaxed);
         let active = self.programs.iter().any(|p| p.engine.is_some());
         if !active || self.ripcord.load(Relaxed) {
             self.forward_unchanged(batch);
             return;
         }
-        // Decode every record once; each program then sees `current`, which
-        // the programs before it shaped.
-        let mut decoded: Vec<Option<InputEvent>> = Vec::with_capacity(batch.records as usize);
+        let needs = &self.needs;
         let mut derived = Derived::default();
-        for rl in &batch.logs {
-            let resource =
-                otlp_proto::attributes(rl.resource.as_ref().map_or(&[][..], |r| &r.attributes));
-            for sl in &rl.scope_logs {
-                for record in &sl.log_records {
-                    match otlp_proto::decode_record(record, &resource) {
-                        Ok(e) => decoded.push(Some(e)),
-                        Err(reason) => {
-                            self.stats.records_malformed.fetch_add(1, Relaxed);
-                            self.malformed_window.roll(Duration::from_secs(1));
-                            self.malformed_window.logged += 1;
-                            if self.malformed_window.logged <= LOGGED_PER_SECOND {
-                                derived.agent.push(agent_log(
-                                    "dtc.malformed",
-                                    13,
-                                    &format!("a log record could not be decoded and was passed on unchanged: {reason}"),
-                                    &[],
-                                    now_unix_ns(),
-                                ));
-                            }
-                            decoded.push(None);
-                        }
-                    }
-                }
-            }
-        }
-        let originals: Seen = Rc::new(decoded);
         // Only a recording program needs the size of what it keeps.
         let bytes_per_event = if self.programs.iter().any(|p| p.tape.is_some()) {
             use prost::Message;
@@ -484,75 +478,130 @@ impl Pipeline {
         } else {
             0
         };
-        let mut current: Vec<Option<InputEvent>> = originals.to_vec();
-        // Whether a program has run over the batch yet (until then
-        // `current` is `originals`).
-        let mut shaped = false;
+        // Per resource: what the programs read of it, and the pid an
+        // action would target.
+        let resources: Vec<BTreeMap<String, Json>> = batch
+            .logs
+            .iter()
+            .map(|rl| needs.resource(rl.resource.as_ref()))
+            .collect();
+        let mut records: Vec<(usize, &mut LogRecord)> = Vec::with_capacity(batch.records as usize);
+        // The resources as received, beside their records being edited.
+        let mut received: Vec<Option<&Resource>> = Vec::with_capacity(batch.logs.len());
+        for (ri, rl) in batch.logs.iter_mut().enumerate() {
+            received.push(rl.resource.as_ref());
+            for sl in &mut rl.scope_logs {
+                records.extend(sl.log_records.iter_mut().map(|r| (ri, r)));
+            }
+        }
+        // The event each program is given next: `None` once suppressed, or
+        // for a record that is not an event (passed on unchanged).
+        let mut events: Vec<Option<InputEvent>> = Vec::with_capacity(records.len());
+        for (ri, record) in &records {
+            match convert::event(record, &resources[*ri], needs) {
+                Ok(e) => events.push(Some(e)),
+                Err(reason) => {
+                    self.stats.records_malformed.fetch_add(1, Relaxed);
+                    self.malformed_window.roll(Duration::from_secs(1));
+                    self.malformed_window.logged += 1;
+                    if self.malformed_window.logged <= LOGGED_PER_SECOND {
+                        derived.agent.push(agent_log(
+                            "dtc.malformed",
+                            13,
+                            &format!("a log record could not be decoded and was passed on unchanged: {reason}"),
+                            &[],
+                            now_unix_ns(),
+                        ));
+                    }
+                    events.push(None);
+                }
+            }
+        }
+        let mut suppressed = vec![false; records.len()];
+        // Records whose resource a program edited: their own copy of it.
+        let mut own_resource: Vec<(usize, Resource)> = Vec::new();
+        let last = self.programs.iter().rposition(|p| p.engine.is_some());
+        let mut cut = false;
         // Through the chain, one program at a time.
         for pi in 0..self.programs.len() {
             if self.programs[pi].engine.is_none() {
                 continue;
             }
+            let later = Some(pi) != last;
             let verbose = self.programs[pi].may_be_verbose
                 && self.actions.is_verbose(&self.programs[pi].status.name);
-            // What a recording program saw: shared, not copied, when it is
-            // the batch as received.
-            let seen: Option<Seen> = self.programs[pi].tape.as_ref().map(|_| {
-                if shaped {
-                    Rc::new(current.clone())
-                } else {
-                    originals.clone()
-                }
-            });
+            // What a recording program saw.
+            let seen: Option<Seen> = self.programs[pi]
+                .tape
+                .as_ref()
+                .map(|_| Rc::new(events.clone()));
             let started = thread_cpu();
-            let mut events = 0u64;
+            let mut n_events = 0u64;
             let mut lifted = 0u64;
             let mut outputs: Vec<(usize, Output)> = Vec::new();
             {
                 let engine = self.programs[pi].engine.as_mut().expect("checked above");
-                for (k, slot) in current.iter_mut().enumerate() {
+                for (k, slot) in events.iter_mut().enumerate() {
                     let Some(event) = slot.take() else {
                         continue;
                     };
                     if self.ripcord.load(Relaxed) {
-                        // The batch leaves unshaped; what the programs already
-                        // derived from it is kept.
-                        self.send(derived);
-                        self.forward_unchanged(batch);
-                        return;
+                        // The rest of the batch leaves as shaped so far.
+                        cut = true;
+                        break;
                     }
-                    events += 1;
+                    n_events += 1;
                     // While verbose, a debug-level event the program keeps
                     // from leaving passes on as the program saw it.
                     let kept =
                         (verbose && DEBUG_LEVELS.contains(&event.severity)).then(|| event.clone());
                     engine.push_event(event);
-                    for out in engine.drain() {
+                    let mut egress = None;
+                    for out in engine.drain_lazy() {
                         match out {
-                            Output::Egress { event } => {
-                                *slot = Some(from_flat_json(event).unwrap_or_else(|_| {
-                                    // The engine writes what from_flat_json reads;
-                                    // should it ever not, the event passes on as received.
-                                    originals[k].clone().unwrap_or_default()
-                                }));
-                            }
-                            other => outputs.push((k, other)),
+                            Produced::Egress(e) => egress = Some(e),
+                            Produced::Output(other) => outputs.push((k, other)),
                         }
                     }
-                    if slot.is_none()
-                        && let Some(event) = kept
-                    {
-                        *slot = Some(event);
-                        lifted += 1;
+                    let (ri, record) = &mut records[k];
+                    match egress {
+                        Some(Egress { input, edits }) if edits.is_empty() => {
+                            if later {
+                                *slot =
+                                    Some(Rc::try_unwrap(input).unwrap_or_else(|e| (*e).clone()));
+                            }
+                        }
+                        Some(Egress { edits, .. }) => {
+                            if convert::apply_edits(record, &edits) {
+                                let own = match own_resource.iter_mut().find(|(j, _)| *j == k) {
+                                    Some((_, r)) => r,
+                                    None => {
+                                        let r = received[*ri].cloned().unwrap_or_default();
+                                        own_resource.push((k, r));
+                                        &mut own_resource.last_mut().expect("pushed").1
+                                    }
+                                };
+                                convert::edit_resource(own, &edits);
+                            }
+                            if later {
+                                // Decoded from the record as edited: what the
+                                // next program reads is what would leave.
+                                *slot = convert::event(record, &resources[*ri], needs).ok();
+                            }
+                        }
+                        None if kept.is_some() => {
+                            lifted += 1;
+                            *slot = kept.filter(|_| later);
+                        }
+                        None => suppressed[k] = true,
                     }
                 }
             }
             let took = thread_cpu().saturating_sub(started);
-            shaped = true;
             let max_recorded = self.actions.max_recorded();
             let running = &mut self.programs[pi];
             running.status.verbose_passed += lifted;
-            if let (Some(tape), Some(seen)) = (running.tape.as_mut(), seen) {
+            if let (Some(tape), Some(seen)) = (running.tape.as_mut(), seen.clone()) {
                 tape.push(seen, bytes_per_event, max_recorded);
             }
             let recorded = match &running.tape {
@@ -567,12 +616,14 @@ impl Pipeline {
                 None => 0,
             };
             for (k, out) in outputs {
+                let pid = || target_pid(&resources[records[k].0]);
+                let at = matches!(out, Output::Action { .. }).then(|| (k, pid()));
                 side_output(
                     &self.stats,
                     &mut self.actions,
                     running,
                     out,
-                    Some((k, &originals)),
+                    at,
                     &mut derived,
                 );
             }
@@ -582,48 +633,57 @@ impl Pipeline {
                 running,
                 Usage {
                     cpu: took,
-                    events,
+                    events: n_events,
                     recorded,
                 },
                 &mut derived,
             );
+            if cut {
+                break;
+            }
         }
-        // Reassemble the batch in its own structure.
-        let mut slots = originals.iter().zip(current);
-        let mut forwarded = 0u64;
-        let mut suppressed = 0u64;
-        let mut out_logs = Vec::with_capacity(batch.logs.len());
-        for rl in batch.logs {
-            let mut scopes = Vec::with_capacity(rl.scope_logs.len());
-            for sl in rl.scope_logs {
-                let mut records = Vec::with_capacity(sl.log_records.len());
-                for record in sl.log_records {
-                    match slots.next() {
-                        Some((None, _)) | None => records.push(record),
-                        Some((Some(_), None)) => suppressed += 1,
-                        Some((Some(original), Some(shaped))) => {
-                            records.push(convert::reshape(&record, original, &shaped))
+        drop((records, received));
+        // Reassemble the batch in its own structure, without what was
+        // suppressed; a record with a resource of its own leaves in a
+        // resource of its own.
+        let n_suppressed = suppressed.iter().filter(|s| **s).count() as u64;
+        let forwarded = batch.records - n_suppressed;
+        if n_suppressed > 0 || !own_resource.is_empty() {
+            let mut k = 0;
+            let mut alone = Vec::new();
+            for rl in &mut batch.logs {
+                for sl in &mut rl.scope_logs {
+                    let records = std::mem::take(&mut sl.log_records);
+                    for record in records {
+                        let here = k;
+                        k += 1;
+                        if suppressed[here] {
+                            continue;
+                        }
+                        match own_resource.iter().position(|(j, _)| *j == here) {
+                            Some(i) => alone.push(ResourceLogs {
+                                resource: Some(own_resource.swap_remove(i).1),
+                                scope_logs: vec![ScopeLogs {
+                                    scope: sl.scope.clone(),
+                                    log_records: vec![record],
+                                    schema_url: sl.schema_url.clone(),
+                                }],
+                                schema_url: rl.schema_url.clone(),
+                            }),
+                            None => sl.log_records.push(record),
                         }
                     }
                 }
-                forwarded += records.len() as u64;
-                if !records.is_empty() {
-                    scopes.push(ScopeLogs {
-                        log_records: records,
-                        ..sl
-                    });
-                }
+                rl.scope_logs.retain(|sl| !sl.log_records.is_empty());
             }
-            if !scopes.is_empty() {
-                out_logs.push(ResourceLogs {
-                    scope_logs: scopes,
-                    ..rl
-                });
-            }
+            batch.logs.retain(|rl| !rl.scope_logs.is_empty());
+            batch.logs.extend(alone);
         }
         self.stats.records_out.fetch_add(forwarded, Relaxed);
-        self.stats.records_suppressed.fetch_add(suppressed, Relaxed);
-        for rl in out_logs {
+        self.stats
+            .records_suppressed
+            .fetch_add(n_suppressed, Relaxed);
+        for rl in batch.logs {
             self.export.push(Item::logs(rl));
         }
         self.send(derived);
@@ -696,15 +756,15 @@ impl Pipeline {
 
 /// Routes one output that is not egress.
 ///
-/// `at` is the event that produced it (its index in the batch and the
-/// batch as received), when it came from one rather than from closing
-/// windows or timeouts.
+/// `at` is the event that produced an action (its index in the batch and
+/// the pid its resource names), when it came from one rather than from
+/// closing windows or timeouts.
 fn side_output(
     stats: &Stats,
     actions: &mut Actions,
     p: &mut Running,
     out: Output,
-    at: Option<(usize, &Seen)>,
+    at: Option<(usize, Option<i32>)>,
     derived: &mut Derived,
 ) {
     let name = p.status.name.clone();
@@ -752,7 +812,7 @@ fn side_output(
                 p.status.actions_fired += 1;
                 p.minute.actions += 1;
             }
-            let pid = at.and_then(|(k, batch)| batch.get(k)?.as_ref().and_then(target_pid));
+            let pid = at.and_then(|(_, pid)| pid);
             let tape = p.tape.as_mut().map(|t| (t, at.map(|(k, _)| k)));
             if let Some(record) = actions.run(&name, &out, tape, pid) {
                 announce_action(stats, actions, Some(p), &record, derived);
@@ -807,9 +867,10 @@ fn announce_action(
         .push(actions::announce(record, actions.spool(), now_unix_ns()));
 }
 
-/// The process an event names as its origin: its resource's `process.pid`.
-fn target_pid(event: &InputEvent) -> Option<i32> {
-    match event.resource.get("process.pid")? {
+/// The process a resource names as the origin of its events
+/// (`process.pid`).
+fn target_pid(resource: &BTreeMap<String, Json>) -> Option<i32> {
+    match resource.get("process.pid")? {
         serde_json::Value::Number(n) => n.as_i64().and_then(|p| i32::try_from(p).ok()),
         serde_json::Value::String(s) => s.trim().parse().ok(),
         _ => None,

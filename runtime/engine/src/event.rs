@@ -879,6 +879,17 @@ pub mod otlp_proto {
         record: &LogRecord,
         resource: &BTreeMap<String, Json>,
     ) -> Result<InputEvent, String> {
+        decode_record_only(record, resource, &|_| true)
+    }
+
+    /// [`decode_record`] keeping only the attributes `keep` accepts (and
+    /// `event.name`, the durable ID's fallback), for a caller that knows
+    /// which ones its programs read.
+    pub fn decode_record_only(
+        record: &LogRecord,
+        resource: &BTreeMap<String, Json>,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<InputEvent, String> {
         let nanos = |v: u64, what: &str| {
             i64::try_from(v).map_err(|_| {
                 format!("{what}: {v} nanoseconds since the epoch is past the year 2262")
@@ -904,7 +915,15 @@ pub mod otlp_proto {
                 .and_then(|b| super::body_text(any_value(b))),
             trace_id: hex(&record.trace_id),
             span_id: hex(&record.span_id),
-            attributes: attributes(&record.attributes),
+            attributes: (record.attributes.iter())
+                .filter(|kv| kv.key == EVENT_NAME_ATTRIBUTE || keep(&kv.key))
+                .map(|kv| {
+                    (
+                        kv.key.clone(),
+                        kv.value.as_ref().map_or(Json::Null, any_value),
+                    )
+                })
+                .collect(),
             resource: resource.clone(),
             ..InputEvent::default()
         };
