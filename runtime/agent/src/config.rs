@@ -74,6 +74,8 @@ pub struct Exporter {
     /// Records waiting for export; past that new records are dropped and
     /// counted (`export_queue_full`).
     pub queue_size: usize,
+    /// Export requests sent at once (each with its own retries).
+    pub in_flight: usize,
     /// Per export request.
     pub timeout: Duration,
     pub retry_initial: Duration,
@@ -213,6 +215,7 @@ struct RawExporter {
     batch_size: N,
     batch_interval: S,
     queue_size: N,
+    in_flight: N,
     timeout: S,
     retry_initial: S,
     retry_max: S,
@@ -459,6 +462,7 @@ impl Config {
                 1,
                 10_000_000,
             ) as usize,
+            in_flight: v.count("exporter.in_flight", exporter.in_flight, 4, 1, 64) as usize,
             timeout: v.duration(
                 "exporter.timeout",
                 exporter.timeout,

@@ -4,8 +4,11 @@
 //! Memory stays bounded whatever the downstream does: the queue holds at
 //! most `exporter.queue_size` records (log records plus metric points);
 //! [`ExportQueue::push`] refuses past that and counts the records as
-//! dropped (`export_queue_full`). One batch is in flight at a time; a
-//! retryable failure (unreachable, `UNAVAILABLE`, HTTP 429/502/503/504, a
+//! dropped (`export_queue_full`); records count until their batch is done,
+//! so batches in flight are within the bound. A batch is encoded once, by
+//! moving its records (never copied), and up to `exporter.in_flight`
+//! batches are sent at once, each with its own retries: a retryable
+//! failure (unreachable, `UNAVAILABLE`, HTTP 429/502/503/504, a
 //! timeout) is retried with exponential backoff from `retry_initial` up to
 //! `retry_max` per wait, for at most `retry_max_elapsed`, after which the
 //! batch is dropped and counted (`export_retries_exhausted`). A permanent
@@ -14,6 +17,7 @@
 //! When the downstream comes back, the next attempt succeeds and export
 //! resumes from the head of the queue.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -23,14 +27,18 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use prost::Message;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
 use crate::config::{Exporter as Settings, Protocol};
@@ -113,6 +121,45 @@ impl ExportQueue {
     }
 }
 
+impl ExportQueue {
+    /// Queues the application's records, waiting while the queue is full:
+    /// the exporter frees room as batches finish (a batch is dropped only
+    /// once its retries are exhausted), so records the receivers accepted
+    /// are not dropped for want of room. Meanwhile the pipeline queue fills
+    /// and the receivers answer `UNAVAILABLE` / 503. Gives up (dropped,
+    /// counted) only when the exporter has stopped, or for an item larger
+    /// than the whole queue.
+    pub fn push_waiting(&self, item: Item) -> bool {
+        let n = item.records();
+        if n > self.bound {
+            self.stats.drop_records(DropReason::ExportQueueFull, n);
+            return false;
+        }
+        let queued = &self.stats.export_queue;
+        loop {
+            let before = queued.load(Relaxed);
+            if before + n <= self.bound
+                && queued
+                    .compare_exchange(before, before + n, Relaxed, Relaxed)
+                    .is_ok()
+            {
+                break;
+            }
+            if self.tx.is_closed() {
+                self.stats.drop_records(DropReason::Shutdown, n);
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        if self.tx.send(item).is_err() {
+            queued.fetch_sub(n, Relaxed);
+            self.stats.drop_records(DropReason::Shutdown, n);
+            return false;
+        }
+        true
+    }
+}
+
 /// Creates the queue; the receiver goes to [`run`].
 pub fn queue(
     settings: &Settings,
@@ -132,13 +179,109 @@ enum Failure {
     Permanent(String),
 }
 
+/// One batch, encoded once: the bodies are shared by reference count
+/// between attempts, so a retry costs no copy.
+struct Encoded {
+    logs: Option<Bytes>,
+    metrics: Option<Bytes>,
+    n_logs: u64,
+    n_metrics: u64,
+}
+
+impl Encoded {
+    /// Moves the items' records into one request per signal.
+    fn new(batch: Vec<Item>) -> Encoded {
+        let (mut logs, mut metrics) = (Vec::new(), Vec::new());
+        let (mut n_logs, mut n_metrics) = (0, 0);
+        for item in batch {
+            match item {
+                Item::Logs(l, k) => {
+                    logs.push(l);
+                    n_logs += k;
+                }
+                Item::Metrics(m, k) => {
+                    metrics.push(m);
+                    n_metrics += k;
+                }
+            }
+        }
+        let logs = (!logs.is_empty()).then(|| {
+            let request = ExportLogsServiceRequest {
+                resource_logs: logs,
+            };
+            Bytes::from(request.encode_to_vec())
+        });
+        let metrics = (!metrics.is_empty()).then(|| {
+            let request = ExportMetricsServiceRequest {
+                resource_metrics: metrics,
+            };
+            Bytes::from(request.encode_to_vec())
+        });
+        Encoded {
+            logs,
+            metrics,
+            n_logs,
+            n_metrics,
+        }
+    }
+
+    fn records(&self) -> u64 {
+        self.n_logs + self.n_metrics
+    }
+}
+
+/// A gRPC codec that sends a request body encoded already and decodes the
+/// answer `R`.
+struct PreEncoded<R>(PhantomData<R>);
+
+impl<R> Default for PreEncoded<R> {
+    fn default() -> Self {
+        PreEncoded(PhantomData)
+    }
+}
+
+impl<R: Message + Default + Send + 'static> Codec for PreEncoded<R> {
+    type Encode = Bytes;
+    type Decode = R;
+    type Encoder = PreEncoded<()>;
+    type Decoder = PreEncoded<R>;
+
+    fn encoder(&mut self) -> PreEncoded<()> {
+        PreEncoded::default()
+    }
+
+    fn decoder(&mut self) -> PreEncoded<R> {
+        PreEncoded::default()
+    }
+}
+
+impl Encoder for PreEncoded<()> {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl<R: Message + Default> Decoder for PreEncoded<R> {
+    type Item = R;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<R>, tonic::Status> {
+        R::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("the answer does not decode: {e}")))
+    }
+}
+
+#[derive(Clone)]
 enum Client {
-    Grpc {
-        logs: LogsServiceClient<Channel>,
-        metrics: MetricsServiceClient<Channel>,
-    },
+    Grpc(Channel),
     Http {
-        client: HttpClient<HttpConnector, Full<Bytes>>,
+        client: Box<HttpClient<HttpConnector, Full<Bytes>>>,
         base: String,
         timeout: Duration,
     },
@@ -153,16 +296,13 @@ impl Client {
                     .connect_timeout(settings.timeout)
                     .timeout(settings.timeout)
                     .connect_lazy();
-                Ok(Client::Grpc {
-                    logs: LogsServiceClient::new(channel.clone()),
-                    metrics: MetricsServiceClient::new(channel),
-                })
+                Ok(Client::Grpc(channel))
             }
             Protocol::Http => {
                 let mut connector = HttpConnector::new();
                 connector.set_connect_timeout(Some(settings.timeout));
                 Ok(Client::Http {
-                    client: HttpClient::builder(TokioExecutor::new()).build(connector),
+                    client: Box::new(HttpClient::builder(TokioExecutor::new()).build(connector)),
                     base: settings.endpoint.clone(),
                     timeout: settings.timeout,
                 })
@@ -172,34 +312,29 @@ impl Client {
 
     /// Sends one batch; `Ok(rejected)` with the records the downstream
     /// reports it rejected (partial success).
-    async fn send(
-        &mut self,
-        logs: &[ResourceLogs],
-        metrics: &[ResourceMetrics],
-    ) -> Result<u64, Failure> {
+    async fn send(&self, batch: &Encoded) -> Result<u64, Failure> {
         match self {
-            Client::Grpc {
-                logs: lc,
-                metrics: mc,
-            } => {
+            Client::Grpc(channel) => {
                 let mut rejected = 0;
-                if !logs.is_empty() {
-                    let request = ExportLogsServiceRequest {
-                        resource_logs: logs.to_vec(),
-                    };
-                    let response = lc.export(request).await.map_err(grpc_failure)?;
+                if let Some(body) = &batch.logs {
+                    let response: ExportLogsServiceResponse = grpc_call(
+                        channel,
+                        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+                        body,
+                    )
+                    .await?;
                     rejected += response
-                        .into_inner()
                         .partial_success
                         .map_or(0, |p| p.rejected_log_records.max(0) as u64);
                 }
-                if !metrics.is_empty() {
-                    let request = ExportMetricsServiceRequest {
-                        resource_metrics: metrics.to_vec(),
-                    };
-                    let response = mc.export(request).await.map_err(grpc_failure)?;
+                if let Some(body) = &batch.metrics {
+                    let response: ExportMetricsServiceResponse = grpc_call(
+                        channel,
+                        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+                        body,
+                    )
+                    .await?;
                     rejected += response
-                        .into_inner()
                         .partial_success
                         .map_or(0, |p| p.rejected_data_points.max(0) as u64);
                 }
@@ -210,24 +345,36 @@ impl Client {
                 base,
                 timeout,
             } => {
-                if !logs.is_empty() {
-                    let body = ExportLogsServiceRequest {
-                        resource_logs: logs.to_vec(),
-                    }
-                    .encode_to_vec();
+                if let Some(body) = &batch.logs {
                     http_post(client, &format!("{base}/v1/logs"), body, *timeout).await?;
                 }
-                if !metrics.is_empty() {
-                    let body = ExportMetricsServiceRequest {
-                        resource_metrics: metrics.to_vec(),
-                    }
-                    .encode_to_vec();
+                if let Some(body) = &batch.metrics {
                     http_post(client, &format!("{base}/v1/metrics"), body, *timeout).await?;
                 }
                 Ok(0)
             }
         }
     }
+}
+
+async fn grpc_call<R: Message + Default + Send + 'static>(
+    channel: &Channel,
+    path: &'static str,
+    body: &Bytes,
+) -> Result<R, Failure> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready()
+        .await
+        .map_err(|e| Failure::Retryable(format!("{path}: {e}")))?;
+    let path = axum::http::uri::PathAndQuery::from_static(path);
+    grpc.unary(
+        tonic::Request::new(body.clone()),
+        path,
+        PreEncoded::<R>::default(),
+    )
+    .await
+    .map(tonic::Response::into_inner)
+    .map_err(grpc_failure)
 }
 
 fn grpc_failure(status: tonic::Status) -> Failure {
@@ -243,12 +390,12 @@ fn grpc_failure(status: tonic::Status) -> Failure {
 async fn http_post(
     client: &HttpClient<HttpConnector, Full<Bytes>>,
     url: &str,
-    body: Vec<u8>,
+    body: &Bytes,
     timeout: Duration,
 ) -> Result<(), Failure> {
     let request = axum::http::Request::post(url)
         .header("content-type", "application/x-protobuf")
-        .body(Full::new(Bytes::from(body)))
+        .body(Full::new(body.clone()))
         .map_err(|e| Failure::Permanent(format!("cannot build the request to {url}: {e}")))?;
     let response = tokio::time::timeout(timeout, client.request(request))
         .await
@@ -273,7 +420,7 @@ pub async fn run(
     mut rx: mpsc::UnboundedReceiver<Item>,
     stopping: watch::Receiver<bool>,
 ) {
-    let mut client = match Client::new(&settings) {
+    let client = match Client::new(&settings) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("dtc-agent: exporter: {e}");
@@ -286,11 +433,14 @@ pub async fn run(
             return;
         }
     };
+    let settings = Arc::new(settings);
+    let slots = Arc::new(Semaphore::new(settings.in_flight.max(1)));
+    let mut sending = JoinSet::new();
     let mut closed = false;
     while !closed {
         let Some(first) = rx.recv().await else { break };
+        let mut n = first.records();
         let mut batch = vec![first];
-        let mut n = batch[0].records();
         let deadline = tokio::time::Instant::now() + settings.batch_interval;
         while n < settings.batch_size as u64 {
             tokio::select! {
@@ -301,7 +451,21 @@ pub async fn run(
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
-        export(&mut client, &settings, &stats, batch, n, stopping.clone()).await;
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let encoded = Encoded::new(batch);
+        let (client, settings, stats, stopping) = (
+            client.clone(),
+            settings.clone(),
+            stats.clone(),
+            stopping.clone(),
+        );
+        sending.spawn(async move {
+            export(&client, &settings, &stats, encoded, stopping).await;
+            drop(slot);
+        });
+        while sending.try_join_next().is_some() {}
     }
     // Everything still queued at shutdown gets one attempt.
     let mut rest = Vec::new();
@@ -309,37 +473,24 @@ pub async fn run(
         rest.push(item);
     }
     if !rest.is_empty() {
-        let n = rest.iter().map(Item::records).sum();
-        export(&mut client, &settings, &stats, rest, n, stopping.clone()).await;
+        let encoded = Encoded::new(rest);
+        export(&client, &settings, &stats, encoded, stopping.clone()).await;
     }
+    while sending.join_next().await.is_some() {}
 }
 
 async fn export(
-    client: &mut Client,
+    client: &Client,
     settings: &Settings,
     stats: &Stats,
-    batch: Vec<Item>,
-    n: u64,
+    batch: Encoded,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let (mut logs, mut metrics) = (Vec::new(), Vec::new());
-    let (mut n_logs, mut n_metrics) = (0, 0);
-    for item in batch {
-        match item {
-            Item::Logs(l, k) => {
-                logs.push(l);
-                n_logs += k;
-            }
-            Item::Metrics(m, k) => {
-                metrics.push(m);
-                n_metrics += k;
-            }
-        }
-    }
+    let n = batch.records();
     let started = Instant::now();
     let mut wait = settings.retry_initial;
     let outcome = loop {
-        match client.send(&logs, &metrics).await {
+        match client.send(&batch).await {
             Ok(rejected) => break Ok(rejected),
             Err(Failure::Permanent(e)) => break Err((DropReason::ExportRejected, e)),
             Err(Failure::Retryable(e)) => {
@@ -362,8 +513,8 @@ async fn export(
     stats.export_queue.fetch_sub(n, Relaxed);
     match outcome {
         Ok(rejected) => {
-            stats.exported_logs.fetch_add(n_logs, Relaxed);
-            stats.exported_metrics.fetch_add(n_metrics, Relaxed);
+            stats.exported_logs.fetch_add(batch.n_logs, Relaxed);
+            stats.exported_metrics.fetch_add(batch.n_metrics, Relaxed);
             if rejected > 0 {
                 stats.drop_records(DropReason::ExportRejected, rejected);
             }
