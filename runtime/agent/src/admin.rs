@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::pipeline::Control;
+use crate::receiver::Work;
 use crate::telemetry::{RipcordReport, Stats};
 
 /// What the admin handlers share.
@@ -27,15 +28,23 @@ pub struct Admin {
     pub stats: Arc<Stats>,
     pub ripcord: Arc<AtomicBool>,
     pub control: mpsc::Sender<Control>,
+    /// Wakes an idle pipeline for the message just sent.
+    pub wake: mpsc::SyncSender<Work>,
 }
 
 impl Admin {
+    fn send(&self, control: Control) {
+        let _ = self.control.send(control);
+        // Full means busy: the pipeline reads control between batches.
+        let _ = self.wake.try_send(Work::Wake);
+    }
+
     /// Pulls the rip cord: the flag stops the pipeline at its next event,
     /// the control message makes it drop every engine and report.
     pub fn pull(&self, reply: Option<tokio::sync::oneshot::Sender<RipcordReport>>) {
         let requested = Instant::now();
         self.ripcord.store(true, Relaxed);
-        let _ = self.control.send(Control::Ripcord { requested, reply });
+        self.send(Control::Ripcord { requested, reply });
     }
 }
 
@@ -69,7 +78,7 @@ async fn ripcord(State(admin): State<Admin>) -> Response {
 }
 
 async fn release(State(admin): State<Admin>) -> Json<Value> {
-    let _ = admin.control.send(Control::Release);
+    admin.send(Control::Release);
     Json(json!({ "released": true }))
 }
 

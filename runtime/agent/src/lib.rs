@@ -165,7 +165,13 @@ pub async fn run(
         .map_err(|e| format!("cannot start the loader thread: {e}"))?;
 
     // Servers.
-    let intake = Intake::new(batch_tx, stats.clone(), config.listen.max_request_size);
+    let wake = batch_tx.clone();
+    let intake = Intake::new(
+        batch_tx,
+        stats.clone(),
+        config.listen.max_request_size,
+        config.exporter.queue_size as u64,
+    );
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
@@ -195,6 +201,7 @@ pub async fn run(
         stats: stats.clone(),
         ripcord: ripcord.clone(),
         control: control_tx.clone(),
+        wake,
     };
     let admin_server = tokio::spawn(
         axum::serve(admin_listener, admin::router(admin_state.clone()))

@@ -51,7 +51,7 @@ use crate::config::Budgets;
 use crate::convert::{self, Needs, agent_log, agent_resource, key_value, program_scope};
 use crate::exporter::{ExportQueue, Item};
 use crate::loader::Loaded;
-use crate::receiver::Batch;
+use crate::receiver::{Batch, Work};
 use crate::telemetry::{ProgramStatus, RipcordReport, Stats, lock, now_unix_ns};
 
 /// What other threads tell the pipeline.
@@ -187,6 +187,9 @@ pub struct Pipeline {
     malformed_window: Window,
     /// What the programs read of a record ([`Pipeline::refresh_needs`]).
     needs: Needs,
+    /// How long an idle pipeline waits before it looks at long actions and
+    /// publishes its status; control messages wake it at once.
+    tick: Duration,
 }
 
 impl Pipeline {
@@ -215,12 +218,13 @@ impl Pipeline {
             actions,
             malformed_window: Window::new(),
             needs: Needs::default(),
+            tick: Duration::from_millis(10),
         }
     }
 
     /// Runs until the batch queue closes, then flushes every program's
     /// open windows.
-    pub fn run(mut self, batches: Receiver<Batch>, control: Receiver<Control>) {
+    pub fn run(mut self, batches: Receiver<Work>, control: Receiver<Control>) {
         let mut published = Instant::now();
         loop {
             while let Ok(c) = control.try_recv() {
@@ -229,8 +233,10 @@ impl Pipeline {
             if self.ripcord.load(Relaxed) && !self.pulled {
                 self.pull(Instant::now(), None);
             }
-            match batches.recv_timeout(Duration::from_millis(10)) {
-                Ok(batch) => {
+            match batches.recv_timeout(self.tick) {
+                // The next turn reads the control message that woke it.
+                Ok(Work::Wake) => {}
+                Ok(Work::Batch(batch)) => {
                     // Whatever was asked before this batch arrived applies to it.
                     while let Ok(c) = control.try_recv() {
                         self.control(c);
@@ -380,22 +386,23 @@ impl Pipeline {
         self.needs = Needs::of(programs, recording, with_pid);
     }
 
+    /// Stops a program's engine, if it runs: its open windows close and
+    /// what they produce (metrics, logs) goes out with `derived`. True
+    /// when there was an engine.
+    fn stop_engine(&mut self, running: &mut Running, derived: &mut Derived) -> bool {
+        let Some(mut engine) = running.engine.take() else {
+            return false;
+        };
+        engine.finish(true);
+        for out in engine.drain() {
+            side_output(&self.stats, &mut self.actions, running, out, None, derived);
+        }
+        true
+    }
+
     /// Flushes a program's open windows and lets it go.
     fn retire(&mut self, mut running: Running, derived: &mut Derived) {
-        if let Some(mut engine) = running.engine.take() {
-            engine.finish(true);
-            let outputs = engine.drain();
-            for out in outputs {
-                side_output(
-                    &self.stats,
-                    &mut self.actions,
-                    &mut running,
-                    out,
-                    None,
-                    derived,
-                );
-            }
-        }
+        self.stop_engine(&mut running, derived);
         let name = &running.status.name;
         if !self.programs.iter().any(|p| &p.status.name == name) {
             self.actions.forget(name);
@@ -409,13 +416,18 @@ impl Pipeline {
     ) {
         self.ripcord.store(true, Relaxed);
         let mut disabled = 0;
-        for p in &mut self.programs {
-            if p.engine.take().is_some() {
+        // Each program's open windows are flushed, so the metrics they
+        // hold go out rather than being lost with the engine.
+        let mut derived = Derived::default();
+        let mut programs = std::mem::take(&mut self.programs);
+        for p in &mut programs {
+            if self.stop_engine(p, &mut derived) {
                 disabled += 1;
             }
             p.status.state = "ripcord".into();
             p.status.reason = Some("the rip cord was pulled".into());
         }
+        self.programs = programs;
         self.pulled = true;
         let report = RipcordReport {
             took_ns: requested.elapsed().as_nanos() as u64,
@@ -427,7 +439,6 @@ impl Pipeline {
             "dtc-agent: rip cord pulled: {disabled} program(s) disabled in {:?}",
             Duration::from_nanos(report.took_ns)
         );
-        let mut derived = Derived::default();
         derived.agent.push(agent_log(
             "dtc.ripcord",
             13,
@@ -684,7 +695,7 @@ impl Pipeline {
             .records_suppressed
             .fetch_add(n_suppressed, Relaxed);
         for rl in batch.logs {
-            self.export.push(Item::logs(rl));
+            self.export.push_waiting(Item::logs(rl));
         }
         self.send(derived);
     }
@@ -692,7 +703,7 @@ impl Pipeline {
     fn forward_unchanged(&mut self, batch: Batch) {
         self.stats.records_out.fetch_add(batch.records, Relaxed);
         for rl in batch.logs {
-            self.export.push(Item::logs(rl));
+            self.export.push_waiting(Item::logs(rl));
         }
     }
 
@@ -1093,6 +1104,50 @@ fn account(stats: &Stats, b: &Budgets, p: &mut Running, usage: Usage, derived: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An idle pipeline handles the rip cord as soon as it is pulled, not
+    /// at its next tick (here an hour away).
+    #[test]
+    fn the_rip_cord_wakes_an_idle_pipeline() {
+        let dir = std::env::temp_dir().join(format!("dtc-agent-wake-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = "[artifacts]\ndir = \"programs\"\n[spool]\ndir = \"spool\"\n";
+        let config = crate::config::Config::parse(text, "test.toml", &dir).unwrap();
+        let stats = Arc::new(Stats::default());
+        let (export, _exported) = crate::exporter::queue(&config.exporter, stats.clone());
+        let actions = Actions::new(&config.spool, &config.actions).unwrap();
+        let ripcord = Arc::new(AtomicBool::new(false));
+        let (work, work_rx) = std::sync::mpsc::sync_channel(4);
+        let (control, control_rx) = std::sync::mpsc::channel();
+        let (budgets, shared, flag) = (config.budgets.clone(), stats.clone(), ripcord.clone());
+        let thread = std::thread::spawn(move || {
+            let mut pipeline = Pipeline::new(budgets, shared, export, flag, actions, None);
+            pipeline.tick = Duration::from_secs(3600);
+            pipeline.run(work_rx, control_rx)
+        });
+        // Let it settle into its wait.
+        std::thread::sleep(Duration::from_millis(50));
+        let admin = crate::admin::Admin {
+            stats,
+            ripcord,
+            control,
+            wake: work,
+        };
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        admin.pull(Some(reply));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let report = loop {
+            match answer.try_recv() {
+                Ok(report) => break report,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => panic!("no answer from the pipeline: {e}"),
+            }
+        };
+        assert_eq!(report.programs_disabled, 0);
+        drop(admin);
+        thread.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn the_memory_estimate_replaces_assumptions_with_what_is_seen() {

@@ -7,9 +7,12 @@
 //! - malformed payload: gRPC `INVALID_ARGUMENT`, HTTP 400 (not retryable);
 //! - larger than `listen.max_request_size` (after decompression): gRPC
 //!   `RESOURCE_EXHAUSTED`, HTTP 413;
-//! - the pipeline queue is full: gRPC `UNAVAILABLE`, HTTP 503 with
-//!   `Retry-After` (both retryable). Memory therefore stays bounded by
-//!   `queue_requests` requests of at most `max_request_size` each.
+//! - the pipeline queue is full (`queue_full`), or the export queue is
+//!   (`export_queue_full`: the downstream is slower than the senders, so
+//!   they are asked to slow down rather than have records dropped): gRPC
+//!   `UNAVAILABLE`, HTTP 503 with `Retry-After`, both retryable by the OTLP
+//!   specification. Memory therefore stays bounded by `queue_requests`
+//!   requests of at most `max_request_size` each.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -37,20 +40,37 @@ pub struct Batch {
     pub records: u64,
 }
 
+/// What wakes the pipeline thread.
+#[derive(Debug)]
+pub enum Work {
+    Batch(Batch),
+    /// A control message is waiting (the rip cord): handle it now, not at
+    /// the next batch or tick.
+    Wake,
+}
+
 /// The receivers' side of the pipeline queue.
 #[derive(Clone, Debug)]
 pub struct Intake {
-    tx: SyncSender<Batch>,
+    tx: SyncSender<Work>,
     stats: Arc<Stats>,
     max_request_size: usize,
+    /// `exporter.queue_size`: past it, requests are refused.
+    export_bound: u64,
 }
 
 impl Intake {
-    pub fn new(tx: SyncSender<Batch>, stats: Arc<Stats>, max_request_size: usize) -> Intake {
+    pub fn new(
+        tx: SyncSender<Work>,
+        stats: Arc<Stats>,
+        max_request_size: usize,
+        export_bound: u64,
+    ) -> Intake {
         Intake {
             tx,
             stats,
             max_request_size,
+            export_bound,
         }
     }
 
@@ -65,8 +85,12 @@ impl Intake {
         if records == 0 {
             return Ok(());
         }
+        if self.stats.export_queue.load(Relaxed) >= self.export_bound {
+            self.stats.refuse(Refusal::ExportQueueFull);
+            return Err(Refusal::ExportQueueFull);
+        }
         self.stats.pipeline_queue.fetch_add(1, Relaxed);
-        match self.tx.try_send(Batch { logs, records }) {
+        match self.tx.try_send(Work::Batch(Batch { logs, records })) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.stats.pipeline_queue.fetch_sub(1, Relaxed);
@@ -74,6 +98,16 @@ impl Intake {
                 Err(Refusal::QueueFull)
             }
         }
+    }
+}
+
+/// What a refused sender is told when the agent is busy.
+fn busy(why: Refusal) -> &'static str {
+    match why {
+        Refusal::ExportQueueFull => {
+            "the agent's export queue is full (its downstream is slower than its senders); retry with backoff"
+        }
+        _ => "the agent's pipeline queue is full; retry with backoff",
     }
 }
 
@@ -91,9 +125,7 @@ impl LogsService for GrpcLogs {
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
         match self.0.submit(request.into_inner().resource_logs) {
             Ok(()) => Ok(tonic::Response::new(ExportLogsServiceResponse::default())),
-            Err(_) => Err(tonic::Status::unavailable(
-                "the agent's pipeline queue is full; retry with backoff",
-            )),
+            Err(why) => Err(tonic::Status::unavailable(busy(why))),
         }
     }
 }
@@ -203,12 +235,8 @@ pub async fn http_logs(State(intake): State<Intake>, headers: HeaderMap, body: B
                 ExportLogsServiceResponse::default().encode_to_vec(),
             )
                 .into_response(),
-            Err(_) => {
-                let mut response = (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the agent's pipeline queue is full; retry with backoff",
-                )
-                    .into_response();
+            Err(why) => {
+                let mut response = (StatusCode::SERVICE_UNAVAILABLE, busy(why)).into_response();
                 response.headers_mut().insert(
                     header::RETRY_AFTER,
                     axum::http::HeaderValue::from_static("1"),

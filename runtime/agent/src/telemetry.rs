@@ -56,16 +56,25 @@ pub enum Refusal {
     Malformed,
     Oversized,
     QueueFull,
+    /// The export queue was full: the agent pushes back rather than
+    /// accept records it would have to drop.
+    ExportQueueFull,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 3] = [Refusal::Malformed, Refusal::Oversized, Refusal::QueueFull];
+    pub const ALL: [Refusal; 4] = [
+        Refusal::Malformed,
+        Refusal::Oversized,
+        Refusal::QueueFull,
+        Refusal::ExportQueueFull,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Refusal::Malformed => "malformed",
             Refusal::Oversized => "oversized",
             Refusal::QueueFull => "queue_full",
+            Refusal::ExportQueueFull => "export_queue_full",
         }
     }
 }
@@ -146,7 +155,7 @@ pub struct Stats {
     pub actions_refused: AtomicU64,
     pub actions_failed: AtomicU64,
     pub budget_trips: AtomicU64,
-    refused: [AtomicU64; 3],
+    refused: [AtomicU64; 4],
     dropped: [AtomicU64; 4],
     pub pipeline_queue: AtomicU64,
     pub export_queue: AtomicU64,
