@@ -242,6 +242,9 @@ impl Pipeline {
                         self.control(c);
                     }
                     self.stats.pipeline_queue.fetch_sub(1, Relaxed);
+                    self.stats
+                        .pipeline_records
+                        .fetch_sub(batch.records, Relaxed);
                     self.process(batch);
                 }
                 Err(RecvTimeoutError::Timeout) => {}

@@ -85,15 +85,20 @@ impl Intake {
         if records == 0 {
             return Ok(());
         }
-        if self.stats.export_queue.load(Relaxed) >= self.export_bound {
+        // Records on their way to the export queue count as in it: once it
+        // would be full, senders are asked to wait rather than fill memory.
+        let waiting = self.stats.pipeline_records.load(Relaxed);
+        if self.stats.export_queue.load(Relaxed) + waiting >= self.export_bound {
             self.stats.refuse(Refusal::ExportQueueFull);
             return Err(Refusal::ExportQueueFull);
         }
         self.stats.pipeline_queue.fetch_add(1, Relaxed);
+        self.stats.pipeline_records.fetch_add(records, Relaxed);
         match self.tx.try_send(Work::Batch(Batch { logs, records })) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.stats.pipeline_queue.fetch_sub(1, Relaxed);
+                self.stats.pipeline_records.fetch_sub(records, Relaxed);
                 self.stats.refuse(Refusal::QueueFull);
                 Err(Refusal::QueueFull)
             }

@@ -158,6 +158,8 @@ pub struct Stats {
     refused: [AtomicU64; 4],
     dropped: [AtomicU64; 4],
     pub pipeline_queue: AtomicU64,
+    /// Log records in the requests waiting for the pipeline.
+    pub pipeline_records: AtomicU64,
     pub export_queue: AtomicU64,
     pub exported_logs: AtomicU64,
     pub exported_metrics: AtomicU64,
@@ -191,6 +193,7 @@ impl Default for Stats {
             refused: Default::default(),
             dropped: Default::default(),
             pipeline_queue: AtomicU64::new(0),
+            pipeline_records: AtomicU64::new(0),
             export_queue: AtomicU64::new(0),
             exported_logs: AtomicU64::new(0),
             exported_metrics: AtomicU64::new(0),
