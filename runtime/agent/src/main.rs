@@ -207,7 +207,7 @@ fn status(target: &Target, json: bool) -> Result<(), String> {
     for p in s["programs"].as_array().into_iter().flatten() {
         println!(
             "program {} ({}): {}{}; {} events, {} µs CPU, {} logs, {} metric points, {} actions fired, {} refused, {} failed, {} faults",
-            p["name"].as_str().unwrap_or("?"),
+            short_name(p["name"].as_str().unwrap_or("?")),
             p["file"].as_str().unwrap_or("?"),
             p["state"].as_str().unwrap_or("?"),
             p["reason"]
@@ -271,4 +271,29 @@ fn ripcord(target: &Target, release: bool) -> Result<(), String> {
         r["took_ns"]
     );
     Ok(())
+}
+
+/// A program's name as people know it: its source file's stem
+/// (`drop_field`), not the path it was compiled from.
+fn short_name(name: &str) -> &str {
+    let file = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    match file.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem,
+        _ => file,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn status_names_a_program_by_its_stem() {
+        use super::short_name;
+        assert_eq!(
+            short_name("/work/samples/03-secret/drop_field.dt"),
+            "drop_field"
+        );
+        assert_eq!(short_name("drop_field"), "drop_field");
+        assert_eq!(short_name("C:\\progs\\x.dt"), "x");
+        assert_eq!(short_name(".hidden"), ".hidden");
+    }
 }

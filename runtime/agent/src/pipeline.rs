@@ -17,10 +17,12 @@
 //! **Invariants.**
 //! - A batch is processed whole by one set of programs: reloads, budget
 //!   trips and the rip cord take effect between batches (the rip cord also
-//!   stops a batch in flight: that batch then leaves unshaped), so no event
+//!   stops a batch in flight: its remaining events leave unshaped, those
+//!   already shaped stay shaped), so no event
 //!   is processed twice or lost.
 //! - A replaced or removed program's open windows are flushed
-//!   (`finish(true)`) before it is dropped, so its metrics are exported.
+//!   (`finish(true)`) before it is dropped, so its metrics are exported;
+//!   so are every program's when the rip cord is pulled.
 //! - An event a program does not change leaves as the record that came
 //!   in; a malformed record passes through unchanged and is counted.
 //! - A program over a budget, or every program after the rip cord, is no
