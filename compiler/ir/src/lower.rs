@@ -815,9 +815,16 @@ impl<'a> Lowerer<'a> {
                             ty: self.ty(&c.expr),
                         });
                     }
+                    // The overflow series past `max` has no key values (as
+                    // in the checker, key columns are optional after it).
+                    let key_ty = |t: &Type| match t {
+                        Type::Opt(_) => t.clone(),
+                        _ if max_series.is_some() => Type::Opt(Box::new(t.clone())),
+                        _ => t.clone(),
+                    };
                     row = keys
                         .iter()
-                        .map(|(n, e)| (n.clone(), e.ty.clone()))
+                        .map(|(n, e)| (n.clone(), key_ty(&e.ty)))
                         .chain(aggs.iter().map(|a| (a.name.clone(), a.ty.clone())))
                         .enumerate()
                         .map(|(i, (n, t))| (n, RowRef::Column(i as u32, t)))

@@ -956,9 +956,18 @@ impl Checker<'_> {
                     if let Some(e) = every {
                         self.positive_duration(e, &Cx::default(), "a window");
                     }
+                    // Past `max`, rows fold into the overflow series, which
+                    // has no key values: each key column may then be absent.
                     let mut new_row: Vec<Column> = keys
                         .into_iter()
-                        .map(|(name, ty)| Column { name, ty })
+                        .map(|(name, ty)| Column {
+                            name,
+                            ty: if max_series.is_some() {
+                                Ty::optional(ty)
+                            } else {
+                                ty
+                            },
+                        })
                         .collect();
                     for (name, ty) in values {
                         if new_row.iter().any(|c| c.name == name) {

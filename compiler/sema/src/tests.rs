@@ -191,6 +191,24 @@ fn compound_assignment_to_possibly_unset_state_variable() {
 }
 
 #[test]
+fn summarize_keys_are_optional_after_max() {
+    let q = |stages: &str| {
+        format!(
+            "event A {{ n: int, s: string }}\nquery q = A | summarize c = count() by n, s {stages}\n | emit log L"
+        )
+    };
+    // Without `max` every row has its key values.
+    assert_eq!(codes(&q("| extend m = n + 1, t = len(s)")), vec![]);
+    // Past `max`, the overflow series has none: keys are `int?`, `string?`.
+    assert_eq!(codes(&q("max 2 | extend m = n + 1")), vec![Code::E0302]);
+    assert_eq!(codes(&q("max 2 | extend t = len(s)")), vec![Code::E0302]);
+    assert_eq!(
+        codes(&q("max 2 | extend m = (n ?? 0) + 1, t = len(s ?? \"\")")),
+        vec![]
+    );
+}
+
+#[test]
 fn machines() {
     let m = |body: &str| {
         format!(

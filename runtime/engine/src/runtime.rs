@@ -1462,10 +1462,7 @@ impl Engine {
             && window.len() as u64 >= *max
         {
             self.counters.series_overflow += 1;
-            keys = keys
-                .iter()
-                .map(|_| Key::Str(Rc::from("(overflow)")))
-                .collect();
+            keys = keys.iter().map(|_| Key::Overflow).collect();
         }
         let aggs = window
             .entry(keys)

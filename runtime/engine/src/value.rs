@@ -37,6 +37,11 @@ pub enum Key {
     Bool(bool),
     Int(i64),
     Str(Rc<str>),
+    /// Every key of a summary's overflow series (past `max`): absent as a
+    /// column value, `(overflow)` as a label, and distinct from any real
+    /// key, an absent one (`Unit`) included. Sorts after the others, so the
+    /// overflow series closes a window's output.
+    Overflow,
 }
 
 impl Key {
@@ -51,7 +56,7 @@ impl Key {
 
     pub fn to_value(&self) -> Value {
         match self {
-            Key::Unit => Value::None,
+            Key::Unit | Key::Overflow => Value::None,
             Key::Bool(b) => Value::Bool(*b),
             Key::Int(i) => Value::Int(*i),
             Key::Str(s) => Value::Str(s.clone()),
@@ -65,6 +70,7 @@ impl Key {
             Key::Bool(b) => b.to_string(),
             Key::Int(i) => i.to_string(),
             Key::Str(s) => s.to_string(),
+            Key::Overflow => "(overflow)".to_string(),
         }
     }
 }

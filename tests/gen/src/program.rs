@@ -731,11 +731,7 @@ impl<'e, 'a> Gen<'e, 'a> {
             sc.maps = maps.clone();
             let mut head = format!("    on {}", ev.name);
             if self.e.chance(1, 3) {
-                let mut guard = sc.clone();
-                if crate::known::PROCESSOR_FN_IN_GUARD {
-                    guard.fns = outer_fns.clone();
-                }
-                let g = self.x().expr(&guard, Ty::plain(Base::Bool), 3);
+                let g = self.x().expr(&sc, Ty::plain(Base::Bool), 3);
                 head.push_str(&format!(" when {g}"));
             }
             out.push_str(&format!("{head} {{\n"));

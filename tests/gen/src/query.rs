@@ -93,13 +93,9 @@ impl Gen<'_, '_> {
             stages.push(stage);
         }
         if self.e.chance(3, 5) {
-            let (summarize, overflow_keys) = self.summarize(&mut row);
+            let summarize = self.summarize(&mut row);
             stages.push(summarize);
-            let metric_only = overflow_keys && crate::known::OVERFLOW_KEY_ROWS;
             for _ in 0..2 {
-                if metric_only {
-                    break;
-                }
                 if !self.e.chance(1, 3) {
                     break;
                 }
@@ -117,7 +113,7 @@ impl Gen<'_, '_> {
                 };
                 stages.push(stage);
             }
-            if row.histograms.is_empty() && !metric_only && self.e.chance(1, 3) {
+            if row.histograms.is_empty() && self.e.chance(1, 3) {
                 stages.push(self.emit_query_log(&row));
             } else {
                 stages.push(format!("emit metric \"{name}.m\""));
@@ -201,9 +197,8 @@ impl Gen<'_, '_> {
         format!("project {}", cols.join(", "))
     }
 
-    /// The stage, and whether it has a series bound and a key that is not
-    /// a string (see `known::OVERFLOW_KEY_ROWS`).
-    fn summarize(&mut self, row: &mut Row) -> (String, bool) {
+    /// The stage; the row becomes its keys and aggregate columns.
+    fn summarize(&mut self, row: &mut Row) -> String {
         let mut aggs = Vec::new();
         let mut cols = Vec::new();
         let mut hist = Vec::new();
@@ -267,8 +262,7 @@ impl Gen<'_, '_> {
             }
         }
         let mut keys = Vec::new();
-        // A key that is not a string.
-        let mut plain_keys = false;
+        let mut key_vals: Vec<Val> = Vec::new();
         for _ in 0..self.count_up(2) {
             let key_cols: Vec<Val> = row
                 .cols()
@@ -279,8 +273,7 @@ impl Gen<'_, '_> {
             if !key_cols.is_empty() && self.e.chance(1, 2) {
                 let c = self.e.pick(&key_cols).clone();
                 keys.push(c.text.clone());
-                plain_keys |= c.ty.base != Base::Str;
-                cols.push(c);
+                key_vals.push(c);
             } else {
                 let base = *self.e.pick(&[Base::Str, Base::Int, Base::Bool]);
                 let ty = if row.scope.can(Ty::opt(base)) && self.e.chance(1, 4) {
@@ -291,8 +284,7 @@ impl Gen<'_, '_> {
                 let v = self.x().expr(&row.scope, ty, 2);
                 let k = self.fresh("k");
                 keys.push(format!("{k} = {v}"));
-                plain_keys |= base != Base::Str;
-                cols.push(Val {
+                key_vals.push(Val {
                     text: k,
                     ty,
                     pii: false,
@@ -313,12 +305,20 @@ impl Gen<'_, '_> {
                 self.e.pick(&["1m", "10s", "1s", "5m", "1h"])
             ));
         }
+        // The overflow series past `max` has no key values: its key
+        // columns are optional in the rows that follow.
+        if bounded {
+            for c in &mut key_vals {
+                c.ty = Ty::opt(c.ty.base);
+            }
+        }
+        cols.extend(key_vals);
         row.scope.vals = cols;
         row.secret = false;
         row.scope.attrs = None;
         row.scope.is_targets.clear();
         row.histograms = hist;
-        (text, bounded && plain_keys)
+        text
     }
 
     fn emit_query_log(&mut self, row: &Row) -> String {
