@@ -13,12 +13,14 @@
 //! - end to end: from the same JSON lines, decoding included, in batches
 //!   of [`BATCH`] (`push_lines`), egress again lazy.
 //!
-//! The JIT's compile time per sample and the memory of a machine instance
+//! Engines are built (and the JIT compiles) before each timed run: the
+//! JIT's compile time per sample and the memory of a machine instance
 //! are `cargo bench -p dtc-jit` (it counts allocations, which needs
 //! `unsafe`, allowed only in that crate).
 //!
 //! Run with `cargo bench -p dtc-engine` (`DTC_BENCH_EVENTS` sets the stream
-//! size). Absolute numbers on a shared machine are noise; the ratios are the
+//! size; `DTC_BENCH_PROFILE=0..3` runs only one workload's JIT kernel, for
+//! `perf record`). Absolute numbers on a shared machine are noise; the ratios are the
 //! result. The VRL peer is a separate crate (`benches/vrl-peer`).
 
 use std::collections::HashMap;
@@ -272,13 +274,46 @@ fn decode_all(lines: &[String]) -> Vec<InputEvent> {
 
 /// Best of `runs` timings of `f`, in seconds.
 fn time(runs: usize, mut f: impl FnMut()) -> f64 {
+    time_with(runs, || (), |()| f())
+}
+
+/// Best of `runs` timings of `f` on a fresh `setup()` each, in seconds;
+/// the setup (building an engine, compiling a program) is not timed.
+fn time_with<S>(runs: usize, mut setup: impl FnMut() -> S, mut f: impl FnMut(S)) -> f64 {
     (0..runs)
         .map(|_| {
+            let s = setup();
             let t = Instant::now();
-            f();
+            f(s);
             t.elapsed().as_secs_f64()
         })
         .fold(f64::INFINITY, f64::min)
+}
+
+/// `DTC_BENCH_PROFILE=<workload 0-3>`: only the JIT kernel of one
+/// workload, over and over for about five seconds, for `perf record`.
+fn profile(w: usize, n: usize) {
+    let prog = program(SOURCES[w]);
+    let events = decode_all(&lines(w, n));
+    let e = JitEngine::new(prog.clone(), Options::default()).expect("compiles");
+    let batches: Vec<Batch> = events
+        .chunks(BATCH)
+        .map(|c| e.decode_batch(c.iter().cloned()))
+        .collect();
+    let started = Instant::now();
+    let mut rounds = 0u64;
+    while started.elapsed().as_secs() < 5 {
+        let mut e = JitEngine::new(prog.clone(), Options::default()).expect("compiles");
+        for b in &batches {
+            e.push_batch(b);
+            black_box(e.drain_lazy());
+        }
+        e.finish(true);
+        black_box(e.drain_lazy());
+        rounds += 1;
+    }
+    let rate = (rounds * n as u64) as f64 / started.elapsed().as_secs_f64();
+    println!("{}: jit kernel {rate:.0} events/s", NAMES[w]);
 }
 
 fn main() {
@@ -287,6 +322,13 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
     let runs = 3;
+    if let Some(w) = std::env::var("DTC_BENCH_PROFILE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        profile(w.min(3), n);
+        return;
+    }
     println!("events per second, best of {runs} runs over {n} events (higher is better)\n");
     println!(
         "{:<26} {:>12} {:>12} {:>12} {:>7} {:>7}   {:>12} {:>12} {:>12} {:>7} {:>7}",
@@ -325,45 +367,57 @@ fn main() {
                 .collect();
             b
         };
-        let interp_kernel = time(runs, || {
-            let mut e = Engine::new(prog.clone(), Options::default());
-            for b in &interp_batches {
-                e.push_batch(b);
+        let interp_kernel = time_with(
+            runs,
+            || Engine::new(prog.clone(), Options::default()),
+            |mut e| {
+                for b in &interp_batches {
+                    e.push_batch(b);
+                    black_box(e.drain_lazy());
+                }
+                e.finish(true);
                 black_box(e.drain_lazy());
-            }
-            e.finish(true);
-            black_box(e.drain_lazy());
-        });
-        let jit_kernel = time(runs, || {
-            let mut e = JitEngine::new(prog.clone(), Options::default()).expect("compiles");
-            for b in &jit_batches {
-                e.push_batch(b);
+            },
+        );
+        let jit_kernel = time_with(
+            runs,
+            || JitEngine::new(prog.clone(), Options::default()).expect("compiles"),
+            |mut e| {
+                for b in &jit_batches {
+                    e.push_batch(b);
+                    black_box(e.drain_lazy());
+                }
+                e.finish(true);
                 black_box(e.drain_lazy());
-            }
-            e.finish(true);
-            black_box(e.drain_lazy());
-        });
+            },
+        );
         let base_kernel = time(runs, || {
             black_box(baseline(w, black_box(&typed_events)));
         });
-        let interp_e2e = time(runs, || {
-            let mut e = Engine::new(prog.clone(), Options::default());
-            for chunk in input.chunks(BATCH) {
-                e.push_lines(chunk.iter().map(String::as_str));
+        let interp_e2e = time_with(
+            runs,
+            || Engine::new(prog.clone(), Options::default()),
+            |mut e| {
+                for chunk in input.chunks(BATCH) {
+                    e.push_lines(chunk.iter().map(String::as_str));
+                    black_box(e.drain_lazy());
+                }
+                e.finish(true);
                 black_box(e.drain_lazy());
-            }
-            e.finish(true);
-            black_box(e.drain_lazy());
-        });
-        let jit_e2e = time(runs, || {
-            let mut e = JitEngine::new(prog.clone(), Options::default()).expect("compiles");
-            for chunk in input.chunks(BATCH) {
-                e.push_lines(chunk.iter().map(String::as_str));
+            },
+        );
+        let jit_e2e = time_with(
+            runs,
+            || JitEngine::new(prog.clone(), Options::default()).expect("compiles"),
+            |mut e| {
+                for chunk in input.chunks(BATCH) {
+                    e.push_lines(chunk.iter().map(String::as_str));
+                    black_box(e.drain_lazy());
+                }
+                e.finish(true);
                 black_box(e.drain_lazy());
-            }
-            e.finish(true);
-            black_box(e.drain_lazy());
-        });
+            },
+        );
         let base_e2e = time(runs, || {
             let evs = decode_all(black_box(&input));
             black_box(baseline(w, &typed(&evs)));

@@ -20,6 +20,8 @@ use crate::interp::{Effect, Frame, Interp, World, draw, keyed_hash, mask};
 use crate::output::{Counters, Edit, Egress, MetricValue, Output, Produced};
 use crate::value::{Key, Record, Value, decode};
 
+mod fast;
+
 /// How a run behaves where the program does not say.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -119,6 +121,36 @@ enum Decoded {
     Record(Record),
 }
 
+impl Decoded {
+    fn input(&self) -> &Rc<InputEvent> {
+        match self {
+            Decoded::Unhandled(i) | Decoded::Mismatch(i, ..) => i,
+            Decoded::Record(r) => &r.input,
+        }
+    }
+}
+
+/// The time of every event of a batch, read before any is run. Each event
+/// is its own allocations (input event, compact row), rarely in cache on a
+/// high-rate stream; these loads are independent of each other, so the
+/// processor overlaps their misses, where the per-event path would wait
+/// for each in turn. The reference count (egress clones it) and the head
+/// of the compact row (the batch filter reads it) are touched too.
+fn event_times<'d>(decoded: impl Iterator<Item = &'d Decoded>) -> Vec<i64> {
+    decoded
+        .map(|d| {
+            let input = d.input();
+            std::hint::black_box(Rc::strong_count(input));
+            if let Decoded::Record(r) = d
+                && let Some(Some(row)) = r.row.get()
+            {
+                std::hint::black_box(row.first().map(|s| s.tag));
+            }
+            input.time
+        })
+        .collect()
+}
+
 /// An event's contribution to a window: group keys, aggregate arguments,
 /// window start, and the summarize stage.
 type Pending = (Vec<Key>, Vec<Vec<Value>>, i64, usize);
@@ -153,6 +185,12 @@ pub struct Engine {
     field_keys: Vec<Vec<Rc<str>>>,
     /// Runs the program's code: the interpreter, or compiled code.
     executor: Box<dyn Executor>,
+    /// What each event layout feeds (`fast::routes`).
+    routes: Vec<fast::Route>,
+    /// The fast lane of each query, if it has one (`fast::FastQuery`).
+    fast: Vec<Option<fast::FastQuery>>,
+    /// Group keys of the event in the fast lane, reused.
+    key_buf: Vec<Key>,
 }
 
 /// What has been produced and not yet drained, in order; egress stays lazy.
@@ -471,7 +509,12 @@ impl Engine {
             out: Outputs::default(),
             field_keys: Vec::new(),
             executor,
+            routes: Vec::new(),
+            fast: Vec::new(),
+            key_buf: Vec::new(),
         };
+        engine.routes = fast::routes(&engine.program);
+        engine.fast = fast::fast_queries(&engine.program);
         let inits: Vec<Vec<Value>> = engine
             .program
             .processors
@@ -626,10 +669,13 @@ impl Engine {
     /// Feeds a decoded batch, in order: the outputs are exactly those of
     /// feeding its events one at a time.
     pub fn push_batch(&mut self, batch: &Batch) {
+        let times = event_times(batch.decoded.iter());
         let masks = self.prefilter(&batch.decoded);
+        self.out.0.reserve(batch.decoded.len());
         let nq = self.program.queries.len();
         for (k, d) in batch.decoded.iter().enumerate() {
-            self.process(d, masks.as_ref().and_then(|m| m.get(k * nq..(k + 1) * nq)));
+            let passed = masks.as_ref().and_then(|m| m.get(k * nq..(k + 1) * nq));
+            self.process_at(d, times[k], passed);
         }
     }
 
@@ -647,7 +693,10 @@ impl Engine {
             }
         }
         let decoded: Vec<&Decoded> = batch.iter().filter_map(|b| b.as_ref().ok()).collect();
+        let times = event_times(decoded.iter().copied());
         let masks = self.prefilter_refs(&decoded);
+        drop(decoded);
+        self.out.0.reserve(batch.len());
         let nq = self.program.queries.len();
         let mut k = 0;
         for item in batch {
@@ -657,7 +706,8 @@ impl Engine {
                     self.out.push(Output::Malformed { line, reason });
                 }
                 Ok(d) => {
-                    self.process(&d, masks.as_ref().and_then(|m| m.get(k * nq..(k + 1) * nq)));
+                    let passed = masks.as_ref().and_then(|m| m.get(k * nq..(k + 1) * nq));
+                    self.process_at(&d, times[k], passed);
                     k += 1;
                 }
             }
@@ -719,18 +769,24 @@ impl Engine {
 
     /// Runs one decoded event: timeouts due, dispatch, egress, windows.
     fn process(&mut self, d: &Decoded, passed: Option<&[Option<bool>]>) {
+        self.process_at(d, d.input().time, passed);
+    }
+
+    /// [`Engine::process`] with the event's time already read (batches
+    /// read every time first, see [`event_times`]). When no timeout is due
+    /// and no window can close at `now` (the common case within a batch),
+    /// the checks for both cost two comparisons.
+    fn process_at(&mut self, d: &Decoded, now: i64, passed: Option<&[Option<bool>]>) {
         self.seq += 1;
         self.counters.events += 1;
-        let input = match d {
-            Decoded::Unhandled(i) | Decoded::Mismatch(i, ..) => i.clone(),
-            Decoded::Record(r) => r.input.clone(),
-        };
-        let now = input.time;
-        self.fire_timeouts(now);
+        let input = d.input();
+        if self.deadlines.first().is_some_and(|(t, ..)| *t <= now) {
+            self.fire_timeouts(now);
+        }
         match d {
             Decoded::Unhandled(_) => {
                 self.counters.unhandled += 1;
-                self.egress(&input, None);
+                self.egress(input, None);
             }
             Decoded::Mismatch(_, li, reason) => {
                 self.counters.schema_mismatches += 1;
@@ -738,7 +794,7 @@ impl Engine {
                     event: self.program.events[*li as usize].name.clone(),
                     reason: reason.clone(),
                 });
-                self.egress(&input, None);
+                self.egress(input, None);
             }
             Decoded::Record(rec) => {
                 let derived = self.dispatch(rec, passed);
@@ -749,12 +805,14 @@ impl Engine {
                         queue.extend(derived);
                     }
                 }
-                self.egress(&input, Some(rec));
+                self.egress(input, Some(rec));
             }
         }
         if now > self.watermark {
             self.watermark = now;
-            self.close_windows(self.watermark.saturating_sub(self.options.lateness_ns));
+            if now.saturating_sub(self.options.lateness_ns) >= self.next_close {
+                self.close_windows(now.saturating_sub(self.options.lateness_ns));
+            }
         }
     }
 
@@ -872,27 +930,32 @@ impl Engine {
     /// derived records its emits produced.
     fn dispatch(&mut self, rec: &Record, passed: Option<&[Option<bool>]>) -> Vec<Record> {
         let mut derived = Vec::new();
-        for qi in 0..self.program.queries.len() {
-            if self.program.queries[qi].source == rec.layout {
-                let verdict = passed.and_then(|p| p.get(qi).copied().flatten());
+        let Some(route) = self.routes.get(rec.layout as usize) else {
+            return derived;
+        };
+        // Routes are fixed at load; the lists are short and copied out so
+        // the runners can borrow the engine.
+        let (nq, nm, nh) = (
+            route.queries.len(),
+            route.machines.len(),
+            route.handlers.len(),
+        );
+        for k in 0..nq {
+            let qi = self.routes[rec.layout as usize].queries[k];
+            let verdict = passed.and_then(|p| p.get(qi).copied().flatten());
+            if self.fast[qi].is_some() {
+                self.run_fast_query(qi, rec, verdict);
+            } else {
                 self.run_query(qi, rec, verdict, &mut derived);
             }
         }
-        for mi in 0..self.program.machines.len() {
-            if self.program.machines[mi]
-                .transitions
-                .iter()
-                .any(|t| t.event == rec.layout)
-            {
-                self.run_machine(mi, rec, &mut derived);
-            }
+        for k in 0..nm {
+            let mi = self.routes[rec.layout as usize].machines[k];
+            self.run_machine(mi, rec, &mut derived);
         }
-        for pi in 0..self.program.processors.len() {
-            for hi in 0..self.program.processors[pi].handlers.len() {
-                if self.program.processors[pi].handlers[hi].event == rec.layout {
-                    self.run_handler(pi, hi, rec, &mut derived);
-                }
-            }
+        for k in 0..nh {
+            let (pi, hi) = self.routes[rec.layout as usize].handlers[k];
+            self.run_handler(pi, hi, rec, &mut derived);
         }
         derived
     }

@@ -196,21 +196,22 @@ impl Executor for JitExecutor {
 
     fn prefilter(&self, query: u32, records: &[&Record]) -> Option<Vec<bool>> {
         let filter = self.compiled.filters.get(&query)?;
-        let mut rows: Vec<Slot> = Vec::with_capacity(records.len() * filter.width);
+        let mut rows: Vec<*const Slot> = Vec::with_capacity(records.len());
         for r in records {
-            // Rows decoded ahead (a batch from `decode_batch`) are copied as
+            // Rows decoded ahead (a batch from `decode_batch`) are used where
             // they are; others are built here and kept for later sites.
             let row = r.compact()?;
             if row.len() != filter.width {
                 return None;
             }
-            rows.extend_from_slice(row);
+            rows.push(row.as_ptr());
         }
         let mut selected = vec![0u8; records.len()];
-        // SAFETY: `rows` holds `records.len()` rows of `filter.width` slots
-        // each, the stride the loop was compiled with, built from records
-        // that outlive the call; `selected` has one byte per row. The loop
-        // calls no helper that needs a context.
+        // SAFETY: `rows` holds `records.len()` addresses of rows of
+        // `filter.width` slots each (checked above), the layout the loop was
+        // compiled for, owned by records that outlive the call; `selected`
+        // has one byte per row. The loop calls no helper that needs a
+        // context.
         unsafe {
             (filter.code)(
                 rows.as_ptr().cast(),

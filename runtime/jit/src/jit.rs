@@ -21,7 +21,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Module, default_libcall_names};
 use dtc_engine::exec::Site;
-use dtc_engine::slots::{SLOT_BYTES, STD_SLOTS};
+use dtc_engine::slots::STD_SLOTS;
 use dtc_ir::*;
 
 use crate::abi::{CTX_EVENT, CTX_OUT, CTX_ROW, CTX_STATE, FAULT, NativeCtx, OK, type_code};
@@ -645,7 +645,8 @@ impl<'p> Builder<'p> {
     }
 
     /// The batch loop of a query's leading `where` stages: `fn(rows, n,
-    /// selected)` writes 1 or 0 per row. Built only when the predicates
+    /// selected)`, `rows` the addresses of `n` rows of the layout, writes
+    /// 1 or 0 per row. Built only when the predicates
     /// read nothing but the event (no helper that needs the runtime);
     /// otherwise `None` and the stages run per event.
     fn build_filter(
@@ -656,7 +657,6 @@ impl<'p> Builder<'p> {
         self.module.clear_context(&mut self.ctx);
         self.ctx.func.signature = self.signature(3);
         let call_conv = self.module.isa().default_call_conv();
-        let stride = ((STD_SLOTS.len() + layout.fields.len()) * SLOT_BYTES) as i64;
         let mut fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
         let entry = fb.create_block();
         fb.append_block_params_for_function_params(entry);
@@ -681,8 +681,11 @@ impl<'p> Builder<'p> {
         );
         fb.ins().brif(more, body, &[], exit, &[]);
         fb.switch_to_block(body);
-        let off = fb.ins().imul_imm_s(k, stride);
-        let base = fb.ins().iadd(rows, off);
+        // `rows` is an array of row addresses: the rows stay where the
+        // batch decoded them, none is copied.
+        let off = fb.ins().imul_imm_s(k, 8);
+        let at = fb.ins().iadd(rows, off);
+        let base = fb.ins().load(I64, mem(), at, 0);
         let null = fb.ins().iconst(I64, 0);
         let mut scratch = Tables::default();
         let mut tx = Tx::new(fb, &mut scratch, call_conv, null, reject, true);
