@@ -179,12 +179,17 @@ impl std::fmt::Display for Diff {
     }
 }
 
-/// Runs `program` over `input` (JSON lines) with the interpreter and with
-/// the JIT, line by line and in batches of `batch` lines, all windows
-/// flushed at the end, and compares the outputs (egress, logs, metrics,
+/// Runs `program` over `input` (JSON lines) with the interpreter (on the
+/// runtime's general path, `Engine::general`) and with the JIT, line by
+/// line and in batches of `batch` lines, all windows flushed at the end,
+/// and compares the outputs (egress, logs, metrics,
 /// actions, faults, counters). For differential tests and fuzzing.
 pub fn differential(program: &Program, options: &Options, input: &str) -> Result<(), Diff> {
-    let expected = Engine::json_lines(program.clone(), options.clone(), input);
+    // The reference: the interpreter on the runtime's general path, so the
+    // runtime's fast lanes (on under the JIT) are checked too.
+    let expected = Engine::new(program.clone(), options.clone())
+        .general()
+        .run_json_lines(input);
     let by_line =
         JitEngine::json_lines(program.clone(), options.clone(), input).map_err(Diff::Compile)?;
     compare("lines", &expected, &by_line)?;

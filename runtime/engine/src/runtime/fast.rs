@@ -157,6 +157,14 @@ pub(super) fn fast_queries(p: &Program) -> Vec<Option<FastQuery>> {
 }
 
 impl Engine {
+    /// This engine with its fast lanes off: every event takes the general
+    /// path. The reference the lanes are tested against (the differential
+    /// tests compare the JIT, lanes on, with the interpreter, lanes off).
+    pub fn general(mut self) -> Engine {
+        self.fast.iter_mut().for_each(|f| *f = None);
+        self
+    }
+
     /// `run_query` for a query with a fast lane: the same effect on the
     /// windows and counters, with no allocation when the event's window and
     /// group exist. `passed` is the batch prefilter's verdict, if asked.
@@ -236,5 +244,210 @@ impl Engine {
         let owned = keys.clone();
         self.key_buf = keys;
         self.accumulate(qi, si, owned, &args, start);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Input, decode_line};
+    use crate::runtime::Options;
+
+    fn program(src: &str) -> Program {
+        let session = dtc_driver::Session::new(dtc_driver::MemoryFs::new());
+        let out = session.check_source("fast.dt", src);
+        assert!(!out.has_errors(), "{:?}", out.diagnostics);
+        out.lower().expect("checks").expect("verifies")
+    }
+
+    const T0: i64 = 1_795_341_600_000_000_000;
+    const S: i64 = 1_000_000_000;
+
+    /// An event line at `t` seconds after `T0`.
+    fn line(event: &str, t: i64, fields: &str) -> String {
+        format!(r#"{{"event":"{event}","time":{},{fields}}}"#, T0 + t)
+    }
+
+    fn write(outputs: Vec<crate::Output>, text: &mut String) {
+        for o in outputs {
+            text.push_str(&o.to_json().to_string());
+            text.push('\n');
+        }
+    }
+
+    /// The general path, line by line: the reference.
+    fn reference(p: &Program, o: &Options, input: &str) -> String {
+        Engine::new(p.clone(), o.clone())
+            .general()
+            .run_json_lines(input)
+    }
+
+    /// The fast lanes in batches of `n` lines (`push_lines`), then in
+    /// batches decoded ahead (`push_batch`), each compared with the
+    /// reference. Returns the reference's summary, for the tests to show
+    /// that the case they build happened.
+    fn check(src: &str, o: &Options, input: &[String]) -> serde_json::Value {
+        let p = program(src);
+        let text = input.join("\n");
+        let expected = reference(&p, o, &text);
+        assert_eq!(
+            Engine::new(p.clone(), o.clone()).run_json_lines(&text),
+            expected
+        );
+        for n in [1, 3, 64] {
+            let mut e = Engine::new(p.clone(), o.clone());
+            let mut got = String::new();
+            for chunk in input.chunks(n) {
+                e.push_lines(chunk.iter().map(String::as_str));
+                write(e.drain(), &mut got);
+            }
+            e.finish(true);
+            write(e.drain(), &mut got);
+            got.push_str(&e.counters.to_json().to_string());
+            got.push('\n');
+            assert_eq!(got, expected, "batches of {n} lines");
+            let mut e = Engine::new(p.clone(), o.clone());
+            let mut got = String::new();
+            for chunk in input.chunks(n) {
+                let events = chunk
+                    .iter()
+                    .flat_map(|l| decode_line(l))
+                    .filter_map(|i| match i {
+                        Input::Event(e) => Some(e),
+                        Input::Malformed { .. } => None,
+                    });
+                let batch = e.decode_batch(events);
+                e.push_batch(&batch);
+                write(e.drain(), &mut got);
+            }
+            e.finish(true);
+            write(e.drain(), &mut got);
+            // Decoded batches have no lines: no line count, no malformed ones.
+            let lines_free = |t: &str| {
+                t.lines()
+                    .filter(|l| !l.contains("\"summary\"") && !l.contains("\"malformed\""))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            assert_eq!(
+                lines_free(&got),
+                lines_free(&expected),
+                "decoded batches of {n}"
+            );
+        }
+        let summary = expected.lines().last().unwrap_or_default();
+        serde_json::from_str(summary).expect("the summary is JSON")
+    }
+
+    #[test]
+    fn eligible_queries_are_where_stages_then_a_plain_summarize() {
+        let p = program(
+            "event R { status: int, path: string, ms: float? }\n\
+             query a = R | where status >= 500 | summarize n = count(), s = sum(status), lo = min(status) by path every 1m | emit metric \"a\"\n\
+             query b = R | summarize p = percentile(status, 99) every 1m | emit metric \"b\"\n\
+             query c = R | summarize n = count() by k = len(path) every 1m | emit metric \"c\"\n\
+             query d = R | extend x = status | summarize n = count() every 1m | emit metric \"d\"\n\
+             query e = R | summarize n = count_if(status > 1) by service every 1m | emit metric \"e\"",
+        );
+        let fast = fast_queries(&p);
+        let a = fast[0].as_ref().expect("where + plain summarize");
+        assert_eq!((a.si, a.keys.len(), a.args.len()), (1, 1, 3));
+        assert!(fast[1].is_none(), "percentile takes the general path");
+        assert!(fast[2].is_none(), "a computed key takes the general path");
+        assert!(fast[3].is_none(), "an extend before the summarize");
+        assert!(fast[4].is_none(), "a computed count_if argument");
+    }
+
+    #[test]
+    fn windows_closing_mid_batch_and_late_events_match_the_general_path() {
+        let src = "event R { status: int, path: string }\n\
+                   query a = R | where status >= 500 | summarize n = count(), s = sum(status) by path every 10s | emit metric \"a\"";
+        let mut input = Vec::new();
+        for (k, t) in [0, 3, 9, 10, 11, 25, 4, 26, 19, 40, 41, 2, 55, 70]
+            .iter()
+            .enumerate()
+        {
+            let status = [500, 200, 503, 500][k % 4];
+            input.push(line(
+                "R",
+                t * S,
+                &format!(r#""status":{status},"path":"/p{}""#, k % 3),
+            ));
+        }
+        let on_time = check(src, &Options::default(), &input);
+        assert!(on_time["late_events"].as_u64() > Some(0), "{on_time}");
+        let late = Options {
+            lateness_ns: 10 * S,
+            ..Options::default()
+        };
+        let with_lateness = check(src, &late, &input);
+        // Lateness takes back some of them.
+        assert!(with_lateness["late_events"].as_u64() < on_time["late_events"].as_u64());
+    }
+
+    #[test]
+    fn series_overflow_and_absent_keys_match_the_general_path() {
+        let src = "event R { status: int, path: string? }\n\
+                   query a = R | summarize n = count(), hi = max(status), lo = min(status) by path max 2 every 1m | emit metric \"a\"";
+        let mut input = Vec::new();
+        for k in 0..30i64 {
+            let path = if k % 7 == 0 {
+                String::new()
+            } else {
+                format!(r#","path":"/p{}""#, k % 5)
+            };
+            input.push(line(
+                "R",
+                k * S,
+                &format!(r#""status":{}{path}"#, 100 + k * 37 % 11),
+            ));
+        }
+        let summary = check(src, &Options::default(), &input);
+        assert!(summary["series_overflow"].as_u64() > Some(0), "{summary}");
+    }
+
+    #[test]
+    fn saturating_sums_and_mixed_layouts_match_the_general_path() {
+        let src = "event R { v: int }\nevent Q { v: int }\n\
+                   query a = R | summarize s = sum(v), n = count() every 1m | emit metric \"a\"\n\
+                   query b = Q | where v > 0 | summarize s = sum(v) by thread_id every 1m | emit metric \"b\"";
+        let big = i64::MAX - 3;
+        let mut input = Vec::new();
+        for k in 0..20i64 {
+            let v = if k % 2 == 0 { big } else { -(k * 1000) };
+            input.push(line("R", k * S, &format!(r#""v":{v}"#)));
+            input.push(line(
+                "Q",
+                k * S,
+                &format!(r#""v":{v},"thread.id":{}"#, k % 3),
+            ));
+            input.push(line("Other", k * S, r#""v":1"#));
+        }
+        input.push("not json".into());
+        let summary = check(src, &Options::default(), &input);
+        assert!(summary["malformed"].as_u64() == Some(1), "{summary}");
+    }
+
+    #[test]
+    fn a_timeout_due_mid_batch_fires_before_the_event_that_passes_it() {
+        let src = "event Start { id: int }\nevent R { v: int }\n\
+                   machine m per event.thread_id max 10 {\n state Idle\n state Busy\n\
+                   on Start in Idle -> Busy\n\
+                   after 5s in Busy -> Idle { emit log Late { n: 1 } }\n}\n\
+                   query a = R | where v > 0 | summarize n = count() every 10s | emit metric \"a\"\n\
+                   query b = Late | summarize n = count(), s = sum(n) every 10s | emit metric \"b\"";
+        let mut input = Vec::new();
+        for k in 0..40i64 {
+            if k % 9 == 0 {
+                input.push(line(
+                    "Start",
+                    k * S,
+                    &format!(r#""id":1,"thread.id":{}"#, k % 2),
+                ));
+            }
+            input.push(line("R", k * S, r#""v":1"#));
+        }
+        let summary = check(src, &Options::default(), &input);
+        assert!(summary["derived"].as_u64() > Some(2), "{summary}");
     }
 }
