@@ -66,6 +66,12 @@ struct Target {
     admin: Option<SocketAddr>,
 }
 
+/// Every record is decoded into owned protobuf messages and encoded again;
+/// mimalloc serves those many small allocations at a fraction of glibc's
+/// cost (see docs/performance.md, Agent).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
