@@ -191,6 +191,11 @@ pub struct Engine {
     fast: Vec<Option<fast::FastQuery>>,
     /// Group keys of the event in the fast lane, reused.
     key_buf: Vec<Key>,
+    /// Per machine, the layouts whose instance key is a plain read.
+    machine_keys: Vec<Vec<(u32, fast::Read)>>,
+    /// Whether any code asks `machine is State` (machine instances are
+    /// then taken out while they change, see `run_machine`).
+    reads_states: bool,
 }
 
 /// What has been produced and not yet drained, in order; egress stays lazy.
@@ -512,7 +517,11 @@ impl Engine {
             routes: Vec::new(),
             fast: Vec::new(),
             key_buf: Vec::new(),
+            machine_keys: Vec::new(),
+            reads_states: true,
         };
+        engine.machine_keys = fast::machine_keys(&engine.program);
+        engine.reads_states = fast::reads_states(&engine.program);
         engine.routes = fast::routes(&engine.program);
         engine.fast = fast::fast_queries(&engine.program);
         let inits: Vec<Vec<Value>> = engine
@@ -1011,127 +1020,75 @@ impl Engine {
 
     fn run_machine(&mut self, mi: usize, rec: &Record, derived: &mut Vec<Record>) {
         let now = rec.input.time;
-        let key = machine_key(
-            &*self.executor,
-            &mut self.interp(),
-            mi as u32,
-            &self.program.machines[mi],
-            rec,
-        );
+        let key = match fast::plain_key(&self.machine_keys[mi], rec) {
+            Some(k) => k,
+            None => machine_key(
+                &*self.executor,
+                &mut self.interp(),
+                mi as u32,
+                &self.program.machines[mi],
+                rec,
+            ),
+        };
         let Some(key) = key else {
             self.counters.unkeyed += 1;
             return;
         };
-        let mut inst = match self.machines[mi].instances.remove(&key) {
-            Some(i) => i,
-            None => {
-                if self.machines[mi].instances.len() as u64
-                    >= self.program.machines[mi].max_instances
+        if !self.machines[mi].instances.contains_key(&key) {
+            if self.machines[mi].instances.len() as u64 >= self.program.machines[mi].max_instances {
+                // Full: the least recently used instance goes.
+                if let Some(old) = self.machines[mi]
+                    .instances
+                    .iter()
+                    .min_by_key(|(_, i)| i.used)
+                    .map(|(k, _)| k.clone())
                 {
-                    // Full: the least recently used instance goes.
-                    if let Some(old) = self.machines[mi]
-                        .instances
-                        .iter()
-                        .min_by_key(|(_, i)| i.used)
-                        .map(|(k, _)| k.clone())
-                    {
-                        self.machines[mi].instances.remove(&old);
-                        self.counters.evictions += 1;
-                    }
+                    self.machines[mi].instances.remove(&old);
+                    self.counters.evictions += 1;
                 }
-                self.new_instance(mi, now)
             }
-        };
+            let inst = self.new_instance(mi, now);
+            self.machines[mi].instances.insert(key.clone(), inst);
+        }
         self.machines[mi].clock += 1;
-        inst.used = self.machines[mi].clock;
-        let program = &self.program;
-        let m = &program.machines[mi];
-        let world = Machines {
-            program,
-            states: &self.machines,
+        let clock = self.machines[mi].clock;
+        let code = Code {
+            program: &self.program,
             options: &self.options,
             regexes: &self.regexes,
             executor: &*self.executor,
         };
-        let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
-        let executor = &*self.executor;
-        let mut f = Frame::new(Some(rec), 0, &mut inst.vars, &m.vars, &mut inst.slots);
-        let chosen = executor.select(mi as u32, m, rec, inst.state, &mut i, &mut f);
-        let taken: Option<(usize, Result<(), crate::interp::Fault>)> = match chosen {
-            Ok(None) => None,
-            Err((ti, e)) => Some((ti, Err(e))),
-            Ok(Some(ti)) => {
-                let t = &m.transitions[ti];
-                if t.target != inst.state {
-                    enter_state(
-                        executor,
-                        &mut i,
-                        mi as u32,
-                        t.target,
-                        &m.states[t.target as usize],
-                        &mut inst.slots,
-                    );
-                }
-                let mut f = Frame::new(
-                    Some(rec),
-                    t.n_locals,
-                    &mut inst.vars,
-                    &m.vars,
-                    &mut inst.slots,
-                );
-                let site = Site::TransitionBody {
-                    machine: mi as u32,
-                    transition: ti as u32,
-                };
-                Some((ti, executor.run(site, &t.body, &mut i, &mut f)))
-            }
+        let sinks = Sinks {
+            deadlines: &mut self.deadlines,
+            counters: &mut self.counters,
+            out: &mut self.out,
         };
-        let effects = std::mem::take(&mut i.effects);
-        let mut by = String::new();
-        if let Some((ti, result)) = taken {
-            let t = &m.transitions[ti];
-            // Named only for the outputs that carry it (most transitions
-            // have none), so the common case builds no string.
-            if !effects.is_empty() || result.is_err() {
-                let from = m
-                    .states
-                    .get(inst.state as usize)
-                    .map_or("?", |s| s.name.as_str());
-                by = format!(
-                    "machine {} on {} in {} -> {}",
-                    m.name,
-                    program.events[t.event as usize].name,
-                    from,
-                    m.states[t.target as usize].name
-                );
-            }
-            match result {
-                Ok(()) => {
-                    if t.target != inst.state {
-                        inst.state = t.target;
-                        inst.entered = now;
-                        inst.deadline = m
-                            .timeouts
-                            .iter()
-                            .filter(|x| x.from == t.target)
-                            .map(|x| now.saturating_add(x.after_ns))
-                            .min();
-                        if let Some(d) = inst.deadline {
-                            self.deadlines.insert((d, mi as u32, key.clone()));
-                        }
-                    }
-                }
-                Err(fault) => {
-                    self.counters.faults += 1;
-                    self.out.push(Output::Fault {
-                        by: by.clone(),
-                        message: fault.to_string(),
-                        time: now,
-                    });
-                }
-            }
-        }
-        self.machines[mi].instances.insert(key, inst);
+        let (effects, by) = if self.reads_states {
+            // Code that asks `machine is State` reads the instances while
+            // this one changes: it is taken out for the transition (so it
+            // reads as not yet seen), as it always was.
+            let Some(mut inst) = self.machines[mi].instances.remove(&key) else {
+                return;
+            };
+            inst.used = clock;
+            let world = Machines {
+                program: code.program,
+                states: &self.machines,
+                options: code.options,
+                regexes: code.regexes,
+                executor: code.executor,
+            };
+            let r = step_machine(code, &world, self.seq, mi, rec, &key, &mut inst, sinks);
+            self.machines[mi].instances.insert(key, inst);
+            r
+        } else {
+            // Nothing reads other instances: updated in place.
+            let Some(inst) = self.machines[mi].instances.get_mut(&key) else {
+                return;
+            };
+            inst.used = clock;
+            step_machine(code, &NoWorld, self.seq, mi, rec, &key, inst, sinks)
+        };
         self.apply(effects, &by, now, derived);
     }
 
@@ -1702,6 +1659,120 @@ impl Engine {
             queue.extend(more);
         }
     }
+}
+
+/// The read-only parts of an engine its runners share.
+#[derive(Clone, Copy)]
+struct Code<'a> {
+    program: &'a Program,
+    options: &'a Options,
+    regexes: &'a Regexes,
+    executor: &'a dyn Executor,
+}
+
+/// Where a machine transition reports: new deadlines, counters, outputs.
+struct Sinks<'a> {
+    deadlines: &'a mut BTreeSet<(i64, u32, Key)>,
+    counters: &'a mut Counters,
+    out: &'a mut Outputs,
+}
+
+/// One event through instance `inst` of machine `mi`: the transition it
+/// takes, if any (its body run, the state entered, the deadline set, a
+/// fault reported). Returns the effects to apply and who asked for them.
+#[allow(clippy::too_many_arguments)]
+fn step_machine(
+    code: Code<'_>,
+    world: &dyn World,
+    seq: u64,
+    mi: usize,
+    rec: &Record,
+    key: &Key,
+    inst: &mut Instance,
+    sinks: Sinks<'_>,
+) -> (Vec<Effect>, String) {
+    let now = rec.input.time;
+    let program = code.program;
+    let m = &program.machines[mi];
+    let mut i = new_interp(program, world, code.options, seq, code.regexes);
+    let executor = code.executor;
+    let mut f = Frame::new(Some(rec), 0, &mut inst.vars, &m.vars, &mut inst.slots);
+    let chosen = executor.select(mi as u32, m, rec, inst.state, &mut i, &mut f);
+    let taken: Option<(usize, Result<(), crate::interp::Fault>)> = match chosen {
+        Ok(None) => None,
+        Err((ti, e)) => Some((ti, Err(e))),
+        Ok(Some(ti)) => {
+            let t = &m.transitions[ti];
+            if t.target != inst.state {
+                enter_state(
+                    executor,
+                    &mut i,
+                    mi as u32,
+                    t.target,
+                    &m.states[t.target as usize],
+                    &mut inst.slots,
+                );
+            }
+            let mut f = Frame::new(
+                Some(rec),
+                t.n_locals,
+                &mut inst.vars,
+                &m.vars,
+                &mut inst.slots,
+            );
+            let site = Site::TransitionBody {
+                machine: mi as u32,
+                transition: ti as u32,
+            };
+            Some((ti, executor.run(site, &t.body, &mut i, &mut f)))
+        }
+    };
+    let effects = std::mem::take(&mut i.effects);
+    let mut by = String::new();
+    if let Some((ti, result)) = taken {
+        let t = &m.transitions[ti];
+        // Named only for the outputs that carry it (most transitions
+        // have none), so the common case builds no string.
+        if !effects.is_empty() || result.is_err() {
+            let from = m
+                .states
+                .get(inst.state as usize)
+                .map_or("?", |s| s.name.as_str());
+            by = format!(
+                "machine {} on {} in {} -> {}",
+                m.name,
+                program.events[t.event as usize].name,
+                from,
+                m.states[t.target as usize].name
+            );
+        }
+        match result {
+            Ok(()) => {
+                if t.target != inst.state {
+                    inst.state = t.target;
+                    inst.entered = now;
+                    inst.deadline = m
+                        .timeouts
+                        .iter()
+                        .filter(|x| x.from == t.target)
+                        .map(|x| now.saturating_add(x.after_ns))
+                        .min();
+                    if let Some(d) = inst.deadline {
+                        sinks.deadlines.insert((d, mi as u32, key.clone()));
+                    }
+                }
+            }
+            Err(fault) => {
+                sinks.counters.faults += 1;
+                sinks.out.push(Output::Fault {
+                    by: by.clone(),
+                    message: fault.to_string(),
+                    time: now,
+                });
+            }
+        }
+    }
+    (effects, by)
 }
 
 type Regexes = RefCell<HashMap<String, Rc<regex::Regex>>>;

@@ -14,6 +14,12 @@
 //!   window, a new group, a late event, `max` series overflow) goes to
 //!   [`Engine::accumulate`], so those rules live in one place.
 //!
+//! - **Machines**: an instance key that is a plain read is taken from the
+//!   record (an integer standard field from its compact row) without
+//!   calling the executor; and when no code asks `machine is State`, the
+//!   instance is updated in place instead of taken out of its map and put
+//!   back for every event.
+//!
 //! Each lane is checked against the general path by the unit tests at the
 //! end of this file and by the differential tests of both engines.
 
@@ -82,21 +88,85 @@ impl Read {
     fn value(self, rec: &Record) -> Value {
         match self {
             Read::Field(s) => rec.slots.get(s as usize).cloned().unwrap_or(Value::None),
-            Read::Std(f) => std_field(rec, f),
+            Read::Std(f) => std_int(rec, f).unwrap_or_else(|| std_field(rec, f)),
+        }
+    }
+
+    /// The key of this read's value, if it can be one.
+    fn key_of(self, rec: &Record) -> Option<Key> {
+        match self {
+            Read::Field(s) => rec.slots.get(s as usize).and_then(Key::from_value),
+            Read::Std(_) => Key::from_value(&self.value(rec)),
         }
     }
 
     /// The group key of this read, as `run_query` computes it.
     fn key(self, rec: &Record) -> Key {
-        match self {
-            Read::Field(s) => rec
-                .slots
-                .get(s as usize)
-                .and_then(Key::from_value)
-                .unwrap_or(Key::Unit),
-            Read::Std(f) => Key::from_value(&std_field(rec, f)).unwrap_or(Key::Unit),
+        self.key_of(rec).unwrap_or(Key::Unit)
+    }
+}
+
+/// An integer standard field from the record's compact row, when it has
+/// one: the same value as `std_field` (the row is built by the same rules),
+/// without its lookup of `thread.id` among the attributes.
+fn std_int(rec: &Record, f: StdField) -> Option<Value> {
+    let Some(Some(row)) = rec.row.get() else {
+        return None;
+    };
+    let wrap: fn(i64) -> Value = match f {
+        StdField::Time | StdField::ObservedTime => Value::Timestamp,
+        StdField::Severity | StdField::ThreadId => Value::Int,
+        _ => return None,
+    };
+    let slot = row.get(crate::slots::std_slot(f)? as usize)?;
+    Some(if slot.tag == crate::slots::TAG_PRESENT {
+        wrap(slot.bits as i64)
+    } else {
+        Value::None
+    })
+}
+
+/// Per machine of `p`, the layouts whose instance key is a plain read.
+pub(super) fn machine_keys(p: &Program) -> Vec<Vec<(u32, Read)>> {
+    p.machines
+        .iter()
+        .map(|m| {
+            m.keys
+                .iter()
+                .flatten()
+                .filter_map(|(layout, e)| Some((*layout, Read::of(e)?)))
+                .collect()
+        })
+        .collect()
+}
+
+/// A machine's instance key for a record, when it is a plain read
+/// (`Some(None)`: the read has no key value, as `machine_key` says);
+/// `None`: compute it the general way.
+pub(super) fn plain_key(reads: &[(u32, Read)], rec: &Record) -> Option<Option<Key>> {
+    reads
+        .iter()
+        .find(|(layout, _)| *layout == rec.layout)
+        .map(|(_, r)| r.key_of(rec))
+}
+
+/// Whether any code of `p` asks `machine is State`. Read from the IR's
+/// serialised form, where an expression kind appears only as an object
+/// key (names and strings of the program are values), so the answer is
+/// exact and needs no walker over every IR node kind.
+pub(super) fn reads_states(p: &Program) -> bool {
+    fn has_key(j: &serde_json::Value, key: &str) -> bool {
+        match j {
+            serde_json::Value::Object(o) => {
+                o.contains_key(key) || o.values().any(|v| has_key(v, key))
+            }
+            serde_json::Value::Array(a) => a.iter().any(|v| has_key(v, key)),
+            _ => false,
         }
     }
+    // A program that cannot be serialised is assumed to read states: the
+    // slower path, never a wrong one.
+    serde_json::to_value(p).map_or(true, |j| has_key(&j, "InState"))
 }
 
 /// A query the fast lane runs (see the module doc).
@@ -162,6 +232,8 @@ impl Engine {
     /// tests compare the JIT, lanes on, with the interpreter, lanes off).
     pub fn general(mut self) -> Engine {
         self.fast.iter_mut().for_each(|f| *f = None);
+        self.machine_keys.iter_mut().for_each(Vec::clear);
+        self.reads_states = true;
         self
     }
 
@@ -426,6 +498,57 @@ mod tests {
         input.push("not json".into());
         let summary = check(src, &Options::default(), &input);
         assert!(summary["malformed"].as_u64() == Some(1), "{summary}");
+    }
+
+    #[test]
+    fn machines_in_place_and_keys_from_rows_match_the_general_path() {
+        // Keyed by a standard field (from the row) and by a declared one,
+        // with evictions (max 3) and a guard on the instance's own slot.
+        let src = "event Start { id: int }\nevent End { id: int }\n\
+                   machine m per event.thread_id max 3 {\n state Idle\n state Busy { at: timestamp }\n\
+                   on Start in Idle -> Busy { at = event.time }\n\
+                   on End in Busy when event.time - at > 2s -> Idle { emit log Slow { id: event.id } }\n\
+                   on End in Busy -> Idle\n}\n\
+                   machine byid per event.id max 2 {\n state A\n state B\n\
+                   on Start in A -> B\n on End in B -> A { emit log Back { id: event.id } }\n}";
+        let mut input = Vec::new();
+        for k in 0..60i64 {
+            let name = if k % 3 == 0 { "End" } else { "Start" };
+            // Three busy threads, and now and then a new one that evicts.
+            let thread = if k % 10 == 9 { 3 + k } else { k % 3 };
+            input.push(line(
+                name,
+                k * S,
+                &format!(r#""id":{},"thread.id":{thread}"#, k % 2),
+            ));
+        }
+        input.push(line("Start", 61 * S, r#""id":9"#));
+        let summary = check(src, &Options::default(), &input);
+        assert!(summary["evictions"].as_u64() > Some(0), "{summary}");
+        assert!(summary["derived"].as_u64() > Some(0), "{summary}");
+        assert_eq!(summary["unkeyed"], 1, "{summary}");
+        assert!(!reads_states(&program(src)));
+    }
+
+    #[test]
+    fn machines_read_by_is_keep_the_general_path() {
+        // `m is Busy` in another machine's guard and in a query: instances
+        // are taken out while they change, as before.
+        let src = "event Start { id: int }\nevent End { id: int }\n\
+                   machine m per event.id max 4 {\n state Idle\n state Busy\n\
+                   on Start in Idle -> Busy\n on End in Busy -> Idle\n}\n\
+                   machine n per event.id max 4 {\n state X\n state Y\n\
+                   on Start in X when m is Busy -> Y { emit log Seen { id: event.id } }\n on End in Y -> X\n}\n\
+                   query q = End | where m is Busy | summarize c = count() every 10s | emit metric \"q\"";
+        let p = program(src);
+        assert!(reads_states(&p));
+        let mut input = Vec::new();
+        for k in 0..40i64 {
+            let name = if k % 4 == 3 { "End" } else { "Start" };
+            input.push(line(name, k * S, &format!(r#""id":{}"#, k % 6)));
+        }
+        let summary = check(src, &Options::default(), &input);
+        assert!(summary["derived"].as_u64() > Some(0), "{summary}");
     }
 
     #[test]
