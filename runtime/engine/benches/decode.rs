@@ -1,0 +1,77 @@
+//! Lines per second of `event::decode_line`, which reads a flat line
+//! straight into its `InputEvent`, against `event::decode_line_via_value`,
+//! which builds a whole `serde_json::Value` of the line first (the decoder
+//! before it, and its fallback), measured in the same run over the same
+//! lines: each sample scenario's generated stream, and wide lines of twenty
+//! attributes with escapes in their values.
+//!
+//! Run with `cargo bench -p dtc-engine --bench decode` (`DTC_BENCH_EVENTS`
+//! sets the lines per scenario). Absolute numbers on a shared machine are
+//! noise; the ratio is the result. End to end (decode and run) is the
+//! throughput bench's `e2e` columns.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use dtc_engine::event::{Input, decode_line, decode_line_via_value};
+use dtc_engine::generate::{Scenario, generate};
+
+/// Lines per second of `decode` over `lines`, best of three runs.
+fn rate(lines: &[String], decode: fn(&str) -> Vec<Input>) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let start = Instant::now();
+        for line in lines {
+            black_box(decode(black_box(line)));
+        }
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    lines.len() as f64 / best
+}
+
+/// Wide events: standard fields beside many attributes, some with escapes.
+fn wide(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let attributes: Vec<String> = (0..20)
+                .map(|k| format!(r#""attr.{k}":"value \"{i}\" {k}""#))
+                .collect();
+            format!(
+                r#"{{"event":"Wide","time":"2026-11-22T10:00:{:02}Z","severity":"INFO","body":"line {i}","thread.id":{},{}}}"#,
+                i % 60,
+                i % 8,
+                attributes.join(",")
+            )
+        })
+        .collect()
+}
+
+fn main() {
+    let n: usize = std::env::var("DTC_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    println!("lines per second, best of 3 runs over {n} lines (higher is better)\n");
+    println!(
+        "{:<16} {:>12} {:>12} {:>8}",
+        "lines", "direct", "via Value", "speedup"
+    );
+    let mut streams: Vec<(&str, Vec<String>)> = Scenario::ALL
+        .into_iter()
+        .map(|s| (s.name(), generate(s, n, 1)))
+        .collect();
+    streams.push(("wide (20 attrs)", wide(n / 4)));
+    for (name, lines) in &streams {
+        // Both decoders must agree on what they are timed on.
+        for line in lines.iter().take(1000) {
+            assert_eq!(decode_line(line), decode_line_via_value(line), "{line}");
+        }
+        let direct = rate(lines, decode_line);
+        let via_value = rate(lines, decode_line_via_value);
+        println!(
+            "{name:<16} {direct:>12.0} {via_value:>12.0} {:>7.2}x",
+            direct / via_value
+        );
+    }
+    println!("\nspeedup = direct lines per second / via Value lines per second");
+}
