@@ -109,14 +109,19 @@ pub(crate) struct BatchFilter {
     pub width: usize,
 }
 
+/// Compiled code by site: looked up on every call into it, several times
+/// per event, so hashed with foldhash (std's SipHash showed in profiles);
+/// the keys are the program's own sites, not input.
+pub(crate) type SiteMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// A compiled program.
 pub(crate) struct Compiled {
     module: Option<JITModule>,
-    pub exprs: HashMap<Site, ExprCode>,
-    pub bodies: HashMap<Site, BodyCode>,
+    pub exprs: SiteMap<Site, ExprCode>,
+    pub bodies: SiteMap<Site, BodyCode>,
     /// Transition selection by (machine, event layout).
-    pub selects: HashMap<(u32, u32), BodyCode>,
-    pub filters: HashMap<u32, BatchFilter>,
+    pub selects: SiteMap<(u32, u32), BodyCode>,
+    pub filters: SiteMap<u32, BatchFilter>,
     pub tables: Tables,
     pub report: Report,
 }
@@ -230,10 +235,10 @@ pub(crate) fn compile(program: &Program) -> Result<Compiled, CompileError> {
     }
     b.module.finalize_definitions().map_err(err)?;
     let mut out = Compiled {
-        exprs: HashMap::new(),
-        bodies: HashMap::new(),
-        selects: HashMap::new(),
-        filters: HashMap::new(),
+        exprs: SiteMap::default(),
+        bodies: SiteMap::default(),
+        selects: SiteMap::default(),
+        filters: SiteMap::default(),
         tables: std::mem::take(&mut b.tables),
         report: std::mem::take(&mut b.report),
         module: None,
