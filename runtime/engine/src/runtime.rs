@@ -166,8 +166,8 @@ struct QueryState {
 
 /// Runs one program over a stream of events.
 pub struct Engine {
-    program: Program,
-    options: Options,
+    /// What the runners only read: one borrow serves them all.
+    shared: Shared,
     by_wire: HashMap<String, u32>,
     machines: Vec<MachineState>,
     deadlines: BTreeSet<(i64, u32, Key)>,
@@ -175,7 +175,6 @@ pub struct Engine {
     queries: Vec<QueryState>,
     /// Recent fire times per budget site (emit, trigger, limit stage, shaping rule).
     budgets: HashMap<u64, VecDeque<i64>>,
-    regexes: RefCell<HashMap<String, Rc<regex::Regex>>>,
     seq: u64,
     watermark: i64,
     /// The earliest end of an open window (`i64::MAX`: none open), so the
@@ -186,8 +185,6 @@ pub struct Engine {
     /// The key of every declared field of every layout, shared by the
     /// egress edits that name them.
     field_keys: Vec<Vec<Rc<str>>>,
-    /// Runs the program's code: the interpreter, or compiled code.
-    executor: Box<dyn Executor>,
     /// What each event layout feeds (`fast::routes`).
     routes: Vec<fast::Route>,
     /// The fast lane of each query, if it has one (`fast::FastQuery`).
@@ -211,21 +208,29 @@ impl Outputs {
     }
 }
 
+/// The read-only parts of an engine: the program and how it runs.
+struct Shared {
+    program: Program,
+    options: Options,
+    regexes: Regexes,
+    /// Runs the program's code: the interpreter, or compiled code.
+    executor: Box<dyn Executor>,
+}
+
+/// The world code sees: `machine is State` reads the instances.
 struct Machines<'a> {
-    program: &'a Program,
+    shared: &'a Shared,
     states: &'a [MachineState],
-    options: &'a Options,
-    regexes: &'a RefCell<HashMap<String, Rc<regex::Regex>>>,
-    executor: &'a dyn Executor,
 }
 
 impl World for Machines<'_> {
     fn in_state(&self, machine: u32, state: u32, event: &Record) -> bool {
-        let Some(m) = self.program.machines.get(machine as usize) else {
+        let sh = self.shared;
+        let Some(m) = sh.program.machines.get(machine as usize) else {
             return false;
         };
-        let mut i = new_interp(self.program, &NoWorld, self.options, 0, self.regexes);
-        let key = machine_key(self.executor, &mut i, machine, m, event);
+        let mut i = new_interp(&sh.program, &NoWorld, &sh.options, 0, &sh.regexes);
+        let key = machine_key(&*sh.executor, &mut i, machine, m, event);
         // An instance not yet seen is in the initial state.
         let current = key
             .and_then(|k| {
@@ -505,29 +510,32 @@ impl Engine {
                 .collect(),
             processor_vars: Vec::new(),
             by_wire,
-            program,
-            options,
+            shared: Shared {
+                program,
+                options,
+                regexes: RefCell::new(HashMap::new()),
+                executor,
+            },
             deadlines: BTreeSet::new(),
             budgets: HashMap::new(),
-            regexes: RefCell::new(HashMap::new()),
             seq: 0,
             watermark: i64::MIN,
             next_close: i64::MAX,
             counters: Counters::default(),
             out: Outputs::default(),
             field_keys: Vec::new(),
-            executor,
             routes: Vec::new(),
             fast: Vec::new(),
             key_buf: Vec::new(),
             machine_keys: Vec::new(),
             reads_states: true,
         };
-        engine.machine_keys = fast::machine_keys(&engine.program);
-        engine.reads_states = fast::reads_states(&engine.program);
-        engine.routes = fast::routes(&engine.program);
-        engine.fast = fast::fast_queries(&engine.program);
+        engine.machine_keys = fast::machine_keys(&engine.shared.program);
+        engine.reads_states = fast::reads_states(&engine.shared.program);
+        engine.routes = fast::routes(&engine.shared.program);
+        engine.fast = fast::fast_queries(&engine.shared.program);
         let inits: Vec<Vec<Value>> = engine
+            .shared
             .program
             .processors
             .iter()
@@ -541,6 +549,7 @@ impl Engine {
             .collect();
         engine.processor_vars = inits;
         engine.field_keys = engine
+            .shared
             .program
             .events
             .iter()
@@ -550,7 +559,7 @@ impl Engine {
     }
 
     pub fn program(&self) -> &Program {
-        &self.program
+        &self.shared.program
     }
 
     /// Runs a program over a whole input with every window flushed at the
@@ -599,11 +608,11 @@ impl Engine {
 
     fn interp(&self) -> Interp<'_> {
         new_interp(
-            &self.program,
+            &self.shared.program,
             &NoWorld,
-            &self.options,
+            &self.shared.options,
             self.seq,
-            &self.regexes,
+            &self.shared.regexes,
         )
     }
 
@@ -613,6 +622,7 @@ impl Engine {
             .enumerate()
             .map(|(vi, d)| match (&d.init, &d.ty) {
                 (Some(e), _) => self
+                    .shared
                     .executor
                     .eval(
                         site(vi as u32),
@@ -664,7 +674,7 @@ impl Engine {
     /// belongs to the program it was decoded for: push it only into
     /// engines of that same program.
     pub fn decode_batch(&self, events: impl IntoIterator<Item = InputEvent>) -> Batch {
-        let rows = self.executor.reads_rows();
+        let rows = self.shared.executor.reads_rows();
         let decoded = events
             .into_iter()
             .map(|e| {
@@ -684,7 +694,7 @@ impl Engine {
         let times = event_times(batch.decoded.iter());
         let masks = self.prefilter(&batch.decoded);
         self.out.0.reserve(batch.decoded.len());
-        let nq = self.program.queries.len();
+        let nq = self.shared.program.queries.len();
         for (k, d) in batch.decoded.iter().enumerate() {
             let passed = masks.as_ref().and_then(|m| m.get(k * nq..(k + 1) * nq));
             self.process_at(d, times[k], passed);
@@ -709,7 +719,7 @@ impl Engine {
         let masks = self.prefilter_refs(&decoded);
         drop(decoded);
         self.out.0.reserve(batch.len());
-        let nq = self.program.queries.len();
+        let nq = self.shared.program.queries.len();
         let mut k = 0;
         for item in batch {
             match item {
@@ -736,7 +746,7 @@ impl Engine {
             .copied();
         match layout {
             None => Decoded::Unhandled(input),
-            Some(li) => match decode(li, &self.program.events[li as usize], input.clone()) {
+            Some(li) => match decode(li, &self.shared.program.events[li as usize], input.clone()) {
                 Err(m) => Decoded::Mismatch(input, li, m.0),
                 Ok(rec) => Decoded::Record(rec),
             },
@@ -751,9 +761,9 @@ impl Engine {
     /// The executor's verdicts on each query's leading `where` stages for
     /// a batch: `n_events * n_queries` entries, `None` where not asked.
     fn prefilter_refs(&self, decoded: &[&Decoded]) -> Option<Vec<Option<bool>>> {
-        let nq = self.program.queries.len();
+        let nq = self.shared.program.queries.len();
         let mut masks: Option<Vec<Option<bool>>> = None;
-        for (qi, q) in self.program.queries.iter().enumerate() {
+        for (qi, q) in self.shared.program.queries.iter().enumerate() {
             let (at, records): (Vec<usize>, Vec<&Record>) = decoded
                 .iter()
                 .enumerate()
@@ -765,7 +775,7 @@ impl Engine {
             if records.is_empty() {
                 continue;
             }
-            let Some(verdicts) = self.executor.prefilter(qi as u32, &records) else {
+            let Some(verdicts) = self.shared.executor.prefilter(qi as u32, &records) else {
                 continue;
             };
             if verdicts.len() != records.len() {
@@ -803,7 +813,7 @@ impl Engine {
             Decoded::Mismatch(_, li, reason) => {
                 self.counters.schema_mismatches += 1;
                 self.out.push(Output::Mismatch {
-                    event: self.program.events[*li as usize].name.clone(),
+                    event: self.shared.program.events[*li as usize].name.clone(),
                     reason: reason.clone(),
                 });
                 self.egress(input, None);
@@ -822,8 +832,8 @@ impl Engine {
         }
         if now > self.watermark {
             self.watermark = now;
-            if now.saturating_sub(self.options.lateness_ns) >= self.next_close {
-                self.close_windows(now.saturating_sub(self.options.lateness_ns));
+            if now.saturating_sub(self.shared.options.lateness_ns) >= self.next_close {
+                self.close_windows(now.saturating_sub(self.shared.options.lateness_ns));
             }
         }
     }
@@ -842,9 +852,9 @@ impl Engine {
         let mut edits = Vec::new();
         if let Some(rec) = rec {
             let keys = &self.field_keys[rec.layout as usize];
-            for ri in 0..self.program.shaping.len() {
+            for ri in 0..self.shared.program.shaping.len() {
                 let site = 0x1_0000_0000 + ri as u64;
-                match &self.program.shaping[ri] {
+                match &self.shared.program.shaping[ri] {
                     ShapeRule::Suppress { event, when } if *event == rec.layout => {
                         let hit = self.selects(ri, when, rec);
                         if hit {
@@ -854,7 +864,8 @@ impl Engine {
                     }
                     ShapeRule::Sample { event, rate }
                         if *event == rec.layout
-                            && draw(self.options.seed, self.seq, u32::MAX - ri as u32) * 100.0
+                            && draw(self.shared.options.seed, self.seq, u32::MAX - ri as u32)
+                                * 100.0
                                 >= *rate =>
                     {
                         self.counters.sampled_out += 1;
@@ -888,7 +899,7 @@ impl Engine {
                             if *method == Redaction::Drop {
                                 edits.push(Edit::RemoveAttr(key.clone()));
                             } else if !v.is_none() {
-                                let new = redacted(v, *method, self.options.hash_key);
+                                let new = redacted(v, *method, self.shared.options.hash_key);
                                 edits.push(Edit::ReplaceAttr(key.clone(), new));
                             }
                         }
@@ -908,7 +919,7 @@ impl Engine {
                             Redaction::Drop => edits.push(Edit::RemoveTop(key)),
                             _ if !v.is_none() => edits.push(Edit::InsertTop(
                                 key,
-                                redacted(&v, *method, self.options.hash_key),
+                                redacted(&v, *method, self.shared.options.hash_key),
                             )),
                             _ => {}
                         }
@@ -930,7 +941,8 @@ impl Engine {
         let mut i = self.interp();
         let mut f = Frame::new(Some(rec), 0, &mut [], &[], &mut []);
         let site = Site::ShapeWhen { rule: rule as u32 };
-        self.executor
+        self.shared
+            .executor
             .eval(site, w, &mut i, &mut f)
             .unwrap_or(Value::None)
             == Value::Bool(true)
@@ -973,33 +985,36 @@ impl Engine {
     }
 
     fn run_handler(&mut self, pi: usize, hi: usize, rec: &Record, derived: &mut Vec<Record>) {
-        let program = &self.program;
+        let program = &self.shared.program;
         let p = &program.processors[pi];
         let h = &p.handlers[hi];
         let world = Machines {
-            program,
+            shared: &self.shared,
             states: &self.machines,
-            options: &self.options,
-            regexes: &self.regexes,
-            executor: &*self.executor,
         };
-        let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
+        let mut i = new_interp(
+            program,
+            &world,
+            &self.shared.options,
+            self.seq,
+            &self.shared.regexes,
+        );
         let vars = &mut self.processor_vars[pi];
         let mut f = Frame::new(Some(rec), h.n_locals, vars, &p.vars, &mut []);
         let (processor, handler) = (pi as u32, hi as u32);
         let body = Site::HandlerBody { processor, handler };
         let result = match &h.guard {
-            Some(g) => match self.executor.eval(
+            Some(g) => match self.shared.executor.eval(
                 Site::HandlerGuard { processor, handler },
                 g,
                 &mut i,
                 &mut f,
             ) {
-                Ok(Value::Bool(true)) => self.executor.run(body, &h.body, &mut i, &mut f),
+                Ok(Value::Bool(true)) => self.shared.executor.run(body, &h.body, &mut i, &mut f),
                 Ok(_) => Ok(()),
                 Err(e) => Err(e),
             },
-            None => self.executor.run(body, &h.body, &mut i, &mut f),
+            None => self.shared.executor.run(body, &h.body, &mut i, &mut f),
         };
         let effects = std::mem::take(&mut i.effects);
         let by = if effects.is_empty() && result.is_ok() {
@@ -1026,10 +1041,10 @@ impl Engine {
         let key = match fast::plain_key(&self.machine_keys[mi], rec) {
             Some(k) => k,
             None => machine_key(
-                &*self.executor,
+                &*self.shared.executor,
                 &mut self.interp(),
                 mi as u32,
-                &self.program.machines[mi],
+                &self.shared.program.machines[mi],
                 rec,
             ),
         };
@@ -1038,7 +1053,9 @@ impl Engine {
             return;
         };
         if !self.machines[mi].instances.contains_key(&key) {
-            if self.machines[mi].instances.len() as u64 >= self.program.machines[mi].max_instances {
+            if self.machines[mi].instances.len() as u64
+                >= self.shared.program.machines[mi].max_instances
+            {
                 // Full: the least recently used instance goes.
                 if let Some(old) = self.machines[mi]
                     .instances
@@ -1055,12 +1072,7 @@ impl Engine {
         }
         self.machines[mi].clock += 1;
         let clock = self.machines[mi].clock;
-        let code = Code {
-            program: &self.program,
-            options: &self.options,
-            regexes: &self.regexes,
-            executor: &*self.executor,
-        };
+        let code = &self.shared;
         let sinks = Sinks {
             deadlines: &mut self.deadlines,
             counters: &mut self.counters,
@@ -1075,11 +1087,8 @@ impl Engine {
             };
             inst.used = clock;
             let world = Machines {
-                program: code.program,
+                shared: code,
                 states: &self.machines,
-                options: code.options,
-                regexes: code.regexes,
-                executor: code.executor,
             };
             let r = step_machine(code, &world, self.seq, mi, rec, &key, &mut inst, sinks);
             self.machines[mi].instances.insert(key, inst);
@@ -1096,11 +1105,11 @@ impl Engine {
     }
 
     fn new_instance(&self, mi: usize, now: i64) -> Instance {
-        let m = &self.program.machines[mi];
+        let m = &self.shared.program.machines[mi];
         let mut slots = vec![Value::None; m.slots.len()];
         if let Some(first) = m.states.first() {
             enter_state(
-                &*self.executor,
+                &*self.shared.executor,
                 &mut self.interp(),
                 mi as u32,
                 0,
@@ -1142,7 +1151,7 @@ impl Engine {
                 self.machines[mi].instances.insert(key, inst);
                 continue;
             }
-            let program = &self.program;
+            let program = &self.shared.program;
             let m = &program.machines[mi];
             let Some((xi, t)) = m
                 .timeouts
@@ -1162,14 +1171,17 @@ impl Engine {
                 m.states[t.target as usize].name
             );
             let world = Machines {
-                program,
+                shared: &self.shared,
                 states: &self.machines,
-                options: &self.options,
-                regexes: &self.regexes,
-                executor: &*self.executor,
             };
-            let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
-            let executor = &*self.executor;
+            let mut i = new_interp(
+                program,
+                &world,
+                &self.shared.options,
+                self.seq,
+                &self.shared.regexes,
+            );
+            let executor = &*self.shared.executor;
             if t.target != inst.state {
                 enter_state(
                     executor,
@@ -1274,7 +1286,7 @@ impl Engine {
 
     /// A derived log: output, and a record that queries can read.
     fn derive(&mut self, event: u32, slots: Vec<Value>, now: i64) -> Record {
-        let layout = &self.program.events[event as usize];
+        let layout = &self.shared.program.events[event as usize];
         let fields: Vec<(String, Value)> = layout
             .fields
             .iter()
@@ -1323,22 +1335,25 @@ impl Engine {
         if passed == Some(false) {
             return;
         }
-        let program = &self.program;
+        let program = &self.shared.program;
         let q = &program.queries[qi];
         let world = Machines {
-            program,
+            shared: &self.shared,
             states: &self.machines,
-            options: &self.options,
-            regexes: &self.regexes,
-            executor: &*self.executor,
         };
-        let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
+        let mut i = new_interp(
+            program,
+            &world,
+            &self.shared.options,
+            self.seq,
+            &self.shared.regexes,
+        );
         let mut row: Vec<Value> = Vec::new();
         let mut event = Some(rec);
         let now = rec.input.time;
         let mut pending: Vec<Pending> = Vec::new();
         let mut emits: Vec<(u32, Vec<Value>)> = Vec::new();
-        let executor = &*self.executor;
+        let executor = &*self.shared.executor;
         // With a prefilter's verdict, the leading `where` stages are done.
         let skip = match passed {
             Some(true) => q
@@ -1419,7 +1434,7 @@ impl Engine {
                     break;
                 }
                 Stage::Sample { rate, site } => {
-                    if draw(self.options.seed, self.seq, *site) * 100.0 >= *rate {
+                    if draw(self.shared.options.seed, self.seq, *site) * 100.0 >= *rate {
                         break;
                     }
                 }
@@ -1467,12 +1482,14 @@ impl Engine {
             max_series,
             every_ns,
             ..
-        } = &self.program.queries[qi].stages[si]
+        } = &self.shared.program.queries[qi].stages[si]
         else {
             return;
         };
         if start.saturating_add(*every_ns)
-            <= self.watermark.saturating_sub(self.options.lateness_ns)
+            <= self
+                .watermark
+                .saturating_sub(self.shared.options.lateness_ns)
         {
             // Its window has closed already.
             self.counters.late_events += 1;
@@ -1501,14 +1518,15 @@ impl Engine {
             return;
         }
         for qi in 0..self.queries.len() {
-            let Some(si) = self.program.queries[qi]
+            let Some(si) = self.shared.program.queries[qi]
                 .stages
                 .iter()
                 .position(|s| matches!(s, Stage::Summarize { .. }))
             else {
                 continue;
             };
-            let Stage::Summarize { every_ns, .. } = &self.program.queries[qi].stages[si] else {
+            let Stage::Summarize { every_ns, .. } = &self.shared.program.queries[qi].stages[si]
+            else {
                 continue;
             };
             let every = *every_ns;
@@ -1527,7 +1545,7 @@ impl Engine {
         }
         self.next_close = i64::MAX;
         for qi in 0..self.queries.len() {
-            let every = self.program.queries[qi]
+            let every = self.shared.program.queries[qi]
                 .stages
                 .iter()
                 .find_map(|s| match s {
@@ -1543,7 +1561,7 @@ impl Engine {
     fn close_window(&mut self, qi: usize, si: usize, start: i64, end: i64, groups: Groups) {
         let mut groups: Vec<(Vec<Key>, Vec<Agg>)> = groups.into_iter().collect();
         groups.sort_by(|a, b| a.0.cmp(&b.0));
-        let program = &self.program;
+        let program = &self.shared.program;
         let q = &program.queries[qi];
         let Stage::Summarize {
             keys: key_defs,
@@ -1556,14 +1574,17 @@ impl Engine {
         let key_names: Vec<String> = key_defs.iter().map(|(n, _)| n.clone()).collect();
         let mut derived = Vec::new();
         let world = Machines {
-            program,
+            shared: &self.shared,
             states: &self.machines,
-            options: &self.options,
-            regexes: &self.regexes,
-            executor: &*self.executor,
         };
-        let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
-        let executor = &*self.executor;
+        let mut i = new_interp(
+            program,
+            &world,
+            &self.shared.options,
+            self.seq,
+            &self.shared.regexes,
+        );
+        let executor = &*self.shared.executor;
         for (keys, mut aggs) in groups {
             let mut row: Vec<Value> = keys.iter().map(Key::to_value).collect();
             let mut metrics: Vec<(String, MetricValue)> = Vec::new();
@@ -1612,7 +1633,7 @@ impl Engine {
                             .collect();
                     }
                     Stage::Sample { rate, site } => {
-                        alive = draw(self.options.seed, start as u64, *site) * 100.0 < *rate
+                        alive = draw(self.shared.options.seed, start as u64, *site) * 100.0 < *rate
                     }
                     Stage::Limit { .. } | Stage::Summarize { .. } => {}
                     Stage::EmitLog { event, fields } => {
@@ -1664,15 +1685,6 @@ impl Engine {
     }
 }
 
-/// The read-only parts of an engine its runners share.
-#[derive(Clone, Copy)]
-struct Code<'a> {
-    program: &'a Program,
-    options: &'a Options,
-    regexes: &'a Regexes,
-    executor: &'a dyn Executor,
-}
-
 /// Where a machine transition reports: new deadlines, counters, outputs.
 struct Sinks<'a> {
     deadlines: &'a mut BTreeSet<(i64, u32, Key)>,
@@ -1685,7 +1697,7 @@ struct Sinks<'a> {
 /// fault reported). Returns the effects to apply and who asked for them.
 #[allow(clippy::too_many_arguments)]
 fn step_machine(
-    code: Code<'_>,
+    code: &Shared,
     world: &dyn World,
     seq: u64,
     mi: usize,
@@ -1695,10 +1707,10 @@ fn step_machine(
     sinks: Sinks<'_>,
 ) -> (Vec<Effect>, String) {
     let now = rec.input.time;
-    let program = code.program;
+    let program = &code.program;
     let m = &program.machines[mi];
-    let mut i = new_interp(program, world, code.options, seq, code.regexes);
-    let executor = code.executor;
+    let mut i = new_interp(program, world, &code.options, seq, &code.regexes);
+    let executor = &*code.executor;
     let mut f = Frame::new(Some(rec), 0, &mut inst.vars, &m.vars, &mut inst.slots);
     let chosen = executor.select(mi as u32, m, rec, inst.state, &mut i, &mut f);
     let taken: Option<(usize, Result<(), crate::interp::Fault>)> = match chosen {

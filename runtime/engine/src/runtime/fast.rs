@@ -249,15 +249,18 @@ impl Engine {
             Some(true) => {}
             None if fq.si == 0 => {}
             None => {
-                let program = &self.program;
+                let program = &self.shared.program;
                 let world = Machines {
-                    program,
+                    shared: &self.shared,
                     states: &self.machines,
-                    options: &self.options,
-                    regexes: &self.regexes,
-                    executor: &*self.executor,
                 };
-                let mut i = new_interp(program, &world, &self.options, self.seq, &self.regexes);
+                let mut i = new_interp(
+                    program,
+                    &world,
+                    &self.shared.options,
+                    self.seq,
+                    &self.shared.regexes,
+                );
                 let empty: [Value; 0] = [];
                 for (si, stage) in program.queries[qi].stages[..fq.si].iter().enumerate() {
                     let Stage::Where(e) = stage else { return };
@@ -275,6 +278,7 @@ impl Engine {
                         index: 0,
                     };
                     let v = self
+                        .shared
                         .executor
                         .eval(site, e, &mut i, &mut f)
                         .unwrap_or(Value::None);
@@ -289,8 +293,10 @@ impl Engine {
         let mut keys = std::mem::take(&mut self.key_buf);
         keys.clear();
         keys.extend(fq.keys.iter().map(|r| r.key(rec)));
-        let late =
-            start.saturating_add(every) <= self.watermark.saturating_sub(self.options.lateness_ns);
+        let late = start.saturating_add(every)
+            <= self
+                .watermark
+                .saturating_sub(self.shared.options.lateness_ns);
         if !late
             && let Some(groups) = self.queries[qi].windows.get_mut(&start)
             && let Some(aggs) = groups.get_mut(keys.as_slice())
