@@ -713,7 +713,8 @@ impl Pipeline {
     }
 
     /// Queues derived telemetry: one resource (the agent's) with a scope
-    /// per program, and the agent's own scope.
+    /// per program, and the agent's own scope. Like the egress it waits for
+    /// room in the export queue rather than be dropped.
     fn send(&self, derived: Derived) {
         let mut scopes: Vec<ScopeLogs> = derived
             .logs
@@ -735,7 +736,7 @@ impl Pipeline {
             });
         }
         if !scopes.is_empty() {
-            self.export.push(Item::logs(ResourceLogs {
+            self.export.push_waiting(Item::logs(ResourceLogs {
                 resource: Some(agent_resource()),
                 scope_logs: scopes,
                 schema_url: String::new(),
@@ -761,7 +762,7 @@ impl Pipeline {
             });
         }
         if !scope_metrics.is_empty() {
-            self.export.push(Item::metrics(ResourceMetrics {
+            self.export.push_waiting(Item::metrics(ResourceMetrics {
                 resource: Some(agent_resource()),
                 scope_metrics,
                 schema_url: String::new(),
