@@ -231,7 +231,9 @@ def test_rip_cord_under_load_passes_events_through_unchanged(receiver, start_age
     forwarded = receiver.forwarded()
     got = sorted(seqs(forwarded))  # export batches in flight at once may arrive in any order
     first = got[0]
-    assert 0 < first <= pulled_at, (first, pulled_at)
+    # The batch in flight when the cord was pulled may have been shaped just
+    # before it and counted as sent by the loader only after it.
+    assert 0 < first <= pulled_at + 50, (first, pulled_at)
     assert got == list(range(first, sent))
     sent_events = {e.attributes["seq"]: e for e in banners(first, sent)}
     for r in forwarded:
