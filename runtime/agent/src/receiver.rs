@@ -221,17 +221,14 @@ impl http_body::Body for Trailers {
 
 /// `POST /v1/logs`.
 pub async fn http_logs(State(intake): State<Intake>, headers: HeaderMap, body: Body) -> Response {
+    let asked_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
     match http_decode(&intake, &headers, body).await {
         Err((why, status, message)) => {
             intake.stats.refuse(why);
-            let mut response = (status, message).into_response();
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    axum::http::HeaderValue::from_static("1"),
-                );
-            }
-            response
+            http_failure(status, &message, asked_json)
         }
         Ok((logs, json)) => match intake.submit(logs) {
             Ok(()) if json => ([(header::CONTENT_TYPE, "application/json")], "{}").into_response(),
@@ -240,16 +237,32 @@ pub async fn http_logs(State(intake): State<Intake>, headers: HeaderMap, body: B
                 ExportLogsServiceResponse::default().encode_to_vec(),
             )
                 .into_response(),
-            Err(why) => {
-                let mut response = (StatusCode::SERVICE_UNAVAILABLE, busy(why)).into_response();
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    axum::http::HeaderValue::from_static("1"),
-                );
-                response
-            }
+            Err(why) => http_failure(StatusCode::SERVICE_UNAVAILABLE, busy(why), json),
         },
     }
+}
+
+/// An OTLP/HTTP failure. The specification asks for a `google.rpc.Status`
+/// body (in the request's encoding; only `message` is used) and, for
+/// throttling, allows `Retry-After`, which OTLP senders honour.
+fn http_failure(status: StatusCode, message: &str, json: bool) -> Response {
+    let mut response = if json {
+        let body = serde_json::json!({ "message": message }).to_string();
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    } else {
+        // google.rpc.Status { string message = 2; }
+        let mut body = Vec::with_capacity(message.len() + 8);
+        prost::encoding::string::encode(2, &message.to_string(), &mut body);
+        ([(header::CONTENT_TYPE, "application/x-protobuf")], body).into_response()
+    };
+    *response.status_mut() = status;
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
+    response
 }
 
 type Refused = (Refusal, StatusCode, String);
@@ -325,5 +338,29 @@ async fn http_decode(
         other => Err(malformed(format!(
             "content-type `{other}` is not supported; send application/x-protobuf or application/json"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refusal carries a `google.rpc.Status` with the message, in the
+    /// request's encoding; a throttled sender is told when to come back.
+    #[tokio::test]
+    async fn http_failures_are_rpc_statuses() {
+        let body = |r: Response| async move {
+            let parts = r.into_body().collect().await.unwrap().to_bytes();
+            parts.to_vec()
+        };
+        let r = http_failure(StatusCode::SERVICE_UNAVAILABLE, "busy", false);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/x-protobuf");
+        // Field 2 (message), length-delimited: tag 0x12, length, bytes.
+        assert_eq!(body(r).await, b"\x12\x04busy");
+        let r = http_failure(StatusCode::BAD_REQUEST, "not OTLP", true);
+        assert!(!r.headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(body(r).await, br#"{"message":"not OTLP"}"#);
     }
 }
