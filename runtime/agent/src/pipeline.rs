@@ -600,9 +600,13 @@ impl Pipeline {
                                 convert::edit_resource(own, &edits);
                             }
                             if later {
-                                // Decoded from the record as edited: what the
-                                // next program reads is what would leave.
-                                *slot = convert::event(record, &resources[*ri], needs).ok();
+                                // Decoded from the record as edited (and its
+                                // resource, if edited): what the next program
+                                // reads is what would leave.
+                                let own = own_resource.iter().find(|(j, _)| *j == k);
+                                let edited = own.map(|(_, r)| needs.resource(Some(r)));
+                                let resource = edited.as_ref().unwrap_or(&resources[*ri]);
+                                *slot = convert::event(record, resource, needs).ok();
                             }
                         }
                         None if kept.is_some() => {
