@@ -19,7 +19,8 @@
 //! `unsafe`, allowed only in that crate).
 //!
 //! Run with `cargo bench -p dtc-engine` (`DTC_BENCH_EVENTS` sets the stream
-//! size; `DTC_BENCH_PROFILE=0..3` runs only one workload's JIT kernel, for
+//! size, `DTC_BENCH_RUNS` the best-of count on a busy machine;
+//! `DTC_BENCH_PROFILE=0..3` runs only one workload's JIT kernel, for
 //! `perf record`). Absolute numbers on a shared machine are noise; the ratios are the
 //! result. The VRL peer is a separate crate (`benches/vrl-peer`).
 
@@ -321,7 +322,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
-    let runs = 3;
+    let runs: usize = std::env::var("DTC_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     if let Some(w) = std::env::var("DTC_BENCH_PROFILE")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())

@@ -191,6 +191,8 @@ pub struct Engine {
     fast: Vec<Option<fast::FastQuery>>,
     /// Group keys of the event in the fast lane, reused.
     key_buf: Vec<Key>,
+    /// Per query, counts not yet added to their window (`fast::Tally`).
+    tallies: Vec<Option<fast::Tally>>,
     /// Per machine, the layouts whose instance key is a plain read.
     machine_keys: Vec<Vec<(u32, fast::Read)>>,
     /// Whether any code asks `machine is State` (machine instances are
@@ -527,6 +529,7 @@ impl Engine {
             routes: Vec::new(),
             fast: Vec::new(),
             key_buf: Vec::new(),
+            tallies: Vec::new(),
             machine_keys: Vec::new(),
             reads_states: true,
         };
@@ -534,6 +537,7 @@ impl Engine {
         engine.reads_states = fast::reads_states(&engine.shared.program);
         engine.routes = fast::routes(&engine.shared.program);
         engine.fast = fast::fast_queries(&engine.shared.program);
+        engine.tallies = vec![None; engine.fast.len()];
         let inits: Vec<Vec<Value>> = engine
             .shared
             .program
@@ -1517,6 +1521,7 @@ impl Engine {
         if cutoff < self.next_close {
             return;
         }
+        self.settle_tallies();
         for qi in 0..self.queries.len() {
             let Some(si) = self.shared.program.queries[qi]
                 .stages

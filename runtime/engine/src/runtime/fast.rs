@@ -14,6 +14,9 @@
 //!   window, a new group, a late event, `max` series overflow) goes to
 //!   [`Engine::accumulate`], so those rules live in one place.
 //!
+//!   A query with no keys and only `count()` goes further: the events that
+//!   fall in the window of the event before them are tallied ([`Tally`])
+//!   and added to the window before any window closes.
 //! - **Machines**: an instance key that is a plain read is taken from the
 //!   record (an integer standard field from its compact row) without
 //!   calling the executor; and when no code asks `machine is State`, the
@@ -178,6 +181,19 @@ pub(super) struct FastQuery {
     /// The arguments of each aggregate, in order.
     pub args: Vec<Vec<Read>>,
     pub every_ns: i64,
+    /// No keys and only `count()`: events in the window of the last one
+    /// are tallied (see [`Tally`]).
+    pub count_only: bool,
+}
+
+/// Events of a `count_only` query counted in the window of the event
+/// before them, not yet added to its aggregates: an increment per event
+/// instead of a window and group lookup. Added (`settle_tallies`) before
+/// any window closes, so no output can tell.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Tally {
+    pub start: i64,
+    pub n: i64,
 }
 
 /// The fast lane of each query of `p`, where it has one.
@@ -216,11 +232,16 @@ pub(super) fn fast_queries(p: &Program) -> Vec<Option<FastQuery>> {
                     _ => None,
                 })
                 .collect::<Option<Vec<_>>>()?;
+            let count_only = keys.is_empty()
+                && aggregates
+                    .iter()
+                    .all(|a| a.kind == AggKind::Count && a.args.is_empty());
             Some(FastQuery {
                 si,
                 keys,
                 args,
                 every_ns: *every_ns,
+                count_only,
             })
         })
         .collect()
@@ -290,6 +311,17 @@ impl Engine {
         }
         let every = fq.every_ns;
         let start = rec.input.time.div_euclid(every).saturating_mul(every);
+        if let Some(t) = &mut self.tallies[qi]
+            && t.start == start
+        {
+            // The window of the last event is open (tallies settle before
+            // any window closes), so this event is on time and counted.
+            t.n += 1;
+            return;
+        }
+        if fq.count_only {
+            settle(&mut self.tallies[qi], &mut self.queries[qi]);
+        }
         let mut keys = std::mem::take(&mut self.key_buf);
         keys.clear();
         keys.extend(fq.keys.iter().map(|r| r.key(rec)));
@@ -321,7 +353,34 @@ impl Engine {
             .collect();
         let owned = keys.clone();
         self.key_buf = keys;
+        let count_only = fq.count_only;
         self.accumulate(qi, si, owned, &args, start);
+        if count_only && self.queries[qi].windows.contains_key(&start) {
+            self.tallies[qi] = Some(Tally { start, n: 0 });
+        }
+    }
+
+    /// Settles every query's tally: before windows close.
+    pub(super) fn settle_tallies(&mut self) {
+        for (t, q) in self.tallies.iter_mut().zip(&mut self.queries) {
+            settle(t, q);
+        }
+    }
+}
+
+/// Adds a query's tallied events to their window's counts.
+fn settle(tally: &mut Option<Tally>, q: &mut super::QueryState) {
+    let Some(t) = tally.take() else {
+        return;
+    };
+    let group = q
+        .windows
+        .get_mut(&t.start)
+        .and_then(|g| g.get_mut([].as_slice()));
+    for a in group.into_iter().flatten() {
+        if let super::Agg::Count(c) = a {
+            *c += t.n;
+        }
     }
 }
 
@@ -459,6 +518,16 @@ mod tests {
             ..Options::default()
         };
         let with_lateness = check(src, &late, &input);
+        // `count()` alone, with no keys: tallied between window changes.
+        let tallied = "event R { status: int, path: string }\n\
+                       query a = R | where status >= 500 | summarize n = count(), m = count() every 10s | emit metric \"a\"";
+        assert!(
+            fast_queries(&program(tallied))[0]
+                .as_ref()
+                .is_some_and(|f| f.count_only)
+        );
+        assert_eq!(check(tallied, &Options::default(), &input), on_time);
+        assert_eq!(check(tallied, &late, &input), with_lateness);
         // Lateness takes back some of them.
         assert!(with_lateness["late_events"].as_u64() < on_time["late_events"].as_u64());
     }
