@@ -238,9 +238,13 @@ pub enum Edit {
     /// A declared field: replaced where it is (top level, or else nested
     /// `attributes`); nothing when it is in neither.
     ReplaceAttr(Rc<str>, Json),
-    /// A standard field: removed from the top level.
+    /// A standard field: removed where the flat form keeps it (its own
+    /// top-level key; `thread.id` for `thread_id`, the resource's
+    /// `service.name` for `service`).
     RemoveTop(&'static str),
-    /// A standard field: set at the top level.
+    /// A standard field: set where the flat form keeps it (as for
+    /// `RemoveTop`; `thread_id` and `service` are replaced only where
+    /// present).
     InsertTop(&'static str, Json),
 }
 
@@ -265,6 +269,33 @@ fn attr_map<'j>(obj: &'j mut Map<String, Json>, key: &str) -> Option<&'j mut Map
         }
     } else {
         Some(obj)
+    }
+}
+
+/// Where the flat JSON form keeps a standard field that is not a top-level
+/// key of its own (see `to_flat_json` and `interp::std_field`): `thread_id`
+/// is the `thread.id` attribute (top level: not a reserved key), `service`
+/// the resource's `service.name`. `None`: the field's own top-level key.
+/// The map is `None` for the top level itself.
+fn std_home(key: &str) -> Option<(Option<&'static str>, &'static str)> {
+    match key {
+        "thread_id" => Some((None, "thread.id")),
+        "service" => Some((Some("resource"), "service.name")),
+        _ => None,
+    }
+}
+
+/// The top level (`None`) or the nested object `name` of a flat JSON event.
+fn nested_map<'j>(
+    obj: &'j mut Map<String, Json>,
+    name: Option<&str>,
+) -> Option<&'j mut Map<String, Json>> {
+    match name {
+        None => Some(obj),
+        Some(n) => match obj.get_mut(n) {
+            Some(Json::Object(m)) => Some(m),
+            _ => None,
+        },
     }
 }
 
@@ -297,12 +328,28 @@ impl Egress {
                         *slot = new.clone();
                     }
                 }
-                Edit::RemoveTop(key) => {
-                    obj.remove(*key);
-                }
-                Edit::InsertTop(key, new) => {
-                    obj.insert((*key).to_string(), new.clone());
-                }
+                Edit::RemoveTop(key) => match std_home(key) {
+                    Some((map, inner)) => {
+                        if let Some(m) = nested_map(obj, map) {
+                            m.remove(inner);
+                        }
+                    }
+                    None => {
+                        obj.remove(*key);
+                    }
+                },
+                Edit::InsertTop(key, new) => match std_home(key) {
+                    // Replaced where it is; an event without it has
+                    // nothing to redact.
+                    Some((map, inner)) => {
+                        if let Some(slot) = nested_map(obj, map).and_then(|m| m.get_mut(inner)) {
+                            *slot = new.clone();
+                        }
+                    }
+                    None => {
+                        obj.insert((*key).to_string(), new.clone());
+                    }
+                },
             }
         }
         json
