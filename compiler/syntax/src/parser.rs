@@ -63,6 +63,19 @@ impl Ctx {
         }
     }
 
+    /// Records `=` written where a condition wanted `==`; the grammar reads
+    /// it as `==`. It is reported like any unexpected token (E0104, with the
+    /// "use `==`" help) and takes part in the cascade filter like one.
+    pub(crate) fn assign_for_eq(&mut self, start: usize, end: usize) {
+        self.recover(ErrorRecovery {
+            error: ParseError::UnrecognizedToken {
+                token: (start, Token::Assign, end),
+                expected: vec!["\"==\"".to_string()],
+            },
+            dropped_tokens: Vec::new(),
+        });
+    }
+
     pub(crate) fn doc(&mut self, start: usize) -> Option<String> {
         self.docs.remove(&start)
     }
@@ -205,6 +218,10 @@ pub fn parse(file: FileId, source: &str) -> Parsed {
     // After an error the parser resynchronises by dropping tokens; errors
     // right after that are usually the same mistake seen again. Like yacc,
     // report a new error only once a few tokens have parsed cleanly.
+    // An `=` read as `==` is recorded when its condition is reduced, after
+    // any error inside the condition's right side: restore source order.
+    ctx.recovered
+        .sort_by_key(|rec| error_token_index(&token_starts, &rec.error));
     let mut resumes_at: Option<usize> = None;
     for rec in &ctx.recovered {
         let at = error_token_index(&token_starts, &rec.error);
@@ -568,6 +585,44 @@ processor verify_hash {
                 .items
                 .iter()
                 .any(|i| i.name().is_some_and(|n| n.name == "B"))
+        );
+    }
+
+    #[test]
+    fn assign_in_a_condition_is_one_error_read_as_eq() {
+        let src = "query q = R\n    | where status = 500\n    | emit log E\n";
+        let p = parse(FileId(0), src);
+        let c: Vec<Code> = p.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(c, vec![Code::E0104]);
+        let d = &p.diagnostics[0];
+        assert_eq!(d.help.as_deref(), Some("to compare, use `==`"));
+        assert_eq!(&src[d.primary.span.start..d.primary.span.end], "=");
+        let Item::Query(q) = &p.ast.items[0] else {
+            panic!("{:?}", p.ast.items)
+        };
+        assert_eq!(q.stages.len(), 2, "the query goes on after the slip");
+        let StageKind::Where(e) = &q.stages[0].kind else {
+            panic!("{:?}", q.stages[0])
+        };
+        assert!(matches!(e.kind, ExprKind::Binary(BinaryOp::Eq, _, _)));
+        assert!(matches!(q.stages[1].kind, StageKind::EmitLog(_)));
+
+        // Every condition position recovers the same way.
+        for src in [
+            "fn f(x: int) -> int { if x = 1 { return 1 } return 0 }",
+            "machine m { state A state B on E in A when event.x = 1 -> B }",
+            "processor p { on E when event.x = 1 { } }",
+            "suppress E when event.x = 1",
+        ] {
+            assert_eq!(codes(src), vec![Code::E0104], "{src}");
+        }
+        // Assignments and named columns keep their `=`.
+        parse_ok("fn f() -> int { var x = 1\n x = 2\n return x }");
+        parse_ok("query q = R | extend a = 1 | summarize n = count() | emit metric \"m\"");
+        // A second mistake right after the slip is a cascade of it.
+        assert_eq!(
+            codes("query q = R | where a = = 1 | emit log E"),
+            vec![Code::E0104]
         );
     }
 
