@@ -157,6 +157,8 @@ codes! {
     E0320 = Error, "value out of range";
     /// `+=` or `-=` on a state variable that may not have been set yet.
     E0321 = Error, "compound assignment to a possibly-unset state variable";
+    /// Two queries export a metric of the same name.
+    E0322 = Error, "metric emitted by two queries";
 
     // E04: read-only safety.
     /// A program reaches a catalog entry whose effect changes the system.

@@ -9,6 +9,7 @@ use dtc_syntax::ast::{self, Item};
 
 use crate::Unit;
 use crate::env::{self, EventInfo, Events, FieldInfo, TypePlace};
+use crate::metrics::EmittedMetric;
 use crate::suggest;
 
 /// A user function's signature.
@@ -105,6 +106,8 @@ pub struct Checker<'a> {
     /// default, until an `=` on every path sets them), by name and the span
     /// of their `Local`, so a shadowing binding is not mistaken for one.
     pub maybe_unset: Vec<(String, Span)>,
+    /// The metrics this unit's queries export, for `check_metric_names`.
+    pub metrics: Vec<EmittedMetric>,
     pub diags: Vec<Diagnostic>,
     pub types: Vec<(FileId, Span, String)>,
     /// The same types as values, for lowering.
@@ -131,6 +134,7 @@ impl<'a> Checker<'a> {
             scopes: Vec::new(),
             hidden: Vec::new(),
             maybe_unset: Vec::new(),
+            metrics: Vec::new(),
             diags: Vec::new(),
             types: Vec::new(),
             expr_types: std::collections::HashMap::new(),
@@ -204,6 +208,7 @@ impl<'a> Checker<'a> {
             })
             .collect();
         self.check_queries(&queries);
+        self.check_metric_names();
         self.check_feedback();
     }
 

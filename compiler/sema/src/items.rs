@@ -888,6 +888,9 @@ impl Checker<'_> {
         let mut row: Vec<Column> = self.event_columns(idx);
         let mut source = Some(idx);
         let mut summarized = false;
+        // The summary's aggregate columns (name and span), when every one of
+        // them checked: they name the metrics an `emit metric` exports.
+        let mut metric_columns: Option<Vec<(String, Span)>> = None;
         let mut emitted: Option<Span> = None;
         for stage in &q.stages {
             if let Some(at) = emitted {
@@ -953,6 +956,13 @@ impl Checker<'_> {
                         }
                     }
                     let values = self.columns(aggs, &cx, true);
+                    metric_columns = (values.len() == aggs.len()).then(|| {
+                        values
+                            .iter()
+                            .zip(aggs)
+                            .map(|((name, _), col)| (name.clone(), col.span))
+                            .collect()
+                    });
                     if let Some(e) = every {
                         self.positive_duration(e, &Cx::default(), "a window");
                     }
@@ -1046,6 +1056,8 @@ impl Checker<'_> {
                     {
                         self.error(Code::E0320, format!("`{}` is not a valid metric name", name.value), name.span, "invalid name")
                             .help = Some("use letters, digits, `.`, `_`, `-` and `/`, like `imagesvc.files_hashed`".into());
+                    } else if summarized && let Some(columns) = &metric_columns {
+                        self.record_metrics(q, name, columns);
                     }
                 }
             }

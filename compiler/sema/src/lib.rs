@@ -18,6 +18,7 @@ mod checker;
 mod env;
 mod expr;
 mod items;
+mod metrics;
 mod stmt;
 mod suggest;
 

@@ -342,6 +342,64 @@ fn queries_and_shaping() {
     );
 }
 
+#[test]
+fn metric_names_come_from_one_query() {
+    let base = "event A { x: int }\n";
+    let q = |name: &str, aggs: &str, metric: &str| {
+        format!("query {name} = A | summarize {aggs} every 1m | emit metric \"{metric}\"\n")
+    };
+    let two = |a: String, b: String| codes(&format!("{base}{a}{b}"));
+    assert_eq!(
+        two(q("a", "n = count()", "m"), q("b", "n = count()", "m")),
+        vec![Code::E0322]
+    );
+    // `name.column` of a summary of several aggregates, either way round.
+    assert_eq!(
+        two(
+            q("a", "n = count(), s = sum(x)", "m"),
+            q("b", "c = count()", "m.s")
+        ),
+        vec![Code::E0322]
+    );
+    assert_eq!(
+        two(
+            q("a", "c = count()", "m.n"),
+            q("b", "n = count(), s = sum(x)", "m")
+        ),
+        vec![Code::E0322]
+    );
+    // Distinct exported names are fine, whatever the columns are called.
+    assert_eq!(
+        two(
+            q("a", "n = count(), s = sum(x)", "m"),
+            q("b", "n = count()", "m.c")
+        ),
+        vec![]
+    );
+    assert_eq!(
+        two(
+            q("a", "n = count()", "m"),
+            q("b", "n = count(), s = sum(x)", "k")
+        ),
+        vec![]
+    );
+    // Three queries, one name: each later one is reported once.
+    assert_eq!(
+        codes(&format!(
+            "{base}{}{}{}",
+            q("a", "n = count()", "m"),
+            q("b", "n = count()", "m"),
+            q("c", "n = count()", "m")
+        )),
+        vec![Code::E0322, Code::E0322]
+    );
+    // A metric name already refused is not also a clash.
+    assert_eq!(
+        two(q("a", "n = count()", "m m"), q("b", "n = count()", "m m")),
+        vec![Code::E0320, Code::E0320]
+    );
+}
+
 /// One mistake gives one diagnostic: the cases of `tests/ui/recovery/` and
 /// the cascades they once showed.
 #[test]
