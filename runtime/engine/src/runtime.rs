@@ -219,6 +219,13 @@ struct Shared {
     executor: Box<dyn Executor>,
 }
 
+impl Shared {
+    /// An interpreter over this program for event `seq`, in `world`.
+    fn interp<'a>(&'a self, world: &'a dyn World, seq: u64) -> Interp<'a> {
+        new_interp(&self.program, world, &self.options, seq, &self.regexes)
+    }
+}
+
 /// The world code sees: `machine is State` reads the instances.
 struct Machines<'a> {
     shared: &'a Shared,
@@ -996,13 +1003,7 @@ impl Engine {
             shared: &self.shared,
             states: &self.machines,
         };
-        let mut i = new_interp(
-            program,
-            &world,
-            &self.shared.options,
-            self.seq,
-            &self.shared.regexes,
-        );
+        let mut i = self.shared.interp(&world, self.seq);
         let vars = &mut self.processor_vars[pi];
         let mut f = Frame::new(Some(rec), h.n_locals, vars, &p.vars, &mut []);
         let (processor, handler) = (pi as u32, hi as u32);
@@ -1178,13 +1179,7 @@ impl Engine {
                 shared: &self.shared,
                 states: &self.machines,
             };
-            let mut i = new_interp(
-                program,
-                &world,
-                &self.shared.options,
-                self.seq,
-                &self.shared.regexes,
-            );
+            let mut i = self.shared.interp(&world, self.seq);
             let executor = &*self.shared.executor;
             if t.target != inst.state {
                 enter_state(
@@ -1203,17 +1198,15 @@ impl Engine {
             };
             let result = executor.run(site, &t.body, &mut i, &mut f);
             let effects = std::mem::take(&mut i.effects);
-            inst.state = t.target;
-            inst.entered = deadline;
-            inst.deadline = m
-                .timeouts
-                .iter()
-                .filter(|x| x.from == t.target)
-                .map(|x| deadline.saturating_add(x.after_ns))
-                .min();
-            if let Some(d) = inst.deadline {
-                self.deadlines.insert((d, mi as u32, key.clone()));
-            }
+            settle_in(
+                &mut inst,
+                m,
+                mi,
+                t.target,
+                deadline,
+                &key,
+                &mut self.deadlines,
+            );
             if let Err(fault) = result {
                 self.counters.faults += 1;
                 self.out.push(Output::Fault {
@@ -1345,13 +1338,7 @@ impl Engine {
             shared: &self.shared,
             states: &self.machines,
         };
-        let mut i = new_interp(
-            program,
-            &world,
-            &self.shared.options,
-            self.seq,
-            &self.shared.regexes,
-        );
+        let mut i = self.shared.interp(&world, self.seq);
         let mut row: Vec<Value> = Vec::new();
         let mut event = Some(rec);
         let now = rec.input.time;
@@ -1582,13 +1569,7 @@ impl Engine {
             shared: &self.shared,
             states: &self.machines,
         };
-        let mut i = new_interp(
-            program,
-            &world,
-            &self.shared.options,
-            self.seq,
-            &self.shared.regexes,
-        );
+        let mut i = self.shared.interp(&world, self.seq);
         let executor = &*self.shared.executor;
         for (keys, mut aggs) in groups {
             let mut row: Vec<Value> = keys.iter().map(Key::to_value).collect();
@@ -1714,7 +1695,7 @@ fn step_machine(
     let now = rec.input.time;
     let program = &code.program;
     let m = &program.machines[mi];
-    let mut i = new_interp(program, world, &code.options, seq, &code.regexes);
+    let mut i = code.interp(world, seq);
     let executor = &*code.executor;
     let mut f = Frame::new(Some(rec), 0, &mut inst.vars, &m.vars, &mut inst.slots);
     let chosen = executor.select(mi as u32, m, rec, inst.state, &mut i, &mut f);
@@ -1769,17 +1750,7 @@ fn step_machine(
         match result {
             Ok(()) => {
                 if t.target != inst.state {
-                    inst.state = t.target;
-                    inst.entered = now;
-                    inst.deadline = m
-                        .timeouts
-                        .iter()
-                        .filter(|x| x.from == t.target)
-                        .map(|x| now.saturating_add(x.after_ns))
-                        .min();
-                    if let Some(d) = inst.deadline {
-                        sinks.deadlines.insert((d, mi as u32, key.clone()));
-                    }
+                    settle_in(inst, m, mi, t.target, now, key, sinks.deadlines);
                 }
             }
             Err(fault) => {
@@ -1793,6 +1764,30 @@ fn step_machine(
         }
     }
     (effects, by)
+}
+
+/// An instance of machine `mi` (`m`) now in state `target`, entered at
+/// `at`: its earliest timeout from there, if any, is armed.
+fn settle_in(
+    inst: &mut Instance,
+    m: &Machine,
+    mi: usize,
+    target: u32,
+    at: i64,
+    key: &Key,
+    deadlines: &mut BTreeSet<(i64, u32, Key)>,
+) {
+    inst.state = target;
+    inst.entered = at;
+    inst.deadline = m
+        .timeouts
+        .iter()
+        .filter(|x| x.from == target)
+        .map(|x| at.saturating_add(x.after_ns))
+        .min();
+    if let Some(d) = inst.deadline {
+        deadlines.insert((d, mi as u32, key.clone()));
+    }
 }
 
 type Regexes = RefCell<HashMap<String, Rc<regex::Regex>>>;

@@ -28,7 +28,7 @@
 
 use dtc_ir::{AggKind, Expr, ExprKind, Program, Stage, StdField};
 
-use super::{Engine, Machines, new_interp};
+use super::{Engine, Machines};
 use crate::exec::Site;
 use crate::interp::{Frame, std_field};
 use crate::value::{Key, Record, Value};
@@ -275,13 +275,7 @@ impl Engine {
                     shared: &self.shared,
                     states: &self.machines,
                 };
-                let mut i = new_interp(
-                    program,
-                    &world,
-                    &self.shared.options,
-                    self.seq,
-                    &self.shared.regexes,
-                );
+                let mut i = self.shared.interp(&world, self.seq);
                 let empty: [Value; 0] = [];
                 for (si, stage) in program.queries[qi].stages[..fq.si].iter().enumerate() {
                     let Stage::Where(e) = stage else { return };
