@@ -113,6 +113,8 @@ codes! {
     E0220 = Error, "machine without states";
     /// A computed query column that needs a name.
     E0221 = Error, "unnamed column";
+    /// An event whose durable ID is the empty string.
+    E0222 = Error, "empty durable ID";
 
     // E03: types.
     /// A value of one type where another is required.

@@ -215,6 +215,11 @@ impl<'a> Checker<'a> {
     /// Makes this unit's own and imported events visible.
     fn bind_events(&mut self) {
         self.visible = self.events.declared[self.unit_index].clone();
+        // Each event bound here, own ones first, with the span of the import
+        // that brought it (none for own ones), for `check_imported_ids`.
+        let mut own: Vec<usize> = self.visible.values().copied().collect();
+        own.sort_unstable();
+        let mut bound: Vec<(usize, Option<Span>)> = own.into_iter().map(|i| (i, None)).collect();
         let imports = self.unit.ast.items.iter().filter_map(|i| {
             if let Item::Import(imp) = i {
                 Some(imp)
@@ -272,11 +277,57 @@ impl<'a> Checker<'a> {
                         .with_help("import it by name with `import { ... } from`, leaving this one out, or rename one");
                         self.push(d);
                     }
-                    _ => {
+                    Some(_) => {}
+                    None => {
                         self.visible.insert(name, idx);
+                        bound.push((idx, Some(span)));
                     }
                 }
             }
+        }
+        self.check_imported_ids(&bound);
+    }
+
+    /// Durable IDs must be unique among the events a unit sees. A unit's
+    /// own clashes are reported once for its file by `env::collect_events`;
+    /// here, those involving an imported event.
+    fn check_imported_ids(&mut self, bound: &[(usize, Option<Span>)]) {
+        let mut first: HashMap<String, usize> = HashMap::new();
+        for &(idx, import) in bound {
+            let Some((wire, _)) = self.events.all[idx].wire.clone() else {
+                continue;
+            };
+            if wire.is_empty() {
+                continue;
+            }
+            let Some(&prev) = first.get(&wire) else {
+                first.insert(wire, idx);
+                continue;
+            };
+            // Own events come first, so a clash between two own events (the
+            // later without an import) is left to `collect_events`.
+            let Some(at) = import else {
+                continue;
+            };
+            let (this, other) = (&self.events.all[idx], &self.events.all[prev]);
+            let id_label = |e: &EventInfo, what: String| {
+                e.wire
+                    .as_ref()
+                    .map(|(_, span)| Label::new(e.file, *span, what))
+            };
+            let mut d = Diagnostic::new(
+                Code::E0208,
+                format!("two events have the durable ID `{wire}`"),
+                self.label(at, format!("imports `{}`", this.name)),
+            );
+            d.secondary
+                .extend(id_label(this, format!("`{}` has this ID", this.name)));
+            d.secondary
+                .extend(id_label(other, format!("`{}` has it too", other.name)));
+            d = d.with_help(
+                "each event needs its own durable ID: give one of them another with `= \"...\"`, or leave one out with `import { ... } from`",
+            );
+            self.push(d);
         }
     }
 
@@ -585,6 +636,7 @@ impl<'a> Checker<'a> {
                         .map(|(name, ty, span)| FieldInfo { name, ty, span })
                         .collect(),
                     implied: true,
+                    wire: None,
                 });
                 self.visible.insert(name.name.clone(), idx);
             }

@@ -29,6 +29,9 @@ pub struct EventInfo {
     pub fields: Vec<FieldInfo>,
     /// Implied by an emit rather than declared.
     pub implied: bool,
+    /// A declared event's durable ID and the span that gives it (the
+    /// `= "..."`, or the name when that is the ID); `None` when implied.
+    pub wire: Option<(String, Span)>,
 }
 
 impl EventInfo {
@@ -64,7 +67,11 @@ pub fn collect_events(units: &[Unit]) -> Events {
             }
             let wire = decl.wire_name().to_string();
             let wire_span = decl.durable_id.as_ref().map_or(decl.name.span, |d| d.span);
-            if let Some(prev) = wire_names.insert(wire.clone(), wire_span) {
+            if wire.is_empty() {
+                events
+                    .diagnostics
+                    .push(empty_durable_id(unit.file, decl, wire_span));
+            } else if let Some(prev) = wire_names.insert(wire.clone(), wire_span) {
                 events.diagnostics.push(
                     Diagnostic::new(
                         Code::E0208,
@@ -82,6 +89,21 @@ pub fn collect_events(units: &[Unit]) -> Events {
         events.declared.push(own);
     }
     events
+}
+
+/// The engine reads an empty `event_name` (or `event.name`) as no name at
+/// all, so an event whose durable ID is empty would never match a record.
+fn empty_durable_id(file: FileId, decl: &EventDecl, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        Code::E0222,
+        format!("event `{}` has an empty durable ID", decl.name.name),
+        Label::new(file, span, "no record can carry this ID"),
+    )
+    .with_note("a record's durable ID is its `event_name` (or `event.name` attribute); an empty one counts as none")
+    .with_help(format!(
+        "write the name the application logs, like `= \"app.launch\"`, or remove `= \"\"` so the ID is `{}`",
+        decl.name.name
+    ))
 }
 
 fn event_info(file: FileId, decl: &EventDecl, diags: &mut Vec<Diagnostic>) -> EventInfo {
@@ -162,6 +184,10 @@ fn event_info(file: FileId, decl: &EventDecl, diags: &mut Vec<Diagnostic>) -> Ev
         span: decl.name.span,
         fields,
         implied: false,
+        wire: Some((
+            decl.wire_name().to_string(),
+            decl.durable_id.as_ref().map_or(decl.name.span, |d| d.span),
+        )),
     }
 }
 

@@ -343,6 +343,22 @@ fn queries_and_shaping() {
 }
 
 #[test]
+fn durable_ids_are_non_empty_and_unique() {
+    assert_eq!(codes("event A = \"\" { x: int }"), vec![Code::E0222]);
+    // Two empty IDs are two mistakes, not also a clash.
+    assert_eq!(
+        codes("event A = \"\" { x: int }\nevent B = \"\" { x: int }"),
+        vec![Code::E0222, Code::E0222]
+    );
+    assert_eq!(
+        codes("event A { x: int }\nevent B = \"A\" { x: int }"),
+        vec![Code::E0208]
+    );
+    // IDs match exactly, and a blank is a name a record can carry.
+    assert_eq!(codes("event A = \" \" { x: int }"), vec![]);
+}
+
+#[test]
 fn metric_names_come_from_one_query() {
     let base = "event A { x: int }\n";
     let q = |name: &str, aggs: &str, metric: &str| {
