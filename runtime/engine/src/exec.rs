@@ -122,6 +122,12 @@ pub trait Executor {
         None
     }
 
+    /// Whether [`Executor::prefilter`] may answer for `query`, so the
+    /// runtime gathers a batch's records for it only then.
+    fn has_prefilter(&self, _query: u32) -> bool {
+        false
+    }
+
     /// Whether this executor reads records' compact rows, so a batch
     /// decoded ahead ([`crate::Engine::decode_batch`]) builds them too.
     fn reads_rows(&self) -> bool {

@@ -775,6 +775,9 @@ impl Engine {
         let nq = self.shared.program.queries.len();
         let mut masks: Option<Vec<Option<bool>>> = None;
         for (qi, q) in self.shared.program.queries.iter().enumerate() {
+            if !self.shared.executor.has_prefilter(qi as u32) {
+                continue;
+            }
             let (at, records): (Vec<usize>, Vec<&Record>) = decoded
                 .iter()
                 .enumerate()

@@ -194,6 +194,10 @@ impl Executor for JitExecutor {
         true
     }
 
+    fn has_prefilter(&self, query: u32) -> bool {
+        self.compiled.filters.contains_key(&query)
+    }
+
     fn prefilter(&self, query: u32, records: &[&Record]) -> Option<Vec<bool>> {
         let filter = self.compiled.filters.get(&query)?;
         let mut rows: Vec<*const Slot> = Vec::with_capacity(records.len());
