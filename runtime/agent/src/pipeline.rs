@@ -576,6 +576,8 @@ impl Pipeline {
                     for out in engine.drain_lazy() {
                         match out {
                             Produced::Egress(e) => egress = Some(e),
+                            // Only batches make runs; one event is a run of one.
+                            Produced::Unchanged(run) => egress = run.egresses().last(),
                             Produced::Output(other) => outputs.push((k, other)),
                         }
                     }

@@ -366,17 +366,90 @@ impl Egress {
 /// What a run produced, with egress left lazy ([`crate::Engine::drain_lazy`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Produced {
+    /// One event that egresses, shaped or not.
     Egress(Egress),
+    /// Consecutive events of one batch that egress unchanged, in order: one
+    /// item for the run instead of one [`Produced::Egress`] per event
+    /// (only batches make them: [`crate::Engine::push_batch`],
+    /// [`crate::Engine::push_lines`]).
+    Unchanged(Unchanged),
     Output(Output),
 }
 
 impl Produced {
-    /// The output as [`crate::Engine::drain`] gives it (egress as JSON).
-    pub fn into_output(self) -> Output {
+    /// Appends the outputs as [`crate::Engine::drain`] gives them (egress
+    /// as JSON, a run of unchanged events one [`Output::Egress`] each).
+    pub fn push_outputs(self, out: &mut Vec<Output>) {
         match self {
-            Produced::Egress(e) => e.to_output(),
-            Produced::Output(o) => o,
+            Produced::Egress(e) => out.push(e.to_output()),
+            Produced::Unchanged(run) => out.extend(run.egresses().map(|e| e.to_output())),
+            Produced::Output(o) => out.push(o),
         }
+    }
+}
+
+/// A run of consecutive events of one batch that egress as they came in.
+/// It shares the batch's list of input events (so the whole list lives as
+/// long as any run of it).
+#[derive(Clone)]
+pub struct Unchanged {
+    inputs: Rc<[Rc<InputEvent>]>,
+    start: usize,
+    end: usize,
+}
+
+impl Unchanged {
+    /// The run of `inputs[at]` alone.
+    pub(crate) fn one(inputs: &Rc<[Rc<InputEvent>]>, at: usize) -> Unchanged {
+        Unchanged {
+            inputs: inputs.clone(),
+            start: at,
+            end: at + 1,
+        }
+    }
+
+    /// Adds `inputs[at]` to the run if it comes right after its last event
+    /// in the same list; false (nothing changed) otherwise.
+    pub(crate) fn extend(&mut self, inputs: &Rc<[Rc<InputEvent>]>, at: usize) -> bool {
+        if self.end == at && Rc::ptr_eq(&self.inputs, inputs) {
+            self.end += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The events of the run, in order.
+    pub fn events(&self) -> &[Rc<InputEvent>] {
+        self.inputs.get(self.start..self.end).unwrap_or(&[])
+    }
+
+    pub fn len(&self) -> usize {
+        self.events().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events().is_empty()
+    }
+
+    /// Each event of the run as the [`Egress`] (without edits) it stands for.
+    pub fn egresses(&self) -> impl Iterator<Item = Egress> + '_ {
+        self.events().iter().map(|input| Egress {
+            input: input.clone(),
+            edits: Vec::new(),
+        })
+    }
+}
+
+impl PartialEq for Unchanged {
+    fn eq(&self, other: &Unchanged) -> bool {
+        self.events() == other.events()
+    }
+}
+
+impl std::fmt::Debug for Unchanged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.events()).finish()
     }
 }
 

@@ -17,7 +17,7 @@ use siphasher::sip::SipHasher13;
 use crate::event::{Input, InputEvent, decode_line};
 use crate::exec::{Executor, Interpreted, Site};
 use crate::interp::{Effect, Frame, Interp, World, draw, keyed_hash, mask};
-use crate::output::{Counters, Edit, Egress, MetricValue, Output, Produced};
+use crate::output::{Counters, Edit, Egress, MetricValue, Output, Produced, Unchanged};
 use crate::value::{Key, Record, Value, decode};
 
 mod fast;
@@ -102,6 +102,9 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// Events decoded for one program ([`Engine::decode_batch`]).
 pub struct Batch {
     decoded: Vec<Decoded>,
+    /// The input event of each of `decoded`, shared by the runs of
+    /// unchanged egress ([`Unchanged`]) a push of the batch hands over.
+    inputs: Rc<[Rc<InputEvent>]>,
 }
 
 impl Batch {
@@ -198,6 +201,12 @@ pub struct Engine {
     /// Whether any code asks `machine is State` (machine instances are
     /// then taken out while they change, see `run_machine`).
     reads_states: bool,
+    /// While a batch runs: its input events, the position of the event
+    /// being run, and where its outputs begin (`egress` extends a run of
+    /// unchanged events only within the batch).
+    batch_inputs: Option<Rc<[Rc<InputEvent>]>>,
+    batch_at: usize,
+    batch_base: usize,
 }
 
 /// What has been produced and not yet drained, in order; egress stays lazy.
@@ -539,6 +548,9 @@ impl Engine {
             tallies: Vec::new(),
             machine_keys: Vec::new(),
             reads_states: true,
+            batch_inputs: None,
+            batch_at: 0,
+            batch_base: 0,
         };
         engine.machine_keys = fast::machine_keys(&engine.shared.program);
         engine.reads_states = fast::reads_states(&engine.shared.program);
@@ -604,15 +616,19 @@ impl Engine {
     /// Takes what has been produced so far.
     /// Egress is written as JSON here ([`Egress::to_json`]).
     pub fn drain(&mut self) -> Vec<Output> {
-        std::mem::take(&mut self.out.0)
-            .into_iter()
-            .map(Produced::into_output)
-            .collect()
+        let produced = std::mem::take(&mut self.out.0);
+        let mut outputs = Vec::with_capacity(produced.len());
+        for p in produced {
+            p.push_outputs(&mut outputs);
+        }
+        outputs
     }
 
     /// Takes what has been produced so far with egress left lazy: an
     /// unchanged event is the input event itself, a shaped one carries its
-    /// edits. [`Produced::into_output`] gives what [`Engine::drain`] gives.
+    /// edits, and consecutive unchanged events of a batch are one
+    /// [`Produced::Unchanged`]. [`Produced::push_outputs`] gives what
+    /// [`Engine::drain`] gives.
     pub fn drain_lazy(&mut self) -> Vec<Produced> {
         std::mem::take(&mut self.out.0)
     }
@@ -695,8 +711,9 @@ impl Engine {
                 }
                 d
             })
-            .collect();
-        Batch { decoded }
+            .collect::<Vec<_>>();
+        let inputs = decoded.iter().map(|d| d.input().clone()).collect();
+        Batch { decoded, inputs }
     }
 
     /// Feeds a decoded batch, in order: the outputs are exactly those of
@@ -706,10 +723,14 @@ impl Engine {
         let masks = self.prefilter(&batch.decoded);
         self.out.0.reserve(batch.decoded.len());
         let nq = self.shared.program.queries.len();
+        self.batch_inputs = Some(batch.inputs.clone());
+        self.batch_base = self.out.0.len();
         for (k, d) in batch.decoded.iter().enumerate() {
             let passed = masks.as_ref().and_then(|m| m.get(k * nq..(k + 1) * nq));
+            self.batch_at = k;
             self.process_at(d, times[k], passed);
         }
+        self.batch_inputs = None;
     }
 
     /// Feeds a batch of lines, as [`Engine::push_events`] does events;
@@ -728,8 +749,10 @@ impl Engine {
         let decoded: Vec<&Decoded> = batch.iter().filter_map(|b| b.as_ref().ok()).collect();
         let times = event_times(decoded.iter().copied());
         let masks = self.prefilter_refs(&decoded);
+        self.batch_inputs = Some(decoded.iter().map(|d| d.input().clone()).collect());
         drop(decoded);
         self.out.0.reserve(batch.len());
+        self.batch_base = self.out.0.len();
         let nq = self.shared.program.queries.len();
         let mut k = 0;
         for item in batch {
@@ -740,11 +763,13 @@ impl Engine {
                 }
                 Ok(d) => {
                     let passed = masks.as_ref().and_then(|m| m.get(k * nq..(k + 1) * nq));
+                    self.batch_at = k;
                     self.process_at(&d, times[k], passed);
                     k += 1;
                 }
             }
         }
+        self.batch_inputs = None;
     }
 
     /// An input event matched to its layout and decoded, before any
@@ -943,6 +968,26 @@ impl Engine {
             }
         }
         self.counters.egressed += 1;
+        if edits.is_empty()
+            && let Some(inputs) = &self.batch_inputs
+            && inputs
+                .get(self.batch_at)
+                .is_some_and(|i| Rc::ptr_eq(i, input))
+        {
+            // Within a batch, an unchanged event right after another
+            // lengthens its run: no item (and no reference count) per event.
+            let at = self.batch_at;
+            if self.out.0.len() > self.batch_base
+                && let Some(Produced::Unchanged(run)) = self.out.0.last_mut()
+                && run.extend(inputs, at)
+            {
+                return;
+            }
+            self.out
+                .0
+                .push(Produced::Unchanged(Unchanged::one(inputs, at)));
+            return;
+        }
         self.out.0.push(Produced::Egress(Egress {
             input: input.clone(),
             edits,

@@ -228,8 +228,12 @@ fn decoded_batches(program: &Program, options: &Options, input: &str) -> Result<
     let mut jit = JitEngine::new(program.clone(), options.clone()).map_err(Diff::Compile)?;
     let mut text = String::new();
     let write = |jit: &mut JitEngine, text: &mut String| {
+        let mut outputs = Vec::new();
         for o in jit.drain_lazy() {
-            text.push_str(&o.into_output().to_json().to_string());
+            o.push_outputs(&mut outputs);
+        }
+        for o in outputs {
+            text.push_str(&o.to_json().to_string());
             text.push('\n');
         }
     };

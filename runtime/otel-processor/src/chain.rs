@@ -185,6 +185,8 @@ pub(crate) fn shape(
         for item in produced {
             match item {
                 Produced::Egress(e) => egress = Some(e),
+                // Only batches make runs; one event is a run of one.
+                Produced::Unchanged(run) => egress = run.egresses().last(),
                 Produced::Output(output) => other(pi, program, output),
             }
         }

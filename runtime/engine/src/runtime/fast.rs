@@ -471,6 +471,84 @@ mod tests {
     }
 
     #[test]
+    fn unchanged_egress_of_a_batch_is_handed_over_in_runs() {
+        let src = "event R { status: int, path: string }\n\
+                   event A { secret: string }\n\
+                   event Slow { path: string }\n\
+                   suppress R when status == 404\n\
+                   redact A.secret with hash\n\
+                   processor p { on R when event.status == 500 { emit log Slow { path: event.path } } }";
+        let p = program(src);
+        let mut input = Vec::new();
+        for k in 0..40 {
+            let status = [200, 200, 404, 200, 500, 503, 200][k % 7];
+            input.push(line(
+                "R",
+                k as i64 * S,
+                &format!(r#""status":{status},"path":"/p{k}""#),
+            ));
+            if k % 11 == 10 {
+                input.push(line("Other", k as i64 * S, r#""x":1"#));
+            }
+            if k % 9 == 4 {
+                input.push(line("A", k as i64 * S, r#""secret":"s""#));
+            }
+        }
+        let check_runs = |produced: Vec<crate::Produced>, n_events: usize| -> Vec<crate::Output> {
+            let mut outputs = Vec::new();
+            let mut n_runs = 0;
+            for item in produced {
+                if let crate::Produced::Unchanged(run) = &item {
+                    assert!(!run.is_empty());
+                    n_runs += 1;
+                }
+                item.push_outputs(&mut outputs);
+            }
+            assert!(
+                n_runs > 0 && n_runs < n_events,
+                "{n_runs} runs of {n_events} events"
+            );
+            outputs
+        };
+        let events = || {
+            input
+                .iter()
+                .flat_map(|l| decode_line(l))
+                .filter_map(|i| match i {
+                    Input::Event(e) => Some(e),
+                    Input::Malformed { .. } => None,
+                })
+        };
+        let mut reference = Engine::new(p.clone(), Options::default()).general();
+        for e in events().chain(events()) {
+            reference.push_event(e);
+        }
+        let expected = reference.drain();
+        // The same batch twice into one engine: runs end with their push.
+        let mut e = Engine::new(p.clone(), Options::default());
+        let batch = e.decode_batch(events());
+        e.push_batch(&batch);
+        let mut got = check_runs(e.drain_lazy(), batch.len());
+        e.push_batch(&batch);
+        got.extend(check_runs(e.drain_lazy(), batch.len()));
+        assert_eq!(got, expected);
+        let mut e = Engine::new(p.clone(), Options::default());
+        e.push_lines(input.iter().map(String::as_str));
+        e.push_lines(input.iter().map(String::as_str));
+        assert_eq!(check_runs(e.drain_lazy(), 2 * batch.len()), expected);
+        // One event at a time: no runs.
+        let mut e = Engine::new(p, Options::default());
+        for ev in events() {
+            e.push_event(ev);
+        }
+        assert!(
+            e.drain_lazy()
+                .iter()
+                .all(|o| !matches!(o, crate::Produced::Unchanged(_)))
+        );
+    }
+
+    #[test]
     fn eligible_queries_are_where_stages_then_a_plain_summarize() {
         let p = program(
             "event R { status: int, path: string, ms: float? }\n\
