@@ -3,14 +3,17 @@
 //! interpreter), driven exactly as [`crate::dtc`] drives the interpreter.
 
 use dtc_engine::event::InputEvent;
-use dtc_engine::{Options, Output};
+use dtc_engine::{Batch, Options, Produced};
 use dtc_jit::JitEngine;
 
 use crate::dtc::Runner;
 
 impl Runner for JitEngine {
-    fn push_events(&mut self, events: impl Iterator<Item = InputEvent>) {
-        JitEngine::push_events(self, events)
+    fn decode_batch(&self, events: &[InputEvent]) -> Batch {
+        JitEngine::decode_batch(self, events.iter().cloned())
+    }
+    fn push_batch(&mut self, batch: &Batch) {
+        JitEngine::push_batch(self, batch)
     }
     fn push_lines(&mut self, lines: &[String]) {
         JitEngine::push_lines(self, lines.iter().map(String::as_str))
@@ -18,8 +21,8 @@ impl Runner for JitEngine {
     fn finish(&mut self, until_end: bool) {
         JitEngine::finish(self, until_end)
     }
-    fn drain(&mut self) -> Vec<Output> {
-        JitEngine::drain(self)
+    fn drain_lazy(&mut self) -> Vec<Produced> {
+        JitEngine::drain_lazy(self)
     }
 }
 
@@ -49,7 +52,7 @@ mod tests {
             let (events, _) = decode_all(&input);
             let expected = baseline(w, &events);
             assert_eq!(
-                run_events(w, &mut compile(&prog).unwrap(), events),
+                run_events(w, compile(&prog).unwrap(), &events),
                 expected,
                 "workload {w}"
             );
