@@ -117,9 +117,11 @@ pub trait Executor {
     /// For a batch of records of query `query`'s source, whether each
     /// passes the query's leading `where` stages, when the engine can tell
     /// without running them one event at a time (they read nothing but the
-    /// event). `None`: ask per event, as usual.
-    fn prefilter(&self, _query: u32, _records: &[&Record]) -> Option<Vec<bool>> {
-        None
+    /// event), written into `passed` (one byte per record, as long as
+    /// `records`: 1 passes, 0 does not). `false`: nothing was written; ask
+    /// per event, as usual.
+    fn prefilter(&self, _query: u32, _records: &[&Record], _passed: &mut [u8]) -> bool {
+        false
     }
 
     /// Whether [`Executor::prefilter`] may answer for `query`, so the

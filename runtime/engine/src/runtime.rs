@@ -207,7 +207,16 @@ pub struct Engine {
     batch_inputs: Option<Rc<[Rc<InputEvent>]>>,
     batch_at: usize,
     batch_base: usize,
+    /// Per query, the batch prefilter's verdict on each event of the
+    /// batch being run (`Engine::prefilter`); reused from batch to batch.
+    verdicts: Vec<Vec<u8>>,
 }
+
+/// A verdict of the batch prefilter ([`Executor::prefilter`] writes the
+/// first two).
+const FAILS: u8 = 0;
+const PASSES: u8 = 1;
+const NOT_ASKED: u8 = 2;
 
 /// What has been produced and not yet drained, in order; egress stays lazy.
 #[derive(Default)]
@@ -551,6 +560,7 @@ impl Engine {
             batch_inputs: None,
             batch_at: 0,
             batch_base: 0,
+            verdicts: Vec::new(),
         };
         engine.machine_keys = fast::machine_keys(&engine.shared.program);
         engine.reads_states = fast::reads_states(&engine.shared.program);
@@ -681,7 +691,7 @@ impl Engine {
     /// Feeds one event.
     pub fn push_event(&mut self, e: InputEvent) {
         let d = self.decode_event(Rc::new(e));
-        self.process(&d, None);
+        self.process(&d);
     }
 
     /// Feeds a batch of events, in order. The outputs are exactly those of
@@ -720,15 +730,13 @@ impl Engine {
     /// feeding its events one at a time.
     pub fn push_batch(&mut self, batch: &Batch) {
         let times = event_times(batch.decoded.iter());
-        let masks = self.prefilter(&batch.decoded);
+        self.prefilter(&batch.decoded);
         self.out.0.reserve(batch.decoded.len());
-        let nq = self.shared.program.queries.len();
         self.batch_inputs = Some(batch.inputs.clone());
         self.batch_base = self.out.0.len();
         for (k, d) in batch.decoded.iter().enumerate() {
-            let passed = masks.as_ref().and_then(|m| m.get(k * nq..(k + 1) * nq));
             self.batch_at = k;
-            self.process_at(d, times[k], passed);
+            self.process_at(d, times[k], Some(k));
         }
         self.batch_inputs = None;
     }
@@ -748,12 +756,11 @@ impl Engine {
         }
         let decoded: Vec<&Decoded> = batch.iter().filter_map(|b| b.as_ref().ok()).collect();
         let times = event_times(decoded.iter().copied());
-        let masks = self.prefilter_refs(&decoded);
+        self.prefilter(&decoded);
         self.batch_inputs = Some(decoded.iter().map(|d| d.input().clone()).collect());
         drop(decoded);
         self.out.0.reserve(batch.len());
         self.batch_base = self.out.0.len();
-        let nq = self.shared.program.queries.len();
         let mut k = 0;
         for item in batch {
             match item {
@@ -762,9 +769,8 @@ impl Engine {
                     self.out.push(Output::Malformed { line, reason });
                 }
                 Ok(d) => {
-                    let passed = masks.as_ref().and_then(|m| m.get(k * nq..(k + 1) * nq));
                     self.batch_at = k;
-                    self.process_at(&d, times[k], passed);
+                    self.process_at(&d, times[k], Some(k));
                     k += 1;
                 }
             }
@@ -789,55 +795,84 @@ impl Engine {
         }
     }
 
-    fn prefilter(&self, decoded: &[Decoded]) -> Option<Vec<Option<bool>>> {
-        let refs: Vec<&Decoded> = decoded.iter().collect();
-        self.prefilter_refs(&refs)
-    }
-
-    /// The executor's verdicts on each query's leading `where` stages for
-    /// a batch: `n_events * n_queries` entries, `None` where not asked.
-    fn prefilter_refs(&self, decoded: &[&Decoded]) -> Option<Vec<Option<bool>>> {
+    /// Asks the executor for each query's leading `where` stages over a
+    /// batch ([`Executor::prefilter`]). Afterwards `verdicts[qi][k]` is
+    /// [`PASSES`], [`FAILS`] or [`NOT_ASKED`] for the event at batch
+    /// position `k` (events only, malformed lines not counted), and
+    /// `verdicts[qi]` is empty where query `qi` was not asked at all. The
+    /// records of a layout are gathered once for the queries that read it
+    /// in a row, and a batch all of the query's layout (the common case)
+    /// takes the verdicts in place, without a scatter.
+    fn prefilter<D: std::borrow::Borrow<Decoded>>(&mut self, decoded: &[D]) {
         let nq = self.shared.program.queries.len();
-        let mut masks: Option<Vec<Option<bool>>> = None;
-        for (qi, q) in self.shared.program.queries.iter().enumerate() {
+        self.verdicts.resize_with(nq, Vec::new);
+        let mut records: Vec<&Record> = Vec::new();
+        let mut at: Vec<usize> = Vec::new();
+        let mut gathered: Option<u32> = None;
+        let mut scratch: Vec<u8> = Vec::new();
+        for qi in 0..nq {
+            let verdicts = &mut self.verdicts[qi];
+            verdicts.clear();
             if !self.shared.executor.has_prefilter(qi as u32) {
                 continue;
             }
-            let (at, records): (Vec<usize>, Vec<&Record>) = decoded
-                .iter()
-                .enumerate()
-                .filter_map(|(k, d)| match d {
-                    Decoded::Record(r) if r.layout == q.source => Some((k, r)),
-                    _ => None,
-                })
-                .unzip();
+            let source = self.shared.program.queries[qi].source;
+            if gathered != Some(source) {
+                records.clear();
+                at.clear();
+                for (k, d) in decoded.iter().enumerate() {
+                    if let Decoded::Record(r) = d.borrow()
+                        && r.layout == source
+                    {
+                        records.push(r);
+                        at.push(k);
+                    }
+                }
+                gathered = Some(source);
+            }
             if records.is_empty() {
                 continue;
             }
-            let Some(verdicts) = self.shared.executor.prefilter(qi as u32, &records) else {
-                continue;
-            };
-            if verdicts.len() != records.len() {
-                continue;
-            }
-            let m = masks.get_or_insert_with(|| vec![None; decoded.len() * nq]);
-            for (k, v) in at.into_iter().zip(verdicts) {
-                m[k * nq + qi] = Some(v);
+            let executor = &self.shared.executor;
+            if records.len() == decoded.len() {
+                verdicts.resize(records.len(), NOT_ASKED);
+                if !executor.prefilter(qi as u32, &records, verdicts) {
+                    verdicts.clear();
+                }
+            } else {
+                scratch.clear();
+                scratch.resize(records.len(), NOT_ASKED);
+                if executor.prefilter(qi as u32, &records, &mut scratch) {
+                    verdicts.resize(decoded.len(), NOT_ASKED);
+                    for (&k, &v) in at.iter().zip(&scratch) {
+                        verdicts[k] = v;
+                    }
+                }
             }
         }
-        masks
+    }
+
+    /// What the batch prefilter said of query `qi` for the event at batch
+    /// position `at`, if it was asked.
+    fn verdict(&self, qi: usize, at: Option<usize>) -> Option<bool> {
+        match *self.verdicts.get(qi)?.get(at?)? {
+            PASSES => Some(true),
+            FAILS => Some(false),
+            _ => None,
+        }
     }
 
     /// Runs one decoded event: timeouts due, dispatch, egress, windows.
-    fn process(&mut self, d: &Decoded, passed: Option<&[Option<bool>]>) {
-        self.process_at(d, d.input().time, passed);
+    fn process(&mut self, d: &Decoded) {
+        self.process_at(d, d.input().time, None);
     }
 
     /// [`Engine::process`] with the event's time already read (batches
     /// read every time first, see [`event_times`]). When no timeout is due
     /// and no window can close at `now` (the common case within a batch),
     /// the checks for both cost two comparisons.
-    fn process_at(&mut self, d: &Decoded, now: i64, passed: Option<&[Option<bool>]>) {
+    /// `at`: the event's position in its batch, for the prefilter's verdicts.
+    fn process_at(&mut self, d: &Decoded, now: i64, at: Option<usize>) {
         self.seq += 1;
         self.counters.events += 1;
         let input = d.input();
@@ -858,7 +893,7 @@ impl Engine {
                 self.egress(input, None);
             }
             Decoded::Record(rec) => {
-                let derived = self.dispatch(rec, passed);
+                let derived = self.dispatch(rec, at);
                 if !derived.is_empty() {
                     let mut queue = VecDeque::from(derived);
                     while let Some(r) = queue.pop_front() {
@@ -1011,7 +1046,8 @@ impl Engine {
 
     /// Runs every query, machine and processor on one record; returns the
     /// derived records its emits produced.
-    fn dispatch(&mut self, rec: &Record, passed: Option<&[Option<bool>]>) -> Vec<Record> {
+    /// `at`: the record's position in its batch (none for a derived record).
+    fn dispatch(&mut self, rec: &Record, at: Option<usize>) -> Vec<Record> {
         let mut derived = Vec::new();
         let Some(route) = self.routes.get(rec.layout as usize) else {
             return derived;
@@ -1025,7 +1061,7 @@ impl Engine {
         );
         for k in 0..nq {
             let qi = self.routes[rec.layout as usize].queries[k];
-            let verdict = passed.and_then(|p| p.get(qi).copied().flatten());
+            let verdict = self.verdict(qi, at);
             if self.fast[qi].is_some() {
                 self.run_fast_query(qi, rec, verdict);
             } else {

@@ -198,31 +198,37 @@ impl Executor for JitExecutor {
         self.compiled.filters.contains_key(&query)
     }
 
-    fn prefilter(&self, query: u32, records: &[&Record]) -> Option<Vec<bool>> {
-        let filter = self.compiled.filters.get(&query)?;
+    fn prefilter(&self, query: u32, records: &[&Record], passed: &mut [u8]) -> bool {
+        let Some(filter) = self.compiled.filters.get(&query) else {
+            return false;
+        };
+        if passed.len() != records.len() {
+            return false;
+        }
         let mut rows: Vec<*const Slot> = Vec::with_capacity(records.len());
         for r in records {
             // Rows decoded ahead (a batch from `decode_batch`) are used where
             // they are; others are built here and kept for later sites.
-            let row = r.compact()?;
+            let Some(row) = r.compact() else {
+                return false;
+            };
             if row.len() != filter.width {
-                return None;
+                return false;
             }
             rows.push(row.as_ptr());
         }
-        let mut selected = vec![0u8; records.len()];
         // SAFETY: `rows` holds `records.len()` addresses of rows of
         // `filter.width` slots each (checked above), the layout the loop was
-        // compiled for, owned by records that outlive the call; `selected`
-        // has one byte per row. The loop calls no helper that needs a
-        // context.
+        // compiled for, owned by records that outlive the call; `passed`
+        // has one byte per row (checked above). The loop calls no helper
+        // that needs a context.
         unsafe {
             (filter.code)(
                 rows.as_ptr().cast(),
                 records.len() as u64,
-                selected.as_mut_ptr(),
+                passed.as_mut_ptr(),
             )
         };
-        Some(selected.into_iter().map(|b| b != 0).collect())
+        true
     }
 }
