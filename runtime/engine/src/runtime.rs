@@ -820,6 +820,8 @@ impl Engine {
             if gathered != Some(source) {
                 records.clear();
                 at.clear();
+                records.reserve(decoded.len());
+                at.reserve(decoded.len());
                 for (k, d) in decoded.iter().enumerate() {
                     if let Decoded::Record(r) = d.borrow()
                         && r.layout == source
