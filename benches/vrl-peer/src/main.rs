@@ -181,11 +181,14 @@ fn run() -> Result<bool, String> {
             let form = if m == 1 { &input } else { &otlp };
             if !vrl_only {
                 let t = if m == 0 {
-                    best(
+                    // The batches are handed back, so they are freed
+                    // after the timer (see `run_values`).
+                    let (secs, r) = best(
                         runs,
                         || with_batches(interp(&prog), &events),
-                        |(mut i, b)| run_batches(w, &mut i, &b),
-                    )
+                        |(mut i, b)| (run_batches(w, &mut i, &b), b),
+                    );
+                    (secs, r.map(|(n, _batches)| n))
                 } else {
                     best(runs, || interp(&prog), |mut i| run_lines(w, &mut i, form))
                 };
@@ -199,11 +202,12 @@ fn run() -> Result<bool, String> {
                 problems.check_dtc(&what("baseline"), expected, t.1.map(Ok));
                 rate(BASELINE, t.0);
                 let t = if m == 0 {
-                    best(
+                    let (secs, r) = best(
                         runs,
                         || jit::compile(&prog).map(|j| with_batches(j, &events)),
-                        |j| j.map(|(mut j, b)| run_batches(w, &mut j, &b)),
-                    )
+                        |j| j.map(|(mut j, b)| (run_batches(w, &mut j, &b), b)),
+                    );
+                    (secs, r.map(|r| r.map(|(n, _batches)| n)))
                 } else {
                     best(
                         runs,
@@ -217,7 +221,10 @@ fn run() -> Result<bool, String> {
                 problems.check_dtc(&what("JIT"), expected, t.1);
             }
             let t = match m {
-                0 => best(runs, || values.clone(), |v| run_values(w, &mut vrl, v)),
+                0 => {
+                    let (secs, r) = best(runs, || values.clone(), |v| run_values(w, &mut vrl, v));
+                    (secs, r.map(|(counts, _events)| counts))
+                }
                 1 => best(runs, || (), |()| peer::run_lines(w, &mut vrl, form)),
                 _ => best(runs, || (), |()| run_otlp(w, &mut vrl, form)),
             };
