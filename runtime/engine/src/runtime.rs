@@ -1143,6 +1143,24 @@ impl Engine {
             self.counters.unkeyed += 1;
             return;
         };
+        if !self.reads_states {
+            // The common case, an instance that exists and that nothing
+            // else reads: one lookup, updated in place.
+            let ms = &mut self.machines[mi];
+            if let Some(inst) = ms.instances.get_mut(&key) {
+                ms.clock += 1;
+                inst.used = ms.clock;
+                let sinks = Sinks {
+                    deadlines: &mut self.deadlines,
+                    counters: &mut self.counters,
+                    out: &mut self.out,
+                };
+                let (effects, by) =
+                    step_machine(&self.shared, &NoWorld, self.seq, mi, rec, &key, inst, sinks);
+                self.apply(effects, &by, now, derived);
+                return;
+            }
+        }
         if !self.machines[mi].instances.contains_key(&key) {
             if self.machines[mi].instances.len() as u64
                 >= self.shared.program.machines[mi].max_instances
