@@ -1285,16 +1285,7 @@ impl Engine {
             };
             let mut i = self.shared.interp(&world, self.seq);
             let executor = &*self.shared.executor;
-            if t.target != inst.state {
-                enter_state(
-                    executor,
-                    &mut i,
-                    mi as u32,
-                    t.target,
-                    &m.states[t.target as usize],
-                    &mut inst.slots,
-                );
-            }
+            enter_if_changed(executor, &mut i, m, mi, t.target, &mut inst);
             let mut f = Frame::new(None, t.n_locals, &mut inst.vars, &m.vars, &mut inst.slots);
             let site = Site::TimeoutBody {
                 machine: mi as u32,
@@ -1808,16 +1799,7 @@ fn step_machine(
         Err((ti, e)) => Some((ti, Err(e))),
         Ok(Some(ti)) => {
             let t = &m.transitions[ti];
-            if t.target != inst.state {
-                enter_state(
-                    executor,
-                    &mut i,
-                    mi as u32,
-                    t.target,
-                    &m.states[t.target as usize],
-                    &mut inst.slots,
-                );
-            }
+            enter_if_changed(executor, &mut i, m, mi, t.target, inst);
             let mut f = Frame::new(
                 Some(rec),
                 t.n_locals,
@@ -1942,6 +1924,29 @@ fn machine_key(
 }
 
 /// Entering a state: its variables start from their defaults, or absent.
+/// Sets the variables of state `target` to their defaults when an
+/// instance moves into it from another state; a transition or timeout
+/// that stays in the state keeps them.
+fn enter_if_changed(
+    executor: &dyn Executor,
+    i: &mut Interp<'_>,
+    m: &Machine,
+    mi: usize,
+    target: u32,
+    inst: &mut Instance,
+) {
+    if target != inst.state {
+        enter_state(
+            executor,
+            i,
+            mi as u32,
+            target,
+            &m.states[target as usize],
+            &mut inst.slots,
+        );
+    }
+}
+
 fn enter_state(
     executor: &dyn Executor,
     i: &mut Interp<'_>,
