@@ -29,7 +29,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use dtc_engine::event::{Input, InputEvent, decode_line};
-use dtc_engine::{Batch, Engine, Options};
+use dtc_engine::{Batch, Engine, Options, Produced};
 use dtc_jit::JitEngine;
 use serde_json::Value as Json;
 
@@ -291,26 +291,97 @@ fn time_with<S>(runs: usize, mut setup: impl FnMut() -> S, mut f: impl FnMut(S))
         .fold(f64::INFINITY, f64::min)
 }
 
+/// What the bench asks of an engine, the interpreter's or the JIT's (the
+/// two have the same methods but no common trait).
+trait Runs {
+    fn decode_batch(&self, events: &[InputEvent]) -> Batch;
+    fn push_batch(&mut self, batch: &Batch);
+    fn push_lines(&mut self, lines: &[String]);
+    fn finish(&mut self, until_end: bool);
+    fn drain_lazy(&mut self) -> Vec<Produced>;
+}
+
+impl Runs for Engine {
+    fn decode_batch(&self, events: &[InputEvent]) -> Batch {
+        Engine::decode_batch(self, events.iter().cloned())
+    }
+    fn push_batch(&mut self, batch: &Batch) {
+        Engine::push_batch(self, batch)
+    }
+    fn push_lines(&mut self, lines: &[String]) {
+        Engine::push_lines(self, lines.iter().map(String::as_str))
+    }
+    fn finish(&mut self, until_end: bool) {
+        Engine::finish(self, until_end)
+    }
+    fn drain_lazy(&mut self) -> Vec<Produced> {
+        Engine::drain_lazy(self)
+    }
+}
+
+impl Runs for JitEngine {
+    fn decode_batch(&self, events: &[InputEvent]) -> Batch {
+        JitEngine::decode_batch(self, events.iter().cloned())
+    }
+    fn push_batch(&mut self, batch: &Batch) {
+        JitEngine::push_batch(self, batch)
+    }
+    fn push_lines(&mut self, lines: &[String]) {
+        JitEngine::push_lines(self, lines.iter().map(String::as_str))
+    }
+    fn finish(&mut self, until_end: bool) {
+        JitEngine::finish(self, until_end)
+    }
+    fn drain_lazy(&mut self) -> Vec<Produced> {
+        JitEngine::drain_lazy(self)
+    }
+}
+
+fn interp_engine(prog: &dtc_ir::Program) -> Engine {
+    Engine::new(prog.clone(), Options::default())
+}
+
+fn jit_engine(prog: &dtc_ir::Program) -> JitEngine {
+    JitEngine::new(prog.clone(), Options::default()).expect("compiles")
+}
+
+/// An engine's own decoded form of the events, in batches of [`BATCH`]:
+/// records (and, for the JIT, their slot rows).
+fn batches(e: &impl Runs, events: &[InputEvent]) -> Vec<Batch> {
+    events.chunks(BATCH).map(|c| e.decode_batch(c)).collect()
+}
+
+/// The kernel: decoded batches through an engine, egress left lazy.
+fn kernel(mut e: impl Runs, batches: &[Batch]) {
+    for b in batches {
+        e.push_batch(b);
+        black_box(e.drain_lazy());
+    }
+    e.finish(true);
+    black_box(e.drain_lazy());
+}
+
+/// End to end: the lines through an engine in batches of [`BATCH`],
+/// decoding included, egress left lazy.
+fn end_to_end(mut e: impl Runs, input: &[String]) {
+    for chunk in input.chunks(BATCH) {
+        e.push_lines(chunk);
+        black_box(e.drain_lazy());
+    }
+    e.finish(true);
+    black_box(e.drain_lazy());
+}
+
 /// `DTC_BENCH_PROFILE=<workload 0-3>`: only the JIT kernel of one
 /// workload, over and over for about five seconds, for `perf record`.
 fn profile(w: usize, n: usize) {
     let prog = program(SOURCES[w]);
     let events = decode_all(&lines(w, n));
-    let e = JitEngine::new(prog.clone(), Options::default()).expect("compiles");
-    let batches: Vec<Batch> = events
-        .chunks(BATCH)
-        .map(|c| e.decode_batch(c.iter().cloned()))
-        .collect();
+    let batches = batches(&jit_engine(&prog), &events);
     let started = Instant::now();
     let mut rounds = 0u64;
     while started.elapsed().as_secs() < 5 {
-        let mut e = JitEngine::new(prog.clone(), Options::default()).expect("compiles");
-        for b in &batches {
-            e.push_batch(b);
-            black_box(e.drain_lazy());
-        }
-        e.finish(true);
-        black_box(e.drain_lazy());
+        kernel(jit_engine(&prog), &batches);
         rounds += 1;
     }
     let rate = (rounds * n as u64) as f64 / started.elapsed().as_secs_f64();
@@ -354,75 +425,20 @@ fn main() {
         let input = lines(w, n);
         let events = decode_all(&input);
         let typed_events = typed(&events);
-        // Each engine's own decoded form, built before the timed region:
-        // records (and, for the JIT, their slot rows) in batches.
-        let interp_batches = {
-            let e = Engine::new(prog.clone(), Options::default());
-            let b: Vec<Batch> = events
-                .chunks(BATCH)
-                .map(|c| e.decode_batch(c.iter().cloned()))
-                .collect();
-            b
-        };
-        let jit_batches = {
-            let e = JitEngine::new(prog.clone(), Options::default()).expect("compiles");
-            let b: Vec<Batch> = events
-                .chunks(BATCH)
-                .map(|c| e.decode_batch(c.iter().cloned()))
-                .collect();
-            b
-        };
+        // Each engine's own decoded form, built before the timed region.
+        let interp_batches = batches(&interp_engine(&prog), &events);
+        let jit_batches = batches(&jit_engine(&prog), &events);
         let interp_kernel = time_with(
             runs,
-            || Engine::new(prog.clone(), Options::default()),
-            |mut e| {
-                for b in &interp_batches {
-                    e.push_batch(b);
-                    black_box(e.drain_lazy());
-                }
-                e.finish(true);
-                black_box(e.drain_lazy());
-            },
+            || interp_engine(&prog),
+            |e| kernel(e, &interp_batches),
         );
-        let jit_kernel = time_with(
-            runs,
-            || JitEngine::new(prog.clone(), Options::default()).expect("compiles"),
-            |mut e| {
-                for b in &jit_batches {
-                    e.push_batch(b);
-                    black_box(e.drain_lazy());
-                }
-                e.finish(true);
-                black_box(e.drain_lazy());
-            },
-        );
+        let jit_kernel = time_with(runs, || jit_engine(&prog), |e| kernel(e, &jit_batches));
         let base_kernel = time(runs, || {
             black_box(baseline(w, black_box(&typed_events)));
         });
-        let interp_e2e = time_with(
-            runs,
-            || Engine::new(prog.clone(), Options::default()),
-            |mut e| {
-                for chunk in input.chunks(BATCH) {
-                    e.push_lines(chunk.iter().map(String::as_str));
-                    black_box(e.drain_lazy());
-                }
-                e.finish(true);
-                black_box(e.drain_lazy());
-            },
-        );
-        let jit_e2e = time_with(
-            runs,
-            || JitEngine::new(prog.clone(), Options::default()).expect("compiles"),
-            |mut e| {
-                for chunk in input.chunks(BATCH) {
-                    e.push_lines(chunk.iter().map(String::as_str));
-                    black_box(e.drain_lazy());
-                }
-                e.finish(true);
-                black_box(e.drain_lazy());
-            },
-        );
+        let interp_e2e = time_with(runs, || interp_engine(&prog), |e| end_to_end(e, &input));
+        let jit_e2e = time_with(runs, || jit_engine(&prog), |e| end_to_end(e, &input));
         let base_e2e = time(runs, || {
             let evs = decode_all(black_box(&input));
             black_box(baseline(w, &typed(&evs)));
