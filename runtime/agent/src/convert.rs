@@ -27,7 +27,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use dtc_engine::event::{EVENT_NAME_ATTRIBUTE, InputEvent, otlp_proto};
+use dtc_engine::event::{
+    EVENT_NAME_ATTRIBUTE, InputEvent, SERVICE_NAME_ATTRIBUTE, THREAD_ID_ATTRIBUTE, otlp_proto,
+};
 use dtc_engine::value::Value;
 use dtc_engine::{Edit, MetricValue};
 use dtc_ir::AggKind;
@@ -46,7 +48,7 @@ use serde_json::Value as Json;
 pub fn agent_resource() -> Resource {
     Resource {
         attributes: vec![
-            key_value("service.name", &Json::from("dtc-agent")),
+            key_value(SERVICE_NAME_ATTRIBUTE, &Json::from("dtc-agent")),
             key_value("service.version", &Json::from(env!("CARGO_PKG_VERSION"))),
         ],
         ..Resource::default()
@@ -173,7 +175,7 @@ impl Needs {
             let reads = |field: &str| text.contains(&format!("\"{field}\""));
             needs.all_attributes |= reads("Attrs");
             if reads("ThreadId") {
-                needs.keys.insert("thread.id".into());
+                needs.keys.insert(THREAD_ID_ATTRIBUTE.into());
             }
             if reads("Resource") {
                 needs.resource = ResourceNeed::All;
@@ -192,7 +194,7 @@ impl Needs {
             ResourceNeed::Nothing => BTreeMap::new(),
             ResourceNeed::Service => attributes
                 .iter()
-                .filter(|kv| kv.key == "service.name")
+                .filter(|kv| kv.key == SERVICE_NAME_ATTRIBUTE)
                 .map(|kv| {
                     let value = kv.value.as_ref().map_or(Json::Null, otlp_proto::any_value);
                     (kv.key.clone(), value)
@@ -314,12 +316,12 @@ fn set_field(record: &mut LogRecord, field: &str, value: Option<&Json>) -> bool 
             *slot = id.unwrap_or_default();
         }
         "thread_id" => match value {
-            None => record.attributes.retain(|kv| kv.key != "thread.id"),
+            None => record.attributes.retain(|kv| kv.key != THREAD_ID_ATTRIBUTE),
             Some(v) => {
                 for kv in record
                     .attributes
                     .iter_mut()
-                    .filter(|kv| kv.key == "thread.id")
+                    .filter(|kv| kv.key == THREAD_ID_ATTRIBUTE)
                 {
                     kv.value = Some(any_value(v));
                 }
@@ -360,8 +362,12 @@ pub fn edit_resource(resource: &mut Resource, edits: &[Edit]) {
             _ => continue,
         };
         match (field, value) {
-            ("service", None) => resource.attributes.retain(|kv| kv.key != "service.name"),
-            ("service", Some(v)) => set_attribute(&mut resource.attributes, "service.name", v),
+            ("service", None) => resource
+                .attributes
+                .retain(|kv| kv.key != SERVICE_NAME_ATTRIBUTE),
+            ("service", Some(v)) => {
+                set_attribute(&mut resource.attributes, SERVICE_NAME_ATTRIBUTE, v)
+            }
             ("resource", v) => {
                 resource.attributes.clear();
                 if let Some(v) = v {

@@ -107,6 +107,13 @@ pub enum Input {
     },
 }
 
+/// The attribute that carries the standard field `thread_id` (as an
+/// integer, or a string of one).
+pub const THREAD_ID_ATTRIBUTE: &str = "thread.id";
+
+/// The resource attribute that carries the standard field `service`.
+pub const SERVICE_NAME_ATTRIBUTE: &str = "service.name";
+
 /// The keys of a flat JSON line that are standard fields, not attributes.
 pub const RESERVED_KEYS: [&str; 10] = [
     "event",

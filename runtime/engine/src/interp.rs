@@ -18,6 +18,7 @@ use std::rc::Rc;
 use dtc_ir::*;
 use serde_json::Value as Json;
 
+use crate::event::{SERVICE_NAME_ATTRIBUTE, THREAD_ID_ATTRIBUTE};
 use crate::value::{Key, Record, Value, format_duration};
 
 /// Why a handler stopped early.
@@ -806,12 +807,12 @@ pub fn std_field(r: &Record, s: StdField) -> Value {
         StdField::Body => opt(&e.body),
         StdField::TraceId => opt(&e.trace_id),
         StdField::SpanId => opt(&e.span_id),
-        StdField::ThreadId => match e.attributes.get("thread.id") {
+        StdField::ThreadId => match e.attributes.get(THREAD_ID_ATTRIBUTE) {
             Some(Json::Number(n)) => n.as_i64().map_or(Value::None, Value::Int),
             Some(Json::String(s)) => s.parse().map_or(Value::None, Value::Int),
             _ => Value::None,
         },
-        StdField::Service => match e.resource.get("service.name") {
+        StdField::Service => match e.resource.get(SERVICE_NAME_ATTRIBUTE) {
             Some(Json::String(s)) => Value::str(s),
             _ => Value::None,
         },

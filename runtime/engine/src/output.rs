@@ -8,7 +8,10 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value as Json, json};
 
-use crate::event::{InputEvent, RESERVED_KEYS, format_time, to_flat_json};
+use crate::event::{
+    InputEvent, RESERVED_KEYS, SERVICE_NAME_ATTRIBUTE, THREAD_ID_ATTRIBUTE, format_time,
+    to_flat_json,
+};
 use crate::value::{Value, format_duration};
 
 /// A metric point's value.
@@ -279,8 +282,8 @@ fn attr_map<'j>(obj: &'j mut Map<String, Json>, key: &str) -> Option<&'j mut Map
 /// The map is `None` for the top level itself.
 fn std_home(key: &str) -> Option<(Option<&'static str>, &'static str)> {
     match key {
-        "thread_id" => Some((None, "thread.id")),
-        "service" => Some((Some("resource"), "service.name")),
+        "thread_id" => Some((None, THREAD_ID_ATTRIBUTE)),
+        "service" => Some((Some("resource"), SERVICE_NAME_ATTRIBUTE)),
         _ => None,
     }
 }

@@ -20,6 +20,7 @@
 use dtc_ir::StdField;
 use serde_json::Value as Json;
 
+use crate::event::{SERVICE_NAME_ATTRIBUTE, THREAD_ID_ATTRIBUTE};
 use crate::value::{Record, Value};
 
 /// One field of a compact row. `#[repr(C)]`: compiled code reads `bits` at
@@ -133,7 +134,7 @@ pub fn push_event_row(rec: &Record, row: &mut Vec<Slot>) -> Option<()> {
             StdField::TraceId => opt_str(&e.trace_id)?,
             StdField::SpanId => opt_str(&e.span_id)?,
             // The same reading as `interp::std_field`.
-            StdField::ThreadId => match e.attributes.get("thread.id") {
+            StdField::ThreadId => match e.attributes.get(THREAD_ID_ATTRIBUTE) {
                 Some(Json::Number(n)) => {
                     n.as_i64().map_or(Slot::ABSENT, |i| Slot::present(i as u64))
                 }
@@ -142,7 +143,7 @@ pub fn push_event_row(rec: &Record, row: &mut Vec<Slot>) -> Option<()> {
                     .map_or(Slot::ABSENT, |i| Slot::present(i as u64)),
                 _ => Slot::ABSENT,
             },
-            StdField::Service => match e.resource.get("service.name") {
+            StdField::Service => match e.resource.get(SERVICE_NAME_ATTRIBUTE) {
                 Some(Json::String(s)) => Slot::bytes(s.as_bytes())?,
                 _ => Slot::ABSENT,
             },
