@@ -96,6 +96,27 @@ pub struct InputEvent {
     pub resource: BTreeMap<String, Json>,
 }
 
+impl InputEvent {
+    /// The standard field `thread_id`: the [`THREAD_ID_ATTRIBUTE`]
+    /// attribute, an integer or a string of one; absent otherwise.
+    pub fn thread_id(&self) -> Option<i64> {
+        match self.attributes.get(THREAD_ID_ATTRIBUTE)? {
+            Json::Number(n) => n.as_i64(),
+            Json::String(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The standard field `service`: the resource's
+    /// [`SERVICE_NAME_ATTRIBUTE`] when it is a string.
+    pub fn service(&self) -> Option<&str> {
+        match self.resource.get(SERVICE_NAME_ATTRIBUTE)? {
+            Json::String(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 /// A line of input.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {

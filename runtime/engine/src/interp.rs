@@ -18,7 +18,6 @@ use std::rc::Rc;
 use dtc_ir::*;
 use serde_json::Value as Json;
 
-use crate::event::{SERVICE_NAME_ATTRIBUTE, THREAD_ID_ATTRIBUTE};
 use crate::value::{Key, Record, Value, format_duration};
 
 /// Why a handler stopped early.
@@ -807,15 +806,8 @@ pub fn std_field(r: &Record, s: StdField) -> Value {
         StdField::Body => opt(&e.body),
         StdField::TraceId => opt(&e.trace_id),
         StdField::SpanId => opt(&e.span_id),
-        StdField::ThreadId => match e.attributes.get(THREAD_ID_ATTRIBUTE) {
-            Some(Json::Number(n)) => n.as_i64().map_or(Value::None, Value::Int),
-            Some(Json::String(s)) => s.parse().map_or(Value::None, Value::Int),
-            _ => Value::None,
-        },
-        StdField::Service => match e.resource.get(SERVICE_NAME_ATTRIBUTE) {
-            Some(Json::String(s)) => Value::str(s),
-            _ => Value::None,
-        },
+        StdField::ThreadId => e.thread_id().map_or(Value::None, Value::Int),
+        StdField::Service => e.service().map_or(Value::None, Value::str),
         StdField::Attrs | StdField::Resource => {
             let m = if s == StdField::Attrs {
                 &e.attributes

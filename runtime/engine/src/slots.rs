@@ -18,9 +18,7 @@
 //! business (`dtc-jit`), which is the one crate allowed `unsafe`.
 
 use dtc_ir::StdField;
-use serde_json::Value as Json;
 
-use crate::event::{SERVICE_NAME_ATTRIBUTE, THREAD_ID_ATTRIBUTE};
 use crate::value::{Record, Value};
 
 /// One field of a compact row. `#[repr(C)]`: compiled code reads `bits` at
@@ -133,19 +131,12 @@ pub fn push_event_row(rec: &Record, row: &mut Vec<Slot>) -> Option<()> {
             StdField::Body => opt_str(&e.body)?,
             StdField::TraceId => opt_str(&e.trace_id)?,
             StdField::SpanId => opt_str(&e.span_id)?,
-            // The same reading as `interp::std_field`.
-            StdField::ThreadId => match e.attributes.get(THREAD_ID_ATTRIBUTE) {
-                Some(Json::Number(n)) => {
-                    n.as_i64().map_or(Slot::ABSENT, |i| Slot::present(i as u64))
-                }
-                Some(Json::String(s)) => s
-                    .parse::<i64>()
-                    .map_or(Slot::ABSENT, |i| Slot::present(i as u64)),
-                _ => Slot::ABSENT,
-            },
-            StdField::Service => match e.resource.get(SERVICE_NAME_ATTRIBUTE) {
-                Some(Json::String(s)) => Slot::bytes(s.as_bytes())?,
-                _ => Slot::ABSENT,
+            StdField::ThreadId => e
+                .thread_id()
+                .map_or(Slot::ABSENT, |i| Slot::present(i as u64)),
+            StdField::Service => match e.service() {
+                Some(s) => Slot::bytes(s.as_bytes())?,
+                None => Slot::ABSENT,
             },
             StdField::Attrs | StdField::Resource => Slot::ABSENT,
         });
@@ -165,6 +156,7 @@ pub fn values_row(values: &[Value]) -> Option<Vec<Slot>> {
 mod tests {
     use super::*;
     use crate::event::InputEvent;
+    use serde_json::Value as Json;
     use std::rc::Rc;
 
     #[test]
