@@ -143,16 +143,6 @@ pub(super) fn machine_keys(p: &Program) -> Vec<Vec<(u32, Read)>> {
         .collect()
 }
 
-/// A machine's instance key for a record, when it is a plain read
-/// (`Some(None)`: the read has no key value, as `machine_key` says);
-/// `None`: compute it the general way.
-pub(super) fn plain_key(reads: &[(u32, Read)], rec: &Record) -> Option<Option<Key>> {
-    reads
-        .iter()
-        .find(|(layout, _)| *layout == rec.layout)
-        .map(|(_, r)| r.key_of(rec))
-}
-
 /// Whether any code of `p` asks `machine is State`. Read from the IR's
 /// serialised form, where an expression kind appears only as an object
 /// key (names and strings of the program are values), so the answer is

@@ -1,0 +1,499 @@
+//! Machine instances in the runtime: one instance per key, bounded (the
+//! least recently used goes, counted), moved by the transitions an event
+//! selects and by timeouts on event time.
+//!
+//! A machine event is the hot path of a keyed machine on a high-rate
+//! stream, so its common case costs no allocation and no call that cannot
+//! matter: the key of a plain read comes straight from the record (an
+//! integer standard field from its compact row), an instance that exists
+//! is found with one lookup and updated in place (unless code asks
+//! `machine is State`, see [`Engine::run_machine`]), frames without locals
+//! allocate nothing, an empty body is not run, and an event that selects
+//! no transition or one that emits nothing hands back nothing to apply.
+//! The outputs are the general path's, which `Engine::general` keeps as
+//! the reference the differential tests compare with.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use dtc_ir::{Machine, State, StdField, VarDef};
+
+use super::{Engine, FastMap, Machines, NoWorld, Outputs, Shared, fast};
+use crate::exec::{Executor, Site};
+use crate::interp::{Effect, Frame, Interp, World, std_field};
+use crate::output::{Counters, Output};
+use crate::value::{Key, Record, Value};
+
+pub(super) struct Instance {
+    pub state: u32,
+    pub slots: Vec<Value>,
+    pub vars: Vec<Value>,
+    pub entered: i64,
+    pub used: u64,
+    pub deadline: Option<i64>,
+}
+
+#[derive(Default)]
+pub(super) struct MachineState {
+    pub instances: FastMap<Key, Instance>,
+    pub clock: u64,
+}
+
+/// Where a machine transition reports: new deadlines, counters, outputs.
+struct Sinks<'a> {
+    deadlines: &'a mut BTreeSet<(i64, u32, Key)>,
+    counters: &'a mut Counters,
+    out: &'a mut Outputs,
+}
+
+/// What a step leaves for [`Engine::apply`]: the effects its body asked
+/// for and who asked (the transition, named for the outputs).
+type Asked = (Vec<Effect>, String);
+
+/// A frame over an instance's variables and slots. `Frame::new` builds
+/// its locals with `vec![_; n]`, which costs a call even for none; most
+/// guards and bodies have none.
+fn frame<'f>(
+    event: Option<&'f Record>,
+    n_locals: u32,
+    vars: &'f mut [Value],
+    var_defs: &'f [VarDef],
+    slots: &'f mut [Value],
+) -> Frame<'f> {
+    Frame {
+        event,
+        row: None,
+        locals: if n_locals == 0 {
+            Vec::new()
+        } else {
+            vec![Value::None; n_locals as usize]
+        },
+        vars,
+        var_defs,
+        slots,
+    }
+}
+
+/// The key of a plain read (`fast::machine_keys`) for a record, as
+/// [`machine_key`] computes it: an integer standard field is read from
+/// the record's compact row when it has one (the row is built by the same
+/// rules as `std_field`, without its lookup among the attributes); a
+/// timestamp is never a key. `Some(None)`: the read has no key value;
+/// `None`: the key is not a plain read, compute it the general way.
+pub(super) fn plain_key(reads: &[(u32, fast::Read)], rec: &Record) -> Option<Option<Key>> {
+    let (_, read) = reads.iter().find(|(layout, _)| *layout == rec.layout)?;
+    Some(match *read {
+        fast::Read::Field(s) => rec.slots.get(s as usize).and_then(Key::from_value),
+        fast::Read::Std(StdField::Time | StdField::ObservedTime) => None,
+        fast::Read::Std(f @ (StdField::Severity | StdField::ThreadId)) => {
+            let slot = match (rec.row.get(), crate::slots::std_slot(f)) {
+                (Some(Some(row)), Some(at)) => row.get(at as usize),
+                _ => None,
+            };
+            match slot {
+                Some(s) => (s.tag == crate::slots::TAG_PRESENT).then_some(Key::Int(s.bits as i64)),
+                None => Key::from_value(&std_field(rec, f)),
+            }
+        }
+        fast::Read::Std(f) => Key::from_value(&std_field(rec, f)),
+    })
+}
+
+impl Engine {
+    pub(super) fn run_machine(&mut self, mi: usize, rec: &Record, derived: &mut Vec<Record>) {
+        let now = rec.input.time;
+        let key = match plain_key(&self.machine_keys[mi], rec) {
+            Some(k) => k,
+            None => machine_key(
+                &*self.shared.executor,
+                &mut self.interp(),
+                mi as u32,
+                &self.shared.program.machines[mi],
+                rec,
+            ),
+        };
+        let Some(key) = key else {
+            self.counters.unkeyed += 1;
+            return;
+        };
+        if !self.reads_states {
+            // The common case, an instance that exists and that nothing
+            // else reads: one lookup, updated in place.
+            let ms = &mut self.machines[mi];
+            if let Some(inst) = ms.instances.get_mut(&key) {
+                ms.clock += 1;
+                inst.used = ms.clock;
+                let sinks = Sinks {
+                    deadlines: &mut self.deadlines,
+                    counters: &mut self.counters,
+                    out: &mut self.out,
+                };
+                let asked =
+                    step_machine(&self.shared, &NoWorld, self.seq, mi, rec, &key, inst, sinks);
+                if let Some((effects, by)) = asked {
+                    self.apply(effects, &by, now, derived);
+                }
+                return;
+            }
+        }
+        if !self.machines[mi].instances.contains_key(&key) {
+            if self.machines[mi].instances.len() as u64
+                >= self.shared.program.machines[mi].max_instances
+            {
+                // Full: the least recently used instance goes.
+                if let Some(old) = self.machines[mi]
+                    .instances
+                    .iter()
+                    .min_by_key(|(_, i)| i.used)
+                    .map(|(k, _)| k.clone())
+                {
+                    self.machines[mi].instances.remove(&old);
+                    self.counters.evictions += 1;
+                }
+            }
+            let inst = self.new_instance(mi, now);
+            self.machines[mi].instances.insert(key.clone(), inst);
+        }
+        self.machines[mi].clock += 1;
+        let clock = self.machines[mi].clock;
+        let code = &self.shared;
+        let sinks = Sinks {
+            deadlines: &mut self.deadlines,
+            counters: &mut self.counters,
+            out: &mut self.out,
+        };
+        let asked = if self.reads_states {
+            // Code that asks `machine is State` reads the instances while
+            // this one changes: it is taken out for the transition (so it
+            // reads as not yet seen), as it always was.
+            let Some(mut inst) = self.machines[mi].instances.remove(&key) else {
+                return;
+            };
+            inst.used = clock;
+            let world = Machines {
+                shared: code,
+                states: &self.machines,
+            };
+            let r = step_machine(code, &world, self.seq, mi, rec, &key, &mut inst, sinks);
+            self.machines[mi].instances.insert(key, inst);
+            r
+        } else {
+            // Nothing reads other instances: updated in place.
+            let Some(inst) = self.machines[mi].instances.get_mut(&key) else {
+                return;
+            };
+            inst.used = clock;
+            step_machine(code, &NoWorld, self.seq, mi, rec, &key, inst, sinks)
+        };
+        if let Some((effects, by)) = asked {
+            self.apply(effects, &by, now, derived);
+        }
+    }
+
+    fn new_instance(&self, mi: usize, now: i64) -> Instance {
+        let m = &self.shared.program.machines[mi];
+        let mut slots = vec![Value::None; m.slots.len()];
+        if let Some(first) = m.states.first() {
+            enter_state(
+                &*self.shared.executor,
+                &mut self.interp(),
+                mi as u32,
+                0,
+                first,
+                &mut slots,
+            );
+        }
+        let deadline = m
+            .timeouts
+            .iter()
+            .filter(|x| x.from == 0)
+            .map(|x| now.saturating_add(x.after_ns))
+            .min();
+        Instance {
+            state: 0,
+            slots,
+            vars: self.init_vars(&m.vars, |var| Site::MachineVar {
+                machine: mi as u32,
+                var,
+            }),
+            entered: now,
+            used: 0,
+            deadline,
+        }
+    }
+
+    /// Fires every timeout due by `now`, in deadline order.
+    pub(super) fn fire_timeouts(&mut self, now: i64) {
+        while let Some((deadline, mi, key)) = self.deadlines.first().cloned() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            let mi = mi as usize;
+            let Some(mut inst) = self.machines[mi].instances.remove(&key) else {
+                continue;
+            };
+            if inst.deadline != Some(deadline) {
+                self.machines[mi].instances.insert(key, inst);
+                continue;
+            }
+            let program = &self.shared.program;
+            let m = &program.machines[mi];
+            let Some((xi, t)) = m
+                .timeouts
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.from == inst.state)
+                .min_by_key(|(_, t)| t.after_ns)
+            else {
+                self.machines[mi].instances.insert(key, inst);
+                continue;
+            };
+            let by = format!(
+                "machine {} after {} in {} -> {}",
+                m.name,
+                crate::value::format_duration(t.after_ns),
+                m.states[t.from as usize].name,
+                m.states[t.target as usize].name
+            );
+            let world = Machines {
+                shared: &self.shared,
+                states: &self.machines,
+            };
+            let mut i = self.shared.interp(&world, self.seq);
+            let executor = &*self.shared.executor;
+            enter_if_changed(executor, &mut i, m, mi, t.target, &mut inst);
+            let result = if t.body.is_empty() {
+                Ok(())
+            } else {
+                let mut f = frame(None, t.n_locals, &mut inst.vars, &m.vars, &mut inst.slots);
+                let site = Site::TimeoutBody {
+                    machine: mi as u32,
+                    timeout: xi as u32,
+                };
+                executor.run(site, &t.body, &mut i, &mut f)
+            };
+            let effects = std::mem::take(&mut i.effects);
+            settle_in(
+                &mut inst,
+                m,
+                mi,
+                t.target,
+                deadline,
+                &key,
+                &mut self.deadlines,
+            );
+            if let Err(fault) = result {
+                self.counters.faults += 1;
+                self.out.push(Output::Fault {
+                    by: by.clone(),
+                    message: fault.to_string(),
+                    time: deadline,
+                });
+            }
+            self.machines[mi].instances.insert(key, inst);
+            if effects.is_empty() {
+                continue;
+            }
+            let mut derived = Vec::new();
+            self.apply(effects, &by, deadline, &mut derived);
+            let mut queue = VecDeque::from(derived);
+            while let Some(r) = queue.pop_front() {
+                let more = self.dispatch(&r, None);
+                queue.extend(more);
+            }
+        }
+    }
+}
+
+/// One event through instance `inst` of machine `mi`: the transition it
+/// takes, if any (its body run, the state entered, the deadline set, a
+/// fault reported). Returns the effects to apply and who asked for them;
+/// `None` when there are none (no transition, or one that emitted
+/// nothing), which allocates nothing.
+#[allow(clippy::too_many_arguments)]
+fn step_machine(
+    code: &Shared,
+    world: &dyn World,
+    seq: u64,
+    mi: usize,
+    rec: &Record,
+    key: &Key,
+    inst: &mut Instance,
+    sinks: Sinks<'_>,
+) -> Option<Asked> {
+    let now = rec.input.time;
+    let program = &code.program;
+    let m = &program.machines[mi];
+    let mut i = code.interp(world, seq);
+    let executor = &*code.executor;
+    let chosen = {
+        let mut f = frame(Some(rec), 0, &mut inst.vars, &m.vars, &mut inst.slots);
+        executor.select(mi as u32, m, rec, inst.state, &mut i, &mut f)
+    };
+    let (ti, result) = match chosen {
+        Ok(None) => return None,
+        Err((ti, e)) => (ti, Err(e)),
+        Ok(Some(ti)) => {
+            let t = &m.transitions[ti];
+            enter_if_changed(executor, &mut i, m, mi, t.target, inst);
+            // An empty body (`on E in A -> B`) does nothing; it is not run.
+            let result = if t.body.is_empty() {
+                Ok(())
+            } else {
+                let mut f = frame(
+                    Some(rec),
+                    t.n_locals,
+                    &mut inst.vars,
+                    &m.vars,
+                    &mut inst.slots,
+                );
+                let site = Site::TransitionBody {
+                    machine: mi as u32,
+                    transition: ti as u32,
+                };
+                executor.run(site, &t.body, &mut i, &mut f)
+            };
+            (ti, result)
+        }
+    };
+    let t = &m.transitions[ti];
+    let effects = std::mem::take(&mut i.effects);
+    if effects.is_empty()
+        && let Ok(()) = result
+    {
+        if t.target != inst.state {
+            settle_in(inst, m, mi, t.target, now, key, sinks.deadlines);
+        }
+        return None;
+    }
+    // Named only for the outputs that carry it (most transitions have
+    // none), so the common case builds no string.
+    let from = m
+        .states
+        .get(inst.state as usize)
+        .map_or("?", |s| s.name.as_str());
+    let by = format!(
+        "machine {} on {} in {} -> {}",
+        m.name,
+        program.events[t.event as usize].name,
+        from,
+        m.states[t.target as usize].name
+    );
+    match result {
+        Ok(()) => {
+            if t.target != inst.state {
+                settle_in(inst, m, mi, t.target, now, key, sinks.deadlines);
+            }
+        }
+        Err(fault) => {
+            sinks.counters.faults += 1;
+            sinks.out.push(Output::Fault {
+                by: by.clone(),
+                message: fault.to_string(),
+                time: now,
+            });
+        }
+    }
+    (!effects.is_empty()).then_some((effects, by))
+}
+
+/// An instance of machine `mi` (`m`) now in state `target`, entered at
+/// `at`: its earliest timeout from there, if any, is armed.
+fn settle_in(
+    inst: &mut Instance,
+    m: &Machine,
+    mi: usize,
+    target: u32,
+    at: i64,
+    key: &Key,
+    deadlines: &mut BTreeSet<(i64, u32, Key)>,
+) {
+    inst.state = target;
+    inst.entered = at;
+    inst.deadline = m
+        .timeouts
+        .iter()
+        .filter(|x| x.from == target)
+        .map(|x| at.saturating_add(x.after_ns))
+        .min();
+    if let Some(d) = inst.deadline {
+        deadlines.insert((d, mi as u32, key.clone()));
+    }
+}
+
+/// The instance an event belongs to: `Unit` for a machine with a single
+/// instance, `None` when the key cannot be computed for this event.
+pub(super) fn machine_key(
+    executor: &dyn Executor,
+    i: &mut Interp<'_>,
+    mi: u32,
+    m: &Machine,
+    rec: &Record,
+) -> Option<Key> {
+    let Some(keys) = &m.keys else {
+        return Some(Key::Unit);
+    };
+    let (index, (_, k)) = keys
+        .iter()
+        .enumerate()
+        .find(|(_, (e, _))| *e == rec.layout)?;
+    let mut f = frame(Some(rec), 0, &mut [], &[], &mut []);
+    let site = Site::MachineKey {
+        machine: mi,
+        index: index as u32,
+    };
+    executor
+        .eval(site, k, i, &mut f)
+        .ok()
+        .and_then(|v| Key::from_value(&v))
+}
+
+/// Sets the variables of state `target` to their defaults when an
+/// instance moves into it from another state; a transition or timeout
+/// that stays in the state keeps them.
+fn enter_if_changed(
+    executor: &dyn Executor,
+    i: &mut Interp<'_>,
+    m: &Machine,
+    mi: usize,
+    target: u32,
+    inst: &mut Instance,
+) {
+    if target != inst.state {
+        enter_state(
+            executor,
+            i,
+            mi as u32,
+            target,
+            &m.states[target as usize],
+            &mut inst.slots,
+        );
+    }
+}
+
+/// Entering a state: its variables start from their defaults, or absent.
+fn enter_state(
+    executor: &dyn Executor,
+    i: &mut Interp<'_>,
+    mi: u32,
+    si: u32,
+    state: &State,
+    slots: &mut [Value],
+) {
+    for (index, (slot, default)) in state.vars.iter().enumerate() {
+        let site = Site::StateDefault {
+            machine: mi,
+            state: si,
+            index: index as u32,
+        };
+        let v = match default {
+            Some(d) => executor
+                .eval(site, d, i, &mut frame(None, 0, &mut [], &[], &mut []))
+                .unwrap_or(Value::None),
+            None => Value::None,
+        };
+        if let Some(s) = slots.get_mut(*slot as usize) {
+            *s = v;
+        }
+    }
+}
