@@ -42,7 +42,10 @@ use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
 use serde_json::Value as Json;
+
+use crate::wire;
 
 /// The resource of everything the agent itself produces.
 pub fn agent_resource() -> Resource {
@@ -205,11 +208,29 @@ impl Needs {
     }
 }
 
+/// The event a received record (its bytes, checked by
+/// [`wire::Request::parse`]) is to the programs: [`record_event`] over the
+/// record decoded with only the attributes it may keep ([`wire::record`]),
+/// so what no program reads is never decoded.
+pub fn event(
+    bytes: &[u8],
+    resource: &BTreeMap<String, Json>,
+    needs: &Needs,
+) -> Result<InputEvent, String> {
+    let keep = |key: &str| {
+        needs.everything
+            || needs.all_attributes
+            || key == EVENT_NAME_ATTRIBUTE
+            || needs.keys.contains(key)
+    };
+    record_event(&wire::record(bytes, &keep)?, resource, needs)
+}
+
 /// The event a record is to the programs: the engine's OTLP mapping
 /// (`otlp_proto`, the same rules as OTLP/JSON), with only the attributes
 /// `needs` names. A record of an event no program receives keeps none of
 /// its attributes: it still moves the programs' clocks (windows, timeouts).
-pub fn event(
+pub fn record_event(
     record: &LogRecord,
     resource: &BTreeMap<String, Json>,
     needs: &Needs,
@@ -274,6 +295,45 @@ pub fn apply_edits(record: &mut LogRecord, edits: &[Edit]) -> bool {
         }
     }
     resource
+}
+
+/// Shaping's edits applied to a received record's bytes: the edited
+/// record's bytes, and whether an edit concerns the resource (as
+/// [`apply_edits`] says). Edits of attributes alone (`redact ... with drop`
+/// or `with hash` of a declared field) splice the record's bytes
+/// ([`wire::edit_attributes`]): only the attributes replaced are decoded
+/// and encoded again. Any other edit decodes the record, applies
+/// [`apply_edits`] and encodes it.
+pub fn edit_record(bytes: &[u8], edits: &[Edit]) -> Result<(Vec<u8>, bool), String> {
+    let mut out = Vec::new();
+    let attributes_only = edits
+        .iter()
+        .all(|e| matches!(e, Edit::RemoveAttr(_) | Edit::ReplaceAttr(..)));
+    if attributes_only {
+        // The edits in order, as `apply_edits` runs them on the record: a
+        // removed attribute stays removed, the last replacement wins.
+        let decide = |key: &str| {
+            let mut what = wire::AttributeEdit::Keep;
+            for edit in edits {
+                match edit {
+                    Edit::RemoveAttr(k) if &**k == key => what = wire::AttributeEdit::Remove,
+                    Edit::ReplaceAttr(k, v)
+                        if &**k == key && what != wire::AttributeEdit::Remove =>
+                    {
+                        what = wire::AttributeEdit::Replace(any_value(v));
+                    }
+                    _ => {}
+                }
+            }
+            what
+        };
+        wire::edit_attributes(bytes, &decide, &mut out)?;
+        return Ok((out, false));
+    }
+    let mut record = LogRecord::decode(bytes).map_err(|e| e.to_string())?;
+    let resource = apply_edits(&mut record, edits);
+    record.encode(&mut out).map_err(|e| e.to_string())?;
+    Ok((out, resource))
 }
 
 /// One standard field of `record` set (or removed, `None`); true when the
@@ -599,6 +659,39 @@ mod tests {
         }
     }
 
+    /// Edits on the record's bytes give the record the decoded path gives
+    /// (attribute edits spliced, the others through the message).
+    #[test]
+    fn edits_on_the_bytes_agree_with_edits_on_the_message() {
+        let bytes = record().encode_to_vec();
+        let cases: Vec<Vec<Edit>> = vec![
+            vec![Edit::RemoveAttr("secret".into())],
+            vec![Edit::ReplaceAttr("secret".into(), json!("h:1234abcd"))],
+            vec![
+                Edit::RemoveAttr("keep".into()),
+                Edit::ReplaceAttr("keep".into(), json!(2)),
+                Edit::ReplaceAttr("raw".into(), json!([1, "x"])),
+            ],
+            vec![
+                Edit::ReplaceAttr("gone".into(), json!(1)),
+                Edit::ReplaceAttr("gone".into(), json!(2)),
+            ],
+            vec![
+                Edit::RemoveAttr("secret".into()),
+                Edit::InsertTop("body", json!("*****4111")),
+                Edit::InsertTop("trace_id", json!("not-an-id")),
+            ],
+            vec![Edit::InsertTop("service", json!("h:1"))],
+        ];
+        for edits in cases {
+            let mut expected = record();
+            let resource = apply_edits(&mut expected, &edits);
+            let (out, edited_resource) = edit_record(&bytes, &edits).unwrap();
+            assert_eq!(LogRecord::decode(&out[..]).unwrap(), expected, "{edits:?}");
+            assert_eq!(edited_resource, resource);
+        }
+    }
+
     /// What the record cannot hold where it was goes to an attribute of
     /// the field's name; typed values shaping did not touch stay as sent.
     #[test]
@@ -645,21 +738,21 @@ mod tests {
             keys: Names::from_iter(["secret".to_string()]),
             ..Needs::default()
         };
-        let e = event(&record(), &BTreeMap::new(), &needs).unwrap();
+        let e = record_event(&record(), &BTreeMap::new(), &needs).unwrap();
         assert_eq!(e.attributes.keys().collect::<Vec<_>>(), ["secret"]);
         assert_eq!(e.time, 5);
         let other = LogRecord {
             event_name: "Other".into(),
             ..record()
         };
-        let e = event(&other, &BTreeMap::new(), &needs).unwrap();
+        let e = record_event(&other, &BTreeMap::new(), &needs).unwrap();
         assert!(e.attributes.is_empty());
         assert_eq!((e.name.as_deref(), e.time), (Some("Other"), 5));
         let all = Needs {
             everything: true,
             ..needs
         };
-        let full = event(&record(), &BTreeMap::new(), &all).unwrap();
+        let full = record_event(&record(), &BTreeMap::new(), &all).unwrap();
         assert_eq!(
             full,
             otlp_proto::decode_record(&record(), &BTreeMap::new()).unwrap()

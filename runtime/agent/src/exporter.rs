@@ -27,9 +27,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
@@ -49,13 +47,17 @@ use crate::telemetry::{DropReason, Stats, lock};
 #[derive(Debug)]
 pub enum Item {
     Logs(ResourceLogs, u64),
+    /// A `ResourceLogs` as bytes (its message body): received records
+    /// forwarded as they came, or spliced around shaping's edits
+    /// ([`crate::wire::Request::assemble`]).
+    RawLogs(Bytes, u64),
     Metrics(ResourceMetrics, u64),
 }
 
 impl Item {
     fn records(&self) -> u64 {
         match self {
-            Item::Logs(_, n) | Item::Metrics(_, n) => *n,
+            Item::Logs(_, n) | Item::RawLogs(_, n) | Item::Metrics(_, n) => *n,
         }
     }
 
@@ -193,11 +195,19 @@ impl Encoded {
     fn new(batch: Vec<Item>) -> Encoded {
         let (mut logs, mut metrics) = (Vec::new(), Vec::new());
         let (mut n_logs, mut n_metrics) = (0, 0);
+        let mut any_logs = false;
         for item in batch {
             match item {
                 Item::Logs(l, k) => {
-                    logs.push(l);
+                    // `resource_logs` is field 1 of the request.
+                    prost::encoding::message::encode(1, &l, &mut logs);
                     n_logs += k;
+                    any_logs = true;
+                }
+                Item::RawLogs(bytes, k) => {
+                    crate::wire::put_field(1, &bytes, &mut logs);
+                    n_logs += k;
+                    any_logs = true;
                 }
                 Item::Metrics(m, k) => {
                     metrics.push(m);
@@ -205,12 +215,7 @@ impl Encoded {
                 }
             }
         }
-        let logs = (!logs.is_empty()).then(|| {
-            let request = ExportLogsServiceRequest {
-                resource_logs: logs,
-            };
-            Bytes::from(request.encode_to_vec())
-        });
+        let logs = any_logs.then(|| Bytes::from(logs));
         let metrics = (!metrics.is_empty()).then(|| {
             let request = ExportMetricsServiceRequest {
                 resource_metrics: metrics,

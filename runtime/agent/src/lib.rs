@@ -27,13 +27,13 @@ pub mod loader;
 pub mod pipeline;
 pub mod receiver;
 pub mod telemetry;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -175,9 +175,7 @@ pub async fn run(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let grpc_service = LogsServiceServer::new(GrpcLogs(intake.clone()))
-        .max_decoding_message_size(config.listen.max_request_size)
-        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let grpc_service = GrpcLogs::new(intake.clone());
     let grpc = tokio::spawn(
         tonic::transport::Server::builder()
             .layer(tower::util::MapResponseLayer::new(receiver::grpc_refusals(

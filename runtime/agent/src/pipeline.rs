@@ -50,11 +50,14 @@ use serde_json::{Value as Json, json};
 
 use crate::actions::{self, Actions, READS_RECORDER, Seen, Tape};
 use crate::config::Budgets;
-use crate::convert::{self, Needs, agent_log, agent_resource, key_value, program_scope};
+use crate::convert::{
+    self, Needs, ResourceNeed, agent_log, agent_resource, key_value, program_scope,
+};
 use crate::exporter::{ExportQueue, Item};
 use crate::loader::Loaded;
 use crate::receiver::{Batch, Work};
 use crate::telemetry::{ProgramStatus, RipcordReport, Stats, lock, now_unix_ns};
+use crate::wire;
 
 /// What other threads tell the pipeline.
 #[derive(Debug)]
@@ -470,70 +473,63 @@ impl Pipeline {
 
     /// Runs one batch through the chain and queues what comes out.
     ///
-    /// Each record is converted once into the event the first program
-    /// reads (only what the chain reads, [`convert::event`]); the event
-    /// moves into the engine and its lazy egress comes back. An unchanged
-    /// record is left alone; a shaped one has the edits applied to it in
-    /// place ([`convert::apply_edits`]) and, when a later program runs, is
+    /// Each record is converted once, from its received bytes, into the
+    /// event the first program reads (only what the chain reads,
+    /// [`convert::event`]); the event moves into the engine and its lazy
+    /// egress comes back. An unchanged record leaves as the bytes that came;
+    /// a shaped one has the edits applied to its bytes
+    /// ([`convert::edit_record`]) and, when a later program runs, is
     /// converted again from the edited record, so every program sees what
-    /// would leave.
-    fn process(&mut self, mut batch: Batch) {
+    /// would leave. The export is spliced from the received request
+    /// ([`wire::Request::assemble`]).
+    fn process(&mut self, batch: Batch) {
         self.stats.records_in.fetch_add(batch.records, Relaxed);
+        let request = batch.request;
         let active = self.programs.iter().any(|p| p.engine.is_some());
         if !active || self.ripcord.load(Relaxed) {
-            self.forward_unchanged(batch);
+            self.forward_unchanged(request);
             return;
         }
         let needs = &self.needs;
         let mut derived = Derived::default();
+        let n = request.len();
         // Only a recording program needs the size of what it keeps.
         let bytes_per_event = if self.programs.iter().any(|p| p.tape.is_some()) {
-            use prost::Message;
-            let bytes: usize = batch.logs.iter().map(Message::encoded_len).sum();
-            bytes as u64 / batch.records.max(1)
+            request.bytes.len() as u64 / batch.records.max(1)
         } else {
             0
         };
-        // Per resource: what the programs read of it, and the pid an
-        // action would target.
-        let resources: Vec<BTreeMap<String, Json>> = batch
-            .logs
-            .iter()
-            .map(|rl| needs.resource(rl.resource.as_ref()))
+        // Per resource: what the programs read of it (decoded only when
+        // they read it), and the pid an action would target.
+        let resources: Vec<BTreeMap<String, Json>> = (0..request.resources.len())
+            .map(|ri| match needs.resource {
+                ResourceNeed::Nothing => BTreeMap::new(),
+                _ => needs.resource(request.resource(ri).as_ref()),
+            })
             .collect();
-        let mut records: Vec<(usize, &mut LogRecord)> = Vec::with_capacity(batch.records as usize);
-        // The resources as received, beside their records being edited.
-        let mut received: Vec<Option<&Resource>> = Vec::with_capacity(batch.logs.len());
-        for (ri, rl) in batch.logs.iter_mut().enumerate() {
-            received.push(rl.resource.as_ref());
-            for sl in &mut rl.scope_logs {
-                records.extend(sl.log_records.iter_mut().map(|r| (ri, r)));
-            }
-        }
+        let resource_of = |k: usize| request.records[k].resource;
+        // The records shaping edited, as they will leave.
+        let mut edited: Vec<Option<Vec<u8>>> = vec![None; n];
         // The event each program is given next: `None` once suppressed, or
         // for a record that is not an event (passed on unchanged).
-        let mut events: Vec<Option<InputEvent>> = Vec::with_capacity(records.len());
-        for (ri, record) in &records {
-            match convert::event(record, &resources[*ri], needs) {
+        let mut events: Vec<Option<InputEvent>> = Vec::with_capacity(n);
+        for k in 0..n {
+            match convert::event(request.record(k), &resources[resource_of(k)], needs) {
                 Ok(e) => events.push(Some(e)),
                 Err(reason) => {
-                    self.stats.records_malformed.fetch_add(1, Relaxed);
-                    self.malformed_window.roll(Duration::from_secs(1));
-                    self.malformed_window.logged += 1;
-                    if self.malformed_window.logged <= LOGGED_PER_SECOND {
-                        derived.agent.push(agent_log(
-                            "dtc.malformed",
-                            13,
-                            &format!("a log record could not be decoded and was passed on unchanged: {reason}"),
-                            &[],
-                            now_unix_ns(),
-                        ));
-                    }
+                    malformed(
+                        &self.stats,
+                        &mut self.malformed_window,
+                        &mut derived,
+                        &format!(
+                            "a log record could not be decoded and was passed on unchanged: {reason}"
+                        ),
+                    );
                     events.push(None);
                 }
             }
         }
-        let mut suppressed = vec![false; records.len()];
+        let mut suppressed = vec![false; n];
         // Records whose resource a program edited: their own copy of it.
         let mut own_resource: Vec<(usize, Resource)> = Vec::new();
         let last = self.programs.iter().rposition(|p| p.engine.is_some());
@@ -555,6 +551,7 @@ impl Pipeline {
             let mut n_events = 0u64;
             let mut lifted = 0u64;
             let mut outputs: Vec<(usize, Output)> = Vec::new();
+            let mut unreadable: Vec<String> = Vec::new();
             {
                 let engine = self.programs[pi].engine.as_mut().expect("checked above");
                 for (k, slot) in events.iter_mut().enumerate() {
@@ -581,7 +578,6 @@ impl Pipeline {
                             Produced::Output(other) => outputs.push((k, other)),
                         }
                     }
-                    let (ri, record) = &mut records[k];
                     match egress {
                         Some(Egress { input, edits }) if edits.is_empty() => {
                             if later {
@@ -590,11 +586,27 @@ impl Pipeline {
                             }
                         }
                         Some(Egress { edits, .. }) => {
-                            if convert::apply_edits(record, &edits) {
+                            let current = edited[k].as_deref().unwrap_or_else(|| request.record(k));
+                            let (bytes, resource_edit) = match convert::edit_record(current, &edits)
+                            {
+                                Ok(done) => done,
+                                Err(reason) => {
+                                    // Checked on receipt, so not expected; a
+                                    // record that cannot be shaped must not
+                                    // leave unshaped (it may hold what
+                                    // redaction removes): it is kept back.
+                                    unreadable.push(reason);
+                                    suppressed[k] = true;
+                                    continue;
+                                }
+                            };
+                            edited[k] = Some(bytes);
+                            if resource_edit {
                                 let own = match own_resource.iter_mut().find(|(j, _)| *j == k) {
                                     Some((_, r)) => r,
                                     None => {
-                                        let r = received[*ri].cloned().unwrap_or_default();
+                                        let r =
+                                            request.resource(resource_of(k)).unwrap_or_default();
                                         own_resource.push((k, r));
                                         &mut own_resource.last_mut().expect("pushed").1
                                     }
@@ -606,9 +618,12 @@ impl Pipeline {
                                 // resource, if edited): what the next program
                                 // reads is what would leave.
                                 let own = own_resource.iter().find(|(j, _)| *j == k);
-                                let edited = own.map(|(_, r)| needs.resource(Some(r)));
-                                let resource = edited.as_ref().unwrap_or(&resources[*ri]);
-                                *slot = convert::event(record, resource, needs).ok();
+                                let resource_edited = own.map(|(_, r)| needs.resource(Some(r)));
+                                let resource = resource_edited
+                                    .as_ref()
+                                    .unwrap_or(&resources[resource_of(k)]);
+                                let bytes = edited[k].as_deref().unwrap_or_default();
+                                *slot = convert::event(bytes, resource, needs).ok();
                             }
                         }
                         None if kept.is_some() => {
@@ -620,6 +635,14 @@ impl Pipeline {
                 }
             }
             let took = thread_cpu().saturating_sub(started);
+            for reason in unreadable {
+                malformed(
+                    &self.stats,
+                    &mut self.malformed_window,
+                    &mut derived,
+                    &format!("a log record could not be shaped and was kept back: {reason}"),
+                );
+            }
             let max_recorded = self.actions.max_recorded();
             let running = &mut self.programs[pi];
             running.status.verbose_passed += lifted;
@@ -638,7 +661,7 @@ impl Pipeline {
                 None => 0,
             };
             for (k, out) in outputs {
-                let pid = || target_pid(&resources[records[k].0]);
+                let pid = || target_pid(&resources[resource_of(k)]);
                 let at = matches!(out, Output::Action { .. }).then(|| (k, pid()));
                 side_output(
                     &self.stats,
@@ -664,58 +687,30 @@ impl Pipeline {
                 break;
             }
         }
-        drop((records, received));
-        // Reassemble the batch in its own structure, without what was
-        // suppressed; a record with a resource of its own leaves in a
-        // resource of its own.
+        // What leaves: the received request spliced, without what was
+        // suppressed, with what was edited; a record with a resource of
+        // its own leaves in a resource of its own.
         let n_suppressed = suppressed.iter().filter(|s| **s).count() as u64;
         let forwarded = batch.records - n_suppressed;
-        if n_suppressed > 0 || !own_resource.is_empty() {
-            let mut k = 0;
-            let mut alone = Vec::new();
-            for rl in &mut batch.logs {
-                for sl in &mut rl.scope_logs {
-                    let records = std::mem::take(&mut sl.log_records);
-                    for record in records {
-                        let here = k;
-                        k += 1;
-                        if suppressed[here] {
-                            continue;
-                        }
-                        match own_resource.iter().position(|(j, _)| *j == here) {
-                            Some(i) => alone.push(ResourceLogs {
-                                resource: Some(own_resource.swap_remove(i).1),
-                                scope_logs: vec![ScopeLogs {
-                                    scope: sl.scope.clone(),
-                                    log_records: vec![record],
-                                    schema_url: sl.schema_url.clone(),
-                                }],
-                                schema_url: rl.schema_url.clone(),
-                            }),
-                            None => sl.log_records.push(record),
-                        }
-                    }
-                }
-                rl.scope_logs.retain(|sl| !sl.log_records.is_empty());
-            }
-            batch.logs.retain(|rl| !rl.scope_logs.is_empty());
-            batch.logs.extend(alone);
-        }
         self.stats.records_out.fetch_add(forwarded, Relaxed);
         self.stats
             .records_suppressed
             .fetch_add(n_suppressed, Relaxed);
-        for rl in batch.logs {
-            self.export.push_waiting(Item::logs(rl));
-        }
+        let export = &self.export;
+        request.assemble(&suppressed, &edited, &mut own_resource, |bytes, n| {
+            export.push_waiting(Item::RawLogs(bytes, n));
+        });
         self.send(derived);
     }
 
-    fn forward_unchanged(&mut self, batch: Batch) {
-        self.stats.records_out.fetch_add(batch.records, Relaxed);
-        for rl in batch.logs {
-            self.export.push_waiting(Item::logs(rl));
-        }
+    fn forward_unchanged(&mut self, request: wire::Request) {
+        self.stats
+            .records_out
+            .fetch_add(request.len() as u64, Relaxed);
+        let export = &self.export;
+        request.assemble(&[], &[], &mut Vec::new(), |bytes, n| {
+            export.push_waiting(Item::RawLogs(bytes, n));
+        });
     }
 
     /// Queues derived telemetry: one resource (the agent's) with a scope
@@ -859,6 +854,19 @@ fn side_output(
             stats.records_malformed.fetch_add(1, Relaxed);
             log_limited(p, derived, "dtc.malformed", &format!("{reason}: {line}"));
         }
+    }
+}
+
+/// Counts a record that could not be read or shaped, and says so (at most
+/// [`LOGGED_PER_SECOND`] a second).
+fn malformed(stats: &Stats, window: &mut Window, derived: &mut Derived, message: &str) {
+    stats.records_malformed.fetch_add(1, Relaxed);
+    window.roll(Duration::from_secs(1));
+    window.logged += 1;
+    if window.logged <= LOGGED_PER_SECOND {
+        derived
+            .agent
+            .push(agent_log("dtc.malformed", 13, message, &[], now_unix_ns()));
     }
 }
 

@@ -24,19 +24,19 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Limited};
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsService;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
-use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use prost::Message;
 
 use crate::telemetry::{Refusal, Stats};
+use crate::wire;
 
-/// One accepted request on its way to the pipeline.
+/// One accepted request on its way to the pipeline: its bytes, checked
+/// and indexed.
 #[derive(Debug)]
 pub struct Batch {
-    pub logs: Vec<ResourceLogs>,
+    pub request: wire::Request,
     pub records: u64,
 }
 
@@ -75,13 +75,9 @@ impl Intake {
     }
 
     /// Hands a request's logs to the pipeline without waiting.
-    fn submit(&self, logs: Vec<ResourceLogs>) -> Result<(), Refusal> {
+    fn submit(&self, request: wire::Request) -> Result<(), Refusal> {
         self.stats.requests.fetch_add(1, Relaxed);
-        let records: u64 = logs
-            .iter()
-            .flat_map(|r| &r.scope_logs)
-            .map(|s| s.log_records.len() as u64)
-            .sum();
+        let records = request.len() as u64;
         if records == 0 {
             return Ok(());
         }
@@ -94,7 +90,7 @@ impl Intake {
         }
         self.stats.pipeline_queue.fetch_add(1, Relaxed);
         self.stats.pipeline_records.fetch_add(records, Relaxed);
-        match self.tx.try_send(Work::Batch(Batch { logs, records })) {
+        match self.tx.try_send(Work::Batch(Batch { request, records })) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.stats.pipeline_queue.fetch_sub(1, Relaxed);
@@ -118,20 +114,140 @@ fn busy(why: Refusal) -> &'static str {
 
 // ------------------------------------------------------------------ gRPC
 
-/// The gRPC `LogsService`.
-#[derive(Debug)]
-pub struct GrpcLogs(pub Intake);
+/// The gRPC `LogsService` (`/opentelemetry.proto.collector.logs.v1.LogsService/Export`).
+///
+/// Written out rather than generated (`LogsServiceServer`) for one reason:
+/// its codec hands the request over as the bytes that came (tonic splits
+/// them off its buffer without a copy), to be checked and indexed by
+/// [`wire::Request::parse`] instead of decoded into owned messages. Size
+/// limit and gzip as the generated server had them.
+#[derive(Clone, Debug)]
+pub struct GrpcLogs {
+    intake: Intake,
+}
 
-#[tonic::async_trait]
-impl LogsService for GrpcLogs {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportLogsServiceRequest>,
-    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        match self.0.submit(request.into_inner().resource_logs) {
-            Ok(()) => Ok(tonic::Response::new(ExportLogsServiceResponse::default())),
-            Err(why) => Err(tonic::Status::unavailable(busy(why))),
+/// The gRPC path of the one method.
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+
+impl GrpcLogs {
+    pub fn new(intake: Intake) -> GrpcLogs {
+        GrpcLogs { intake }
+    }
+}
+
+impl tonic::server::NamedService for GrpcLogs {
+    const NAME: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+}
+
+impl<B> tonic::codegen::Service<axum::http::Request<B>> for GrpcLogs
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
+{
+    type Response = axum::http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = tonic::codegen::BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        if request.uri().path() != EXPORT_PATH {
+            return Box::pin(async move {
+                let mut response = axum::http::Response::new(tonic::body::Body::default());
+                let headers = response.headers_mut();
+                headers.insert(
+                    tonic::Status::GRPC_STATUS,
+                    (tonic::Code::Unimplemented as i32).into(),
+                );
+                headers.insert(header::CONTENT_TYPE, tonic::metadata::GRPC_CONTENT_TYPE);
+                Ok(response)
+            });
         }
+        let export = Export(self.intake.clone());
+        let max = self.intake.max_request_size;
+        Box::pin(async move {
+            let mut gzip = tonic::codec::EnabledCompressionEncodings::default();
+            gzip.enable(tonic::codec::CompressionEncoding::Gzip);
+            let mut grpc = tonic::server::Grpc::new(RawRequest)
+                .apply_compression_config(gzip, Default::default())
+                .apply_max_message_size_config(Some(max), None);
+            Ok(grpc.unary(export, request).await)
+        })
+    }
+}
+
+/// The one method: check, index and hand on.
+struct Export(Intake);
+
+impl tonic::server::UnaryService<Bytes> for Export {
+    type Response = ExportLogsServiceResponse;
+    type Future = tonic::codegen::BoxFuture<tonic::Response<Self::Response>, tonic::Status>;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        let intake = self.0.clone();
+        Box::pin(async move {
+            let request = wire::Request::parse(request.into_inner()).map_err(|e| {
+                tonic::Status::invalid_argument(format!(
+                    "the body is not an OTLP ExportLogsServiceRequest: {e}"
+                ))
+            })?;
+            match intake.submit(request) {
+                Ok(()) => Ok(tonic::Response::new(ExportLogsServiceResponse::default())),
+                Err(why) => Err(tonic::Status::unavailable(busy(why))),
+            }
+        })
+    }
+}
+
+/// A server codec that decodes a request into its bytes (no copy) and
+/// encodes the answer with prost.
+#[derive(Clone, Copy, Debug, Default)]
+struct RawRequest;
+
+impl tonic::codec::Codec for RawRequest {
+    type Encode = ExportLogsServiceResponse;
+    type Decode = Bytes;
+    type Encoder = RawRequest;
+    type Decoder = RawRequest;
+
+    fn encoder(&mut self) -> RawRequest {
+        RawRequest
+    }
+
+    fn decoder(&mut self) -> RawRequest {
+        RawRequest
+    }
+}
+
+impl tonic::codec::Encoder for RawRequest {
+    type Item = ExportLogsServiceResponse;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: ExportLogsServiceResponse,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        item.encode(dst)
+            .map_err(|e| tonic::Status::internal(format!("cannot encode the answer: {e}")))
+    }
+}
+
+impl tonic::codec::Decoder for RawRequest {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Bytes>, tonic::Status> {
+        use bytes::Buf;
+        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
 
@@ -230,7 +346,7 @@ pub async fn http_logs(State(intake): State<Intake>, headers: HeaderMap, body: B
             intake.stats.refuse(why);
             http_failure(status, &message, asked_json)
         }
-        Ok((logs, json)) => match intake.submit(logs) {
+        Ok((request, json)) => match intake.submit(request) {
             Ok(()) if json => ([(header::CONTENT_TYPE, "application/json")], "{}").into_response(),
             Ok(()) => (
                 [(header::CONTENT_TYPE, "application/x-protobuf")],
@@ -271,7 +387,7 @@ async fn http_decode(
     intake: &Intake,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(Vec<ResourceLogs>, bool), Refused> {
+) -> Result<(wire::Request, bool), Refused> {
     let max = intake.max_request_size;
     let too_large = || {
         (
@@ -295,7 +411,7 @@ async fn http_decode(
         .trim()
         .to_ascii_lowercase();
     let bytes = match encoding.as_str() {
-        "identity" | "" => bytes.to_vec(),
+        "identity" | "" => bytes,
         "gzip" => {
             let mut out = Vec::new();
             let mut reader = flate2::read::GzDecoder::new(&bytes[..]).take(max as u64 + 1);
@@ -305,7 +421,7 @@ async fn http_decode(
             if out.len() > max {
                 return Err(too_large());
             }
-            out
+            Bytes::from(out)
         }
         other => {
             return Err(malformed(format!(
@@ -323,18 +439,22 @@ async fn http_decode(
         .trim()
         .to_ascii_lowercase();
     match content_type.as_str() {
-        "application/x-protobuf" | "application/protobuf" => {
-            ExportLogsServiceRequest::decode(&bytes[..])
-                .map(|r| (r.resource_logs, false))
-                .map_err(|e| {
-                    malformed(format!(
-                        "the body is not an OTLP ExportLogsServiceRequest: {e}"
-                    ))
-                })
-        }
+        "application/x-protobuf" | "application/protobuf" => wire::Request::parse(bytes)
+            .map(|r| (r, false))
+            .map_err(|e| {
+                malformed(format!(
+                    "the body is not an OTLP ExportLogsServiceRequest: {e}"
+                ))
+            }),
+        // JSON is read into messages and goes on as protobuf, so the
+        // pipeline has one form of request.
         "application/json" => serde_json::from_slice::<ExportLogsServiceRequest>(&bytes)
-            .map(|r| (r.resource_logs, true))
-            .map_err(|e| malformed(format!("the body is not OTLP/JSON logs: {e}"))),
+            .map_err(|e| malformed(format!("the body is not OTLP/JSON logs: {e}")))
+            .and_then(|r| {
+                wire::Request::parse(Bytes::from(r.encode_to_vec()))
+                    .map(|r| (r, true))
+                    .map_err(|e| malformed(format!("the body is not OTLP/JSON logs: {e}")))
+            }),
         other => Err(malformed(format!(
             "content-type `{other}` is not supported; send application/x-protobuf or application/json"
         ))),
