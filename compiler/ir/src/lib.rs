@@ -456,6 +456,20 @@ pub enum ShapeRule {
     },
 }
 
+impl ShapeRule {
+    /// The event layout the rule applies to.
+    pub fn event(&self) -> u32 {
+        match self {
+            ShapeRule::Suppress { event, .. }
+            | ShapeRule::SuppressField { event, .. }
+            | ShapeRule::Redact { event, .. }
+            | ShapeRule::RedactStd { event, .. }
+            | ShapeRule::Sample { event, .. }
+            | ShapeRule::Limit { event, .. } => *event,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Redaction {
     Hash,

@@ -93,6 +93,9 @@ pub struct Batch {
     /// The input event of each of `decoded`, shared by the runs of
     /// unchanged egress ([`Unchanged`]) a push of the batch hands over.
     inputs: Rc<[Rc<InputEvent>]>,
+    /// The time of each of `decoded`, read at decoding: running the batch
+    /// reads them in order from here instead of from each input event.
+    times: Vec<i64>,
 }
 
 impl Batch {
@@ -119,30 +122,6 @@ impl Decoded {
             Decoded::Record(r) => &r.input,
         }
     }
-}
-
-/// The time of every event of a batch, read before any is run. Each event
-/// is its own allocations (input event, compact row), rarely in cache on a
-/// high-rate stream; these loads are independent of each other, so the
-/// processor overlaps their misses, where the per-event path would wait
-/// for each in turn. The reference count (egress clones it) and the
-/// compact row (compiled code and the fast lanes read it) are touched too.
-fn event_times<'d>(decoded: impl Iterator<Item = &'d Decoded>) -> Vec<i64> {
-    decoded
-        .map(|d| {
-            let input = d.input();
-            std::hint::black_box(Rc::strong_count(input));
-            if let Decoded::Record(r) = d
-                && let Some(Some(row)) = r.row.get()
-            {
-                // One read per 64-byte line (four slots).
-                for s in row.iter().step_by(4) {
-                    std::hint::black_box(s.tag);
-                }
-            }
-            input.time
-        })
-        .collect()
 }
 
 /// An event's contribution to a window: group keys, aggregate arguments,
@@ -186,6 +165,9 @@ pub struct Engine {
     tallies: Vec<Option<fast::Tally>>,
     /// Per machine, the layouts whose instance key is a plain read.
     machine_keys: Vec<Vec<(u32, fast::Read)>>,
+    /// Per layout, whether its events in a batch take the quiet lane
+    /// (`fast::quiet_layouts`).
+    quiet: Vec<bool>,
     /// Whether any code asks `machine is State` (machine instances are
     /// then taken out while they change, see `run_machine`).
     reads_states: bool,
@@ -544,6 +526,7 @@ impl Engine {
             key_buf: Vec::new(),
             tallies: Vec::new(),
             machine_keys: Vec::new(),
+            quiet: Vec::new(),
             reads_states: true,
             batch_inputs: None,
             batch_at: 0,
@@ -555,6 +538,7 @@ impl Engine {
         engine.routes = fast::routes(&engine.shared.program);
         engine.fast = fast::fast_queries(&engine.shared.program);
         engine.tallies = vec![None; engine.fast.len()];
+        engine.quiet = fast::quiet_layouts(&engine.shared.program, &engine.routes, &engine.fast);
         let inits: Vec<Vec<Value>> = engine
             .shared
             .program
@@ -711,22 +695,42 @@ impl Engine {
             })
             .collect::<Vec<_>>();
         let inputs = decoded.iter().map(|d| d.input().clone()).collect();
-        Batch { decoded, inputs }
+        let times = decoded.iter().map(|d| d.input().time).collect();
+        Batch {
+            decoded,
+            inputs,
+            times,
+        }
     }
 
     /// Feeds a decoded batch, in order: the outputs are exactly those of
     /// feeding its events one at a time.
     pub fn push_batch(&mut self, batch: &Batch) {
-        let times = event_times(batch.decoded.iter());
         self.prefilter(&batch.decoded);
         self.out.0.reserve(batch.decoded.len());
         self.batch_inputs = Some(batch.inputs.clone());
         self.batch_base = self.out.0.len();
-        for (k, d) in batch.decoded.iter().enumerate() {
-            self.batch_at = k;
-            self.process_at(d, times[k], Some(k));
+        for (k, (d, &now)) in batch.decoded.iter().zip(&batch.times).enumerate() {
+            self.run_batched(d, now, k);
         }
         self.batch_inputs = None;
+    }
+
+    /// The event at position `k` of the batch being run: the quiet lane
+    /// (`Engine::run_quiet`) when its layout allows and no timeout is due,
+    /// the general path otherwise.
+    #[inline]
+    fn run_batched(&mut self, d: &Decoded, now: i64, k: usize) {
+        self.batch_at = k;
+        let rec = match d {
+            Decoded::Record(r) if self.quiet.get(r.layout as usize) == Some(&true) => Some(r),
+            Decoded::Unhandled(_) if !self.quiet.is_empty() => None,
+            _ => return self.process_at(d, now, Some(k)),
+        };
+        if self.deadlines.first().is_some_and(|(t, ..)| *t <= now) {
+            return self.process_at(d, now, Some(k));
+        }
+        self.run_quiet(rec, now, k);
     }
 
     /// Feeds a batch of lines, as [`Engine::push_events`] does events;
@@ -743,7 +747,7 @@ impl Engine {
             }
         }
         let decoded: Vec<&Decoded> = batch.iter().filter_map(|b| b.as_ref().ok()).collect();
-        let times = event_times(decoded.iter().copied());
+        let times: Vec<i64> = decoded.iter().map(|d| d.input().time).collect();
         self.prefilter(&decoded);
         self.batch_inputs = Some(decoded.iter().map(|d| d.input().clone()).collect());
         drop(decoded);
@@ -757,8 +761,7 @@ impl Engine {
                     self.out.push(Output::Malformed { line, reason });
                 }
                 Ok(d) => {
-                    self.batch_at = k;
-                    self.process_at(&d, times[k], Some(k));
+                    self.run_batched(&d, times[k], k);
                     k += 1;
                 }
             }
@@ -857,8 +860,8 @@ impl Engine {
         self.process_at(d, d.input().time, None);
     }
 
-    /// [`Engine::process`] with the event's time already read (batches
-    /// read every time first, see [`event_times`]). When no timeout is due
+    /// [`Engine::process`] with the event's time already read (a batch
+    /// keeps its events' times in order, [`Batch`]). When no timeout is due
     /// and no window can close at `now` (the common case within a batch),
     /// the checks for both cost two comparisons.
     /// `at`: the event's position in its batch, for the prefilter's verdicts.
@@ -994,29 +997,37 @@ impl Engine {
         }
         self.counters.egressed += 1;
         if edits.is_empty()
-            && let Some(inputs) = &self.batch_inputs
-            && inputs
-                .get(self.batch_at)
+            && self
+                .batch_inputs
+                .as_ref()
+                .and_then(|inputs| inputs.get(self.batch_at))
                 .is_some_and(|i| Rc::ptr_eq(i, input))
         {
-            // Within a batch, an unchanged event right after another
-            // lengthens its run: no item (and no reference count) per event.
-            let at = self.batch_at;
-            if self.out.0.len() > self.batch_base
-                && let Some(Produced::Unchanged(run)) = self.out.0.last_mut()
-                && run.extend(inputs, at)
-            {
-                return;
-            }
-            self.out
-                .0
-                .push(Produced::Unchanged(Unchanged::one(inputs, at)));
+            self.pass_unchanged(self.batch_at);
             return;
         }
         self.out.0.push(Produced::Egress(Egress {
             input: input.clone(),
             edits,
         }));
+    }
+
+    /// The event at position `at` of the batch being run egresses as it
+    /// came: it lengthens the run of unchanged events right before it, if
+    /// any, so a run costs no item (and no reference count) per event.
+    fn pass_unchanged(&mut self, at: usize) {
+        let Some(inputs) = &self.batch_inputs else {
+            return;
+        };
+        if self.out.0.len() > self.batch_base
+            && let Some(Produced::Unchanged(run)) = self.out.0.last_mut()
+            && run.extend(inputs, at)
+        {
+            return;
+        }
+        self.out
+            .0
+            .push(Produced::Unchanged(Unchanged::one(inputs, at)));
     }
 
     /// Whether a shaping rule's `when` holds for a record (no `when`: always).

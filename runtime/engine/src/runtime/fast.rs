@@ -69,6 +69,29 @@ pub(super) fn routes(p: &Program) -> Vec<Route> {
         .collect()
 }
 
+/// Per event layout, whether its events can take the batch lane
+/// ([`Engine::run_quiet`]): every query they feed has a fast lane, and no
+/// machine, handler or shaping rule reads them, so such an event egresses
+/// unchanged and derives nothing.
+pub(super) fn quiet_layouts(
+    p: &Program,
+    routes: &[Route],
+    fast: &[Option<FastQuery>],
+) -> Vec<bool> {
+    routes
+        .iter()
+        .enumerate()
+        .map(|(layout, r)| {
+            r.machines.is_empty()
+                && r.handlers.is_empty()
+                && r.queries
+                    .iter()
+                    .all(|&qi| fast.get(qi).is_some_and(Option::is_some))
+                && !p.shaping.iter().any(|s| s.event() == layout as u32)
+        })
+        .collect()
+}
+
 /// A plain read of the current event.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Read {
@@ -183,6 +206,9 @@ pub(super) struct FastQuery {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Tally {
     pub start: i64,
+    /// `start` plus the window's length (saturated): an event at a time in
+    /// `start..end` is in this window, with no division to find out.
+    pub end: i64,
     pub n: i64,
 }
 
@@ -244,6 +270,7 @@ impl Engine {
     pub fn general(mut self) -> Engine {
         self.fast.iter_mut().for_each(|f| *f = None);
         self.machine_keys.iter_mut().for_each(Vec::clear);
+        self.quiet.clear();
         self.reads_states = true;
         self
     }
@@ -340,7 +367,63 @@ impl Engine {
         let count_only = fq.count_only;
         self.accumulate(qi, si, owned, &args, start);
         if count_only && self.queries[qi].windows.contains_key(&start) {
-            self.tallies[qi] = Some(Tally { start, n: 0 });
+            self.tallies[qi] = Some(Tally {
+                start,
+                end: start.saturating_add(every),
+                n: 0,
+            });
+        }
+    }
+
+    /// One event of a batch whose layout is quiet ([`quiet_layouts`]), or
+    /// one no layout matches: what `process_at` does for it, without the
+    /// general path's per-event steps that cannot apply (derived records,
+    /// shaping rules, the egress item). The caller has checked that no
+    /// timeout is due at `now`. `at`: the event's position in the batch.
+    #[inline]
+    pub(super) fn run_quiet(&mut self, rec: Option<&Record>, now: i64, at: usize) {
+        self.seq += 1;
+        self.counters.events += 1;
+        match rec {
+            None => self.counters.unhandled += 1,
+            Some(rec) => {
+                let layout = rec.layout as usize;
+                for k in 0..self.routes[layout].queries.len() {
+                    let qi = self.routes[layout].queries[k];
+                    let verdict = self.verdicts[qi]
+                        .get(at)
+                        .copied()
+                        .unwrap_or(super::NOT_ASKED);
+                    if verdict == super::FAILS {
+                        continue;
+                    }
+                    // A count in the window of the event before it: the
+                    // tally's increment, inline.
+                    if let Some(t) = &mut self.tallies[qi]
+                        && now >= t.start
+                        && now < t.end
+                        && (verdict == super::PASSES
+                            || self.fast[qi].as_ref().is_some_and(|f| f.si == 0))
+                    {
+                        t.n += 1;
+                        continue;
+                    }
+                    let passed = match verdict {
+                        super::PASSES => Some(true),
+                        _ => None,
+                    };
+                    self.run_fast_query(qi, rec, passed);
+                }
+            }
+        }
+        self.counters.egressed += 1;
+        self.pass_unchanged(at);
+        if now > self.watermark {
+            self.watermark = now;
+            let cutoff = now.saturating_sub(self.shared.options.lateness_ns);
+            if cutoff >= self.next_close {
+                self.close_windows(cutoff);
+            }
         }
     }
 
