@@ -223,7 +223,7 @@ pub fn event(
             || key == EVENT_NAME_ATTRIBUTE
             || needs.keys.contains(key)
     };
-    record_event(&wire::record(bytes, &keep)?, resource, needs)
+    record_event(wire::record(bytes, &keep)?, resource, needs)
 }
 
 /// The event a record is to the programs: the engine's OTLP mapping
@@ -231,12 +231,12 @@ pub fn event(
 /// `needs` names. A record of an event no program receives keeps none of
 /// its attributes: it still moves the programs' clocks (windows, timeouts).
 pub fn record_event(
-    record: &LogRecord,
+    mut record: LogRecord,
     resource: &BTreeMap<String, Json>,
     needs: &Needs,
 ) -> Result<InputEvent, String> {
     if needs.everything {
-        return otlp_proto::decode_record(record, resource);
+        return otlp_proto::decode_record_owned(record, resource);
     }
     let name: &str = if record.event_name.is_empty() {
         record
@@ -253,12 +253,17 @@ pub fn record_event(
         &record.event_name
     };
     if !needs.events.contains(name) {
-        return otlp_proto::decode_record_only(record, &BTreeMap::new(), &|_| false);
+        record
+            .attributes
+            .retain(|kv| kv.key == EVENT_NAME_ATTRIBUTE);
+        return otlp_proto::decode_record_owned(record, &BTreeMap::new());
     }
-    if needs.all_attributes {
-        return otlp_proto::decode_record(record, resource);
+    if !needs.all_attributes {
+        record
+            .attributes
+            .retain(|kv| kv.key == EVENT_NAME_ATTRIBUTE || needs.keys.contains(&kv.key));
     }
-    otlp_proto::decode_record_only(record, resource, &|key| needs.keys.contains(key))
+    otlp_proto::decode_record_owned(record, resource)
 }
 
 // ----------------------------------------------------------------- outbound
@@ -595,6 +600,13 @@ mod tests {
             .collect();
         assert_eq!(from_json.len(), 2);
         assert_eq!(from_proto, from_json);
+        // Moving the record's attributes in changes nothing.
+        let from_owned: Vec<InputEvent> = rl.scope_logs[0]
+            .log_records
+            .iter()
+            .map(|r| otlp_proto::decode_record_owned(r.clone(), &res).unwrap())
+            .collect();
+        assert_eq!(from_owned, from_json);
     }
 
     fn record() -> LogRecord {
@@ -738,21 +750,21 @@ mod tests {
             keys: Names::from_iter(["secret".to_string()]),
             ..Needs::default()
         };
-        let e = record_event(&record(), &BTreeMap::new(), &needs).unwrap();
+        let e = record_event(record(), &BTreeMap::new(), &needs).unwrap();
         assert_eq!(e.attributes.keys().collect::<Vec<_>>(), ["secret"]);
         assert_eq!(e.time, 5);
         let other = LogRecord {
             event_name: "Other".into(),
             ..record()
         };
-        let e = record_event(&other, &BTreeMap::new(), &needs).unwrap();
+        let e = record_event(other, &BTreeMap::new(), &needs).unwrap();
         assert!(e.attributes.is_empty());
         assert_eq!((e.name.as_deref(), e.time), (Some("Other"), 5));
         let all = Needs {
             everything: true,
             ..needs
         };
-        let full = record_event(&record(), &BTreeMap::new(), &all).unwrap();
+        let full = record_event(record(), &BTreeMap::new(), &all).unwrap();
         assert_eq!(
             full,
             otlp_proto::decode_record(&record(), &BTreeMap::new()).unwrap()

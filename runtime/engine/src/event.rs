@@ -1170,6 +1170,45 @@ pub mod otlp_proto {
         resource: &BTreeMap<String, Json>,
         keep: &dyn Fn(&str) -> bool,
     ) -> Result<InputEvent, String> {
+        let attributes = (record.attributes.iter())
+            .filter(|kv| kv.key == EVENT_NAME_ATTRIBUTE || keep(&kv.key))
+            .map(|kv| {
+                (
+                    kv.key.clone(),
+                    kv.value.as_ref().map_or(Json::Null, any_value),
+                )
+            })
+            .collect();
+        with_attributes(record, attributes, resource)
+    }
+
+    /// [`decode_record`] of a record the caller gives up: its attributes'
+    /// keys and text move into the event instead of being copied.
+    pub fn decode_record_owned(
+        mut record: LogRecord,
+        resource: &BTreeMap<String, Json>,
+    ) -> Result<InputEvent, String> {
+        let attributes = std::mem::take(&mut record.attributes)
+            .into_iter()
+            .map(|kv| {
+                let value = match kv.value {
+                    Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(s)),
+                    }) => Json::String(s),
+                    other => other.as_ref().map_or(Json::Null, any_value),
+                };
+                (kv.key, value)
+            })
+            .collect();
+        with_attributes(&record, attributes, resource)
+    }
+
+    /// The event of `record` with `attributes` (decoded already).
+    fn with_attributes(
+        record: &LogRecord,
+        attributes: BTreeMap<String, Json>,
+        resource: &BTreeMap<String, Json>,
+    ) -> Result<InputEvent, String> {
         let nanos = |v: u64, what: &str| {
             i64::try_from(v).map_err(|_| {
                 format!("{what}: {v} nanoseconds since the epoch is past the year 2262")
@@ -1195,15 +1234,7 @@ pub mod otlp_proto {
                 .and_then(|b| super::body_text(any_value(b))),
             trace_id: hex(&record.trace_id),
             span_id: hex(&record.span_id),
-            attributes: (record.attributes.iter())
-                .filter(|kv| kv.key == EVENT_NAME_ATTRIBUTE || keep(&kv.key))
-                .map(|kv| {
-                    (
-                        kv.key.clone(),
-                        kv.value.as_ref().map_or(Json::Null, any_value),
-                    )
-                })
-                .collect(),
+            attributes,
             resource: resource.clone(),
             ..InputEvent::default()
         };
