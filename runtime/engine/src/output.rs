@@ -402,20 +402,25 @@ pub struct Unchanged {
 }
 
 impl Unchanged {
-    /// The run of `inputs[at]` alone.
-    pub(crate) fn one(inputs: &Rc<[Rc<InputEvent>]>, at: usize) -> Unchanged {
+    /// The run of `inputs[start..end]`.
+    pub(crate) fn span(inputs: &Rc<[Rc<InputEvent>]>, start: usize, end: usize) -> Unchanged {
         Unchanged {
             inputs: inputs.clone(),
-            start: at,
-            end: at + 1,
+            start,
+            end,
         }
     }
 
-    /// Adds `inputs[at]` to the run if it comes right after its last event
-    /// in the same list; false (nothing changed) otherwise.
-    pub(crate) fn extend(&mut self, inputs: &Rc<[Rc<InputEvent>]>, at: usize) -> bool {
-        if self.end == at && Rc::ptr_eq(&self.inputs, inputs) {
-            self.end += 1;
+    /// Adds `inputs[start..end]` to the run if they come right after its
+    /// last event in the same list; false (nothing changed) otherwise.
+    pub(crate) fn extend(
+        &mut self,
+        inputs: &Rc<[Rc<InputEvent>]>,
+        start: usize,
+        end: usize,
+    ) -> bool {
+        if self.end == start && Rc::ptr_eq(&self.inputs, inputs) {
+            self.end = end;
             true
         } else {
             false

@@ -168,6 +168,9 @@ pub struct Engine {
     /// Per layout, whether its events in a batch take the quiet lane
     /// (`fast::quiet_layouts`).
     quiet: Vec<bool>,
+    /// Positions in the batch being run of the events the quiet lane let
+    /// through and not yet handed over (`Engine::flush_quiet`).
+    quiet_run: (usize, usize),
     /// Whether any code asks `machine is State` (machine instances are
     /// then taken out while they change, see `run_machine`).
     reads_states: bool,
@@ -527,6 +530,7 @@ impl Engine {
             tallies: Vec::new(),
             machine_keys: Vec::new(),
             quiet: Vec::new(),
+            quiet_run: (0, 0),
             reads_states: true,
             batch_inputs: None,
             batch_at: 0,
@@ -713,6 +717,7 @@ impl Engine {
         for (k, (d, &now)) in batch.decoded.iter().zip(&batch.times).enumerate() {
             self.run_batched(d, now, k);
         }
+        self.flush_quiet();
         self.batch_inputs = None;
     }
 
@@ -725,9 +730,13 @@ impl Engine {
         let rec = match d {
             Decoded::Record(r) if self.quiet.get(r.layout as usize) == Some(&true) => Some(r),
             Decoded::Unhandled(_) if !self.quiet.is_empty() => None,
-            _ => return self.process_at(d, now, Some(k)),
+            _ => {
+                self.flush_quiet();
+                return self.process_at(d, now, Some(k));
+            }
         };
         if self.deadlines.first().is_some_and(|(t, ..)| *t <= now) {
+            self.flush_quiet();
             return self.process_at(d, now, Some(k));
         }
         self.run_quiet(rec, now, k);
@@ -757,6 +766,7 @@ impl Engine {
         for item in batch {
             match item {
                 Err((line, reason)) => {
+                    self.flush_quiet();
                     self.counters.malformed += 1;
                     self.out.push(Output::Malformed { line, reason });
                 }
@@ -766,6 +776,7 @@ impl Engine {
                 }
             }
         }
+        self.flush_quiet();
         self.batch_inputs = None;
     }
 
@@ -1003,7 +1014,7 @@ impl Engine {
                 .and_then(|inputs| inputs.get(self.batch_at))
                 .is_some_and(|i| Rc::ptr_eq(i, input))
         {
-            self.pass_unchanged(self.batch_at);
+            self.pass_unchanged(self.batch_at, self.batch_at + 1);
             return;
         }
         self.out.0.push(Produced::Egress(Egress {
@@ -1012,22 +1023,34 @@ impl Engine {
         }));
     }
 
-    /// The event at position `at` of the batch being run egresses as it
-    /// came: it lengthens the run of unchanged events right before it, if
-    /// any, so a run costs no item (and no reference count) per event.
-    fn pass_unchanged(&mut self, at: usize) {
+    /// The events at positions `start..end` of the batch being run egress
+    /// as they came: they lengthen the run of unchanged events right before
+    /// them, if any, so a run costs no item (and no reference count) per
+    /// event.
+    fn pass_unchanged(&mut self, start: usize, end: usize) {
         let Some(inputs) = &self.batch_inputs else {
             return;
         };
         if self.out.0.len() > self.batch_base
             && let Some(Produced::Unchanged(run)) = self.out.0.last_mut()
-            && run.extend(inputs, at)
+            && run.extend(inputs, start, end)
         {
             return;
         }
         self.out
             .0
-            .push(Produced::Unchanged(Unchanged::one(inputs, at)));
+            .push(Produced::Unchanged(Unchanged::span(inputs, start, end)));
+    }
+
+    /// Hands over the events the quiet lane let through since the last
+    /// output (`Engine::run_quiet`): before anything else is produced, so
+    /// the order of outputs is that of the general path.
+    fn flush_quiet(&mut self) {
+        let (start, end) = self.quiet_run;
+        if start < end {
+            self.pass_unchanged(start, end);
+            self.quiet_run = (end, end);
+        }
     }
 
     /// Whether a shaping rule's `when` holds for a record (no `when`: always).
