@@ -18,7 +18,7 @@ use std::rc::Rc;
 use dtc_engine::interp::{Effect, Fault, Frame, Interp, draw, extension};
 use dtc_engine::slots::Slot;
 use dtc_engine::value::Value;
-use dtc_ir::{Stmt, Type};
+use dtc_ir::{AssignOp, Place, Stmt, Type};
 
 use crate::compile::Tables;
 
@@ -158,11 +158,21 @@ pub(crate) extern "C" fn h_read(ctx: *mut NativeCtx, space: u64, idx: u64, out: 
         0 => f.locals.get(idx as usize),
         1 => f.vars.get(idx as usize),
         _ => f.slots.get(idx as usize),
+    };
+    match v {
+        // A string is held by address: kept alive until the call returns,
+        // since the code may assign the place meanwhile.
+        Some(v @ (Value::Str(_) | Value::Bytes(_))) => {
+            let v = v.clone();
+            // SAFETY: `out` is the caller's stack slot.
+            unsafe { put(e, v, out) }
+        }
+        // Anything else is its slot: nothing to keep, nothing to clone.
+        // SAFETY: `out` is the caller's stack slot.
+        Some(v) => unsafe { out.write(Slot::from_value(v).unwrap_or(Slot::ABSENT)) },
+        // SAFETY: as above.
+        None => unsafe { out.write(Slot::ABSENT) },
     }
-    .cloned()
-    .unwrap_or(Value::None);
-    // SAFETY: `out` is the caller's stack slot.
-    unsafe { put(e, v, out) }
 }
 
 /// Records a fault raised by compiled arithmetic.
@@ -267,6 +277,30 @@ pub(crate) extern "C" fn h_assign(ctx: *mut NativeCtx, id: u64, slot: *const Slo
     };
     // SAFETY: `slot` is the caller's stack slot with the value's slot.
     let v = unsafe { to_value(slot.read(), type_code(&value.ty)) };
+    // A plain `=` to a local, variable or state slot (a machine's
+    // `started = event.time`) is the interpreter's store without its
+    // dispatch on the operator and without the panic guard: it runs no
+    // interpreter code. Anything else goes through `store`.
+    if *op == AssignOp::Set {
+        let f = &mut *e.frame;
+        let target = match place {
+            Place::Local(i) => Some(f.locals.get_mut(*i as usize)),
+            Place::Var(i) => Some(f.vars.get_mut(*i as usize)),
+            Place::StateVar(i) => Some(f.slots.get_mut(*i as usize)),
+            Place::Entry(..) => None,
+        };
+        match target {
+            Some(Some(t)) => {
+                *t = v;
+                return OK;
+            }
+            Some(None) => {
+                e.fault = Some(Fault::Invalid("place out of range".into()));
+                return FAULT;
+            }
+            None => {}
+        }
+    }
     match caught(e, |e| e.interp.store(place, *op, v, e.frame)) {
         Some(Ok(())) => OK,
         Some(Err(f)) => {

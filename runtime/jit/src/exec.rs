@@ -90,6 +90,49 @@ impl JitExecutor {
     }
 }
 
+impl JitExecutor {
+    /// [`JitExecutor::enter`] for code whose result is a plain number (a
+    /// body's status, a selected transition): no value is read back, so
+    /// nothing is built or dropped for it.
+    fn call(
+        &self,
+        code: Code,
+        (event, state): (*const Slot, u64),
+        i: &mut Interp<'_>,
+        f: &mut Frame<'_>,
+    ) -> Result<u64, (u64, Fault)> {
+        let mut env = Env {
+            interp: i,
+            frame: f,
+            tables: &self.compiled.tables,
+            keep: Vec::new(),
+            fault: None,
+        };
+        let mut ctx = NativeCtx {
+            event,
+            row: std::ptr::null(),
+            env: (&raw mut env).cast(),
+            state,
+            out: Slot::ABSENT,
+        };
+        // SAFETY: as in `enter`: `code` was compiled for this context
+        // layout; `event` is null or the live compact row of the frame's
+        // record, of the layout the code was compiled for (checked by the
+        // caller); the code reads no query row; `env` lives on this stack
+        // frame until the call returns.
+        let status = unsafe { code(&mut ctx) };
+        if status == OK {
+            Ok(ctx.out.bits)
+        } else {
+            let fault = env
+                .fault
+                .take()
+                .unwrap_or_else(|| Fault::Invalid("compiled code failed without a fault".into()));
+            Err((ctx.out.bits, fault))
+        }
+    }
+}
+
 impl Executor for JitExecutor {
     fn eval(
         &self,
@@ -145,14 +188,26 @@ impl Executor for JitExecutor {
         i: &mut Interp<'_>,
         f: &mut Frame<'_>,
     ) -> Result<(), Fault> {
-        let Some(c) = self.compiled.bodies.get(&site) else {
+        let compiled = match site {
+            Site::TransitionBody {
+                machine,
+                transition,
+            } => self
+                .compiled
+                .transitions
+                .get(machine as usize)
+                .and_then(|m| m.get(transition as usize)?.as_ref()),
+            _ => self.compiled.bodies.get(&site),
+        };
+        let Some(c) = compiled else {
             return i.run(body, f);
         };
         let Ok(event) = event_row(f, c.event) else {
             return i.run(body, f);
         };
-        self.enter(c.code, (event, std::ptr::null(), 0), i, f, |_| Value::None)
+        self.call(c.code, (event, 0), i, f)
             .map(|_| ())
+            .map_err(|(_, fault)| fault)
     }
 
     fn select(
@@ -166,27 +221,21 @@ impl Executor for JitExecutor {
     ) -> Result<Option<usize>, (usize, Fault)> {
         let fallback =
             |i: &mut Interp<'_>, f: &mut Frame<'_>| select_in_order(self, mi, m, rec, state, i, f);
-        let Some(c) = self.compiled.selects.get(&(mi, rec.layout)) else {
+        let code = self
+            .compiled
+            .selects
+            .get(mi as usize)
+            .and_then(|m| *m.get(rec.layout as usize)?);
+        let Some(code) = code else {
             return fallback(i, f);
         };
         let Some(row) = rec.compact().map(|r| r.as_ptr()) else {
             return fallback(i, f);
         };
-        let mut chosen = 0u64;
-        let r = self.enter(
-            c.code,
-            (row, std::ptr::null(), u64::from(state)),
-            i,
-            f,
-            |ctx| {
-                chosen = ctx.out.bits;
-                Value::None
-            },
-        );
-        match r {
-            Ok(_) if chosen as i64 == -1 => Ok(None),
-            Ok(_) => Ok(Some(chosen as usize)),
-            Err(fault) => Err((chosen as usize, fault)),
+        match self.call(code, (row, u64::from(state)), i, f) {
+            Ok(chosen) if chosen as i64 == -1 => Ok(None),
+            Ok(chosen) => Ok(Some(chosen as usize)),
+            Err((chosen, fault)) => Err((chosen as usize, fault)),
         }
     }
 

@@ -118,9 +118,13 @@ pub(crate) type SiteMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) struct Compiled {
     module: Option<JITModule>,
     pub exprs: SiteMap<Site, ExprCode>,
+    /// Bodies by site, but for machine transitions' (`transitions`).
     pub bodies: SiteMap<Site, BodyCode>,
-    /// Transition selection by (machine, event layout).
-    pub selects: SiteMap<(u32, u32), BodyCode>,
+    /// The bodies of machine transitions, by machine then transition, and
+    /// transition selection, by machine then event layout: asked for on
+    /// every machine event, so indexed, not hashed.
+    pub transitions: Vec<Vec<Option<BodyCode>>>,
+    pub selects: Vec<Vec<Option<Code>>>,
     pub filters: SiteMap<u32, BatchFilter>,
     pub tables: Tables,
     pub report: Report,
@@ -237,7 +241,16 @@ pub(crate) fn compile(program: &Program) -> Result<Compiled, CompileError> {
     let mut out = Compiled {
         exprs: SiteMap::default(),
         bodies: SiteMap::default(),
-        selects: SiteMap::default(),
+        transitions: program
+            .machines
+            .iter()
+            .map(|m| m.transitions.iter().map(|_| None).collect())
+            .collect(),
+        selects: program
+            .machines
+            .iter()
+            .map(|_| vec![None; program.events.len()])
+            .collect(),
         filters: SiteMap::default(),
         tables: std::mem::take(&mut b.tables),
         report: std::mem::take(&mut b.report),
@@ -262,13 +275,26 @@ pub(crate) fn compile(program: &Program) -> Result<Compiled, CompileError> {
                 );
             }
             (Kind::Body(_), Some(site)) => {
-                out.bodies.insert(
-                    site,
-                    BodyCode {
-                        code,
-                        event: p.event,
-                    },
-                );
+                let body = BodyCode {
+                    code,
+                    event: p.event,
+                };
+                let at = match site {
+                    Site::TransitionBody {
+                        machine,
+                        transition,
+                    } => out
+                        .transitions
+                        .get_mut(machine as usize)
+                        .and_then(|m| m.get_mut(transition as usize)),
+                    _ => None,
+                };
+                match at {
+                    Some(at) => *at = Some(body),
+                    None => {
+                        out.bodies.insert(site, body);
+                    }
+                }
             }
             (Kind::Select(_, layout), _) => {
                 let mi = p
@@ -277,13 +303,12 @@ pub(crate) fn compile(program: &Program) -> Result<Compiled, CompileError> {
                     .next()
                     .and_then(|x| x.parse::<u32>().ok())
                     .ok_or_else(|| CompileError(format!("bad selector name {}", p.what)))?;
-                out.selects.insert(
-                    (mi, layout),
-                    BodyCode {
-                        code,
-                        event: Some(layout),
-                    },
-                );
+                let at = out
+                    .selects
+                    .get_mut(mi as usize)
+                    .and_then(|m| m.get_mut(layout as usize))
+                    .ok_or_else(|| CompileError(format!("no machine or layout for {}", p.what)))?;
+                *at = Some(code);
             }
             _ => return Err(CompileError(format!("no site for {}", p.what))),
         }

@@ -305,6 +305,73 @@ fn compare(mode: &'static str, expected: &str, actual: &str) -> Result<(), Diff>
 mod tests {
     use super::*;
 
+    /// A machine's compiled selector and bodies over strings and numbers
+    /// in its state: plain assignments (the helper's direct store) of
+    /// state slots and variables, a string read back and assigned to
+    /// itself (held while the body runs), `+=` (the interpreter's store),
+    /// faults in a guard and in a body, timeouts, evictions.
+    #[test]
+    fn machine_selectors_and_bodies_match_the_interpreter() {
+        let src = "event Open { id: int, who: string }\n\
+                   event Step { id: int, n: int }\n\
+                   event Close { id: int }\n\
+                   machine s per event.id max 3 {\n\
+                    var last: string = \"\"\n\
+                    var steps: int = 0\n\
+                    state Closed\n\
+                    state Opened { who: string, n: int = 0 }\n\
+                    on Open in Closed -> Opened {\n who = event.who\n last = event.who\n }\n\
+                    on Step in Opened when n / event.n >= 0 -> Opened {\n\
+                      n = n + event.n\n steps += 1\n who = who\n\
+                      emit log Stepped { who: who, last: last, n: n }\n }\n\
+                    on Close in Opened -> Closed { emit log Shut { who: who, steps: steps } }\n\
+                    after 10s in Opened -> Closed { emit log Expired { who: who } }\n\
+                   }";
+        let session = dtc_driver::Session::new(dtc_driver::MemoryFs::new());
+        let out = session.check_source("machine.dt", src);
+        assert!(!out.has_errors(), "{:?}", out.diagnostics);
+        let program = out.lower().expect("checks").expect("verifies");
+        let executor = exec::JitExecutor {
+            compiled: jit::compile(&program).expect("compiles"),
+        };
+        assert!(executor.compiled.selects[0].iter().flatten().count() == 3);
+        let mut input = String::new();
+        let mut t = 1_795_341_600_000_000_000i64;
+        for k in 0..200i64 {
+            t += if k % 23 == 22 { 15 } else { 1 } * 1_000_000_000;
+            let id = if k % 11 == 10 { 100 + k } else { k / 2 % 3 };
+            let line = match k % 4 {
+                0 => format!(
+                    r#"{{"event":"Open","time":{t},"id":{id},"who":"w{}"}}"#,
+                    k % 5
+                ),
+                1 | 2 => format!(
+                    r#"{{"event":"Step","time":{t},"id":{id},"n":{}}}"#,
+                    [1, 0, 7, i64::MAX / 2][(k / 4 % 4) as usize]
+                ),
+                _ => format!(r#"{{"event":"Close","time":{t},"id":{id}}}"#),
+            };
+            input.push_str(&line);
+            input.push('\n');
+        }
+        let expected = Engine::new(program.clone(), Options::default())
+            .general()
+            .run_json_lines(&input);
+        // Each case happened (and no count of faults or evictions is zero).
+        for (what, present) in [
+            ("Stepped", true),
+            ("Shut", true),
+            ("Expired", true),
+            (r#""faults":0"#, false),
+            (r#""evictions":0"#, false),
+        ] {
+            assert_eq!(expected.contains(what), present, "{what}: {expected}");
+        }
+        if let Err(d) = differential(&program, &Options::default(), &input) {
+            panic!("{d}");
+        }
+    }
+
     /// Batch filters of queries over two layouts, and one layout read by
     /// two queries, over batches that mix the layouts with unknown events:
     /// the verdicts land at the right events.

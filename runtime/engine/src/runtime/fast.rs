@@ -458,12 +458,12 @@ fn settle(tally: &mut Option<Tally>, q: &mut super::QueryState) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::event::{Input, decode_line};
     use crate::runtime::Options;
 
-    fn program(src: &str) -> Program {
+    pub(in crate::runtime) fn program(src: &str) -> Program {
         let session = dtc_driver::Session::new(dtc_driver::MemoryFs::new());
         let out = session.check_source("fast.dt", src);
         assert!(!out.has_errors(), "{:?}", out.diagnostics);
@@ -471,10 +471,10 @@ mod tests {
     }
 
     const T0: i64 = 1_795_341_600_000_000_000;
-    const S: i64 = 1_000_000_000;
+    pub(in crate::runtime) const S: i64 = 1_000_000_000;
 
     /// An event line at `t` seconds after `T0`.
-    fn line(event: &str, t: i64, fields: &str) -> String {
+    pub(in crate::runtime) fn line(event: &str, t: i64, fields: &str) -> String {
         format!(r#"{{"event":"{event}","time":{},{fields}}}"#, T0 + t)
     }
 
@@ -496,7 +496,7 @@ mod tests {
     /// batches decoded ahead (`push_batch`), each compared with the
     /// reference. Returns the reference's summary, for the tests to show
     /// that the case they build happened.
-    fn check(src: &str, o: &Options, input: &[String]) -> serde_json::Value {
+    pub(in crate::runtime) fn check(src: &str, o: &Options, input: &[String]) -> serde_json::Value {
         let p = program(src);
         let text = input.join("\n");
         let expected = reference(&p, o, &text);

@@ -374,10 +374,7 @@ fn step_machine(
         .map_or("?", |s| s.name.as_str());
     let by = format!(
         "machine {} on {} in {} -> {}",
-        m.name,
-        program.events[t.event as usize].name,
-        from,
-        m.states[t.target as usize].name
+        m.name, program.events[t.event as usize].name, from, m.states[t.target as usize].name
     );
     match result {
         Ok(()) => {
@@ -495,5 +492,105 @@ fn enter_state(
         if let Some(s) = slots.get_mut(*slot as usize) {
             *s = v;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The machine lane against the general path (`fast::tests::check`
+    //! runs both, line by line, in batches of lines and in decoded
+    //! batches), on the cases the lane takes shortcuts around: empty
+    //! bodies, steps that emit nothing, timeouts with and without bodies,
+    //! evictions at `max`, faults in guards and bodies, string keys, and
+    //! `is` reads.
+
+    use super::super::fast::tests::{S, check, line, program};
+    use crate::runtime::Options;
+
+    /// Three events over three instances of `m` and now and then a new
+    /// one (max 3: evictions), with gaps that let the timeout fire, ticks
+    /// of zero (a guard divides by them) and ticks that overflow a body's
+    /// arithmetic.
+    fn stream() -> Vec<String> {
+        let mut input = Vec::new();
+        let mut t = 0;
+        for k in 0..120i64 {
+            // Now and then a pause past the 20s timeout.
+            t += if k % 17 == 16 { 25 } else { 1 };
+            let id = if k % 13 == 12 { 10 + k } else { k % 3 };
+            let who = ["ann", "bob", "cy"][(k % 3) as usize];
+            let (name, fields) = match k % 5 {
+                0 | 3 => ("Start", format!(r#""id":{id},"who":"{who}""#)),
+                1 => (
+                    "Tick",
+                    format!(r#""id":{id},"n":{}"#, [0, 1, 2][(k % 3) as usize]),
+                ),
+                2 => ("Tick", format!(r#""id":{id},"n":{}"#, i64::MAX / 3)),
+                _ => ("End", format!(r#""id":{id}"#)),
+            };
+            input.push(line(name, t * S, &fields));
+        }
+        input.push(line("End", (t + 60) * S, r#""id":1"#));
+        input
+    }
+
+    const EVENTS: &str = "event Start { id: int, who: string }\n\
+                          event Tick { id: int, n: int }\n\
+                          event End { id: int }\n";
+
+    /// The machine every test runs; `extra` adds to its program.
+    fn machine(extra: &str) -> String {
+        format!(
+            "{EVENTS}\
+             machine m per event.id max 3 {{\n\
+              var total: int = 0\n\
+              state Idle\n\
+              state Busy {{ at: timestamp, who: string, ticks: int = 0 }}\n\
+              on Start in Idle -> Busy {{\n at = event.time\n who = event.who\n }}\n\
+              on Tick in Busy when ticks / event.n > 100 -> Busy\n\
+              on Tick in Busy -> Busy {{\n ticks += event.n\n total += event.n\n\
+                let big = ticks * 4\n emit log Ticked {{ id: event.id, big: big }}\n }}\n\
+              on End in Busy when event.time - at > 2s -> Idle {{\n\
+                emit log Slow {{ id: event.id, who: who, total: total }}\n\
+                trigger cpu_sample(for: 30s) limit 1 per 10s\n }}\n\
+              on End in Busy -> Idle\n\
+              after 20s in Busy -> Idle {{ emit log Late {{ total: total }} }}\n\
+             }}\n{extra}"
+        )
+    }
+
+    #[test]
+    fn steps_timeouts_evictions_and_faults_match_the_general_path() {
+        let src = machine(
+            "machine names per event.who max 2 {\n state A\n state B\n\
+             on Start in A -> B\n on Start in B -> A { emit log Flip { who: event.who } }\n}",
+        );
+        assert!(!super::super::fast::reads_states(&program(&src)));
+        let summary = check(&src, &Options::default(), &stream());
+        // Each shortcut's case happened: evictions, faults (a guard's
+        // division by zero, a body's overflow), emits, actions, and
+        // timeouts (their `Late` logs).
+        for counter in ["evictions", "faults", "derived", "actions_fired"] {
+            assert!(summary[counter].as_u64() > Some(0), "{counter}: {summary}");
+        }
+        let outputs = crate::Engine::new(program(&src), Options::default())
+            .general()
+            .run_json_lines(&stream().join("\n"));
+        assert!(outputs.contains(r#""Late""#), "{outputs}");
+    }
+
+    #[test]
+    fn a_timeout_without_a_body_and_is_reads_match_the_general_path() {
+        // `m is Busy` elsewhere: instances are taken out while they change.
+        let src = machine(
+            "machine seen per event.id max 4 {\n state X\n state Y\n\
+             on Start in X when m is Busy -> Y { emit log Seen { id: event.id } }\n\
+             on End in Y -> X\n after 3s in Y -> X\n}\n\
+             query busy = Tick | where m is Busy | summarize n = count() every 10s | emit metric \"busy\"",
+        );
+        assert!(super::super::fast::reads_states(&program(&src)));
+        let summary = check(&src, &Options::default(), &stream());
+        assert!(summary["derived"].as_u64() > Some(0), "{summary}");
+        assert!(summary["evictions"].as_u64() > Some(0), "{summary}");
     }
 }
