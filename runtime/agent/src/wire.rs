@@ -534,6 +534,29 @@ fn key_of(body: &[u8]) -> &str {
     key
 }
 
+/// An attribute (a `KeyValue` body) in the form senders write it, a key
+/// and at most one value: the key and the value's body, read in one walk;
+/// `None` for any other form (a repeated value, which prost merges, or a
+/// `key_strindex`), which the caller decodes whole.
+fn plain_key_value(body: &[u8]) -> Option<(&str, Option<&[u8]>)> {
+    let mut key = "";
+    let mut value = None;
+    let mut plain = true;
+    fields(body, |tag, wire, buf, _| {
+        match tag {
+            1 => key = string(wire, buf)?,
+            2 if value.is_none() => value = Some(delimited(wire, buf)?),
+            _ => {
+                plain = false;
+                return Err(String::new());
+            }
+        }
+        Ok(())
+    })
+    .ok()?;
+    plain.then_some((key, value))
+}
+
 /// A record decoded as prost would, except that only the attributes whose
 /// key `keep` accepts are kept: what ingress needs of a record, without
 /// the cost of what no program reads.
@@ -554,9 +577,22 @@ pub fn record(body: &[u8], keep: &dyn Fn(&str) -> bool) -> Result<LogRecord> {
             }
             6 => {
                 let inner = delimited(wire, buf)?;
-                if keep(key_of(inner)) {
-                    r.attributes
-                        .push(KeyValue::decode(inner).map_err(prost_error)?);
+                match plain_key_value(inner) {
+                    Some((key, value)) if keep(key) => r.attributes.push(KeyValue {
+                        key: key.to_owned(),
+                        value: value
+                            .map(AnyValue::decode)
+                            .transpose()
+                            .map_err(prost_error)?,
+                        key_strindex: 0,
+                    }),
+                    Some(_) => {}
+                    None => {
+                        let kv = KeyValue::decode(inner).map_err(prost_error)?;
+                        if keep(&kv.key) {
+                            r.attributes.push(kv);
+                        }
+                    }
                 }
             }
             7 => r.dropped_attributes_count = varint(wire, buf)? as u32,
