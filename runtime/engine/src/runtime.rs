@@ -164,7 +164,7 @@ pub struct Engine {
     /// Per query, counts not yet added to their window (`fast::Tally`).
     tallies: Vec<Option<fast::Tally>>,
     /// Per machine, the layouts whose instance key is a plain read.
-    machine_keys: Vec<Vec<(u32, fast::Read)>>,
+    machine_keys: Vec<Vec<(u32, machine::KeyRead)>>,
     /// Per layout, whether its events in a batch take the quiet lane
     /// (`fast::quiet_layouts`).
     quiet: Vec<bool>,
@@ -537,7 +537,7 @@ impl Engine {
             batch_base: 0,
             verdicts: Vec::new(),
         };
-        engine.machine_keys = fast::machine_keys(&engine.shared.program);
+        engine.machine_keys = machine::key_reads(&engine.shared.program);
         engine.reads_states = fast::reads_states(&engine.shared.program);
         engine.routes = fast::routes(&engine.shared.program);
         engine.fast = fast::fast_queries(&engine.shared.program);

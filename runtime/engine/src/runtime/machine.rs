@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use dtc_ir::{Machine, State, StdField, VarDef};
+use dtc_ir::{Machine, Program, State, StdField, VarDef};
 
 use super::{Engine, FastMap, Machines, NoWorld, Outputs, Shared, fast};
 use crate::exec::{Executor, Site};
@@ -73,28 +73,55 @@ fn frame<'f>(
     }
 }
 
-/// The key of a plain read (`fast::machine_keys`) for a record, as
-/// [`machine_key`] computes it: an integer standard field is read from
-/// the record's compact row when it has one (the row is built by the same
-/// rules as `std_field`, without its lookup among the attributes); a
-/// timestamp is never a key. `Some(None)`: the read has no key value;
-/// `None`: the key is not a plain read, compute it the general way.
-pub(super) fn plain_key(reads: &[(u32, fast::Read)], rec: &Record) -> Option<Option<Key>> {
-    let (_, read) = reads.iter().find(|(layout, _)| *layout == rec.layout)?;
-    Some(match *read {
-        fast::Read::Field(s) => rec.slots.get(s as usize).and_then(Key::from_value),
-        fast::Read::Std(StdField::Time | StdField::ObservedTime) => None,
-        fast::Read::Std(f @ (StdField::Severity | StdField::ThreadId)) => {
-            let slot = match (rec.row.get(), crate::slots::std_slot(f)) {
-                (Some(Some(row)), Some(at)) => row.get(at as usize),
-                _ => None,
-            };
-            match slot {
-                Some(s) => (s.tag == crate::slots::TAG_PRESENT).then_some(Key::Int(s.bits as i64)),
-                None => Key::from_value(&std_field(rec, f)),
+/// How the instance key of a machine is read from one layout's events,
+/// when it is a plain read of the event (`fast::machine_keys`), resolved
+/// at load.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum KeyRead {
+    /// Declared field `slot`.
+    Field(u32),
+    /// An integer standard field, at `at` in the record's compact row when
+    /// it has one (the row is built by the same rules as `std_field`,
+    /// without its lookup among the attributes).
+    RowInt { at: u32, field: StdField },
+    /// Any other standard field.
+    Std(StdField),
+}
+
+/// Per machine of `p`, the layouts whose instance key is a plain read.
+pub(super) fn key_reads(p: &Program) -> Vec<Vec<(u32, KeyRead)>> {
+    let resolve = |read: fast::Read| match read {
+        fast::Read::Field(s) => KeyRead::Field(s),
+        fast::Read::Std(field @ (StdField::Severity | StdField::ThreadId)) => {
+            match crate::slots::std_slot(field) {
+                Some(at) => KeyRead::RowInt { at, field },
+                None => KeyRead::Std(field),
             }
         }
-        fast::Read::Std(f) => Key::from_value(&std_field(rec, f)),
+        fast::Read::Std(f) => KeyRead::Std(f),
+    };
+    fast::machine_keys(p)
+        .into_iter()
+        .map(|m| m.into_iter().map(|(l, r)| (l, resolve(r))).collect())
+        .collect()
+}
+
+/// The key of a plain read for a record, as [`machine_key`] computes it.
+/// `Some(None)`: the read has no key value; `None`: the key is not a
+/// plain read, compute it the general way.
+#[inline]
+fn plain_key(reads: &[(u32, KeyRead)], rec: &Record) -> Option<Option<Key>> {
+    let (_, read) = reads.iter().find(|(layout, _)| *layout == rec.layout)?;
+    Some(match *read {
+        KeyRead::Field(s) => rec.slots.get(s as usize).and_then(Key::from_value),
+        KeyRead::RowInt { at, field } => match rec.row.get() {
+            Some(Some(row)) if (at as usize) < row.len() => {
+                let s = row[at as usize];
+                (s.tag == crate::slots::TAG_PRESENT).then_some(Key::Int(s.bits as i64))
+            }
+            _ => Key::from_value(&std_field(rec, field)),
+        },
+        KeyRead::Std(f) => Key::from_value(&std_field(rec, f)),
     })
 }
 
