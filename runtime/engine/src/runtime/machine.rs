@@ -13,11 +13,12 @@
 //! The outputs are the general path's, which `Engine::general` keeps as
 //! the reference the differential tests compare with.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
 
 use dtc_ir::{Machine, Program, State, StdField, VarDef};
 
-use super::{Engine, FastMap, Machines, NoWorld, Outputs, Shared, fast};
+use super::{Engine, Machines, NoWorld, Outputs, Shared, fast};
 use crate::exec::{Executor, Site};
 use crate::interp::{Effect, Frame, Interp, World, std_field};
 use crate::output::{Counters, Output};
@@ -34,8 +35,90 @@ pub(super) struct Instance {
 
 #[derive(Default)]
 pub(super) struct MachineState {
-    pub instances: FastMap<Key, Instance>,
+    pub instances: HashMap<Key, Instance, KeyHashing>,
     pub clock: u64,
+}
+
+/// How instance maps hash their keys: looked up on every machine event,
+/// where foldhash (`FastMap`) spent most of its 44 instructions a key on
+/// its 128-bit buffer. Here each word a key writes (its variant, then an
+/// integer, or a string 8 bytes at a time) is one folded multiply with a
+/// per-map random seed. Like `FastMap`'s, these maps are bounded (`max`
+/// instances), so even a flood of colliding keys costs a bounded probe.
+#[derive(Clone)]
+pub(super) struct KeyHashing {
+    seed: u64,
+}
+
+impl Default for KeyHashing {
+    fn default() -> KeyHashing {
+        // std's per-process random keys, drawn once per map.
+        KeyHashing {
+            seed: std::hash::RandomState::new().hash_one(0x6d61_6368_696e_6573u64),
+        }
+    }
+}
+
+impl BuildHasher for KeyHashing {
+    type Hasher = KeyHasher;
+
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(self.seed)
+    }
+}
+
+pub(super) struct KeyHasher(u64);
+
+/// The high and low halves of the full product, folded together.
+#[inline(always)]
+fn fold(x: u64, y: u64) -> u64 {
+    let full = u128::from(x) * u128::from(y);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+const K0: u64 = 0x9e37_79b9_7f4a_7c15;
+const K1: u64 = 0xc2b2_ae3d_27d4_eb4f;
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+        let rest = words.remainder();
+        let mut b = [0u8; 8];
+        b[..rest.len()].copy_from_slice(rest);
+        // The length tells "ab" from "ab\0".
+        self.write_u64(u64::from_le_bytes(b) ^ ((bytes.len() as u64) << 56));
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0 = fold(self.0 ^ i, K0);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        fold(self.0, K1)
+    }
 }
 
 /// Where a machine transition reports: new deadlines, counters, outputs.
@@ -584,6 +667,45 @@ mod tests {
               after 20s in Busy -> Idle {{ emit log Late {{ total: total }} }}\n\
              }}\n{extra}"
         )
+    }
+
+    #[test]
+    fn instance_keys_hash_apart() {
+        use super::KeyHashing;
+        use crate::value::Key;
+        use std::hash::BuildHasher;
+        let h = KeyHashing::default();
+        let keys: Vec<Key> = (0..4096i64)
+            .map(Key::Int)
+            .chain((0..4096).map(|i| Key::Str(format!("thread-{i}").into())))
+            .chain([
+                Key::Unit,
+                Key::Bool(false),
+                Key::Bool(true),
+                Key::Str("".into()),
+            ])
+            .collect();
+        let hashes: std::collections::HashSet<u64> = keys.iter().map(|k| h.hash_one(k)).collect();
+        assert_eq!(hashes.len(), keys.len());
+        // The bits hashbrown reads (the low ones pick a bucket, the top
+        // seven tag it) are spread over sequential integer keys.
+        let low: std::collections::HashSet<u64> = (0..4096i64)
+            .map(|i| h.hash_one(Key::Int(i)) & 1023)
+            .collect();
+        let top: std::collections::HashSet<u64> = (0..4096i64)
+            .map(|i| h.hash_one(Key::Int(i)) >> 57)
+            .collect();
+        assert!(
+            low.len() > 900 && top.len() == 128,
+            "{} {}",
+            low.len(),
+            top.len()
+        );
+        // Another map, another seed.
+        assert_ne!(
+            KeyHashing::default().hash_one(Key::Int(1)),
+            h.hash_one(Key::Int(1))
+        );
     }
 
     #[test]
