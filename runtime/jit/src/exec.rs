@@ -35,12 +35,23 @@ fn shared_str(r: &Record, slot: Slot) -> Option<Value> {
     })
 }
 
+/// The record's compact row: read in place when it is built already (a
+/// batch decoded ahead), which `Record::compact`, a call into another
+/// crate, is not inlined to do.
+#[inline]
+fn row_of(rec: &Record) -> Option<&[Slot]> {
+    match rec.row.get() {
+        Some(row) => row.as_deref(),
+        None => rec.compact(),
+    }
+}
+
 /// The row of the frame's event, if the site expects one and it matches.
 fn event_row<'r>(f: &Frame<'r>, expected: Option<u32>) -> Result<*const Slot, ()> {
     match expected {
         None => Ok(std::ptr::null()),
         Some(layout) => match f.event {
-            Some(rec) if rec.layout == layout => rec.compact().map(|r| r.as_ptr()).ok_or(()),
+            Some(rec) if rec.layout == layout => row_of(rec).map(|r| r.as_ptr()).ok_or(()),
             _ => Err(()),
         },
     }
@@ -233,7 +244,7 @@ impl Executor for JitExecutor {
         let Some(code) = code else {
             return fallback(i, f);
         };
-        let Some(row) = rec.compact().map(|r| r.as_ptr()) else {
+        let Some(row) = row_of(rec).map(|r| r.as_ptr()) else {
             return fallback(i, f);
         };
         match self.call(code, (row, u64::from(state)), i, f) {
