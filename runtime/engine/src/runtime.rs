@@ -340,13 +340,16 @@ fn order(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
 
 impl Agg {
     fn add(&mut self, args: &[Value]) {
+        // Counting, the most common aggregate, reads its argument in place.
+        if let Agg::Count(n) = self {
+            if args.first().is_none_or(|v| *v == Value::Bool(true)) {
+                *n += 1;
+            }
+            return;
+        }
         let v = args.first().cloned().unwrap_or(Value::None);
         match self {
-            Agg::Count(n) => {
-                if args.is_empty() || v == Value::Bool(true) {
-                    *n += 1;
-                }
-            }
+            Agg::Count(_) => {}
             Agg::Sum(s) => {
                 *s = match (&*s, &v) {
                     (Value::None, _) => v,
