@@ -58,15 +58,17 @@ fn event_row<'r>(f: &Frame<'r>, expected: Option<u32>) -> Result<*const Slot, ()
 }
 
 impl JitExecutor {
-    /// Calls compiled code; `Err` carries the fault it raised.
-    fn enter(
+    /// Calls compiled code, then `finish` with its status, its context
+    /// (the result in `out`) and the fault a helper recorded, while the
+    /// strings the call kept are still alive.
+    fn enter_with<T>(
         &self,
         code: Code,
         (event, row, state): (*const Slot, *const Slot, u64),
         i: &mut Interp<'_>,
         f: &mut Frame<'_>,
-        read: impl FnOnce(&NativeCtx) -> Value,
-    ) -> Result<(Slot, Value), Fault> {
+        finish: impl FnOnce(i64, &NativeCtx, Option<Fault>) -> T,
+    ) -> T {
         let mut env = Env {
             interp: i,
             frame: f,
@@ -88,23 +90,41 @@ impl JitExecutor {
         // this stack frame until the call returns, and the helpers are the
         // only ones to touch it meanwhile.
         let status = unsafe { code(&mut ctx) };
-        // Read the result while `env.keep` still holds its strings.
-        let v = read(&ctx);
-        if status == OK {
-            Ok((ctx.out, v))
-        } else {
-            Err(env
-                .fault
-                .take()
-                .unwrap_or_else(|| Fault::Invalid("compiled code failed without a fault".into())))
+        // Taken apart rather than dropped whole, so the common case (no
+        // string kept, no fault) costs two checks instead of a call that
+        // drops an `Env`: a vector that never grew owns nothing to free.
+        let Env { keep, fault, .. } = env;
+        let result = finish(status, &ctx, fault);
+        if keep.capacity() == 0 {
+            std::mem::forget(keep);
         }
+        result
     }
-}
 
-impl JitExecutor {
+    /// Calls compiled code and reads its result with `read`; `Err`
+    /// carries the fault it raised.
+    fn enter(
+        &self,
+        code: Code,
+        context: (*const Slot, *const Slot, u64),
+        i: &mut Interp<'_>,
+        f: &mut Frame<'_>,
+        read: impl FnOnce(&NativeCtx) -> Value,
+    ) -> Result<(Slot, Value), Fault> {
+        self.enter_with(code, context, i, f, |status, ctx, fault| {
+            let v = read(ctx);
+            if status == OK {
+                Ok((ctx.out, v))
+            } else {
+                Err(fault_or_invalid(fault))
+            }
+        })
+    }
+
     /// [`JitExecutor::enter`] for code whose result is a plain number (a
     /// body's status, a selected transition): no value is read back, so
-    /// nothing is built or dropped for it.
+    /// nothing is built or dropped for it. The number comes with a fault
+    /// too (a selector's transition).
     fn call(
         &self,
         code: Code,
@@ -112,40 +132,20 @@ impl JitExecutor {
         i: &mut Interp<'_>,
         f: &mut Frame<'_>,
     ) -> Result<u64, (u64, Fault)> {
-        let mut env = Env {
-            interp: i,
-            frame: f,
-            tables: &self.compiled.tables,
-            keep: Vec::new(),
-            fault: None,
-        };
-        let mut ctx = NativeCtx {
-            event,
-            row: std::ptr::null(),
-            env: (&raw mut env).cast(),
-            state,
-            out: Slot::ABSENT,
-        };
-        // SAFETY: as in `enter`: `code` was compiled for this context
-        // layout; `event` is null or the live compact row of the frame's
-        // record, of the layout the code was compiled for (checked by the
-        // caller); the code reads no query row; `env` lives on this stack
-        // frame until the call returns.
-        let status = unsafe { code(&mut ctx) };
-        // Taken apart rather than dropped whole, so the common case (no
-        // string kept, no fault) costs two checks instead of a call that
-        // drops an `Env`: a vector that never grew owns nothing to free.
-        let Env { keep, fault, .. } = env;
-        if keep.capacity() == 0 {
-            std::mem::forget(keep);
-        }
-        if status == OK {
-            return Ok(ctx.out.bits);
-        }
-        let fault =
-            fault.unwrap_or_else(|| Fault::Invalid("compiled code failed without a fault".into()));
-        Err((ctx.out.bits, fault))
+        let context = (event, std::ptr::null(), state);
+        self.enter_with(code, context, i, f, |status, ctx, fault| {
+            if status == OK {
+                Ok(ctx.out.bits)
+            } else {
+                Err((ctx.out.bits, fault_or_invalid(fault)))
+            }
+        })
     }
+}
+
+/// The fault compiled code stopped with.
+fn fault_or_invalid(fault: Option<Fault>) -> Fault {
+    fault.unwrap_or_else(|| Fault::Invalid("compiled code failed without a fault".into()))
 }
 
 impl Executor for JitExecutor {
