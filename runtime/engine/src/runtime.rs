@@ -163,6 +163,9 @@ pub struct Engine {
     key_buf: Vec<Key>,
     /// Per query, counts not yet added to their window (`fast::Tally`).
     tallies: Vec<Option<fast::Tally>>,
+    /// Per query in the fast lane, the window (start, end) of the last
+    /// event it saw.
+    spans: Vec<(i64, i64)>,
     /// Per machine, the layouts whose instance key is a plain read.
     machine_keys: Vec<Vec<(u32, machine::KeyRead)>>,
     /// Per layout, whether its events in a batch take the quiet lane
@@ -531,6 +534,7 @@ impl Engine {
             fast: Vec::new(),
             key_buf: Vec::new(),
             tallies: Vec::new(),
+            spans: Vec::new(),
             machine_keys: Vec::new(),
             quiet: Vec::new(),
             quiet_run: (0, 0),
@@ -545,6 +549,7 @@ impl Engine {
         engine.routes = fast::routes(&engine.shared.program);
         engine.fast = fast::fast_queries(&engine.shared.program);
         engine.tallies = vec![None; engine.fast.len()];
+        engine.spans = vec![(i64::MAX, i64::MIN); engine.fast.len()];
         engine.quiet = fast::quiet_layouts(&engine.shared.program, &engine.routes, &engine.fast);
         let inits: Vec<Vec<Value>> = engine
             .shared
@@ -1090,7 +1095,7 @@ impl Engine {
             let qi = self.routes[rec.layout as usize].queries[k];
             let verdict = self.verdict(qi, at);
             if self.fast[qi].is_some() {
-                self.run_fast_query(qi, rec, verdict);
+                self.run_fast_query(qi, rec, rec.input.time, verdict);
             } else {
                 self.run_query(qi, rec, verdict, &mut derived);
             }

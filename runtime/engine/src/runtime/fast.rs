@@ -278,7 +278,14 @@ impl Engine {
     /// `run_query` for a query with a fast lane: the same effect on the
     /// windows and counters, with no allocation when the event's window and
     /// group exist. `passed` is the batch prefilter's verdict, if asked.
-    pub(super) fn run_fast_query(&mut self, qi: usize, rec: &Record, passed: Option<bool>) {
+    /// `now`: the record's time.
+    pub(super) fn run_fast_query(
+        &mut self,
+        qi: usize,
+        rec: &Record,
+        now: i64,
+        passed: Option<bool>,
+    ) {
         let Some(fq) = self.fast[qi].as_ref() else {
             return;
         };
@@ -321,7 +328,16 @@ impl Engine {
             }
         }
         let every = fq.every_ns;
-        let start = rec.input.time.div_euclid(every).saturating_mul(every);
+        // Consecutive events mostly share a window: its bounds are kept,
+        // not divided out again.
+        let (start, end) = match self.spans[qi] {
+            (s, e) if s <= now && now < e => (s, e),
+            _ => {
+                let s = now.div_euclid(every).saturating_mul(every);
+                self.spans[qi] = (s, s.saturating_add(every));
+                self.spans[qi]
+            }
+        };
         if let Some(t) = &mut self.tallies[qi]
             && t.start == start
         {
@@ -336,7 +352,7 @@ impl Engine {
         let mut keys = std::mem::take(&mut self.key_buf);
         keys.clear();
         keys.extend(fq.keys.iter().map(|r| r.key(rec)));
-        let late = start.saturating_add(every)
+        let late = end
             <= self
                 .watermark
                 .saturating_sub(self.shared.options.lateness_ns);
@@ -367,11 +383,7 @@ impl Engine {
         let count_only = fq.count_only;
         self.accumulate(qi, si, owned, &args, start);
         if count_only && self.queries[qi].windows.contains_key(&start) {
-            self.tallies[qi] = Some(Tally {
-                start,
-                end: start.saturating_add(every),
-                n: 0,
-            });
+            self.tallies[qi] = Some(Tally { start, end, n: 0 });
         }
     }
 
@@ -412,7 +424,7 @@ impl Engine {
                         super::PASSES => Some(true),
                         _ => None,
                     };
-                    self.run_fast_query(qi, rec, passed);
+                    self.run_fast_query(qi, rec, now, passed);
                 }
             }
         }
