@@ -1188,18 +1188,18 @@ pub mod otlp_proto {
         mut record: LogRecord,
         resource: &BTreeMap<String, Json>,
     ) -> Result<InputEvent, String> {
-        let attributes = std::mem::take(&mut record.attributes)
-            .into_iter()
-            .map(|kv| {
-                let value = match kv.value {
-                    Some(AnyValue {
-                        value: Some(any_value::Value::StringValue(s)),
-                    }) => Json::String(s),
-                    other => other.as_ref().map_or(Json::Null, any_value),
-                };
-                (kv.key, value)
-            })
-            .collect();
+        // Inserted one by one (a later key wins, as in `collect`): for the
+        // few attributes of a record, cheaper than `collect`'s sort.
+        let mut attributes = BTreeMap::new();
+        for kv in std::mem::take(&mut record.attributes) {
+            let value = match kv.value {
+                Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(s)),
+                }) => Json::String(s),
+                other => other.as_ref().map_or(Json::Null, any_value),
+            };
+            attributes.insert(kv.key, value);
+        }
         with_attributes(&record, attributes, resource)
     }
 
