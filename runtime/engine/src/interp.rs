@@ -142,14 +142,24 @@ pub fn keyed_hash(key: (u64, u64), v: &Value) -> String {
     // the short values redaction sees.
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let x = h.finish();
-    (0..16)
-        .rev()
-        .map(|i| char::from(HEX[((x >> (4 * i)) & 0xf) as usize]))
-        .collect()
+    let mut digits = [0u8; 16];
+    for (i, d) in digits.iter_mut().enumerate() {
+        *d = HEX[((x >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    // Hex digits are ASCII, so this never falls back to the default.
+    String::from_utf8(digits.to_vec()).unwrap_or_default()
 }
 
 /// All but the last four characters as `*`.
 pub fn mask(s: &str) -> String {
+    if s.is_ascii() {
+        // One byte a character: one allocation, the tail copied.
+        let keep = s.len().saturating_sub(4);
+        let mut out = String::with_capacity(s.len());
+        out.extend(std::iter::repeat_n('*', keep));
+        out.push_str(&s[keep..]);
+        return out;
+    }
     let n = s.chars().count();
     let mut out = String::with_capacity(s.len());
     for (i, c) in s.chars().enumerate() {
@@ -862,5 +872,7 @@ mod tests {
         assert_eq!(mask("abcd"), "abcd");
         assert_eq!(mask(""), "");
         assert_eq!(mask("héllo wörld"), "*******örld");
+        assert_eq!(mask("ab"), "ab");
+        assert_eq!(mask("é✓"), "é✓");
     }
 }
