@@ -141,6 +141,17 @@ fn nested<'a>(wire: WireType, buf: &mut &'a [u8], ctx: u32) -> Result<(&'a [u8],
     Ok((body, ctx - 1))
 }
 
+/// A nested message checked by `check`.
+fn message<'a, T>(
+    wire: WireType,
+    buf: &mut &'a [u8],
+    ctx: u32,
+    check: impl FnOnce(&'a [u8], u32) -> Result<T>,
+) -> Result<T> {
+    let (body, ctx) = nested(wire, buf, ctx)?;
+    check(body, ctx)
+}
+
 fn string<'a>(wire: WireType, buf: &mut &'a [u8]) -> Result<&'a str> {
     std::str::from_utf8(delimited(wire, buf)?)
         .map_err(|_| "invalid string value: data is not UTF-8 encoded".to_string())
@@ -196,14 +207,8 @@ fn any_value(body: &[u8], ctx: u32) -> Result<()> {
         1 => string(wire, buf).map(drop),
         2 | 3 | 8 => varint(wire, buf).map(drop),
         4 => fixed64(wire, buf).map(drop),
-        5 => {
-            let (body, ctx) = nested(wire, buf, ctx)?;
-            array_value(body, ctx)
-        }
-        6 => {
-            let (body, ctx) = nested(wire, buf, ctx)?;
-            key_value_list(body, ctx)
-        }
+        5 => message(wire, buf, ctx, array_value),
+        6 => message(wire, buf, ctx, key_value_list),
         7 => delimited(wire, buf).map(drop),
         _ => skip(wire, tag, buf, ctx),
     })
@@ -211,20 +216,14 @@ fn any_value(body: &[u8], ctx: u32) -> Result<()> {
 
 fn array_value(body: &[u8], ctx: u32) -> Result<()> {
     fields(body, |tag, wire, buf, _| match tag {
-        1 => {
-            let (body, ctx) = nested(wire, buf, ctx)?;
-            any_value(body, ctx)
-        }
+        1 => message(wire, buf, ctx, any_value),
         _ => skip(wire, tag, buf, ctx),
     })
 }
 
 fn key_value_list(body: &[u8], ctx: u32) -> Result<()> {
     fields(body, |tag, wire, buf, _| match tag {
-        1 => {
-            let (body, ctx) = nested(wire, buf, ctx)?;
-            key_value(body, ctx).map(drop)
-        }
+        1 => attribute(wire, buf, ctx),
         _ => skip(wire, tag, buf, ctx),
     })
 }
@@ -237,10 +236,7 @@ fn key_value(body: &[u8], ctx: u32) -> Result<&str> {
             key = string(wire, buf)?;
             Ok(())
         }
-        2 => {
-            let (body, ctx) = nested(wire, buf, ctx)?;
-            any_value(body, ctx)
-        }
+        2 => message(wire, buf, ctx, any_value),
         3 => varint(wire, buf).map(drop),
         _ => skip(wire, tag, buf, ctx),
     })?;
@@ -248,8 +244,7 @@ fn key_value(body: &[u8], ctx: u32) -> Result<&str> {
 }
 
 fn attribute(wire: WireType, buf: &mut &[u8], ctx: u32) -> Result<()> {
-    let (body, ctx) = nested(wire, buf, ctx)?;
-    key_value(body, ctx).map(drop)
+    message(wire, buf, ctx, key_value).map(drop)
 }
 
 fn entity_ref(body: &[u8], ctx: u32) -> Result<()> {
@@ -263,10 +258,7 @@ fn resource(body: &[u8], ctx: u32) -> Result<()> {
     fields(body, |tag, wire, buf, _| match tag {
         1 => attribute(wire, buf, ctx),
         2 => varint(wire, buf).map(drop),
-        3 => {
-            let (body, ctx) = nested(wire, buf, ctx)?;
-            entity_ref(body, ctx)
-        }
+        3 => message(wire, buf, ctx, entity_ref),
         _ => skip(wire, tag, buf, ctx),
     })
 }
@@ -285,10 +277,7 @@ fn log_record(body: &[u8], ctx: u32) -> Result<()> {
         1 | 11 => fixed64(wire, buf).map(drop),
         2 | 7 => varint(wire, buf).map(drop),
         3 | 12 => string(wire, buf).map(drop),
-        5 => {
-            let (body, ctx) = nested(wire, buf, ctx)?;
-            any_value(body, ctx)
-        }
+        5 => message(wire, buf, ctx, any_value),
         6 => attribute(wire, buf, ctx),
         8 => fixed32(wire, buf).map(drop),
         9 | 10 => delimited(wire, buf).map(drop),
