@@ -27,7 +27,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use prost::encoding::{
     DecodeContext, WireType, check_wire_type, decode_key, decode_varint, encode_key, encode_varint,
-    skip_field,
+    encoded_len_varint, key_len, skip_field,
 };
 
 /// prost's recursion limit (`prost::RECURSION_LIMIT`, not exported): how
@@ -624,11 +624,25 @@ pub fn edit_attributes(
         match edit(key_of(inner)) {
             AttributeEdit::Keep => out.extend_from_slice(whole(at_key, buf)),
             AttributeEdit::Remove => {}
-            AttributeEdit::Replace(value) => {
-                let mut kv = KeyValue::decode(inner).map_err(prost_error)?;
-                kv.value = Some(value);
-                prost::encoding::message::encode(6, &kv, out);
-            }
+            // The key as it came, the new value after it: nothing of the
+            // attribute is decoded but its key.
+            AttributeEdit::Replace(value) => match plain_key_value(inner) {
+                Some((key, _)) => {
+                    let len = key_len(1)
+                        + encoded_len_varint(key.len() as u64)
+                        + key.len()
+                        + prost::encoding::message::encoded_len(2, &value);
+                    encode_key(6, WireType::LengthDelimited, out);
+                    encode_varint(len as u64, out);
+                    put_field(1, key.as_bytes(), out);
+                    prost::encoding::message::encode(2, &value, out);
+                }
+                None => {
+                    let mut kv = KeyValue::decode(inner).map_err(prost_error)?;
+                    kv.value = Some(value);
+                    prost::encoding::message::encode(6, &kv, out);
+                }
+            },
         }
         Ok(())
     })
