@@ -15,6 +15,7 @@
 use dtc_ir::{Expr, Machine, Stmt};
 
 use crate::interp::{Fault, Frame, Interp};
+use crate::slots::Slot;
 use crate::value::{Record, Value};
 
 /// A construct of the program that holds code, by index.
@@ -121,6 +122,19 @@ pub trait Executor {
     /// `records`: 1 passes, 0 does not). `false`: nothing was written; ask
     /// per event, as usual.
     fn prefilter(&self, _query: u32, _records: &[&Record], _passed: &mut [u8]) -> bool {
+        false
+    }
+
+    /// [`Executor::prefilter`] over rows laid end to end: `rows` holds
+    /// `passed.len()` compact rows of `width` slots each, in the order of
+    /// the verdicts (a batch's rows of one layout, [`crate::Batch`]).
+    fn prefilter_rows(
+        &self,
+        _query: u32,
+        _rows: &[Slot],
+        _width: usize,
+        _passed: &mut [u8],
+    ) -> bool {
         false
     }
 

@@ -96,6 +96,59 @@ pub struct Batch {
     /// The time of each of `decoded`, read at decoding: running the batch
     /// reads them in order from here instead of from each input event.
     times: Vec<i64>,
+    /// Per layout, its records' compact rows laid end to end, when the
+    /// executor reads rows: the batch prefilter reads them in place.
+    arenas: Vec<Arena>,
+}
+
+/// The compact rows of a batch's records of one layout, one after another
+/// (copies of each record's row: string slots point into the records,
+/// which the batch owns).
+struct Arena {
+    layout: u32,
+    width: usize,
+    rows: Vec<crate::slots::Slot>,
+    /// The batch position of each row.
+    at: Vec<usize>,
+}
+
+/// The arenas of the records of `decoded` (see [`Arena`]); a layout any of
+/// whose records has no row (a value that does not fit a slot) gets none.
+fn arenas(decoded: &[Decoded]) -> Vec<Arena> {
+    let mut arenas: Vec<Arena> = Vec::new();
+    let mut broken: Vec<u32> = Vec::new();
+    for (k, d) in decoded.iter().enumerate() {
+        let Decoded::Record(r) = d else { continue };
+        if broken.contains(&r.layout) {
+            continue;
+        }
+        let Some(row) = r.compact() else {
+            broken.push(r.layout);
+            arenas.retain(|a| a.layout != r.layout);
+            continue;
+        };
+        let arena = match arenas.iter().position(|a| a.layout == r.layout) {
+            Some(i) => &mut arenas[i],
+            None => {
+                arenas.push(Arena {
+                    layout: r.layout,
+                    width: row.len(),
+                    rows: Vec::new(),
+                    at: Vec::new(),
+                });
+                let last = arenas.len() - 1;
+                &mut arenas[last]
+            }
+        };
+        if row.len() != arena.width {
+            broken.push(r.layout);
+            arenas.retain(|a| a.layout != r.layout);
+            continue;
+        }
+        arena.rows.extend_from_slice(row);
+        arena.at.push(k);
+    }
+    arenas
 }
 
 impl Batch {
@@ -708,17 +761,19 @@ impl Engine {
             .collect::<Vec<_>>();
         let inputs = decoded.iter().map(|d| d.input().clone()).collect();
         let times = decoded.iter().map(|d| d.input().time).collect();
+        let arenas = if rows { arenas(&decoded) } else { Vec::new() };
         Batch {
             decoded,
             inputs,
             times,
+            arenas,
         }
     }
 
     /// Feeds a decoded batch, in order: the outputs are exactly those of
     /// feeding its events one at a time.
     pub fn push_batch(&mut self, batch: &Batch) {
-        self.prefilter(&batch.decoded);
+        self.prefilter(&batch.decoded, &batch.arenas);
         self.out.0.reserve(batch.decoded.len());
         self.batch_inputs = Some(batch.inputs.clone());
         self.batch_base = self.out.0.len();
@@ -765,7 +820,7 @@ impl Engine {
         }
         let decoded: Vec<&Decoded> = batch.iter().filter_map(|b| b.as_ref().ok()).collect();
         let times: Vec<i64> = decoded.iter().map(|d| d.input().time).collect();
-        self.prefilter(&decoded);
+        self.prefilter(&decoded, &[]);
         self.batch_inputs = Some(decoded.iter().map(|d| d.input().clone()).collect());
         drop(decoded);
         self.out.0.reserve(batch.len());
@@ -813,7 +868,9 @@ impl Engine {
     /// records of a layout are gathered once for the queries that read it
     /// in a row, and a batch all of the query's layout (the common case)
     /// takes the verdicts in place, without a scatter.
-    fn prefilter<D: std::borrow::Borrow<Decoded>>(&mut self, decoded: &[D]) {
+    /// A layout with an arena (`arenas`, a batch decoded ahead) is read from
+    /// it, with no gathering at all.
+    fn prefilter<D: std::borrow::Borrow<Decoded>>(&mut self, decoded: &[D], arenas: &[Arena]) {
         let nq = self.shared.program.queries.len();
         self.verdicts.resize_with(nq, Vec::new);
         let mut records: Vec<&Record> = Vec::new();
@@ -827,6 +884,26 @@ impl Engine {
                 continue;
             }
             let source = self.shared.program.queries[qi].source;
+            if let Some(arena) = arenas.iter().find(|a| a.layout == source) {
+                let executor = &self.shared.executor;
+                let n = arena.at.len();
+                if n == decoded.len() {
+                    verdicts.resize(n, NOT_ASKED);
+                    if !executor.prefilter_rows(qi as u32, &arena.rows, arena.width, verdicts) {
+                        verdicts.clear();
+                    }
+                } else {
+                    scratch.clear();
+                    scratch.resize(n, NOT_ASKED);
+                    if executor.prefilter_rows(qi as u32, &arena.rows, arena.width, &mut scratch) {
+                        verdicts.resize(decoded.len(), NOT_ASKED);
+                        for (&k, &v) in arena.at.iter().zip(&scratch) {
+                            verdicts[k] = v;
+                        }
+                    }
+                }
+                continue;
+            }
             if gathered != Some(source) {
                 records.clear();
                 at.clear();

@@ -14,7 +14,7 @@ use dtc_engine::value::{Record, Value};
 use dtc_ir::{Expr, Machine, Stmt};
 
 use crate::abi::{Env, NativeCtx, OK, to_value};
-use crate::jit::{Code, Compiled};
+use crate::jit::{BatchFilter, Code, Compiled};
 
 pub(crate) struct JitExecutor {
     pub compiled: Compiled,
@@ -281,18 +281,41 @@ impl Executor for JitExecutor {
             }
             rows.push(row.as_ptr());
         }
-        // SAFETY: `rows` holds `records.len()` addresses of rows of
-        // `filter.width` slots each (checked above), the layout the loop was
-        // compiled for, owned by records that outlive the call; `passed`
-        // has one byte per row (checked above). The loop calls no helper
-        // that needs a context.
-        unsafe {
-            (filter.code)(
-                rows.as_ptr().cast(),
-                records.len() as u64,
-                passed.as_mut_ptr(),
-            )
-        };
+        // SAFETY: each address is that of a record's row of `filter.width`
+        // slots (checked above), owned by records that outlive the call.
+        unsafe { run_filter(filter, &rows, passed) };
         true
     }
+
+    fn prefilter_rows(&self, query: u32, rows: &[Slot], width: usize, passed: &mut [u8]) -> bool {
+        let Some(filter) = self.compiled.filters.get(&query) else {
+            return false;
+        };
+        if width == 0 || width != filter.width || rows.len() != passed.len() * width {
+            return false;
+        }
+        let rows: Vec<*const Slot> = rows.chunks_exact(width).map(<[Slot]>::as_ptr).collect();
+        // SAFETY: each address is that of a `width`-slot chunk (the filter's
+        // width, checked above) of the borrowed `rows`, alive for the call.
+        unsafe { run_filter(filter, &rows, passed) };
+        true
+    }
+}
+
+/// Runs a batch filter over `rows`, one verdict byte per row into `passed`
+/// (nothing when their lengths differ).
+///
+/// # Safety
+///
+/// Each address in `rows` is that of a row of `filter.width` slots (the
+/// layout the loop was compiled for) that stays alive and unchanged for the
+/// call.
+unsafe fn run_filter(filter: &BatchFilter, rows: &[*const Slot], passed: &mut [u8]) {
+    if rows.len() != passed.len() {
+        return;
+    }
+    // SAFETY: the rows are as the caller promises, and `passed` has one
+    // byte per row (checked above). The loop calls no helper that needs a
+    // context.
+    unsafe { (filter.code)(rows.as_ptr().cast(), rows.len() as u64, passed.as_mut_ptr()) };
 }
