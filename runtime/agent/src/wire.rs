@@ -950,6 +950,41 @@ mod tests {
         }
     }
 
+    /// Untouched records leave as the bytes that came, fields this agent
+    /// does not know included, also beside a record that was edited.
+    #[test]
+    fn untouched_records_leave_verbatim() {
+        let mut record = LogRecord {
+            event_name: "E".into(),
+            ..LogRecord::default()
+        }
+        .encode_to_vec();
+        // Field 100, a varint: unknown to prost's messages, which drop it.
+        record.extend_from_slice(&[0xa0, 0x06, 0x2a]);
+        let mut scope = Vec::new();
+        put_field(2, &record, &mut scope);
+        put_field(2, &record, &mut scope);
+        let mut resource_logs = Vec::new();
+        put_field(2, &scope, &mut resource_logs);
+        let mut sent = Vec::new();
+        put_field(1, &resource_logs, &mut sent);
+        let request = Request::parse(Bytes::from(sent)).unwrap();
+        assert_eq!(request.record(0), &record[..]);
+        let mut bodies = Vec::new();
+        request.assemble(&[], &[], &mut Vec::new(), |b, _| bodies.push(b));
+        assert_eq!(bodies, [Bytes::from(resource_logs)]);
+        // The first record edited: the second is still as it came.
+        let edited = [Some(b"\x62\x01x".to_vec()), None];
+        let mut bodies = Vec::new();
+        request.assemble(&[], &edited, &mut Vec::new(), |b, _| bodies.push(b));
+        let mut expected_scope = Vec::new();
+        put_field(2, b"\x62\x01x", &mut expected_scope);
+        put_field(2, &record, &mut expected_scope);
+        let mut expected = Vec::new();
+        put_field(2, &expected_scope, &mut expected);
+        assert_eq!(bodies, [Bytes::from(expected)]);
+    }
+
     /// A changed batch leaves in its own structure without what was
     /// suppressed, with what was edited, and a record with a resource of
     /// its own in a resource of its own; untouched resources leave as the
