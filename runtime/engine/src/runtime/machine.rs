@@ -14,7 +14,7 @@
 //! the reference the differential tests compare with.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 
 use dtc_ir::{Machine, Program, State, StdField, VarDef};
 
@@ -41,83 +41,26 @@ pub(super) struct MachineState {
 
 /// How instance maps hash their keys: looked up on every machine event,
 /// where foldhash (`FastMap`) spent most of its 44 instructions a key on
-/// its 128-bit buffer. Here each word a key writes (its variant, then an
-/// integer, or a string 8 bytes at a time) is one folded multiply with a
-/// per-map random seed. Like `FastMap`'s, these maps are bounded (`max`
-/// instances), so even a flood of colliding keys costs a bounded probe.
+/// its 128-bit buffer. rustc-hash's Fx hasher folds each word a key writes
+/// (its variant, then an integer, or a string a word at a time) with one
+/// multiply; seeded per map from std's random keys. Like `FastMap`'s,
+/// these maps are bounded (`max` instances), so even a flood of colliding
+/// keys costs a bounded probe.
 #[derive(Clone)]
-pub(super) struct KeyHashing {
-    seed: u64,
-}
+pub(super) struct KeyHashing(rustc_hash::FxSeededState);
 
 impl Default for KeyHashing {
     fn default() -> KeyHashing {
-        // std's per-process random keys, drawn once per map.
-        KeyHashing {
-            seed: std::hash::RandomState::new().hash_one(0x6d61_6368_696e_6573u64),
-        }
+        let seed = std::hash::RandomState::new().hash_one(0x6d61_6368_696e_6573u64);
+        KeyHashing(rustc_hash::FxSeededState::with_seed(seed as usize))
     }
 }
 
 impl BuildHasher for KeyHashing {
-    type Hasher = KeyHasher;
+    type Hasher = rustc_hash::FxHasher;
 
-    fn build_hasher(&self) -> KeyHasher {
-        KeyHasher(self.seed)
-    }
-}
-
-pub(super) struct KeyHasher(u64);
-
-/// The high and low halves of the full product, folded together.
-#[inline(always)]
-fn fold(x: u64, y: u64) -> u64 {
-    let full = u128::from(x) * u128::from(y);
-    (full as u64) ^ ((full >> 64) as u64)
-}
-
-const K0: u64 = 0x9e37_79b9_7f4a_7c15;
-const K1: u64 = 0xc2b2_ae3d_27d4_eb4f;
-
-impl Hasher for KeyHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(w);
-            self.write_u64(u64::from_le_bytes(b));
-        }
-        let rest = words.remainder();
-        let mut b = [0u8; 8];
-        b[..rest.len()].copy_from_slice(rest);
-        // The length tells "ab" from "ab\0".
-        self.write_u64(u64::from_le_bytes(b) ^ ((bytes.len() as u64) << 56));
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.0 = fold(self.0 ^ i, K0);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        fold(self.0, K1)
+    fn build_hasher(&self) -> rustc_hash::FxHasher {
+        self.0.build_hasher()
     }
 }
 
