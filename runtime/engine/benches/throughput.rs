@@ -162,8 +162,8 @@ fn typed(events: &[InputEvent]) -> Vec<Typed> {
 }
 
 /// A fast map, as a hand-written pipeline would use (the same hasher as
-/// the runtime's group and instance maps).
-type Fast<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// the runtime's group and instance maps: rustc-hash's Fx).
+type Fast<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 const MINUTE: i64 = 60_000_000_000;
 

@@ -81,11 +81,9 @@ const BOUNDS: [f64; 15] = [
 type Groups = FastMap<Vec<Key>, Vec<Agg>>;
 
 /// Maps keyed by what events carry (group keys, machine keys), looked up
-/// once or more per event. foldhash is several times faster than std's
-/// SipHash on short keys and is still seeded per map; these maps are
-/// bounded (`max` series, `max` instances), so a flood of colliding keys
-/// costs at most a bounded probe, not unbounded growth.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// once or more per event, hashed as instance maps are
+/// ([`machine::KeyHashing`]).
+type FastMap<K, V> = HashMap<K, V, machine::KeyHashing>;
 
 /// Events decoded for one program ([`Engine::decode_batch`]).
 pub struct Batch {

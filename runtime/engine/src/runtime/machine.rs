@@ -39,13 +39,13 @@ pub(super) struct MachineState {
     pub clock: u64,
 }
 
-/// How instance maps hash their keys: looked up on every machine event,
-/// where foldhash (`FastMap`) spent most of its 44 instructions a key on
-/// its 128-bit buffer. rustc-hash's Fx hasher folds each word a key writes
-/// (its variant, then an integer, or a string a word at a time) with one
-/// multiply; seeded per map from std's random keys. Like `FastMap`'s,
-/// these maps are bounded (`max` instances), so even a flood of colliding
-/// keys costs a bounded probe.
+/// How instance maps and summarize groups (`FastMap`) hash their keys,
+/// once or more per event: foldhash spent most of its 44 instructions a
+/// key on its 128-bit buffer, where rustc-hash's Fx hasher folds each word
+/// a key writes (its variant, then an integer, or a string a word at a
+/// time) with one multiply; seeded per map from std's random keys. These
+/// maps are bounded (`max` instances, `max` series), so even a flood of
+/// colliding keys costs a bounded probe, not unbounded growth.
 #[derive(Clone)]
 pub(super) struct KeyHashing(rustc_hash::FxSeededState);
 
