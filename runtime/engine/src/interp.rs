@@ -94,7 +94,13 @@ impl<'f> Frame<'f> {
         Frame {
             event,
             row: None,
-            locals: vec![Value::None; n_locals as usize],
+            // Most guards and bodies have no locals; `vec!` would still
+            // cost a call.
+            locals: if n_locals == 0 {
+                Vec::new()
+            } else {
+                vec![Value::None; n_locals as usize]
+            },
             vars,
             var_defs,
             slots,

@@ -46,7 +46,7 @@ impl Loaded {
         let shaped = program
             .shaping
             .iter()
-            .filter_map(|rule| program.events.get(rule_event(rule) as usize))
+            .filter_map(|rule| program.events.get(rule.event() as usize))
             .map(|layout| layout.wire.clone())
             .collect();
         Loaded {
@@ -97,17 +97,6 @@ pub(crate) fn layouts(program: &Program) -> HashMap<String, u32> {
         .filter(|(_, e)| !e.derived)
         .map(|(i, e)| (e.wire.clone(), i as u32))
         .collect()
-}
-
-fn rule_event(rule: &ShapeRule) -> u32 {
-    match rule {
-        ShapeRule::Suppress { event, .. }
-        | ShapeRule::SuppressField { event, .. }
-        | ShapeRule::Redact { event, .. }
-        | ShapeRule::RedactStd { event, .. }
-        | ShapeRule::Sample { event, .. }
-        | ShapeRule::Limit { event, .. } => *event,
-    }
 }
 
 /// Whether a program reads the resource (`resource`, `service`): only then

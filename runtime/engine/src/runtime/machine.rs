@@ -16,7 +16,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::BuildHasher;
 
-use dtc_ir::{Machine, Program, State, StdField, VarDef};
+use dtc_ir::{Machine, Program, State, StdField};
 
 use super::{Engine, Machines, NoWorld, Outputs, Shared, fast};
 use crate::exec::{Executor, Site};
@@ -74,30 +74,6 @@ struct Sinks<'a> {
 /// What a step leaves for [`Engine::apply`]: the effects its body asked
 /// for and who asked (the transition, named for the outputs).
 type Asked = (Vec<Effect>, String);
-
-/// A frame over an instance's variables and slots. `Frame::new` builds
-/// its locals with `vec![_; n]`, which costs a call even for none; most
-/// guards and bodies have none.
-fn frame<'f>(
-    event: Option<&'f Record>,
-    n_locals: u32,
-    vars: &'f mut [Value],
-    var_defs: &'f [VarDef],
-    slots: &'f mut [Value],
-) -> Frame<'f> {
-    Frame {
-        event,
-        row: None,
-        locals: if n_locals == 0 {
-            Vec::new()
-        } else {
-            vec![Value::None; n_locals as usize]
-        },
-        vars,
-        var_defs,
-        slots,
-    }
-}
 
 /// How the instance key of a machine is read from one layout's events,
 /// when it is a plain read of the event (`fast::machine_keys`), resolved
@@ -318,7 +294,7 @@ impl Engine {
             let result = if t.body.is_empty() {
                 Ok(())
             } else {
-                let mut f = frame(None, t.n_locals, &mut inst.vars, &m.vars, &mut inst.slots);
+                let mut f = Frame::new(None, t.n_locals, &mut inst.vars, &m.vars, &mut inst.slots);
                 let site = Site::TimeoutBody {
                     machine: mi as u32,
                     timeout: xi as u32,
@@ -380,7 +356,7 @@ fn step_machine(
     let mut i = code.interp(world, seq);
     let executor = &*code.executor;
     let chosen = {
-        let mut f = frame(Some(rec), 0, &mut inst.vars, &m.vars, &mut inst.slots);
+        let mut f = Frame::new(Some(rec), 0, &mut inst.vars, &m.vars, &mut inst.slots);
         executor.select(mi as u32, m, rec, inst.state, &mut i, &mut f)
     };
     let (ti, result) = match chosen {
@@ -393,7 +369,7 @@ fn step_machine(
             let result = if t.body.is_empty() {
                 Ok(())
             } else {
-                let mut f = frame(
+                let mut f = Frame::new(
                     Some(rec),
                     t.n_locals,
                     &mut inst.vars,
@@ -487,7 +463,7 @@ pub(super) fn machine_key(
         .iter()
         .enumerate()
         .find(|(_, (e, _))| *e == rec.layout)?;
-    let mut f = frame(Some(rec), 0, &mut [], &[], &mut []);
+    let mut f = Frame::new(Some(rec), 0, &mut [], &[], &mut []);
     let site = Site::MachineKey {
         machine: mi,
         index: index as u32,
@@ -538,7 +514,7 @@ fn enter_state(
         };
         let v = match default {
             Some(d) => executor
-                .eval(site, d, i, &mut frame(None, 0, &mut [], &[], &mut []))
+                .eval(site, d, i, &mut Frame::new(None, 0, &mut [], &[], &mut []))
                 .unwrap_or(Value::None),
             None => Value::None,
         };
