@@ -17,11 +17,14 @@
 //!   A query with no keys and only `count()` goes further: the events that
 //!   fall in the window of the event before them are tallied ([`Tally`])
 //!   and added to the window before any window closes.
-//! - **Machines**: an instance key that is a plain read is taken from the
-//!   record (an integer standard field from its compact row) without
-//!   calling the executor; and when no code asks `machine is State`, the
-//!   instance is updated in place instead of taken out of its map and put
-//!   back for every event.
+//! - **Quiet lane** ([`quiet_layouts`], [`Engine::run_quiet`]): in a
+//!   batch, an event whose layout feeds only such queries (no machine,
+//!   handler or shaping rule), or that no layout matches, skips
+//!   `process_at`, `dispatch` and `egress`; the unchanged events join one
+//!   pending run, handed over before anything else is produced.
+//! - **Machines**: which reads are plain keys ([`machine_keys`]) and
+//!   whether any code asks `machine is State` ([`reads_states`]); the
+//!   instances themselves are `runtime/machine.rs`'s.
 //!
 //! Each lane is checked against the general path by the unit tests at the
 //! end of this file and by the differential tests of both engines.
