@@ -161,6 +161,8 @@ codes! {
     E0321 = Error, "compound assignment to a possibly-unset state variable";
     /// Two queries export a metric of the same name.
     E0322 = Error, "metric emitted by two queries";
+    /// `+=` or `-=` on an entry of a map of timestamps, which may be absent.
+    E0323 = Error, "compound assignment to a map entry of timestamps";
 
     // E04: read-only safety.
     /// A program reaches a catalog entry whose effect changes the system.

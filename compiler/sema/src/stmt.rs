@@ -631,6 +631,19 @@ impl Checker<'_> {
                     );
                 } else if target_ty.is_optional() && !matches!(target.kind, ExprKind::Index(..)) {
                     self.optional_used(target.span, &target_ty, &format!("the target of `{sym}`"));
+                } else if matches!(t, Ty::Timestamp) && matches!(target.kind, ExprKind::Index(..)) {
+                    // An absent entry starts from the type's zero, and a
+                    // timestamp has none.
+                    self.error(
+                        Code::E0323,
+                        format!("`{sym}` on an entry of a map of timestamps, which may be absent"),
+                        target.span,
+                        "an absent entry has no timestamp to start from",
+                    )
+                    .help = Some(format!(
+                        "say where an absent entry starts: `m[k] = (m[k] ?? event.time) {} d`",
+                        if op == AssignOp::Add { "+" } else { "-" }
+                    ));
                 } else if !(t.accepts(&value_ty)
                     || (matches!(t, Ty::Timestamp) && value_ty == Ty::Duration))
                 {

@@ -139,6 +139,23 @@ fn types_and_optionals() {
 }
 
 #[test]
+fn compound_assignment_to_an_entry_of_a_map_of_timestamps() {
+    let p = |body: &str| {
+        format!(
+            "event A {{ k: string }}\nprocessor p {{\n var m: map[string, timestamp] max 10\n var c: map[string, int] max 10\n var d: map[string, duration] max 10\n on A {{ {body} }}\n}}"
+        )
+    };
+    assert_eq!(codes(&p("m[event.k] += 1s")), vec![Code::E0323]);
+    assert_eq!(codes(&p("m[event.k] -= 1s")), vec![Code::E0323]);
+    // Numbers and durations start from zero; a plain `=` or a stated start is fine.
+    assert_eq!(codes(&p("c[event.k] += 1\n d[event.k] -= 1s")), vec![]);
+    assert_eq!(
+        codes(&p("m[event.k] = (m[event.k] ?? event.time) + 1s")),
+        vec![]
+    );
+}
+
+#[test]
 fn compound_assignment_to_possibly_unset_state_variable() {
     let m = |body: &str| {
         format!(
