@@ -175,6 +175,38 @@ impl Decoded {
     }
 }
 
+/// A query's verdicts on the records at batch positions `at` (of a batch
+/// of `n` events), as `ask` writes them (one byte per record; `false`:
+/// nothing written). A batch all of the query's layout takes them in
+/// place; otherwise they are scattered to their positions. `verdicts`
+/// stays empty when there is nothing to ask or `ask` declines.
+fn take_verdicts(
+    verdicts: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    at: &[usize],
+    n: usize,
+    ask: impl FnOnce(&mut [u8]) -> bool,
+) {
+    if at.is_empty() {
+        return;
+    }
+    if at.len() == n {
+        verdicts.resize(n, NOT_ASKED);
+        if !ask(verdicts) {
+            verdicts.clear();
+        }
+        return;
+    }
+    scratch.clear();
+    scratch.resize(at.len(), NOT_ASKED);
+    if ask(scratch) {
+        verdicts.resize(n, NOT_ASKED);
+        for (&k, &v) in at.iter().zip(scratch.iter()) {
+            verdicts[k] = v;
+        }
+    }
+}
+
 /// An event's contribution to a window: group keys, aggregate arguments,
 /// window start, and the summarize stage.
 type Pending = (Vec<Key>, Vec<Vec<Value>>, i64, usize);
@@ -790,6 +822,7 @@ impl Engine {
         self.batch_at = k;
         let rec = match d {
             Decoded::Record(r) if self.quiet.get(r.layout as usize) == Some(&true) => Some(r),
+            // `quiet` is empty only with the lanes off (`Engine::general`).
             Decoded::Unhandled(_) if !self.quiet.is_empty() => None,
             _ => {
                 self.flush_quiet();
@@ -882,24 +915,11 @@ impl Engine {
                 continue;
             }
             let source = self.shared.program.queries[qi].source;
+            let executor = &self.shared.executor;
             if let Some(arena) = arenas.iter().find(|a| a.layout == source) {
-                let executor = &self.shared.executor;
-                let n = arena.at.len();
-                if n == decoded.len() {
-                    verdicts.resize(n, NOT_ASKED);
-                    if !executor.prefilter_rows(qi as u32, &arena.rows, arena.width, verdicts) {
-                        verdicts.clear();
-                    }
-                } else {
-                    scratch.clear();
-                    scratch.resize(n, NOT_ASKED);
-                    if executor.prefilter_rows(qi as u32, &arena.rows, arena.width, &mut scratch) {
-                        verdicts.resize(decoded.len(), NOT_ASKED);
-                        for (&k, &v) in arena.at.iter().zip(&scratch) {
-                            verdicts[k] = v;
-                        }
-                    }
-                }
+                take_verdicts(verdicts, &mut scratch, &arena.at, decoded.len(), |out| {
+                    executor.prefilter_rows(qi as u32, &arena.rows, arena.width, out)
+                });
                 continue;
             }
             if gathered != Some(source) {
@@ -917,25 +937,9 @@ impl Engine {
                 }
                 gathered = Some(source);
             }
-            if records.is_empty() {
-                continue;
-            }
-            let executor = &self.shared.executor;
-            if records.len() == decoded.len() {
-                verdicts.resize(records.len(), NOT_ASKED);
-                if !executor.prefilter(qi as u32, &records, verdicts) {
-                    verdicts.clear();
-                }
-            } else {
-                scratch.clear();
-                scratch.resize(records.len(), NOT_ASKED);
-                if executor.prefilter(qi as u32, &records, &mut scratch) {
-                    verdicts.resize(decoded.len(), NOT_ASKED);
-                    for (&k, &v) in at.iter().zip(&scratch) {
-                        verdicts[k] = v;
-                    }
-                }
-            }
+            take_verdicts(verdicts, &mut scratch, &at, decoded.len(), |out| {
+                executor.prefilter(qi as u32, &records, out)
+            });
         }
     }
 
