@@ -21,7 +21,7 @@
 //! Run with `cargo bench -p dtc-engine` (`DTC_BENCH_EVENTS` sets the stream
 //! size, `DTC_BENCH_RUNS` the best-of count on a busy machine;
 //! `DTC_BENCH_PROFILE=0..3` runs only one workload's JIT kernel, for
-//! `perf record`). Absolute numbers on a shared machine are noise; the ratios are the
+//! `perf record`, or its end to end with `DTC_BENCH_E2E=1`). Absolute numbers on a shared machine are noise; the ratios are the
 //! result. The VRL peer is a separate crate (`benches/vrl-peer`).
 
 use std::collections::HashMap;
@@ -377,15 +377,22 @@ fn end_to_end(mut e: impl Runs, input: &[String]) {
 fn profile(w: usize, n: usize) {
     let prog = program(SOURCES[w]);
     let events = decode_all(&lines(w, n));
+    let e2e = std::env::var_os("DTC_BENCH_E2E").is_some();
+    let input = lines(w, n);
     let batches = batches(&jit_engine(&prog), &events);
     let started = Instant::now();
     let mut rounds = 0u64;
     while started.elapsed().as_secs() < 5 {
-        kernel(jit_engine(&prog), &batches);
+        if e2e {
+            end_to_end(jit_engine(&prog), &input);
+        } else {
+            kernel(jit_engine(&prog), &batches);
+        }
         rounds += 1;
     }
     let rate = (rounds * n as u64) as f64 / started.elapsed().as_secs_f64();
-    println!("{}: jit kernel {rate:.0} events/s", NAMES[w]);
+    let what = if e2e { "end to end" } else { "kernel" };
+    println!("{}: jit {what} {rate:.0} events/s", NAMES[w]);
 }
 
 fn main() {
