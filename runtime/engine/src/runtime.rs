@@ -94,6 +94,11 @@ pub struct Batch {
     /// The time of each of `decoded`, read at decoding: running the batch
     /// reads them in order from here instead of from each input event.
     times: Vec<i64>,
+    /// The layout of each of `decoded` ([`UNHANDLED`] for an event no
+    /// layout matches, [`MISMATCHED`] for one that does not match its
+    /// schema): a stretch of quiet events is settled from here and `times`
+    /// alone (`Engine::run_stretch`).
+    layouts: Vec<u32>,
     /// Per layout, its records' compact rows laid end to end, when the
     /// executor reads rows: the batch prefilter reads them in place.
     arenas: Vec<Arena>,
@@ -166,7 +171,21 @@ enum Decoded {
     Record(Record),
 }
 
+/// [`Batch::layouts`] of an event no layout matches.
+const UNHANDLED: u32 = u32::MAX;
+/// [`Batch::layouts`] of an event that does not match its layout's schema.
+const MISMATCHED: u32 = u32::MAX - 1;
+
 impl Decoded {
+    /// What [`Batch::layouts`] keeps of it.
+    fn layout(&self) -> u32 {
+        match self {
+            Decoded::Unhandled(_) => UNHANDLED,
+            Decoded::Mismatch(..) => MISMATCHED,
+            Decoded::Record(r) => r.layout,
+        }
+    }
+
     fn input(&self) -> &Rc<InputEvent> {
         match self {
             Decoded::Unhandled(i) | Decoded::Mismatch(i, ..) => i,
@@ -254,6 +273,9 @@ pub struct Engine {
     /// Per layout, whether its events in a batch take the quiet lane
     /// (`fast::quiet_layouts`).
     quiet: Vec<bool>,
+    /// Per layout, whether a stretch of its events can be settled in bulk
+    /// (`fast::bulk_layouts`); empty with the lanes off.
+    bulk: Vec<bool>,
     /// Positions in the batch being run of the events the quiet lane let
     /// through and not yet handed over (`Engine::flush_quiet`).
     quiet_run: (usize, usize),
@@ -620,6 +642,7 @@ impl Engine {
             spans: Vec::new(),
             machine_keys: Vec::new(),
             quiet: Vec::new(),
+            bulk: Vec::new(),
             quiet_run: (0, 0),
             reads_states: true,
             batch_inputs: None,
@@ -634,6 +657,7 @@ impl Engine {
         engine.tallies = vec![None; engine.fast.len()];
         engine.spans = vec![(i64::MAX, i64::MIN); engine.fast.len()];
         engine.quiet = fast::quiet_layouts(&engine.shared.program, &engine.routes, &engine.fast);
+        engine.bulk = fast::bulk_layouts(&engine.quiet, &engine.routes, &engine.fast);
         let inits: Vec<Vec<Value>> = engine
             .shared
             .program
@@ -791,11 +815,13 @@ impl Engine {
             .collect::<Vec<_>>();
         let inputs = decoded.iter().map(|d| d.input().clone()).collect();
         let times = decoded.iter().map(|d| d.input().time).collect();
+        let layouts = decoded.iter().map(Decoded::layout).collect();
         let arenas = if rows { arenas(&decoded) } else { Vec::new() };
         Batch {
             decoded,
             inputs,
             times,
+            layouts,
             arenas,
         }
     }
@@ -807,8 +833,21 @@ impl Engine {
         self.out.0.reserve(batch.decoded.len());
         self.batch_inputs = Some(batch.inputs.clone());
         self.batch_base = self.out.0.len();
-        for (k, (d, &now)) in batch.decoded.iter().zip(&batch.times).enumerate() {
+        let mut k = 0;
+        while let (Some(d), Some(&now)) = (batch.decoded.get(k), batch.times.get(k)) {
+            // Only an event that can start a stretch pays for one.
+            if !self.bulk.is_empty() {
+                let l = batch.layouts[k];
+                if l == UNHANDLED || self.bulk.get(l as usize) == Some(&true) {
+                    let end = self.run_stretch(&batch.layouts, &batch.times, k);
+                    if end > k {
+                        k = end;
+                        continue;
+                    }
+                }
+            }
             self.run_batched(d, now, k);
+            k += 1;
         }
         self.flush_quiet();
         self.batch_inputs = None;

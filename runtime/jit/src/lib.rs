@@ -409,4 +409,60 @@ mod tests {
             panic!("{d:?}");
         }
     }
+
+    /// Stretches of events settled in bulk (tallied counts, the engine's
+    /// `run_stretch`) over the batch filters' verdicts: one query with a
+    /// `where` on R, a count with and one without on Q, among a machine's
+    /// timeouts, unknown events, schema mismatches, malformed lines, late
+    /// events and windows closing mid-batch, with and without lateness.
+    #[test]
+    fn stretches_of_tallied_counts_match_the_interpreter() {
+        let src = "event R { status: int }\nevent Q { v: int }\nevent S { k: int }\n\
+                   query a = R | where status >= 500 | summarize n = count() every 10s | emit metric \"a\"\n\
+                   query b = Q | where v > 1 | summarize n = count() every 4s | emit metric \"b\"\n\
+                   query c = Q | summarize n = count() every 6s | emit metric \"c\"\n\
+                   machine m per event.k max 4 {\n state Idle\n state Busy\n\
+                   on S in Idle -> Busy\n on S in Busy -> Idle\n after 3s in Busy -> Idle { emit log Stuck { k: 1 } }\n}";
+        let session = dtc_driver::Session::new(dtc_driver::MemoryFs::new());
+        let out = session.check_source("stretch.dt", src);
+        assert!(!out.has_errors(), "{:?}", out.diagnostics);
+        let program = out.lower().expect("checks").expect("verifies");
+        let mut input = String::new();
+        for k in 0..600i64 {
+            let t = 1_795_341_600_000_000_000 + k * 200_000_000
+                - if k % 37 == 5 { 9_000_000_000 } else { 0 };
+            let mut push = |line: String| {
+                input.push_str(&line);
+                input.push('\n');
+            };
+            push(format!(
+                r#"{{"event":"R","time":{t},"status":{}}}"#,
+                [200, 500, 503][k as usize % 3]
+            ));
+            if k % 3 != 0 {
+                push(format!(r#"{{"event":"Q","time":{t},"v":{}}}"#, k % 4));
+            }
+            if k % 31 == 2 {
+                push(format!(r#"{{"event":"S","time":{t},"k":{}}}"#, k % 4));
+            }
+            if k % 7 == 3 {
+                push(format!(r#"{{"event":"T","time":{t},"x":1}}"#));
+            }
+            if k % 53 == 7 {
+                push(format!(r#"{{"event":"R","time":{t},"status":"high"}}"#));
+            }
+            if k % 61 == 11 {
+                push("{not json".to_string());
+            }
+        }
+        let late = Options {
+            lateness_ns: 2_000_000_000,
+            ..Options::default()
+        };
+        for options in [Options::default(), late] {
+            if let Err(d) = differential(&program, &options, &input) {
+                panic!("{d:?}");
+            }
+        }
+    }
 }

@@ -95,6 +95,92 @@ pub(super) fn quiet_layouts(
         .collect()
 }
 
+/// Per layout, whether a stretch of its events can be settled in bulk
+/// (`Engine::run_stretch`): it is quiet and every query it feeds is a
+/// `count_only` tally, so an event in the window of the one before it costs
+/// one increment per query that passes. Empty when no layout is, so that
+/// other programs pay nothing for it.
+pub(super) fn bulk_layouts(
+    quiet: &[bool],
+    routes: &[Route],
+    fast: &[Option<FastQuery>],
+) -> Vec<bool> {
+    let bulk: Vec<bool> = routes
+        .iter()
+        .zip(quiet)
+        .map(|(r, &quiet)| {
+            quiet
+                && !r.queries.is_empty()
+                && r.queries.iter().all(|&qi| {
+                    fast.get(qi)
+                        .is_some_and(|f| f.as_ref().is_some_and(|f| f.count_only))
+                })
+        })
+        .collect();
+    if bulk.contains(&true) {
+        bulk
+    } else {
+        Vec::new()
+    }
+}
+
+/// The one-query loop of `Engine::stretch_of`: how many of `times` and
+/// `layouts` (from the stretch's start) it takes, and how many of them the
+/// query counts. `verdicts` from the same start, `None` when not asked.
+#[allow(clippy::too_many_arguments)]
+fn count_stretch(
+    times: &[i64],
+    layouts: &[u32],
+    verdicts: Option<&[u8]>,
+    filtered: bool,
+    layout: u32,
+    (lo, hi): (i64, i64),
+    watermark: &mut i64,
+    unhandled: &mut u64,
+) -> (usize, i64) {
+    let (mut wm, mut unh, mut n, mut k) = (*watermark, 0u64, 0i64, 0usize);
+    let verdicts = match verdicts {
+        Some(v) if !v.is_empty() => v,
+        // Not asked: a query with a `where` has nothing to go on.
+        _ if filtered => return (0, 0),
+        _ => &[],
+    };
+    let mut step = |now: i64, l: u32, v: u8| {
+        if now < lo || now >= hi {
+            return false;
+        }
+        if l == layout {
+            if v == super::NOT_ASKED && filtered {
+                return false;
+            }
+            n += i64::from(v != super::FAILS);
+        } else if l == super::UNHANDLED {
+            unh += 1;
+        } else {
+            return false;
+        }
+        wm = wm.max(now);
+        k += 1;
+        true
+    };
+    if verdicts.is_empty() {
+        for (&now, &l) in times.iter().zip(layouts) {
+            if !step(now, l, super::NOT_ASKED) {
+                break;
+            }
+        }
+    } else {
+        for ((&now, &l), &v) in times.iter().zip(layouts).zip(verdicts) {
+            if !step(now, l, v) {
+                break;
+            }
+        }
+    }
+    *watermark = wm;
+    *unhandled += unh;
+    (k, n)
+}
+
 /// A plain read of the current event.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Read {
@@ -274,6 +360,7 @@ impl Engine {
         self.fast.iter_mut().for_each(|f| *f = None);
         self.machine_keys.iter_mut().for_each(Vec::clear);
         self.quiet.clear();
+        self.bulk.clear();
         self.reads_states = true;
         self
     }
@@ -448,6 +535,159 @@ impl Engine {
         }
     }
 
+    /// Runs the longest stretch of a batch from position `from` whose every
+    /// event `run_quiet` would settle with tally increments alone: an event
+    /// no layout matches, or one of a [`bulk_layouts`] layout whose every
+    /// query the prefilter failed or whose tally's window holds it, with no
+    /// timeout due and no window to close at its time. Their effect is
+    /// `run_quiet`'s, added up: counters, tallies, the pending run of
+    /// unchanged events and the watermark. Returns where the stretch ends:
+    /// the caller runs that event the usual way.
+    pub(super) fn run_stretch(&mut self, layouts: &[u32], times: &[i64], from: usize) -> usize {
+        let due = self.deadlines.first().map_or(i64::MAX, |(t, ..)| *t);
+        let mut k = from;
+        let mut unhandled = 0u64;
+        let mut watermark = self.watermark;
+        // One layout at a time (events no layout matches go with any); a
+        // stretch that stops at another layout's event goes on with it.
+        loop {
+            let at = k;
+            let layout = match layouts.get(k) {
+                None => break,
+                Some(&super::UNHANDLED) => None,
+                Some(&l) => Some(l),
+            };
+            k = self.stretch_of(
+                layout,
+                layouts,
+                times,
+                k,
+                due,
+                &mut watermark,
+                &mut unhandled,
+            );
+            if k == at {
+                break;
+            }
+        }
+        let n = (k - from) as u64;
+        if n > 0 {
+            self.seq += n;
+            self.counters.events += n;
+            self.counters.unhandled += unhandled;
+            self.counters.egressed += n;
+            if self.quiet_run.0 == self.quiet_run.1 {
+                self.quiet_run.0 = from;
+            }
+            self.quiet_run.1 = k;
+            self.watermark = watermark;
+        }
+        k
+    }
+
+    /// The part of [`Engine::run_stretch`] from `k` over events of one
+    /// `layout` (and events no layout matches): its queries' verdicts and
+    /// tally windows read once, the counts added when it ends. Returns
+    /// where it ends.
+    #[allow(clippy::too_many_arguments)]
+    fn stretch_of(
+        &mut self,
+        layout: Option<u32>,
+        layouts: &[u32],
+        times: &[i64],
+        mut k: usize,
+        due: i64,
+        watermark: &mut i64,
+        unhandled: &mut u64,
+    ) -> usize {
+        /// A query of the layout: its verdicts on the batch (empty: not
+        /// asked), whether it has a `where` stage, and the events counted.
+        struct Counted<'v> {
+            verdicts: &'v [u8],
+            filtered: bool,
+            n: i64,
+        }
+        const MOST: usize = 4;
+        let queries: &[usize] = match layout {
+            Some(l) if self.bulk.get(l as usize) == Some(&true) => &self.routes[l as usize].queries,
+            Some(_) => return k,
+            None => &[],
+        };
+        if queries.len() > MOST {
+            return k;
+        }
+        // Times the tallies of every query hold: `lo..hi`, and before any
+        // timeout is due.
+        let (mut lo, mut hi) = (i64::MIN, due);
+        let mut counted: [Option<Counted>; MOST] = [const { None }; MOST];
+        for (c, &qi) in counted.iter_mut().zip(queries) {
+            let Some(t) = self.tallies[qi] else {
+                return k;
+            };
+            lo = lo.max(t.start);
+            hi = hi.min(t.end);
+            *c = Some(Counted {
+                verdicts: &self.verdicts[qi],
+                filtered: self.fast[qi].as_ref().is_none_or(|f| f.si != 0),
+                n: 0,
+            });
+        }
+        let counted = &mut counted[..queries.len()];
+        // No window closes before `next_close + lateness` (saturated, so at
+        // worst a stretch ends early and its event takes the usual path).
+        let lateness = self.shared.options.lateness_ns;
+        hi = hi.min(self.next_close.saturating_add(lateness));
+        if let (Some(layout), [Some(c)]) = (layout, &mut *counted) {
+            // One query, the common case: its own loop.
+            let (end, n) = count_stretch(
+                &times[k..],
+                &layouts[k..],
+                c.verdicts.get(k..),
+                c.filtered,
+                layout,
+                (lo, hi),
+                watermark,
+                unhandled,
+            );
+            c.n = n;
+            k += end;
+        } else {
+            'events: while let (Some(&now), Some(&l)) = (times.get(k), layouts.get(k)) {
+                if now < lo || now >= hi {
+                    break;
+                }
+                if l == super::UNHANDLED {
+                    *unhandled += 1;
+                } else if layout != Some(l) {
+                    break;
+                } else {
+                    // All of the event's queries are checked before any is
+                    // counted.
+                    for c in counted.iter().flatten() {
+                        let v = c.verdicts.get(k).copied().unwrap_or(super::NOT_ASKED);
+                        if v == super::NOT_ASKED && c.filtered {
+                            break 'events;
+                        }
+                    }
+                    for c in counted.iter_mut().flatten() {
+                        let v = c.verdicts.get(k).copied().unwrap_or(super::NOT_ASKED);
+                        c.n += i64::from(v != super::FAILS);
+                    }
+                }
+                *watermark = (*watermark).max(now);
+                k += 1;
+            }
+        }
+        let adds: [i64; MOST] =
+            std::array::from_fn(|i| counted.get(i).and_then(|c| c.as_ref()).map_or(0, |c| c.n));
+        for (&qi, n) in queries.iter().zip(adds) {
+            if let Some(t) = &mut self.tallies[qi] {
+                t.n += n;
+            }
+        }
+        k
+    }
+
     /// Settles every query's tally: before windows close.
     pub(super) fn settle_tallies(&mut self) {
         for (t, q) in self.tallies.iter_mut().zip(&mut self.queries) {
@@ -547,6 +787,19 @@ pub(super) mod tests {
             }
             e.finish(true);
             write(e.drain(), &mut got);
+            // The counters too, but for lines: decoded batches have none.
+            let mut counters = e.counters.to_json();
+            let mut reference = serde_json::from_str::<serde_json::Value>(
+                expected.lines().last().unwrap_or_default(),
+            )
+            .expect("the summary is JSON");
+            for c in [&mut counters, &mut reference] {
+                if let Some(o) = c.as_object_mut() {
+                    o.remove("lines");
+                    o.remove("malformed");
+                }
+            }
+            assert_eq!(counters, reference, "counters of decoded batches of {n}");
             // Decoded batches have no lines: no line count, no malformed ones.
             let lines_free = |t: &str| {
                 t.lines()
@@ -747,6 +1000,72 @@ pub(super) mod tests {
         ] {
             assert!(summary[counter].as_u64() > Some(0), "{counter}: {summary}");
         }
+    }
+
+    #[test]
+    fn stretches_of_tallied_events_match_the_general_path() {
+        // R feeds one count with a `where` (its own loop), Q a count with a
+        // `where` and one without (the loop over several queries), P a count
+        // without: all settled in bulk between window changes (R and Q only
+        // when the executor filters batches, which the JIT does: dtc-jit
+        // runs this case too). S is a machine with a timeout, T unknown to
+        // the program; some R do not match their schema, some lines are
+        // malformed, some events are late.
+        let src = "event R { status: int }\nevent Q { v: int }\nevent S { k: int }\nevent P { w: int }\n\
+                   query d = P | summarize n = count() every 5s | emit metric \"d\"\n\
+                   query a = R | where status >= 500 | summarize n = count() every 10s | emit metric \"a\"\n\
+                   query b = Q | where v > 1 | summarize n = count() every 4s | emit metric \"b\"\n\
+                   query c = Q | summarize n = count() every 6s | emit metric \"c\"\n\
+                   machine m per event.k max 4 {\n state Idle\n state Busy\n\
+                   on S in Idle -> Busy\n on S in Busy -> Idle\n after 3s in Busy -> Idle { emit log Stuck { k: 1 } }\n}";
+        let p = program(src);
+        let (r, f) = (routes(&p), fast_queries(&p));
+        let quiet = quiet_layouts(&p, &r, &f);
+        assert_eq!(bulk_layouts(&quiet, &r, &f)[..4], [true, true, false, true]);
+        let mut input = Vec::new();
+        for k in 0..400i64 {
+            let t = k * S / 5 + if k % 37 == 5 { -9 * S } else { 0 };
+            input.push(line(
+                "R",
+                t,
+                &format!(r#""status":{}"#, [200, 500, 503][k as usize % 3]),
+            ));
+            if k % 3 != 0 {
+                input.push(line("Q", t, &format!(r#""v":{}"#, k % 4)));
+            }
+            if k % 50 < 20 {
+                input.push(line("P", t, r#""w":1"#));
+            }
+            if k % 31 == 2 {
+                input.push(line("S", t, &format!(r#""k":{}"#, k % 4)));
+            }
+            if k % 7 == 3 {
+                input.push(line("T", t, r#""x":1"#));
+            }
+            if k % 53 == 7 {
+                input.push(line("R", t, r#""status":"high""#));
+            }
+            if k % 61 == 11 {
+                input.push("{not json".into());
+            }
+        }
+        let late = Options {
+            lateness_ns: 2 * S,
+            ..Options::default()
+        };
+        for o in [Options::default(), late] {
+            let summary = check(src, &o, &input);
+            for counter in ["late_events", "schema_mismatches", "unhandled", "derived"] {
+                assert!(summary[counter].as_u64() > Some(0), "{counter}: {summary}");
+            }
+        }
+        // No layout settled in bulk: nothing to run stretches for.
+        let p = program(
+            "event R { status: int }\n\
+                         query a = R | summarize n = count(), s = sum(status) every 10s | emit metric \"a\"",
+        );
+        let (r, f) = (routes(&p), fast_queries(&p));
+        assert!(bulk_layouts(&quiet_layouts(&p, &r, &f), &r, &f).is_empty());
     }
 
     #[test]
