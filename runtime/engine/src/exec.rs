@@ -126,8 +126,9 @@ pub trait Executor {
     }
 
     /// [`Executor::prefilter`] over rows laid end to end: `rows` holds
-    /// `passed.len()` compact rows of `width` slots each, in the order of
-    /// the verdicts (a batch's rows of one layout, [`crate::Batch`]).
+    /// `passed.len()` rows of `width` slots each, in the order of the
+    /// verdicts: the slots [`Executor::projection`] names of the compact
+    /// rows of a batch's records of one layout ([`crate::Batch`]).
     fn prefilter_rows(
         &self,
         _query: u32,
@@ -142,6 +143,14 @@ pub trait Executor {
     /// runtime gathers a batch's records for it only then.
     fn has_prefilter(&self, _query: u32) -> bool {
         false
+    }
+
+    /// The slots of a `layout` event's compact row that
+    /// [`Executor::prefilter_rows`] reads, in order: a batch lays its
+    /// records' rows of these slots end to end for it. `None`: it reads no
+    /// rows of this layout.
+    fn projection(&self, _layout: u32) -> Option<&[u32]> {
+        None
     }
 
     /// Whether this executor reads records' compact rows, so a batch

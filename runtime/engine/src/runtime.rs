@@ -99,14 +99,15 @@ pub struct Batch {
     /// schema): a stretch of quiet events is settled from here and `times`
     /// alone (`Engine::run_stretch`).
     layouts: Vec<u32>,
-    /// Per layout, its records' compact rows laid end to end, when the
-    /// executor reads rows: the batch prefilter reads them in place.
+    /// Per layout the executor filters batches of, the slots its filters
+    /// read of its records' compact rows, laid end to end: the batch
+    /// prefilter reads them in place, in sequence.
     arenas: Vec<Arena>,
 }
 
-/// The compact rows of a batch's records of one layout, one after another
-/// (copies of each record's row: string slots point into the records,
-/// which the batch owns).
+/// The rows of a batch's records of one layout, one after another, each
+/// the slots [`Executor::projection`] names of the record's compact row
+/// (copies: string slots point into the records, which the batch owns).
 struct Arena {
     layout: u32,
     width: usize,
@@ -115,18 +116,20 @@ struct Arena {
     at: Vec<usize>,
 }
 
-/// The arenas of the records of `decoded` (see [`Arena`]); a layout any of
-/// whose records has no row (a value that does not fit a slot) gets none.
-fn arenas(decoded: &[Decoded]) -> Vec<Arena> {
+/// The arenas of the records of `decoded` (see [`Arena`]): for each layout
+/// the executor has a projection of ([`Executor::projection`]), those slots
+/// of each record's row; a layout any of whose records has no row (a value
+/// that does not fit a slot) gets none.
+fn arenas(decoded: &[Decoded], executor: &dyn Executor) -> Vec<Arena> {
     let mut arenas: Vec<Arena> = Vec::new();
-    let mut broken: Vec<u32> = Vec::new();
+    let mut skipped: Vec<u32> = Vec::new();
     for (k, d) in decoded.iter().enumerate() {
         let Decoded::Record(r) = d else { continue };
-        if broken.contains(&r.layout) {
+        if skipped.contains(&r.layout) {
             continue;
         }
-        let Some(row) = r.compact() else {
-            broken.push(r.layout);
+        let (Some(slots), Some(row)) = (executor.projection(r.layout), r.compact()) else {
+            skipped.push(r.layout);
             arenas.retain(|a| a.layout != r.layout);
             continue;
         };
@@ -135,7 +138,7 @@ fn arenas(decoded: &[Decoded]) -> Vec<Arena> {
             None => {
                 arenas.push(Arena {
                     layout: r.layout,
-                    width: row.len(),
+                    width: slots.len(),
                     rows: Vec::new(),
                     at: Vec::new(),
                 });
@@ -143,12 +146,12 @@ fn arenas(decoded: &[Decoded]) -> Vec<Arena> {
                 &mut arenas[last]
             }
         };
-        if row.len() != arena.width {
-            broken.push(r.layout);
+        if slots.iter().any(|&s| s as usize >= row.len()) {
+            skipped.push(r.layout);
             arenas.retain(|a| a.layout != r.layout);
             continue;
         }
-        arena.rows.extend_from_slice(row);
+        arena.rows.extend(slots.iter().map(|&s| row[s as usize]));
         arena.at.push(k);
     }
     arenas
@@ -816,7 +819,11 @@ impl Engine {
         let inputs = decoded.iter().map(|d| d.input().clone()).collect();
         let times = decoded.iter().map(|d| d.input().time).collect();
         let layouts = decoded.iter().map(Decoded::layout).collect();
-        let arenas = if rows { arenas(&decoded) } else { Vec::new() };
+        let arenas = if rows {
+            arenas(&decoded, self.shared.executor.as_ref())
+        } else {
+            Vec::new()
+        };
         Batch {
             decoded,
             inputs,

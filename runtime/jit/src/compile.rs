@@ -144,6 +144,11 @@ pub(crate) struct Tx<'a, 'b> {
     pub ctx: ir::Value,
     /// The current event's row.
     pub event: Option<(ir::Value, &'a EventLayout)>,
+    /// Which slots of the event's full row the row at `event` holds, in
+    /// order (a batch filter's projected rows); `None`: the full row.
+    pub projection: Option<&'a [u32]>,
+    /// The full-row slots of the event read so far.
+    pub slots_read: Vec<u32>,
     pub row: Option<(ir::Value, u32)>,
     pub batch: bool,
     /// Where a fault goes once recorded.
@@ -178,6 +183,8 @@ impl<'a, 'b> Tx<'a, 'b> {
             call_conv,
             ctx,
             event: None,
+            projection: None,
+            slots_read: Vec::new(),
             row: None,
             batch,
             fail,
@@ -239,6 +246,20 @@ impl<'a, 'b> Tx<'a, 'b> {
             }
         };
         self.b.ins().stack_addr(I64, ss, 0)
+    }
+
+    /// Where slot `index` of the event's full row is in the row at hand
+    /// (see `projection`), noting that it is read.
+    fn event_slot(&mut self, index: u32) -> Result<u32, Unsupported> {
+        self.slots_read.push(index);
+        match self.projection {
+            None => Ok(index),
+            Some(p) => p
+                .iter()
+                .position(|&s| s == index)
+                .map(|at| at as u32)
+                .ok_or_else(|| Unsupported(format!("slot {index} is not in the projected row"))),
+        }
     }
 
     fn load_slot(&mut self, base: ir::Value, index: u32, ty: &Type) -> Cv {
@@ -402,7 +423,8 @@ impl<'a, 'b> Tx<'a, 'b> {
                         // Always read the tag: a derived event may hold
                         // `none` even in a field declared non-optional.
                         let ty = opt_of(&layout.fields[*slot as usize].ty);
-                        Ok(self.load_slot(base, field_slot(*slot), &ty))
+                        let at = self.event_slot(field_slot(*slot))?;
+                        Ok(self.load_slot(base, at, &ty))
                     }
                     _ => Ok(self.absent()),
                 }
@@ -410,7 +432,8 @@ impl<'a, 'b> Tx<'a, 'b> {
             ExprKind::Std(s) => match (std_slot(*s), self.event) {
                 (Some(i), Some((base, _))) => {
                     self.counts.native += 1;
-                    Ok(self.load_slot(base, i, &s.ty()))
+                    let at = self.event_slot(i)?;
+                    Ok(self.load_slot(base, at, &s.ty()))
                 }
                 (Some(_), None) => {
                     self.counts.native += 1;

@@ -269,20 +269,23 @@ impl Executor for JitExecutor {
         if passed.len() != records.len() {
             return false;
         }
-        let mut rows: Vec<*const Slot> = Vec::with_capacity(records.len());
+        // The filter reads rows of its layout's projection laid end to end:
+        // gathered here from each record's full row (built now if the
+        // record has none yet, and kept for later sites).
+        let mut rows: Vec<Slot> = Vec::with_capacity(records.len() * filter.slots.len());
         for r in records {
-            // Rows decoded ahead (a batch from `decode_batch`) are used where
-            // they are; others are built here and kept for later sites.
             let Some(row) = r.compact() else {
                 return false;
             };
-            if row.len() != filter.width {
-                return false;
+            for &s in &filter.slots {
+                let Some(slot) = row.get(s as usize) else {
+                    return false;
+                };
+                rows.push(*slot);
             }
-            rows.push(row.as_ptr());
         }
-        // SAFETY: each address is that of a record's row of `filter.width`
-        // slots (checked above), owned by records that outlive the call.
+        // SAFETY: `rows` holds one projected row per verdict (built above);
+        // string slots in it point into the records, borrowed for the call.
         unsafe { run_filter(filter, &rows, passed) };
         true
     }
@@ -291,31 +294,47 @@ impl Executor for JitExecutor {
         let Some(filter) = self.compiled.filters.get(&query) else {
             return false;
         };
-        if width == 0 || width != filter.width || rows.len() != passed.len() * width {
+        if width != filter.slots.len() {
             return false;
         }
-        let rows: Vec<*const Slot> = rows.chunks_exact(width).map(<[Slot]>::as_ptr).collect();
-        // SAFETY: each address is that of a `width`-slot chunk (the filter's
-        // width, checked above) of the borrowed `rows`, alive for the call.
-        unsafe { run_filter(filter, &rows, passed) };
+        // SAFETY: the caller lays out rows of the layout's projection
+        // (`projection`), which is this filter's; `run_filter` checks that
+        // there is one per verdict.
+        unsafe { run_filter(filter, rows, passed) };
         true
+    }
+
+    fn projection(&self, layout: u32) -> Option<&[u32]> {
+        self.compiled
+            .projections
+            .get(layout as usize)
+            .filter(|p| !p.is_empty())
+            .map(Vec::as_slice)
     }
 }
 
-/// Runs a batch filter over `rows`, one verdict byte per row into `passed`
-/// (nothing when their lengths differ).
+/// Runs a batch filter over `rows`, rows of its projection laid end to end,
+/// one verdict byte per row into `passed` (nothing when their numbers
+/// differ).
 ///
 /// # Safety
 ///
-/// Each address in `rows` is that of a row of `filter.width` slots (the
-/// layout the loop was compiled for) that stays alive and unchanged for the
-/// call.
-unsafe fn run_filter(filter: &BatchFilter, rows: &[*const Slot], passed: &mut [u8]) {
-    if rows.len() != passed.len() {
+/// `rows` holds rows of the slots `filter.slots` names, in that order, of
+/// events of the filter's layout; string slots in them point to bytes that
+/// stay alive and unchanged for the call.
+unsafe fn run_filter(filter: &BatchFilter, rows: &[Slot], passed: &mut [u8]) {
+    let width = filter.slots.len();
+    if width == 0 || rows.len() != passed.len() * width {
         return;
     }
-    // SAFETY: the rows are as the caller promises, and `passed` has one
-    // byte per row (checked above). The loop calls no helper that needs a
-    // context.
-    unsafe { (filter.code)(rows.as_ptr().cast(), rows.len() as u64, passed.as_mut_ptr()) };
+    // SAFETY: the rows are as the caller promises, `width` slots each (the
+    // stride the loop was compiled with), and `passed` has one byte per row
+    // (checked above). The loop calls no helper that needs a context.
+    unsafe {
+        (filter.code)(
+            rows.as_ptr().cast(),
+            passed.len() as u64,
+            passed.as_mut_ptr(),
+        )
+    };
 }

@@ -21,7 +21,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Module, default_libcall_names};
 use dtc_engine::exec::Site;
-use dtc_engine::slots::STD_SLOTS;
+use dtc_engine::slots::{SLOT_BYTES, STD_SLOTS};
 use dtc_ir::*;
 
 use crate::abi::{CTX_EVENT, CTX_OUT, CTX_ROW, CTX_STATE, FAULT, NativeCtx, OK, type_code};
@@ -105,8 +105,16 @@ pub(crate) struct BodyCode {
 
 pub(crate) struct BatchFilter {
     pub code: BatchCode,
-    /// Slots per row of the source layout.
-    pub width: usize,
+    /// The slots of the source layout's full row that its rows hold, in
+    /// order: the layout's projection ([`Compiled::projections`]).
+    pub slots: Vec<u32>,
+}
+
+/// A batch filter translated by `Builder::build_filter`: its function (when
+/// defined) and the full-row slots it reads.
+struct Filter {
+    id: Option<FuncId>,
+    reads: Vec<u32>,
 }
 
 /// Compiled code by site: looked up on every call into it, several times
@@ -126,6 +134,9 @@ pub(crate) struct Compiled {
     pub transitions: Vec<Vec<Option<BodyCode>>>,
     pub selects: Vec<Vec<Option<Code>>>,
     pub filters: SiteMap<u32, BatchFilter>,
+    /// Per layout, the slots its batch filters read (empty: it has none):
+    /// the rows a batch lays end to end for them.
+    pub projections: Vec<Vec<u32>>,
     pub tables: Tables,
     pub report: Report,
 }
@@ -193,7 +204,7 @@ pub(crate) fn compile(program: &Program) -> Result<Compiled, CompileError> {
         report: Report::default(),
     };
     let mut pending: Vec<Pending<'_>> = Vec::new();
-    let mut filters: Vec<(u32, FuncId, usize)> = Vec::new();
+    let mut filters: Vec<(u32, FuncId, Vec<u32>)> = Vec::new();
     for site in sites(program) {
         let (what, kind, event, row_width) = site;
         match b.build(&what, &kind, event, row_width)? {
@@ -218,6 +229,11 @@ pub(crate) fn compile(program: &Program) -> Result<Compiled, CompileError> {
             }
         }
     }
+    // Batch filters: first what each reads, then each compiled over the
+    // rows of its layout's projection (the slots any filter of the layout
+    // reads), which the runtime lays end to end for them.
+    let mut reading: Vec<(u32, Vec<&Expr>, Vec<u32>)> = Vec::new();
+    let mut projections: Vec<Vec<u32>> = vec![Vec::new(); program.events.len()];
     for (qi, q) in program.queries.iter().enumerate() {
         let wheres: Vec<&Expr> = q
             .stages
@@ -233,8 +249,30 @@ pub(crate) fn compile(program: &Program) -> Result<Compiled, CompileError> {
         if wheres.is_empty() {
             continue;
         }
-        if let Some(id) = b.build_filter(&wheres, layout)? {
-            filters.push((qi as u32, id, STD_SLOTS.len() + layout.fields.len()));
+        if let Some(f) = b.build_filter(&wheres, layout, None)? {
+            projections[q.source as usize].extend(&f.reads);
+            reading.push((qi as u32, wheres, f.reads));
+        }
+    }
+    for p in &mut projections {
+        p.sort_unstable();
+        p.dedup();
+        // A row of no slots has no address to step by: keep the time.
+        if p.is_empty() {
+            p.push(0);
+        }
+    }
+    for (qi, wheres, _) in reading {
+        let source = program.queries[qi as usize].source as usize;
+        let (Some(layout), Some(projection)) =
+            (program.events.get(source), projections.get(source))
+        else {
+            continue;
+        };
+        if let Some(Filter { id: Some(id), .. }) =
+            b.build_filter(&wheres, layout, Some(projection))?
+        {
+            filters.push((qi, id, projection.clone()));
         }
     }
     b.module.finalize_definitions().map_err(err)?;
@@ -252,6 +290,7 @@ pub(crate) fn compile(program: &Program) -> Result<Compiled, CompileError> {
             .map(|_| vec![None; program.events.len()])
             .collect(),
         filters: SiteMap::default(),
+        projections: vec![Vec::new(); program.events.len()],
         tables: std::mem::take(&mut b.tables),
         report: std::mem::take(&mut b.report),
         module: None,
@@ -314,12 +353,16 @@ pub(crate) fn compile(program: &Program) -> Result<Compiled, CompileError> {
         }
         out.report.functions += 1;
     }
-    for (qi, id, width) in filters {
+    for (qi, id, slots) in filters {
         let ptr = b.module.get_finalized_function(id);
         // SAFETY: built by `build_filter` with the signature
         // `extern "C" fn(*const u8, u64, *mut u8) -> i64`.
         let code: BatchCode = unsafe { std::mem::transmute::<*const u8, BatchCode>(ptr) };
-        out.filters.insert(qi, BatchFilter { code, width });
+        let source = program.queries[qi as usize].source as usize;
+        if let Some(p) = out.projections.get_mut(source) {
+            p.clone_from(&slots);
+        }
+        out.filters.insert(qi, BatchFilter { code, slots });
         out.report.functions += 1;
         out.report.batch_filters += 1;
     }
@@ -675,15 +718,19 @@ impl<'p> Builder<'p> {
     }
 
     /// The batch loop of a query's leading `where` stages: `fn(rows, n,
-    /// selected)`, `rows` the addresses of `n` rows of the layout, writes
-    /// 1 or 0 per row. Built only when the predicates
-    /// read nothing but the event (no helper that needs the runtime);
-    /// otherwise `None` and the stages run per event.
+    /// selected)`, `rows` the address of `n` rows laid end to end, each
+    /// holding the slots `projection` names of the layout's full row (so the
+    /// loop reads only what its predicates need, in sequence), writes 1 or 0
+    /// per row. Built only when the predicates read nothing but the event
+    /// (no helper that needs the runtime); otherwise `None` and the stages
+    /// run per event. Without a projection the loop is only translated, not
+    /// defined: what it reads is the answer ([`Filter::reads`]).
     fn build_filter(
         &mut self,
         wheres: &[&Expr],
         layout: &EventLayout,
-    ) -> Result<Option<FuncId>, CompileError> {
+        projection: Option<&[u32]>,
+    ) -> Result<Option<Filter>, CompileError> {
         self.module.clear_context(&mut self.ctx);
         self.ctx.func.signature = self.signature(3);
         let call_conv = self.module.isa().default_call_conv();
@@ -711,15 +758,14 @@ impl<'p> Builder<'p> {
         );
         fb.ins().brif(more, body, &[], exit, &[]);
         fb.switch_to_block(body);
-        // `rows` is an array of row addresses: the rows stay where the
-        // batch decoded them, none is copied.
-        let off = fb.ins().imul_imm_s(k, 8);
-        let at = fb.ins().iadd(rows, off);
-        let base = fb.ins().load(I64, mem(), at, 0);
+        let width = projection.map_or(STD_SLOTS.len() + layout.fields.len(), <[u32]>::len);
+        let off = fb.ins().imul_imm_s(k, (width * SLOT_BYTES) as i64);
+        let base = fb.ins().iadd(rows, off);
         let null = fb.ins().iconst(I64, 0);
         let mut scratch = Tables::default();
         let mut tx = Tx::new(fb, &mut scratch, call_conv, null, reject, true);
         tx.event = Some((base, layout));
+        tx.projection = projection;
         let built: Result<(), Unsupported> = (|| {
             for w in wheres {
                 let c = tx.truth(w)?;
@@ -735,6 +781,9 @@ impl<'p> Builder<'p> {
             self.fctx = FunctionBuilderContext::new();
             return Ok(None);
         }
+        let mut reads = std::mem::take(&mut tx.slots_read);
+        reads.sort_unstable();
+        reads.dedup();
         // Accept: selected[k] = 1.
         let at = tx.b.ins().iadd(sel, k);
         let one = tx.b.ins().iconst(cranelift_codegen::ir::types::I8, 1);
@@ -753,6 +802,10 @@ impl<'p> Builder<'p> {
         tx.b.ins().return_(&[ok]);
         tx.b.seal_all_blocks();
         tx.b.finalize(self.module.target_config());
+        if projection.is_none() {
+            self.module.clear_context(&mut self.ctx);
+            return Ok(Some(Filter { id: None, reads }));
+        }
         // String constants of the predicates must outlive the code.
         self.tables.strings.append(&mut scratch.strings);
         let id = self
@@ -763,7 +816,10 @@ impl<'p> Builder<'p> {
             .define_function(id, &mut self.ctx)
             .map_err(|e| CompileError(format!("batch filter: {e:?}")))?;
         self.module.clear_context(&mut self.ctx);
-        Ok(Some(id))
+        Ok(Some(Filter {
+            id: Some(id),
+            reads,
+        }))
     }
 }
 

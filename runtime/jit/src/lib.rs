@@ -373,15 +373,17 @@ mod tests {
     }
 
     /// Batch filters of queries over two layouts, and one layout read by
-    /// two queries, over batches that mix the layouts with unknown events:
-    /// the verdicts land at the right events.
+    /// two queries (one reading a string and standard fields too, so each
+    /// filter of R runs over rows of more slots than it reads), over
+    /// batches that mix the layouts with unknown events: the verdicts land
+    /// at the right events.
     #[test]
     fn batch_filters_over_mixed_layouts_match_the_interpreter() {
         let src = "event R { status: int, path: string }\n\
                    event S { ms: int }\n\
                    query a = R | where status >= 500 | summarize n = count() every 10s | emit metric \"a\"\n\
                    query b = S | where ms > 100 | summarize n = count(), m = max(ms) every 10s | emit metric \"b\"\n\
-                   query c = R | where status == 200 | summarize n = count() by path every 10s | emit metric \"c\"";
+                   query c = R | where status == 200 || path == \"/p1\" | where time > observed_time - 1s | summarize n = count() by path every 10s | emit metric \"c\"";
         let session = dtc_driver::Session::new(dtc_driver::MemoryFs::new());
         let out = session.check_source("mixed.dt", src);
         assert!(!out.has_errors(), "{:?}", out.diagnostics);

@@ -458,6 +458,11 @@ impl Engine {
                 }
             }
             self.key_buf = keys;
+            // A window whose tally was settled (another window closed)
+            // starts a new one.
+            if fq.count_only {
+                self.tallies[qi] = Some(Tally { start, end, n: 0 });
+            }
             return;
         }
         // A new window or group, a late event or an overflow: the general
