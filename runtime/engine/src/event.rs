@@ -161,32 +161,41 @@ pub const EVENT_NAME_ATTRIBUTE: &str = "event.name";
 /// `Value` of the whole line; the result is the same as
 /// [`decode_line_via_value`]'s for every line, errors included.
 pub fn decode_line(line: &str) -> Vec<Input> {
+    let mut inputs = Vec::new();
+    decode_line_each(line, |input| inputs.push(input));
+    inputs
+}
+
+/// [`decode_line`] handing each input to `each` as it comes, so a caller
+/// that takes them one by one (the runtime's `push_lines`) needs no `Vec`
+/// per line.
+pub(crate) fn decode_line_each(line: &str, mut each: impl FnMut(Input)) {
     let text = line.trim();
     if text.is_empty() || text.starts_with('#') {
-        return Vec::new();
+        return;
     }
-    let malformed = |reason: String| {
-        vec![Input::Malformed {
-            line: line.to_string(),
-            reason,
-        }]
+    let malformed = |reason: String| Input::Malformed {
+        line: line.to_string(),
+        reason,
     };
     let top = match serde_json::from_str::<TopLevel>(text) {
         Ok(top) => top,
         Err(e) if e.is_data() && e.to_string().starts_with(PRIVATE_KEY_SEEN) => {
-            return decode_line_via_value(line);
+            return decode_line_via_value(line).into_iter().for_each(each);
         }
-        Err(e) => return malformed(format!("not JSON: {}", json_error(&e))),
+        Err(e) => return each(malformed(format!("not JSON: {}", json_error(&e)))),
     };
     match top {
-        TopLevel::NotObject(kind) => malformed(format!(
+        TopLevel::NotObject(kind) => each(malformed(format!(
             "not an event: expected a JSON object, found {kind}"
-        )),
-        TopLevel::Otlp(resource_logs) => decode_otlp(line, resource_logs),
-        TopLevel::Flat(parts) => match parts.finish() {
-            Ok(event) => vec![Input::Event(event)],
+        ))),
+        TopLevel::Otlp(resource_logs) => {
+            decode_otlp(line, resource_logs).into_iter().for_each(each)
+        }
+        TopLevel::Flat(parts) => each(match parts.finish() {
+            Ok(event) => Input::Event(event),
             Err(reason) => malformed(reason),
-        },
+        }),
     }
 }
 
@@ -642,7 +651,9 @@ impl FlatParts {
                 _ => explicit_attributes = Some(opt_object(value, "attributes")?),
             }
         }
-        e.attributes.extend(explicit_attributes.unwrap_or_default());
+        if let Some(explicit) = explicit_attributes {
+            e.attributes.extend(explicit);
+        }
         if e.severity_text.is_none() {
             e.severity_text = severity_from_text;
         }
@@ -1883,7 +1894,9 @@ mod tests {
                 }
             }
         }
-        e.attributes.extend(explicit_attributes.unwrap_or_default());
+        if let Some(explicit) = explicit_attributes {
+            e.attributes.extend(explicit);
+        }
         if e.severity_text.is_none() {
             e.severity_text = severity_from_text;
         }

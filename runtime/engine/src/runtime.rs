@@ -14,7 +14,7 @@ use hyperloglogplus::{HyperLogLog, HyperLogLogPlus};
 use serde_json::Value as Json;
 use siphasher::sip::SipHasher13;
 
-use crate::event::{Input, InputEvent, decode_line};
+use crate::event::{Input, InputEvent, decode_line_each};
 use crate::exec::{Executor, Interpreted, Site};
 use crate::interp::{Effect, Frame, Interp, World, draw, keyed_hash, mask};
 use crate::output::{Counters, Edit, Egress, MetricValue, Output, Produced, Unchanged};
@@ -118,17 +118,39 @@ struct Arena {
 
 /// The arenas of the records of `decoded` (see [`Arena`]): for each layout
 /// the executor has a projection of ([`Executor::projection`]), those slots
-/// of each record's row; a layout any of whose records has no row (a value
-/// that does not fit a slot) gets none.
-fn arenas(decoded: &[Decoded], executor: &dyn Executor) -> Vec<Arena> {
+/// of each record's compact row: its own, built and kept (`cached`: a batch
+/// decoded ahead, whose other sites read them too), or else built into a
+/// scratch row, so a record only the filter reads keeps none. A layout any
+/// of whose records has no row (a value that does not fit a slot) gets
+/// none; the prefilter then reads those records as usual.
+fn arenas<D: std::borrow::Borrow<Decoded>>(
+    decoded: &[D],
+    executor: &dyn Executor,
+    cached: bool,
+) -> Vec<Arena> {
     let mut arenas: Vec<Arena> = Vec::new();
     let mut skipped: Vec<u32> = Vec::new();
+    let mut scratch: Vec<crate::slots::Slot> = Vec::new();
     for (k, d) in decoded.iter().enumerate() {
-        let Decoded::Record(r) = d else { continue };
+        let Decoded::Record(r) = d.borrow() else {
+            continue;
+        };
         if skipped.contains(&r.layout) {
             continue;
         }
-        let (Some(slots), Some(row)) = (executor.projection(r.layout), r.compact()) else {
+        let row = if cached {
+            r.compact()
+        } else {
+            scratch.clear();
+            crate::slots::push_event_row(r, &mut scratch).map(|()| scratch.as_slice())
+        };
+        let slots = executor.projection(r.layout);
+        let fits = |row: &[crate::slots::Slot], slots: &[u32]| {
+            slots.iter().all(|&s| (s as usize) < row.len())
+        };
+        let (Some(slots), Some(row)) =
+            (slots, row.filter(|row| slots.is_some_and(|s| fits(row, s))))
+        else {
             skipped.push(r.layout);
             arenas.retain(|a| a.layout != r.layout);
             continue;
@@ -139,18 +161,13 @@ fn arenas(decoded: &[Decoded], executor: &dyn Executor) -> Vec<Arena> {
                 arenas.push(Arena {
                     layout: r.layout,
                     width: slots.len(),
-                    rows: Vec::new(),
-                    at: Vec::new(),
+                    rows: Vec::with_capacity(decoded.len() * slots.len()),
+                    at: Vec::with_capacity(decoded.len()),
                 });
                 let last = arenas.len() - 1;
                 &mut arenas[last]
             }
         };
-        if slots.iter().any(|&s| s as usize >= row.len()) {
-            skipped.push(r.layout);
-            arenas.retain(|a| a.layout != r.layout);
-            continue;
-        }
         arena.rows.extend(slots.iter().map(|&s| row[s as usize]));
         arena.at.push(k);
     }
@@ -243,7 +260,9 @@ struct QueryState {
 pub struct Engine {
     /// What the runners only read: one borrow serves them all.
     shared: Shared,
-    by_wire: HashMap<String, u32>,
+    /// Layouts by wire name, looked up once per event: a few names, hashed
+    /// with Fx (one multiply per word of the name).
+    by_wire: HashMap<String, u32, rustc_hash::FxBuildHasher>,
     machines: Vec<MachineState>,
     deadlines: BTreeSet<(i64, u32, Key)>,
     processor_vars: Vec<Vec<Value>>,
@@ -771,7 +790,7 @@ impl Engine {
     /// Feeds one line of input.
     pub fn push_line(&mut self, line: &str) {
         self.counters.lines += 1;
-        for input in decode_line(line) {
+        for input in crate::event::decode_line(line) {
             match input {
                 Input::Malformed { line, reason } => {
                     self.counters.malformed += 1;
@@ -820,7 +839,7 @@ impl Engine {
         let times = decoded.iter().map(|d| d.input().time).collect();
         let layouts = decoded.iter().map(Decoded::layout).collect();
         let arenas = if rows {
-            arenas(&decoded, self.shared.executor.as_ref())
+            arenas(&decoded, self.shared.executor.as_ref(), true)
         } else {
             Vec::new()
         };
@@ -888,16 +907,24 @@ impl Engine {
         let mut batch: Vec<Result<Decoded, (String, String)>> = Vec::new();
         for line in lines {
             self.counters.lines += 1;
-            for input in decode_line(line) {
+            decode_line_each(line, |input| {
                 batch.push(match input {
                     Input::Malformed { line, reason } => Err((line, reason)),
                     Input::Event(e) => Ok(self.decode_event(Rc::new(e))),
-                });
-            }
+                })
+            });
         }
         let decoded: Vec<&Decoded> = batch.iter().filter_map(|b| b.as_ref().ok()).collect();
         let times: Vec<i64> = decoded.iter().map(|d| d.input().time).collect();
-        self.prefilter(&decoded, &[]);
+        // Rows only the batch filter reads are built once, into its arenas,
+        // not kept per record.
+        let arenas = if self.shared.executor.reads_rows() {
+            arenas(&decoded, self.shared.executor.as_ref(), false)
+        } else {
+            Vec::new()
+        };
+        self.prefilter(&decoded, &arenas);
+        drop(arenas);
         self.batch_inputs = Some(decoded.iter().map(|d| d.input().clone()).collect());
         drop(decoded);
         self.out.0.reserve(batch.len());
