@@ -956,6 +956,26 @@ pub(super) mod tests {
         assert!(with_lateness["late_events"].as_u64() < on_time["late_events"].as_u64());
     }
 
+    /// The lines between a quiet layout's events in the lane tests, the
+    /// `k`th at time `t`: an `S` (the machine's event) when `k` is 2 modulo
+    /// `every[0]`, an unknown `T` at 3 modulo `every[1]`, an `R` that does
+    /// not match its schema at 7 modulo `every[2]`, a malformed line at 11
+    /// modulo `every[3]`.
+    fn others(input: &mut Vec<String>, k: i64, t: i64, every: [i64; 4]) {
+        if k % every[0] == 2 {
+            input.push(line("S", t, &format!(r#""k":{}"#, k % 4)));
+        }
+        if k % every[1] == 3 {
+            input.push(line("T", t, r#""x":1"#));
+        }
+        if k % every[2] == 7 {
+            input.push(line("R", t, r#""status":"high""#));
+        }
+        if k % every[3] == 11 {
+            input.push("{not json".into());
+        }
+    }
+
     #[test]
     fn the_quiet_lane_between_general_events_matches_the_general_path() {
         // R is quiet (only fast queries read it); S is not (a machine with
@@ -981,18 +1001,7 @@ pub(super) mod tests {
                 t,
                 &format!(r#""status":{}"#, [200, 500, 503][k as usize % 3]),
             ));
-            if k % 5 == 2 {
-                input.push(line("S", t, &format!(r#""k":{}"#, k % 4)));
-            }
-            if k % 17 == 3 {
-                input.push(line("T", t, r#""x":1"#));
-            }
-            if k % 23 == 7 {
-                input.push(line("R", t, r#""status":"high""#));
-            }
-            if k % 29 == 11 {
-                input.push("{not json".into());
-            }
+            others(&mut input, k, t, [5, 17, 23, 29]);
         }
         let summary = check(src, &Options::default(), &input);
         for counter in [
@@ -1041,18 +1050,7 @@ pub(super) mod tests {
             if k % 50 < 20 {
                 input.push(line("P", t, r#""w":1"#));
             }
-            if k % 31 == 2 {
-                input.push(line("S", t, &format!(r#""k":{}"#, k % 4)));
-            }
-            if k % 7 == 3 {
-                input.push(line("T", t, r#""x":1"#));
-            }
-            if k % 53 == 7 {
-                input.push(line("R", t, r#""status":"high""#));
-            }
-            if k % 61 == 11 {
-                input.push("{not json".into());
-            }
+            others(&mut input, k, t, [31, 7, 53, 61]);
         }
         let late = Options {
             lateness_ns: 2 * S,
