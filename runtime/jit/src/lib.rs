@@ -305,6 +305,14 @@ fn compare(mode: &'static str, expected: &str, actual: &str) -> Result<(), Diff>
 mod tests {
     use super::*;
 
+    /// `src` checked (without errors) and lowered to a verified program.
+    fn program(file: &str, src: &str) -> Program {
+        let session = dtc_driver::Session::new(dtc_driver::MemoryFs::new());
+        let out = session.check_source(file, src);
+        assert!(!out.has_errors(), "{:?}", out.diagnostics);
+        out.lower().expect("checks").expect("verifies")
+    }
+
     /// A machine's compiled selector and bodies over strings and numbers
     /// in its state: plain assignments (the helper's direct store) of
     /// state slots and variables, a string read back and assigned to
@@ -327,10 +335,7 @@ mod tests {
                     on Close in Opened -> Closed { emit log Shut { who: who, steps: steps } }\n\
                     after 10s in Opened -> Closed { emit log Expired { who: who } }\n\
                    }";
-        let session = dtc_driver::Session::new(dtc_driver::MemoryFs::new());
-        let out = session.check_source("machine.dt", src);
-        assert!(!out.has_errors(), "{:?}", out.diagnostics);
-        let program = out.lower().expect("checks").expect("verifies");
+        let program = program("machine.dt", src);
         let executor = exec::JitExecutor {
             compiled: jit::compile(&program).expect("compiles"),
         };
@@ -384,10 +389,7 @@ mod tests {
                    query a = R | where status >= 500 | summarize n = count() every 10s | emit metric \"a\"\n\
                    query b = S | where ms > 100 | summarize n = count(), m = max(ms) every 10s | emit metric \"b\"\n\
                    query c = R | where status == 200 || path == \"/p1\" | where time > observed_time - 1s | summarize n = count() by path every 10s | emit metric \"c\"";
-        let session = dtc_driver::Session::new(dtc_driver::MemoryFs::new());
-        let out = session.check_source("mixed.dt", src);
-        assert!(!out.has_errors(), "{:?}", out.diagnostics);
-        let program = out.lower().expect("checks").expect("verifies");
+        let program = program("mixed.dt", src);
         let executor = exec::JitExecutor {
             compiled: jit::compile(&program).expect("compiles"),
         };
@@ -425,10 +427,7 @@ mod tests {
                    query c = Q | summarize n = count() every 6s | emit metric \"c\"\n\
                    machine m per event.k max 4 {\n state Idle\n state Busy\n\
                    on S in Idle -> Busy\n on S in Busy -> Idle\n after 3s in Busy -> Idle { emit log Stuck { k: 1 } }\n}";
-        let session = dtc_driver::Session::new(dtc_driver::MemoryFs::new());
-        let out = session.check_source("stretch.dt", src);
-        assert!(!out.has_errors(), "{:?}", out.diagnostics);
-        let program = out.lower().expect("checks").expect("verifies");
+        let program = program("stretch.dt", src);
         let mut input = String::new();
         for k in 0..600i64 {
             let t = 1_795_341_600_000_000_000 + k * 200_000_000
