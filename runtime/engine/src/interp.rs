@@ -159,11 +159,18 @@ pub fn keyed_hash(key: (u64, u64), v: &Value) -> String {
 /// All but the last four characters as `*`.
 pub fn mask(s: &str) -> String {
     if s.is_ascii() {
-        // One byte a character: one allocation, the tail copied.
-        let keep = s.len().saturating_sub(4);
+        // One byte a character: one allocation, the stars copied a run at
+        // a time (pushing them one `char` at a time cost more than the
+        // allocation), then the tail.
+        const STARS: &str = "****************************************************************";
+        let mut stars = s.len().saturating_sub(4);
         let mut out = String::with_capacity(s.len());
-        out.extend(std::iter::repeat_n('*', keep));
-        out.push_str(&s[keep..]);
+        while stars > 0 {
+            let run = stars.min(STARS.len());
+            out.push_str(&STARS[..run]);
+            stars -= run;
+        }
+        out.push_str(&s[out.len()..]);
         return out;
     }
     let n = s.chars().count();
@@ -880,5 +887,10 @@ mod tests {
         assert_eq!(mask("héllo wörld"), "*******örld");
         assert_eq!(mask("ab"), "ab");
         assert_eq!(mask("é✓"), "é✓");
+        // Longer than one run of stars.
+        let long = format!("{}tail", "x".repeat(150));
+        assert_eq!(mask(&long), format!("{}tail", "*".repeat(150)));
+        let exact = format!("{}tail", "x".repeat(64));
+        assert_eq!(mask(&exact), format!("{}tail", "*".repeat(64)));
     }
 }

@@ -279,6 +279,9 @@ pub struct Engine {
     /// The key of every declared field of every layout, shared by the
     /// egress edits that name them.
     field_keys: Vec<Vec<Rc<str>>>,
+    /// Per layout, how many shaping rules may edit its events: the edits
+    /// of one event are allocated once, at their full size.
+    edit_rules: Vec<usize>,
     /// What each event layout feeds (`fast::routes`).
     routes: Vec<fast::Route>,
     /// The fast lane of each query, if it has one (`fast::FastQuery`).
@@ -657,6 +660,7 @@ impl Engine {
             counters: Counters::default(),
             out: Outputs::default(),
             field_keys: Vec::new(),
+            edit_rules: Vec::new(),
             routes: Vec::new(),
             fast: Vec::new(),
             key_buf: Vec::new(),
@@ -701,6 +705,17 @@ impl Engine {
             .iter()
             .map(|e| e.fields.iter().map(|f| Rc::from(f.key.as_str())).collect())
             .collect();
+        let mut edit_rules = vec![0; engine.shared.program.events.len()];
+        for rule in &engine.shared.program.shaping {
+            if let ShapeRule::SuppressField { event, .. }
+            | ShapeRule::Redact { event, .. }
+            | ShapeRule::RedactStd { event, .. } = rule
+                && let Some(n) = edit_rules.get_mut(*event as usize)
+            {
+                *n += 1;
+            }
+        }
+        engine.edit_rules = edit_rules;
         engine
     }
 
@@ -1089,6 +1104,19 @@ impl Engine {
     fn egress(&mut self, input: &Rc<InputEvent>, rec: Option<&Record>) {
         let mut edits = Vec::new();
         if let Some(rec) = rec {
+            let room = self
+                .edit_rules
+                .get(rec.layout as usize)
+                .copied()
+                .unwrap_or(0);
+            // Allocated at the first edit, at full size: a suppressed or
+            // untouched event allocates nothing.
+            let put = |edits: &mut Vec<Edit>, e: Edit| {
+                if edits.capacity() == 0 {
+                    edits.reserve_exact(room);
+                }
+                edits.push(e);
+            };
             let keys = &self.field_keys[rec.layout as usize];
             for ri in 0..self.shared.program.shaping.len() {
                 let site = 0x1_0000_0000 + ri as u64;
@@ -1124,7 +1152,7 @@ impl Engine {
                             continue;
                         }
                         if let Some(key) = keys.get(*slot as usize) {
-                            edits.push(Edit::RemoveAttr(key.clone()));
+                            put(&mut edits, Edit::RemoveAttr(key.clone()));
                         }
                     }
                     ShapeRule::Redact {
@@ -1135,10 +1163,10 @@ impl Engine {
                         if let Some(key) = keys.get(*slot as usize) {
                             let v = rec.slots.get(*slot as usize).unwrap_or(&Value::None);
                             if *method == Redaction::Drop {
-                                edits.push(Edit::RemoveAttr(key.clone()));
+                                put(&mut edits, Edit::RemoveAttr(key.clone()));
                             } else if !v.is_none() {
                                 let new = redacted(v, *method, self.shared.options.hash_key);
-                                edits.push(Edit::ReplaceAttr(key.clone(), new));
+                                put(&mut edits, Edit::ReplaceAttr(key.clone(), new));
                             }
                         }
                     }
@@ -1154,11 +1182,14 @@ impl Engine {
                         let key = field.name();
                         let v = crate::interp::std_field(rec, *field);
                         match method {
-                            Redaction::Drop => edits.push(Edit::RemoveTop(key)),
-                            _ if !v.is_none() => edits.push(Edit::InsertTop(
-                                key,
-                                redacted(&v, *method, self.shared.options.hash_key),
-                            )),
+                            Redaction::Drop => put(&mut edits, Edit::RemoveTop(key)),
+                            _ if !v.is_none() => put(
+                                &mut edits,
+                                Edit::InsertTop(
+                                    key,
+                                    redacted(&v, *method, self.shared.options.hash_key),
+                                ),
+                            ),
                             _ => {}
                         }
                     }
