@@ -742,15 +742,21 @@ impl<'p> Builder<'p> {
             let p = fb.block_params(entry);
             (p[0], p[1], p[2])
         };
+        // The loop carries the row's index and its address (the address
+        // moves by the stride: no multiply per row).
         let head = fb.create_block();
+        fb.append_block_param(head, I64);
         fb.append_block_param(head, I64);
         let body = fb.create_block();
         let reject = fb.create_block();
         let exit = fb.create_block();
         let zero = fb.ins().iconst(I64, 0);
-        fb.ins().jump(head, &[ir::BlockArg::Value(zero)]);
+        fb.ins().jump(
+            head,
+            &[ir::BlockArg::Value(zero), ir::BlockArg::Value(rows)],
+        );
         fb.switch_to_block(head);
-        let k = fb.block_params(head)[0];
+        let (k, base) = (fb.block_params(head)[0], fb.block_params(head)[1]);
         let more = fb.ins().icmp(
             cranelift_codegen::ir::condcodes::IntCC::UnsignedLessThan,
             k,
@@ -759,44 +765,59 @@ impl<'p> Builder<'p> {
         fb.ins().brif(more, body, &[], exit, &[]);
         fb.switch_to_block(body);
         let width = projection.map_or(STD_SLOTS.len() + layout.fields.len(), <[u32]>::len);
-        let off = fb.ins().imul_imm_s(k, (width * SLOT_BYTES) as i64);
-        let base = fb.ins().iadd(rows, off);
+        let stride = (width * SLOT_BYTES) as i64;
         let null = fb.ins().iconst(I64, 0);
         let mut scratch = Tables::default();
         let mut tx = Tx::new(fb, &mut scratch, call_conv, null, reject, true);
         tx.event = Some((base, layout));
         tx.projection = projection;
-        let built: Result<(), Unsupported> = (|| {
+        // The stages' verdicts are combined without a branch: each reads
+        // only the event (no helper, no effect), and a fault in any jumps
+        // to `reject`, so evaluating a stage after a failed one changes no
+        // verdict.
+        let built: Result<ir::Value, Unsupported> = (|| {
+            let mut all: Option<ir::Value> = None;
             for w in wheres {
                 let c = tx.truth(w)?;
-                let cont = tx.b.create_block();
-                tx.b.ins().brif(c, cont, &[], reject, &[]);
-                tx.b.switch_to_block(cont);
+                all = Some(match all {
+                    Some(a) => tx.b.ins().band(a, c),
+                    None => c,
+                });
             }
-            Ok(())
+            Ok(all.unwrap_or_else(|| tx.b.ins().iconst(I64, 1)))
         })();
-        if built.is_err() || !scratch_is_empty(&tx) {
-            drop(tx);
-            self.module.clear_context(&mut self.ctx);
-            self.fctx = FunctionBuilderContext::new();
-            return Ok(None);
-        }
+        let verdict = match built {
+            Ok(v) if scratch_is_empty(&tx) => v,
+            _ => {
+                drop(tx);
+                self.module.clear_context(&mut self.ctx);
+                self.fctx = FunctionBuilderContext::new();
+                return Ok(None);
+            }
+        };
         let mut reads = std::mem::take(&mut tx.slots_read);
         reads.sort_unstable();
         reads.dedup();
-        // Accept: selected[k] = 1.
+        // selected[k] = the verdict (0 or 1).
         let at = tx.b.ins().iadd(sel, k);
-        let one = tx.b.ins().iconst(cranelift_codegen::ir::types::I8, 1);
-        tx.b.ins().store(mem(), one, at, 0);
+        tx.b.ins().istore8(mem(), verdict, at, 0);
         let next = tx.b.ins().iadd_imm_s(k, 1);
-        tx.b.ins().jump(head, &[ir::BlockArg::Value(next)]);
-        // Reject (or a fault): selected[k] = 0.
+        let next_row = tx.b.ins().iadd_imm_s(base, stride);
+        tx.b.ins().jump(
+            head,
+            &[ir::BlockArg::Value(next), ir::BlockArg::Value(next_row)],
+        );
+        // A fault (or a read that rejects by itself): selected[k] = 0.
         tx.b.switch_to_block(reject);
         let at = tx.b.ins().iadd(sel, k);
         let z8 = tx.b.ins().iconst(cranelift_codegen::ir::types::I8, 0);
         tx.b.ins().store(mem(), z8, at, 0);
         let next = tx.b.ins().iadd_imm_s(k, 1);
-        tx.b.ins().jump(head, &[ir::BlockArg::Value(next)]);
+        let next_row = tx.b.ins().iadd_imm_s(base, stride);
+        tx.b.ins().jump(
+            head,
+            &[ir::BlockArg::Value(next), ir::BlockArg::Value(next_row)],
+        );
         tx.b.switch_to_block(exit);
         let ok = tx.b.ins().iconst(I64, OK);
         tx.b.ins().return_(&[ok]);

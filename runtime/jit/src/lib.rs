@@ -466,4 +466,40 @@ mod tests {
             }
         }
     }
+
+    /// Long runs of one filtered layout: the stretch takes whole chunks of
+    /// events where every one is of the layout, asked and inside the
+    /// window, and goes event by event where a window ends, an event is
+    /// late or unknown, or a record has no verdict.
+    #[test]
+    fn long_stretches_take_whole_chunks_only_where_they_hold() {
+        let src = "event R { status: int }\n\
+                   query a = R | where status >= 500 | summarize n = count() every 5s | emit metric \"a\"";
+        let program = program("chunks.dt", src);
+        let mut input = String::new();
+        for k in 0..3000i64 {
+            let t = 1_795_341_600_000_000_000 + k * 50_000_000
+                - if k % 450 == 300 { 9_000_000_000 } else { 0 };
+            input.push_str(&format!(
+                "{{\"event\":\"R\",\"time\":{t},\"status\":{}}}\n",
+                [200, 500, 503, 404, 502][k as usize % 5]
+            ));
+            match k % 1000 {
+                170 => input.push_str(&format!("{{\"event\":\"T\",\"time\":{t}}}\n")),
+                420 => input.push_str(&format!(
+                    "{{\"event\":\"R\",\"time\":{t},\"status\":\"high\"}}\n"
+                )),
+                _ => {}
+            }
+        }
+        let late = Options {
+            lateness_ns: 2_000_000_000,
+            ..Options::default()
+        };
+        for options in [Options::default(), late] {
+            if let Err(d) = differential(&program, &options, &input) {
+                panic!("{d:?}");
+            }
+        }
+    }
 }
