@@ -743,13 +743,18 @@ impl<'p> Builder<'p> {
             (p[0], p[1], p[2])
         };
         // The loop carries the row's index and its address (the address
-        // moves by the stride: no multiply per row).
+        // moves by the stride: no multiply per row). While four rows are
+        // left it takes four at once (one test and one jump for the four),
+        // then one at a time.
         let head = fb.create_block();
         fb.append_block_param(head, I64);
         fb.append_block_param(head, I64);
-        let body = fb.create_block();
-        let reject = fb.create_block();
-        let exit = fb.create_block();
+        let (body4, head1, body1, exit) = (
+            fb.create_block(),
+            fb.create_block(),
+            fb.create_block(),
+            fb.create_block(),
+        );
         let zero = fb.ins().iconst(I64, 0);
         fb.ins().jump(
             head,
@@ -757,67 +762,91 @@ impl<'p> Builder<'p> {
         );
         fb.switch_to_block(head);
         let (k, base) = (fb.block_params(head)[0], fb.block_params(head)[1]);
+        let k4 = fb.ins().iadd_imm_s(k, UNROLL as i64);
+        let four = fb.ins().icmp(
+            cranelift_codegen::ir::condcodes::IntCC::UnsignedLessThanOrEqual,
+            k4,
+            n,
+        );
+        fb.ins().brif(four, body4, &[], head1, &[]);
+        fb.switch_to_block(head1);
         let more = fb.ins().icmp(
             cranelift_codegen::ir::condcodes::IntCC::UnsignedLessThan,
             k,
             n,
         );
-        fb.ins().brif(more, body, &[], exit, &[]);
-        fb.switch_to_block(body);
+        fb.ins().brif(more, body1, &[], exit, &[]);
         let width = projection.map_or(STD_SLOTS.len() + layout.fields.len(), <[u32]>::len);
         let stride = (width * SLOT_BYTES) as i64;
+        fb.switch_to_block(body4);
         let null = fb.ins().iconst(I64, 0);
+        // Rows `k + j` of the four (`j` < UNROLL), then the single row `k`:
+        // each with its own block for a fault or a read that rejects by
+        // itself, which writes its 0 and goes on from the next row.
+        let rejects: Vec<ir::Block> = (0..=UNROLL).map(|_| fb.create_block()).collect();
         let mut scratch = Tables::default();
-        let mut tx = Tx::new(fb, &mut scratch, call_conv, null, reject, true);
-        tx.event = Some((base, layout));
+        let mut tx = Tx::new(fb, &mut scratch, call_conv, null, rejects[0], true);
         tx.projection = projection;
         // The stages' verdicts are combined without a branch: each reads
         // only the event (no helper, no effect), and a fault in any jumps
-        // to `reject`, so evaluating a stage after a failed one changes no
-        // verdict.
-        let built: Result<ir::Value, Unsupported> = (|| {
-            let mut all: Option<ir::Value> = None;
-            for w in wheres {
-                let c = tx.truth(w)?;
-                all = Some(match all {
-                    Some(a) => tx.b.ins().band(a, c),
-                    None => c,
-                });
+        // to the row's reject block, so evaluating a stage after a failed
+        // one changes no verdict.
+        let built: Result<(), Unsupported> = (|| {
+            for (j, &reject) in rejects.iter().enumerate() {
+                let single = j == UNROLL;
+                if single {
+                    tx.b.switch_to_block(body1);
+                }
+                let j = if single { 0 } else { j as i64 };
+                let row = tx.b.ins().iadd_imm_s(base, j * stride);
+                tx.event = Some((row, layout));
+                tx.fail = reject;
+                let mut all: Option<ir::Value> = None;
+                for w in wheres {
+                    let c = tx.truth(w)?;
+                    all = Some(match all {
+                        Some(a) => tx.b.ins().band(a, c),
+                        None => c,
+                    });
+                }
+                let verdict = all.unwrap_or_else(|| tx.b.ins().iconst(I64, 1));
+                // selected[k + j] = the verdict (0 or 1).
+                let at = tx.b.ins().iadd(sel, k);
+                tx.b.ins().istore8(mem(), verdict, at, j as i32);
+                if single || j as usize == UNROLL - 1 {
+                    let step = j + 1;
+                    let next = tx.b.ins().iadd_imm_s(k, step);
+                    let next_row = tx.b.ins().iadd_imm_s(base, step * stride);
+                    tx.b.ins().jump(
+                        head,
+                        &[ir::BlockArg::Value(next), ir::BlockArg::Value(next_row)],
+                    );
+                }
             }
-            Ok(all.unwrap_or_else(|| tx.b.ins().iconst(I64, 1)))
+            Ok(())
         })();
-        let verdict = match built {
-            Ok(v) if scratch_is_empty(&tx) => v,
-            _ => {
-                drop(tx);
-                self.module.clear_context(&mut self.ctx);
-                self.fctx = FunctionBuilderContext::new();
-                return Ok(None);
-            }
-        };
+        if built.is_err() || !scratch_is_empty(&tx) {
+            drop(tx);
+            self.module.clear_context(&mut self.ctx);
+            self.fctx = FunctionBuilderContext::new();
+            return Ok(None);
+        }
         let mut reads = std::mem::take(&mut tx.slots_read);
         reads.sort_unstable();
         reads.dedup();
-        // selected[k] = the verdict (0 or 1).
-        let at = tx.b.ins().iadd(sel, k);
-        tx.b.ins().istore8(mem(), verdict, at, 0);
-        let next = tx.b.ins().iadd_imm_s(k, 1);
-        let next_row = tx.b.ins().iadd_imm_s(base, stride);
-        tx.b.ins().jump(
-            head,
-            &[ir::BlockArg::Value(next), ir::BlockArg::Value(next_row)],
-        );
-        // A fault (or a read that rejects by itself): selected[k] = 0.
-        tx.b.switch_to_block(reject);
-        let at = tx.b.ins().iadd(sel, k);
-        let z8 = tx.b.ins().iconst(cranelift_codegen::ir::types::I8, 0);
-        tx.b.ins().store(mem(), z8, at, 0);
-        let next = tx.b.ins().iadd_imm_s(k, 1);
-        let next_row = tx.b.ins().iadd_imm_s(base, stride);
-        tx.b.ins().jump(
-            head,
-            &[ir::BlockArg::Value(next), ir::BlockArg::Value(next_row)],
-        );
+        for (j, &reject) in rejects.iter().enumerate() {
+            let j = if j == UNROLL { 0 } else { j as i64 };
+            tx.b.switch_to_block(reject);
+            let at = tx.b.ins().iadd(sel, k);
+            let z8 = tx.b.ins().iconst(cranelift_codegen::ir::types::I8, 0);
+            tx.b.ins().store(mem(), z8, at, j as i32);
+            let next = tx.b.ins().iadd_imm_s(k, j + 1);
+            let next_row = tx.b.ins().iadd_imm_s(base, (j + 1) * stride);
+            tx.b.ins().jump(
+                head,
+                &[ir::BlockArg::Value(next), ir::BlockArg::Value(next_row)],
+            );
+        }
         tx.b.switch_to_block(exit);
         let ok = tx.b.ins().iconst(I64, OK);
         tx.b.ins().return_(&[ok]);
@@ -843,6 +872,9 @@ impl<'p> Builder<'p> {
         }))
     }
 }
+
+/// Rows a batch filter takes at once while that many are left.
+const UNROLL: usize = 4;
 
 /// A batch loop may hand helpers nothing by index (no fallback subtree,
 /// no statement): those need the runtime's frame.

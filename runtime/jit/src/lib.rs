@@ -414,6 +414,43 @@ mod tests {
         }
     }
 
+    /// A batch filter takes four rows at a time, then the rest one by one:
+    /// a row whose predicate faults (a division by zero) or reads an absent
+    /// value rejects itself only, wherever it falls among the four, and
+    /// batches of every length leave a different tail.
+    #[test]
+    fn unrolled_batch_filters_reject_only_the_rows_that_fail() {
+        let src = "event R { v: int, w: int? }\n\
+                   query a = R | where 1000 / v > 150 | summarize n = count() every 10s | emit metric \"a\"\n\
+                   query b = R | where (w ?? 0) > 3 | where v != 2 | summarize n = count() every 10s | emit metric \"b\"";
+        let program = program("unrolled.dt", src);
+        let executor = exec::JitExecutor {
+            compiled: jit::compile(&program).expect("compiles"),
+        };
+        assert!((0..2).all(|q| dtc_engine::exec::Executor::has_prefilter(&executor, q)));
+        let mut input = String::new();
+        for k in 0..500i64 {
+            let t = 1_795_341_600_000_000_000 + k * 70_000_000;
+            // `v` is 0 at positions 0..3 of a group of four in turn.
+            let v = if k % 9 == k / 9 % 4 { 0 } else { k % 7 };
+            let w = match k % 5 {
+                0 => String::new(),
+                _ => format!(r#","w":{}"#, k % 6),
+            };
+            input.push_str(&format!("{{\"event\":\"R\",\"time\":{t},\"v\":{v}{w}}}\n"));
+        }
+        for lines in [
+            input.lines().take(499),
+            input.lines().take(498),
+            input.lines().take(497),
+        ] {
+            let input: String = lines.map(|l| format!("{l}\n")).collect();
+            if let Err(d) = differential(&program, &Options::default(), &input) {
+                panic!("{d:?}");
+            }
+        }
+    }
+
     /// Stretches of events settled in bulk (tallied counts, the engine's
     /// `run_stretch`) over the batch filters' verdicts: one query with a
     /// `where` on R, a count with and one without on Q, among a machine's
