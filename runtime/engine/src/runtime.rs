@@ -1072,11 +1072,11 @@ impl Engine {
                 self.egress(input, None);
             }
             Decoded::Record(rec) => {
-                let derived = self.dispatch(rec, at);
+                let derived = self.dispatch(rec, now, at);
                 if !derived.is_empty() {
                     let mut queue = VecDeque::from(derived);
                     while let Some(r) = queue.pop_front() {
-                        let derived = self.dispatch(&r, None);
+                        let derived = self.dispatch(&r, r.input.time, None);
                         queue.extend(derived);
                     }
                 }
@@ -1262,7 +1262,10 @@ impl Engine {
     /// Runs every query, machine and processor on one record; returns the
     /// derived records its emits produced.
     /// `at`: the record's position in its batch (none for a derived record).
-    fn dispatch(&mut self, rec: &Record, at: Option<usize>) -> Vec<Record> {
+    /// Runs what the record's layout feeds. `now` is the record's time,
+    /// as the batch keeps it: read from there, not from the input event,
+    /// which is elsewhere in memory and often not in cache.
+    fn dispatch(&mut self, rec: &Record, now: i64, at: Option<usize>) -> Vec<Record> {
         let mut derived = Vec::new();
         let Some(route) = self.routes.get(rec.layout as usize) else {
             return derived;
@@ -1278,23 +1281,30 @@ impl Engine {
             let qi = self.routes[rec.layout as usize].queries[k];
             let verdict = self.verdict(qi, at);
             if self.fast[qi].is_some() {
-                self.run_fast_query(qi, rec, rec.input.time, verdict);
+                self.run_fast_query(qi, rec, now, verdict);
             } else {
-                self.run_query(qi, rec, verdict, &mut derived);
+                self.run_query(qi, rec, now, verdict, &mut derived);
             }
         }
         for k in 0..nm {
             let mi = self.routes[rec.layout as usize].machines[k];
-            self.run_machine(mi, rec, &mut derived);
+            self.run_machine(mi, rec, now, &mut derived);
         }
         for k in 0..nh {
             let (pi, hi) = self.routes[rec.layout as usize].handlers[k];
-            self.run_handler(pi, hi, rec, &mut derived);
+            self.run_handler(pi, hi, rec, now, &mut derived);
         }
         derived
     }
 
-    fn run_handler(&mut self, pi: usize, hi: usize, rec: &Record, derived: &mut Vec<Record>) {
+    fn run_handler(
+        &mut self,
+        pi: usize,
+        hi: usize,
+        rec: &Record,
+        now: i64,
+        derived: &mut Vec<Record>,
+    ) {
         let program = &self.shared.program;
         let p = &program.processors[pi];
         let h = &p.handlers[hi];
@@ -1334,10 +1344,10 @@ impl Engine {
             self.out.push(Output::Fault {
                 by: by.clone(),
                 message: fault.to_string(),
-                time: rec.input.time,
+                time: now,
             });
         }
-        self.apply(effects, &by, rec.input.time, derived);
+        self.apply(effects, &by, now, derived);
     }
 
     /// Applies budgets to what a handler asked for.
@@ -1440,6 +1450,7 @@ impl Engine {
         &mut self,
         qi: usize,
         rec: &Record,
+        now: i64,
         passed: Option<bool>,
         derived: &mut Vec<Record>,
     ) {
@@ -1455,7 +1466,6 @@ impl Engine {
         let mut i = self.shared.interp(&world, self.seq);
         let mut row: Vec<Value> = Vec::new();
         let mut event = Some(rec);
-        let now = rec.input.time;
         let mut pending: Vec<Pending> = Vec::new();
         let mut emits: Vec<(u32, Vec<Value>)> = Vec::new();
         let executor = &*self.shared.executor;
@@ -1779,7 +1789,7 @@ impl Engine {
         }
         let mut queue = VecDeque::from(records);
         while let Some(r) = queue.pop_front() {
-            let more = self.dispatch(&r, None);
+            let more = self.dispatch(&r, r.input.time, None);
             queue.extend(more);
         }
     }

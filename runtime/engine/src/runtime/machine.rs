@@ -128,8 +128,13 @@ fn plain_key(reads: &[(u32, KeyRead)], rec: &Record) -> Option<Option<Key>> {
 }
 
 impl Engine {
-    pub(super) fn run_machine(&mut self, mi: usize, rec: &Record, derived: &mut Vec<Record>) {
-        let now = rec.input.time;
+    pub(super) fn run_machine(
+        &mut self,
+        mi: usize,
+        rec: &Record,
+        now: i64,
+        derived: &mut Vec<Record>,
+    ) {
         let key = match plain_key(&self.machine_keys[mi], rec) {
             Some(k) => k,
             None => machine_key(
@@ -156,8 +161,16 @@ impl Engine {
                     counters: &mut self.counters,
                     out: &mut self.out,
                 };
-                let asked =
-                    step_machine(&self.shared, &NoWorld, self.seq, mi, rec, &key, inst, sinks);
+                let asked = step_machine(
+                    &self.shared,
+                    &NoWorld,
+                    self.seq,
+                    mi,
+                    (rec, now),
+                    &key,
+                    inst,
+                    sinks,
+                );
                 if let Some((effects, by)) = asked {
                     self.apply(effects, &by, now, derived);
                 }
@@ -202,7 +215,16 @@ impl Engine {
                 shared: code,
                 states: &self.machines,
             };
-            let r = step_machine(code, &world, self.seq, mi, rec, &key, &mut inst, sinks);
+            let r = step_machine(
+                code,
+                &world,
+                self.seq,
+                mi,
+                (rec, now),
+                &key,
+                &mut inst,
+                sinks,
+            );
             self.machines[mi].instances.insert(key, inst);
             r
         } else {
@@ -211,7 +233,7 @@ impl Engine {
                 return;
             };
             inst.used = clock;
-            step_machine(code, &NoWorld, self.seq, mi, rec, &key, inst, sinks)
+            step_machine(code, &NoWorld, self.seq, mi, (rec, now), &key, inst, sinks)
         };
         if let Some((effects, by)) = asked {
             self.apply(effects, &by, now, derived);
@@ -327,7 +349,7 @@ impl Engine {
             self.apply(effects, &by, deadline, &mut derived);
             let mut queue = VecDeque::from(derived);
             while let Some(r) = queue.pop_front() {
-                let more = self.dispatch(&r, None);
+                let more = self.dispatch(&r, r.input.time, None);
                 queue.extend(more);
             }
         }
@@ -345,12 +367,11 @@ fn step_machine(
     world: &dyn World,
     seq: u64,
     mi: usize,
-    rec: &Record,
+    (rec, now): (&Record, i64),
     key: &Key,
     inst: &mut Instance,
     sinks: Sinks<'_>,
 ) -> Option<Asked> {
-    let now = rec.input.time;
     let program = &code.program;
     let m = &program.machines[mi];
     let mut i = code.interp(world, seq);
