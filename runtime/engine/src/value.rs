@@ -142,7 +142,31 @@ pub struct Record {
     pub input: Rc<InputEvent>,
     /// The compact slot row ([`crate::slots`]), built the first time an
     /// engine asks for it; the interpreter never does.
-    pub row: OnceCell<Option<Box<[Slot]>>>,
+    pub row: OnceCell<Option<Row>>,
+}
+
+/// A record's compact row: its own, or its place among the rows of the
+/// batch it was decoded in, laid end to end, so that running a batch reads
+/// its rows in sequence instead of one allocation per record.
+#[derive(Debug, Clone)]
+pub enum Row {
+    Own(Box<[Slot]>),
+    InBatch {
+        rows: Rc<[Slot]>,
+        start: usize,
+        len: usize,
+    },
+}
+
+impl std::ops::Deref for Row {
+    type Target = [Slot];
+
+    fn deref(&self) -> &[Slot] {
+        match self {
+            Row::Own(row) => row,
+            Row::InBatch { rows, start, len } => rows.get(*start..*start + *len).unwrap_or(&[]),
+        }
+    }
 }
 
 impl Record {
@@ -159,7 +183,7 @@ impl Record {
     /// fit a slot.
     pub fn compact(&self) -> Option<&[Slot]> {
         self.row
-            .get_or_init(|| crate::slots::event_row(self))
+            .get_or_init(|| crate::slots::event_row(self).map(Row::Own))
             .as_deref()
     }
 }
