@@ -250,12 +250,17 @@ impl GroupTally {
     /// for [`GroupTally::check_out`] once the general rules have run.
     #[inline(always)]
     pub fn bump(&mut self, rec: &Record) -> Result<(), u64> {
-        // One key of a declared field, the common case: read in place,
-        // once, and hashed inline.
-        let [Read::Field(s)] = self.keys.as_slice() else {
-            return self.bump_keys(rec);
-        };
-        let v = rec.slots.get(*s as usize).unwrap_or(&Value::None);
+        match self.keys.as_slice() {
+            [Read::Field(s)] => self.bump_field(*s, rec),
+            _ => self.bump_keys(rec),
+        }
+    }
+
+    /// [`GroupTally::bump`] for a query whose one key is declared field
+    /// `s` (the common case): read in place, once, and hashed inline.
+    #[inline(always)]
+    fn bump_field(&mut self, s: u32, rec: &Record) -> Result<(), u64> {
+        let v = rec.slots.get(s as usize).unwrap_or(&Value::None);
         let mut h = Mix(self.seed);
         h.part(v);
         let h = h.finish();
@@ -394,29 +399,71 @@ impl Engine {
         let Some(g) = self.grouped.get_mut(qi).and_then(Option::as_mut) else {
             return from;
         };
-        let (lo, hi) = (g.start, g.end.min(due).min(close));
+        let span = Span {
+            layout,
+            lo: g.start,
+            hi: g.end.min(due).min(close),
+            filtered: g.filtered,
+        };
         let verdicts = self.verdicts.get(qi).map_or(&[][..], Vec::as_slice);
-        let (mut k, mut unhandled, mut watermark) = (from, 0u64, self.watermark);
+        let watermark = self.watermark;
+        // The key's kind chosen once for the whole stretch.
+        let (k, unhandled, watermark) = match g.keys.as_slice() {
+            &[Read::Field(s)] => span.run(batch, verdicts, from, watermark, |rec| {
+                g.bump_field(s, rec).is_ok()
+            }),
+            _ => span.run(batch, verdicts, from, watermark, |rec| g.bump(rec).is_ok()),
+        };
+        self.ran_quietly(from..k, unhandled, watermark);
+        k
+    }
+}
+
+/// What bounds a stretch of [`Engine::run_group_stretch`]: the layout of
+/// its events, the times it may hold (`lo..hi`), and whether its query
+/// needs the prefilter's verdict.
+struct Span {
+    layout: u32,
+    lo: i64,
+    hi: i64,
+    filtered: bool,
+}
+
+impl Span {
+    /// Runs the stretch from `from`, each event of the layout that the
+    /// prefilter did not fail through `bump` (false: not settled by it).
+    /// Returns where it ends, the events no layout matches in it and the
+    /// watermark after it.
+    #[inline(always)]
+    fn run(
+        &self,
+        batch: &Batch,
+        verdicts: &[u8],
+        from: usize,
+        mut watermark: i64,
+        mut bump: impl FnMut(&Record) -> bool,
+    ) -> (usize, u64, i64) {
+        let (mut k, mut unhandled) = (from, 0u64);
         while let (Some(&l), Some(&now), Some(d)) = (
             batch.layouts.get(k),
             batch.times.get(k),
             batch.decoded.get(k),
         ) {
-            if now < lo || now >= hi {
+            if now < self.lo || now >= self.hi {
                 break;
             }
             if l == UNHANDLED {
                 unhandled += 1;
-            } else if l != layout {
+            } else if l != self.layout {
                 break;
             } else {
                 let v = verdicts.get(k).copied().unwrap_or(NOT_ASKED);
-                if v == NOT_ASKED && g.filtered {
+                if v == NOT_ASKED && self.filtered {
                     break;
                 }
                 if v != FAILS {
                     let Decoded::Record(rec) = d else { break };
-                    if g.bump(rec).is_err() {
+                    if !bump(rec) {
                         break;
                     }
                 }
@@ -424,8 +471,7 @@ impl Engine {
             watermark = watermark.max(now);
             k += 1;
         }
-        self.ran_quietly(from..k, unhandled, watermark);
-        k
+        (k, unhandled, watermark)
     }
 }
 
