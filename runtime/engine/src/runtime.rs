@@ -21,6 +21,7 @@ use crate::output::{Counters, Edit, Egress, MetricValue, Output, Produced, Uncha
 use crate::value::{Key, Record, Row, Value, decode};
 
 mod fast;
+mod grouped;
 mod machine;
 
 use machine::{MachineState, machine_key};
@@ -328,6 +329,12 @@ pub struct Engine {
     key_buf: Vec<Key>,
     /// Per query, counts not yet added to their window (`fast::Tally`).
     tallies: Vec<Option<fast::Tally>>,
+    /// Per query in the fast lane with keys, the groups of its latest
+    /// window, at hand (`grouped::GroupTally`).
+    grouped: Vec<Option<grouped::GroupTally>>,
+    /// Per layout, the grouped query a stretch of its events feeds
+    /// (`grouped::stretch_layouts`); empty when none does.
+    group_runs: Vec<Option<u32>>,
     /// Per query in the fast lane, the window (start, end) of the last
     /// event it saw.
     spans: Vec<(i64, i64)>,
@@ -703,6 +710,8 @@ impl Engine {
             fast: Vec::new(),
             key_buf: Vec::new(),
             tallies: Vec::new(),
+            grouped: Vec::new(),
+            group_runs: Vec::new(),
             spans: Vec::new(),
             machine_keys: Vec::new(),
             quiet: Vec::new(),
@@ -719,9 +728,16 @@ impl Engine {
         engine.routes = fast::routes(&engine.shared.program);
         engine.fast = fast::fast_queries(&engine.shared.program);
         engine.tallies = vec![None; engine.fast.len()];
+        engine.grouped = engine
+            .fast
+            .iter()
+            .map(|f| f.as_ref().and_then(grouped::GroupTally::new))
+            .collect();
         engine.spans = vec![(i64::MAX, i64::MIN); engine.fast.len()];
         engine.quiet = fast::quiet_layouts(&engine.shared.program, &engine.routes, &engine.fast);
         engine.bulk = fast::bulk_layouts(&engine.quiet, &engine.routes, &engine.fast);
+        engine.group_runs =
+            grouped::stretch_layouts(&engine.quiet, &engine.routes, &engine.grouped);
         let inits: Vec<Vec<Value>> = engine
             .shared
             .program
@@ -910,16 +926,20 @@ impl Engine {
         self.batch_inputs = Some(batch.inputs.clone());
         self.batch_base = self.out.0.len();
         let mut k = 0;
+        // Only a program with stretches (`fast::bulk_layouts`,
+        // `grouped::stretch_layouts`) pays for looking for them.
+        let stretches = !self.bulk.is_empty() || !self.group_runs.is_empty();
         while let (Some(d), Some(&now)) = (batch.decoded.get(k), batch.times.get(k)) {
-            // Only an event that can start a stretch pays for one.
-            if !self.bulk.is_empty() {
+            if stretches {
                 let l = batch.layouts[k];
-                if l == UNHANDLED || self.bulk.get(l as usize) == Some(&true) {
-                    let end = self.run_stretch(&batch.layouts, &batch.times, k);
-                    if end > k {
-                        k = end;
-                        continue;
-                    }
+                let end = if l == UNHANDLED || self.bulk.get(l as usize) == Some(&true) {
+                    self.run_stretch(&batch.layouts, &batch.times, k)
+                } else {
+                    self.run_group_stretch(batch, k)
+                };
+                if end > k {
+                    k = end;
+                    continue;
                 }
             }
             self.run_batched(d, now, k);
@@ -1667,7 +1687,7 @@ impl Engine {
         if cutoff < self.next_close {
             return;
         }
-        self.settle_tallies();
+        self.settle_tallies(cutoff);
         for qi in 0..self.queries.len() {
             let Some(si) = self.shared.program.queries[qi]
                 .stages

@@ -31,6 +31,7 @@
 
 use dtc_ir::{AggKind, Expr, ExprKind, Program, Stage, StdField};
 
+use super::grouped::add_reads;
 use super::{Engine, Machines};
 use crate::exec::Site;
 use crate::interp::{Frame, std_field};
@@ -248,7 +249,7 @@ impl Read {
     }
 
     /// The value the interpreter's `eval` gives for this read.
-    fn value(self, rec: &Record) -> Value {
+    pub(super) fn value(self, rec: &Record) -> Value {
         match self {
             Read::Field(s) => rec.slots.get(s as usize).cloned().unwrap_or(Value::None),
             Read::Std(f) => std_int(rec, f).unwrap_or_else(|| std_field(rec, f)),
@@ -409,6 +410,8 @@ impl Engine {
         self.machine_keys.iter_mut().for_each(Vec::clear);
         self.quiet.clear();
         self.bulk.clear();
+        self.grouped.iter_mut().for_each(|g| *g = None);
+        self.group_runs.clear();
         self.reads_states = true;
         self
     }
@@ -487,6 +490,21 @@ impl Engine {
         if fq.count_only {
             settle(&mut self.tallies[qi], &mut self.queries[qi]);
         }
+        // A grouped query's latest window: its group at hand, or the hash
+        // to check the group out with once the general rules below have
+        // added this event to it.
+        let mut check_out = None;
+        if let Some(g) = &mut self.grouped[qi] {
+            if g.start == start {
+                match g.bump(rec) {
+                    Ok(()) => return,
+                    Err(h) => check_out = Some(h),
+                }
+            } else if start > g.start {
+                g.hold(start, end, &mut self.queries[qi]);
+                check_out = Some(g.hash(rec));
+            }
+        }
         let mut keys = std::mem::take(&mut self.key_buf);
         keys.clear();
         keys.extend(fq.keys.iter().map(|r| r.key(rec)));
@@ -498,12 +516,9 @@ impl Engine {
             && let Some(groups) = self.queries[qi].windows.get_mut(&start)
             && let Some(aggs) = groups.get_mut(keys.as_slice())
         {
-            for (a, args) in aggs.iter_mut().zip(&fq.args) {
-                match args.as_slice() {
-                    [] => a.add(&[]),
-                    [r] => a.add(std::slice::from_ref(&r.value(rec))),
-                    more => a.add(&more.iter().map(|r| r.value(rec)).collect::<Vec<_>>()),
-                }
+            add_reads(aggs, &fq.args, rec);
+            if let (Some(h), Some(g)) = (check_out, &mut self.grouped[qi]) {
+                g.check_out(h, &keys, &mut self.queries[qi]);
             }
             self.key_buf = keys;
             // A window whose tally was settled (another window closed)
@@ -522,9 +537,12 @@ impl Engine {
             .map(|a| a.iter().map(|r| r.value(rec)).collect())
             .collect();
         let owned = keys.clone();
-        self.key_buf = keys;
         let count_only = fq.count_only;
         self.accumulate(qi, si, owned, &args, start);
+        if let (Some(h), Some(g)) = (check_out, &mut self.grouped[qi]) {
+            g.check_out(h, &keys, &mut self.queries[qi]);
+        }
+        self.key_buf = keys;
         if count_only && self.queries[qi].windows.contains_key(&start) {
             self.tallies[qi] = Some(Tally { start, end, n: 0 });
         }
@@ -561,6 +579,15 @@ impl Engine {
                             || self.fast[qi].as_ref().is_some_and(|f| f.si == 0))
                     {
                         t.n += 1;
+                        continue;
+                    }
+                    // A group of the latest window of a grouped query,
+                    // checked out: its aggregates, at hand.
+                    if let Some(g) = &mut self.grouped[qi]
+                        && g.holds(now)
+                        && (verdict == super::PASSES || !g.filtered)
+                        && g.bump(rec).is_ok()
+                    {
                         continue;
                     }
                     let passed = match verdict {
@@ -623,19 +650,32 @@ impl Engine {
                 break;
             }
         }
-        let n = (k - from) as u64;
+        self.ran_quietly(from..k, unhandled, watermark);
+        k
+    }
+
+    /// What `run_quiet` leaves of the batch's events `run` (each one that
+    /// no layout matches counted in `unhandled`), run in bulk by a stretch
+    /// that ends before any window closes: counters, the pending run of
+    /// unchanged events, the watermark.
+    pub(super) fn ran_quietly(
+        &mut self,
+        run: std::ops::Range<usize>,
+        unhandled: u64,
+        watermark: i64,
+    ) {
+        let n = run.len() as u64;
         if n > 0 {
             self.seq += n;
             self.counters.events += n;
             self.counters.unhandled += unhandled;
             self.counters.egressed += n;
             if self.quiet_run.0 == self.quiet_run.1 {
-                self.quiet_run.0 = from;
+                self.quiet_run.0 = run.start;
             }
-            self.quiet_run.1 = k;
+            self.quiet_run.1 = run.end;
             self.watermark = watermark;
         }
-        k
     }
 
     /// The part of [`Engine::run_stretch`] from `k` over events of one
@@ -741,10 +781,19 @@ impl Engine {
         k
     }
 
-    /// Settles every query's tally: before windows close.
-    pub(super) fn settle_tallies(&mut self) {
+    /// Settles every query's tally, and puts back the groups of the
+    /// grouped tallies whose window closes at `cutoff`: before windows
+    /// close.
+    pub(super) fn settle_tallies(&mut self, cutoff: i64) {
         for (t, q) in self.tallies.iter_mut().zip(&mut self.queries) {
             settle(t, q);
+        }
+        for (g, q) in self.grouped.iter_mut().zip(&mut self.queries) {
+            if let Some(g) = g
+                && g.end <= cutoff
+            {
+                g.settle(q);
+            }
         }
     }
 }

@@ -1,0 +1,597 @@
+//! Grouped tallies: the groups of a fast-lane `summarize ... by` in the
+//! latest window of its query, held at hand so that an event of a known
+//! group costs one hash of its key as the record holds it (no `Key` built,
+//! no `Rc` cloned), one probe and its aggregates' updates: no window
+//! lookup, no group map lookup.
+//!
+//! A group is taken out of its window ("checked out": its window keeps the
+//! entry with no aggregates, so the window's group count, which `max N`
+//! compares with, is unchanged) the first time an event of it reaches the
+//! general rules in the tally's window, and put back ([`GroupTally::settle`])
+//! before its window closes or when the tally moves on to a later window.
+//! Nothing reads a window's aggregates before it closes, so no output can
+//! tell. Everything else (a new group, a series overflow, a late event, an
+//! event of an older window) takes `Engine::run_fast_query`'s general
+//! rules, as before.
+
+use std::borrow::Cow;
+use std::hash::BuildHasher;
+
+use super::fast::{FastQuery, Read, Route};
+use super::{Agg, Batch, Decoded, Engine, FAILS, NOT_ASKED, QueryState, UNHANDLED};
+use crate::value::{Key, Record, Value};
+
+/// The groups of one query's latest window that are checked out.
+pub(super) struct GroupTally {
+    /// The window held (`start..end`); `i64::MIN..i64::MIN`: none.
+    pub start: i64,
+    pub end: i64,
+    /// The query has `where` stages: an event counts here only with the
+    /// batch prefilter's verdict that it passes them.
+    pub filtered: bool,
+    keys: Vec<Read>,
+    args: Vec<Vec<Read>>,
+    /// The seed of [`Mix`], drawn per tally as group maps' are.
+    seed: u64,
+    /// The hash of a checked-out group's key ([`GroupTally::hash`]) to its
+    /// place in `groups`. Two keys of one hash: only the first is checked
+    /// out, the other stays in its window (a probe that finds another key
+    /// is a miss, and a miss takes the general rules).
+    index: Index,
+    groups: Vec<(Vec<Key>, Vec<Agg>)>,
+    /// Every aggregate is `count()`: a checked-out group is bumped in place.
+    counts_only: bool,
+}
+
+impl std::fmt::Debug for GroupTally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupTally")
+            .field("start", &self.start)
+            .field("end", &self.end)
+            .field("groups", &self.groups.len())
+            .finish()
+    }
+}
+
+/// A table from a key's hash (already seeded and mixed) to a group's
+/// place: open addressing with linear probing over at most half-full
+/// slots, so a probe that finds the hash costs a few instructions and one
+/// that does not stops at the first empty slot. Only grows (cleared, it
+/// keeps its room for the next window).
+#[derive(Default)]
+struct Index {
+    /// (hash, place + 1); a place of 0 is an empty slot.
+    slots: Vec<(u64, u32)>,
+    len: usize,
+}
+
+impl Index {
+    /// The place of `h`, if it has one.
+    #[inline]
+    fn get(&self, h: u64) -> Option<u32> {
+        let mask = self.slots.len().checked_sub(1)?;
+        let mut i = h as usize & mask;
+        loop {
+            let (sh, place) = *self.slots.get(i)?;
+            if place == 0 {
+                return None;
+            }
+            if sh == h {
+                return Some(place - 1);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Gives `h` the place `place`, unless it has one already.
+    fn insert(&mut self, h: u64, place: u32) {
+        if self.get(h).is_some() || place == u32::MAX {
+            return;
+        }
+        if 2 * (self.len + 1) > self.slots.len() {
+            let old = std::mem::take(&mut self.slots);
+            self.slots = vec![(0, 0); (2 * old.len()).max(16)];
+            self.len = 0;
+            for (h, p) in old {
+                if p != 0 {
+                    self.put(h, p);
+                }
+            }
+        }
+        self.put(h, place + 1);
+    }
+
+    /// Puts `(h, stored)` in the first empty slot from `h`'s (there is one:
+    /// the table is at most half full).
+    fn put(&mut self, h: u64, stored: u32) {
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        while self.slots[i].1 != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = (h, stored);
+        self.len += 1;
+    }
+
+    fn clear(&mut self) {
+        if self.len > 0 {
+            self.slots.iter_mut().for_each(|s| *s = (0, 0));
+            self.len = 0;
+        }
+    }
+}
+
+/// Whether `v`, a key read's value, is the key `k` (as
+/// `Key::from_value(v).unwrap_or(Key::Unit) == *k`, without building it).
+fn is_key(k: &Key, v: &Value) -> bool {
+    match (k, v) {
+        (Key::Bool(a), Value::Bool(b)) => a == b,
+        (Key::Int(a), Value::Int(b)) => a == b,
+        (Key::Str(a), Value::Str(b)) => **a == **b,
+        (Key::Unit, v) => !matches!(v, Value::Bool(_) | Value::Int(_) | Value::Str(_)),
+        _ => false,
+    }
+}
+
+/// The hash of a group key as its reads' values give it: a folded
+/// multiply (the 128-bit product's halves xored, as wyhash and
+/// rustc-hash's string hashing mix) per word of each value's kind and
+/// length, then of its payload 8 bytes at a time, from a seed drawn per
+/// tally; so a key of one short string costs a few multiplies, inline.
+/// Every value that makes `Key::Unit` hashes alike. Two keys of one hash
+/// only cost the later one the general rules (see [`Index`]).
+#[derive(Clone, Copy)]
+struct Mix(u64);
+
+impl Mix {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+    #[inline(always)]
+    fn word(&mut self, w: u64) {
+        let p = u128::from(self.0 ^ w) * u128::from(Mix::K);
+        self.0 = (p as u64) ^ ((p >> 64) as u64);
+    }
+
+    #[inline(always)]
+    fn part(&mut self, v: &Value) {
+        match v {
+            Value::Bool(b) => self.word(1 | u64::from(*b) << 8),
+            Value::Int(i) => {
+                self.word(2);
+                self.word(*i as u64);
+            }
+            Value::Str(s) => {
+                let b = s.as_bytes();
+                self.word(3 | (b.len() as u64) << 8);
+                let word = |w: &[u8]| {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(w);
+                    u64::from_le_bytes(word)
+                };
+                if b.len() < 8 {
+                    let mut w = 0u64;
+                    for (i, &byte) in b.iter().enumerate() {
+                        w |= u64::from(byte) << (8 * i);
+                    }
+                    self.word(w);
+                    return;
+                }
+                let mut words = b.chunks_exact(8);
+                for w in &mut words {
+                    self.word(word(w));
+                }
+                // The last 8 bytes, overlapping the words before: the
+                // length is hashed already.
+                if !words.remainder().is_empty()
+                    && let Some(last) = b.get(b.len() - 8..)
+                {
+                    self.word(word(last));
+                }
+            }
+            _ => self.word(0),
+        }
+    }
+
+    #[inline(always)]
+    fn finish(self) -> u64 {
+        self.0
+    }
+}
+
+/// Adds one event's arguments (plain reads of `rec`) to a group's
+/// aggregates, as the general rules do.
+pub(super) fn add_reads(aggs: &mut [Agg], args: &[Vec<Read>], rec: &Record) {
+    for (a, args) in aggs.iter_mut().zip(args) {
+        match args.as_slice() {
+            [] => a.add(&[]),
+            [r] => a.add(std::slice::from_ref(&r.value(rec))),
+            more => a.add(&more.iter().map(|r| r.value(rec)).collect::<Vec<_>>()),
+        }
+    }
+}
+
+impl GroupTally {
+    /// A tally for a fast query with keys; none for one without (those
+    /// have [`super::fast::Tally`] when they only count).
+    pub fn new(fq: &FastQuery) -> Option<GroupTally> {
+        if fq.keys.is_empty() {
+            return None;
+        }
+        Some(GroupTally {
+            start: i64::MIN,
+            end: i64::MIN,
+            filtered: fq.si != 0,
+            keys: fq.keys.clone(),
+            args: fq.args.clone(),
+            seed: std::hash::RandomState::new().hash_one(0x6772_6f75_7073u64),
+            index: Index::default(),
+            groups: Vec::new(),
+            counts_only: fq.args.iter().all(Vec::is_empty) && fq.args.len() == 1,
+        })
+    }
+
+    /// Whether an event at `now` is in the window held.
+    #[inline]
+    pub fn holds(&self, now: i64) -> bool {
+        self.start <= now && now < self.end
+    }
+
+    /// The hash of `rec`'s group key.
+    pub fn hash(&self, rec: &Record) -> u64 {
+        let mut h = Mix(self.seed);
+        for r in &self.keys {
+            h.part(&r.view(rec));
+        }
+        h.finish()
+    }
+
+    /// Adds `rec` (in the window held, past the query's `where` stages) to
+    /// its group if it is checked out. Otherwise returns its key's hash,
+    /// for [`GroupTally::check_out`] once the general rules have run.
+    #[inline(always)]
+    pub fn bump(&mut self, rec: &Record) -> Result<(), u64> {
+        match self.keys.as_slice() {
+            [Read::Field(s)] => self.bump_field(*s, rec),
+            _ => self.bump_keys(rec),
+        }
+    }
+
+    /// [`GroupTally::bump`] for a query whose one key is declared field
+    /// `s` (the common case): read in place, once, and hashed inline.
+    #[inline(always)]
+    fn bump_field(&mut self, s: u32, rec: &Record) -> Result<(), u64> {
+        let v = rec.slots.get(s as usize).unwrap_or(&Value::None);
+        let mut h = Mix(self.seed);
+        h.part(v);
+        let h = h.finish();
+        let Some((k, aggs)) = self
+            .index
+            .get(h)
+            .and_then(|g| self.groups.get_mut(g as usize))
+        else {
+            return Err(h);
+        };
+        if !k.first().is_some_and(|k| is_key(k, v)) {
+            return Err(h);
+        }
+        match aggs.as_mut_slice() {
+            [Agg::Count(n)] if self.counts_only => *n += 1,
+            aggs => add_reads(aggs, &self.args, rec),
+        }
+        Ok(())
+    }
+
+    /// [`GroupTally::bump`] for any keys.
+    #[inline(never)]
+    fn bump_keys(&mut self, rec: &Record) -> Result<(), u64> {
+        let h = self.hash(rec);
+        let Some((k, aggs)) = self
+            .index
+            .get(h)
+            .and_then(|g| self.groups.get_mut(g as usize))
+        else {
+            return Err(h);
+        };
+        if k.len() != self.keys.len()
+            || !k
+                .iter()
+                .zip(&self.keys)
+                .all(|(k, r)| is_key(k, &r.view(rec)))
+        {
+            return Err(h);
+        }
+        add_reads(aggs, &self.args, rec);
+        Ok(())
+    }
+
+    /// Takes group `keys` (of hash `h`) out of the window held, after the
+    /// general rules have added an event to it, when it is there (not past
+    /// `max N`, not late) and no other key of that hash is checked out.
+    pub fn check_out(&mut self, h: u64, keys: &[Key], q: &mut QueryState) {
+        if self.index.get(h).is_some() {
+            return;
+        }
+        let Some(aggs) = q.windows.get_mut(&self.start).and_then(|w| w.get_mut(keys)) else {
+            return;
+        };
+        let Ok(place) = u32::try_from(self.groups.len()) else {
+            return;
+        };
+        self.index.insert(h, place);
+        self.groups.push((keys.to_vec(), std::mem::take(aggs)));
+    }
+
+    /// Puts every checked-out group back into its window and holds none.
+    pub fn settle(&mut self, q: &mut QueryState) {
+        let window = q.windows.get_mut(&self.start);
+        if let Some(window) = window {
+            for (keys, aggs) in self.groups.drain(..) {
+                if let Some(slot) = window.get_mut(&keys) {
+                    *slot = aggs;
+                }
+            }
+        }
+        // A window held is open (it settles before it closes), so nothing
+        // is left here; cleared all the same.
+        self.groups.clear();
+        self.index.clear();
+        self.start = i64::MIN;
+        self.end = i64::MIN;
+    }
+
+    /// Moves on to window `start..end`, putting back the groups of the
+    /// window held.
+    pub fn hold(&mut self, start: i64, end: i64, q: &mut QueryState) {
+        self.settle(q);
+        self.start = start;
+        self.end = end;
+    }
+}
+
+/// Per layout, the query whose grouped tally a stretch of its events
+/// feeds in bulk ([`Engine::run_group_stretch`]): the layout is quiet and
+/// that query, grouped, is the only one it feeds. Empty when no layout
+/// has one, so that other programs pay nothing for it.
+pub(super) fn stretch_layouts(
+    quiet: &[bool],
+    routes: &[Route],
+    grouped: &[Option<GroupTally>],
+) -> Vec<Option<u32>> {
+    let runs: Vec<Option<u32>> = routes
+        .iter()
+        .zip(quiet)
+        .map(|(r, &quiet)| match r.queries.as_slice() {
+            [qi] if quiet && grouped.get(*qi).is_some_and(Option::is_some) => {
+                u32::try_from(*qi).ok()
+            }
+            _ => None,
+        })
+        .collect();
+    if runs.iter().any(Option::is_some) {
+        runs
+    } else {
+        Vec::new()
+    }
+}
+
+impl Engine {
+    /// Runs the longest stretch of a batch from position `from` whose every
+    /// event `run_quiet` would settle with a checked-out group alone: an
+    /// event no layout matches, or one of a layout of [`stretch_layouts`]
+    /// in its query's window held, that the prefilter failed or whose group
+    /// is checked out, with no timeout due and no window to close at its
+    /// time. Returns where the stretch ends: the caller runs that event the
+    /// usual way.
+    pub(super) fn run_group_stretch(&mut self, batch: &Batch, from: usize) -> usize {
+        let Some(&layout) = batch.layouts.get(from) else {
+            return from;
+        };
+        let Some(&Some(qi)) = self.group_runs.get(layout as usize) else {
+            return from;
+        };
+        let qi = qi as usize;
+        let due = self.deadlines.first().map_or(i64::MAX, |(t, ..)| *t);
+        // No window closes before `next_close + lateness` (saturated, so at
+        // worst a stretch ends early).
+        let close = self
+            .next_close
+            .saturating_add(self.shared.options.lateness_ns);
+        let Some(g) = self.grouped.get_mut(qi).and_then(Option::as_mut) else {
+            return from;
+        };
+        let span = Span {
+            layout,
+            lo: g.start,
+            hi: g.end.min(due).min(close),
+            filtered: g.filtered,
+        };
+        let verdicts = self.verdicts.get(qi).map_or(&[][..], Vec::as_slice);
+        let watermark = self.watermark;
+        // The key's kind chosen once for the whole stretch.
+        let (k, unhandled, watermark) = match g.keys.as_slice() {
+            &[Read::Field(s)] => span.run(batch, verdicts, from, watermark, |rec| {
+                g.bump_field(s, rec).is_ok()
+            }),
+            _ => span.run(batch, verdicts, from, watermark, |rec| g.bump(rec).is_ok()),
+        };
+        self.ran_quietly(from..k, unhandled, watermark);
+        k
+    }
+}
+
+/// What bounds a stretch of [`Engine::run_group_stretch`]: the layout of
+/// its events, the times it may hold (`lo..hi`), and whether its query
+/// needs the prefilter's verdict.
+struct Span {
+    layout: u32,
+    lo: i64,
+    hi: i64,
+    filtered: bool,
+}
+
+impl Span {
+    /// Runs the stretch from `from`, each event of the layout that the
+    /// prefilter did not fail through `bump` (false: not settled by it).
+    /// Returns where it ends, the events no layout matches in it and the
+    /// watermark after it.
+    #[inline(always)]
+    fn run(
+        &self,
+        batch: &Batch,
+        verdicts: &[u8],
+        from: usize,
+        mut watermark: i64,
+        mut bump: impl FnMut(&Record) -> bool,
+    ) -> (usize, u64, i64) {
+        let (mut k, mut unhandled) = (from, 0u64);
+        while let (Some(&l), Some(&now), Some(d)) = (
+            batch.layouts.get(k),
+            batch.times.get(k),
+            batch.decoded.get(k),
+        ) {
+            if now < self.lo || now >= self.hi {
+                break;
+            }
+            if l == UNHANDLED {
+                unhandled += 1;
+            } else if l != self.layout {
+                break;
+            } else {
+                let v = verdicts.get(k).copied().unwrap_or(NOT_ASKED);
+                if v == NOT_ASKED && self.filtered {
+                    break;
+                }
+                if v != FAILS {
+                    let Decoded::Record(rec) = d else { break };
+                    if !bump(rec) {
+                        break;
+                    }
+                }
+            }
+            watermark = watermark.max(now);
+            k += 1;
+        }
+        (k, unhandled, watermark)
+    }
+}
+
+impl Read {
+    /// This read's value, borrowed from the record when it holds it (a
+    /// declared field), as [`Read::value`] gives it.
+    pub(super) fn view(self, rec: &Record) -> Cow<'_, Value> {
+        match self {
+            Read::Field(s) => rec
+                .slots
+                .get(s as usize)
+                .map_or(Cow::Owned(Value::None), Cow::Borrowed),
+            Read::Std(_) => Cow::Owned(self.value(rec)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fast::tests::{S, check, line};
+    use super::*;
+    use crate::runtime::Options;
+
+    #[test]
+    fn a_key_value_is_its_key_exactly_when_from_value_says_so() {
+        let values = [
+            Value::None,
+            Value::Bool(true),
+            Value::Bool(false),
+            Value::Int(0),
+            Value::Int(7),
+            Value::Float(7.0),
+            Value::str(""),
+            Value::str("7"),
+            Value::Duration(7),
+            Value::Timestamp(7),
+        ];
+        let keys: Vec<Key> = values
+            .iter()
+            .filter_map(Key::from_value)
+            .chain([Key::Unit, Key::Overflow])
+            .collect();
+        let hash_of = |v: &Value| {
+            let mut h = Mix(7);
+            h.part(v);
+            h.finish()
+        };
+        // Keys alike but for a digit or two, of every length up to 40,
+        // all hash apart.
+        let mut seen = std::collections::HashMap::new();
+        for n in 0..40 {
+            for i in 0..300 {
+                let text = format!("{}{i}", "/api/v1/items/".repeat(3).get(..n).unwrap_or(""));
+                let h = hash_of(&Value::str(&text));
+                let other = seen.insert(h, text.clone());
+                assert!(
+                    other.as_ref().is_none_or(|o| *o == text),
+                    "{text} {other:?}"
+                );
+            }
+        }
+        for v in &values {
+            let key = Key::from_value(v).unwrap_or(Key::Unit);
+            for k in &keys {
+                assert_eq!(is_key(k, v), *k == key, "{k:?} {v:?}");
+            }
+            // Values of one key hash alike.
+            for w in &values {
+                if Key::from_value(w).unwrap_or(Key::Unit) == key {
+                    assert_eq!(hash_of(v), hash_of(w), "{v:?} {w:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn grouped_tallies_match_the_general_path() {
+        // Two grouped queries on R (one filtered, one with two keys, one
+        // optional), groups past `max`, absent keys, late events with and
+        // without lateness, events of several windows interleaved, many
+        // groups; Q counts by thread_id (a standard field) every 7s.
+        let src = "event R { status: int, path: string? }\nevent Q { v: int }\n\
+                   query a = R | summarize n = count() by path max 12 every 10s | emit metric \"a\"\n\
+                   query b = R | where status >= 500 | summarize n = count(), s = sum(status), hi = max(status) by path, status max 40 every 4s | emit metric \"b\"\n\
+                   query c = Q | summarize n = count(), lo = min(v) by thread_id every 7s | emit metric \"c\"";
+        let mut input = Vec::new();
+        for k in 0..600i64 {
+            // Mostly in order, a tenth a few seconds back (an older window
+            // still open with lateness, closed without), now and then far
+            // back (late either way).
+            let t = k * S / 10
+                + match k % 10 {
+                    3 => -4 * S,
+                    7 if k % 70 == 7 => -30 * S,
+                    _ => 0,
+                };
+            let path = match k % 11 {
+                0 => String::new(),
+                1 => r#","path":null"#.into(),
+                _ => format!(r#","path":"/p{}""#, (k * 7) % if k < 300 { 9 } else { 30 }),
+            };
+            let status = [200, 500, 503, 500][k as usize % 4];
+            input.push(line("R", t, &format!(r#""status":{status}{path}"#)));
+            if k % 3 == 0 {
+                input.push(line(
+                    "Q",
+                    t,
+                    &format!(r#""v":{},"thread.id":{}"#, k % 13, k % 5),
+                ));
+            }
+        }
+        for lateness in [0, 5 * S] {
+            let o = Options {
+                lateness_ns: lateness,
+                ..Options::default()
+            };
+            let summary = check(src, &o, &input);
+            for counter in ["late_events", "series_overflow"] {
+                assert!(summary[counter].as_u64() > Some(0), "{counter}: {summary}");
+            }
+        }
+    }
+}
