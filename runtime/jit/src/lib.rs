@@ -480,25 +480,37 @@ mod tests {
             if k % 3 != 0 {
                 push(format!(r#"{{"event":"Q","time":{t},"v":{}}}"#, k % 4));
             }
-            if k % 31 == 2 {
-                push(format!(r#"{{"event":"S","time":{t},"k":{}}}"#, k % 4));
-            }
-            if k % 7 == 3 {
-                push(format!(r#"{{"event":"T","time":{t},"x":1}}"#));
-            }
-            if k % 53 == 7 {
-                push(format!(r#"{{"event":"R","time":{t},"status":"high"}}"#));
-            }
+            others(k, t, &mut push);
             if k % 61 == 11 {
                 push("{not json".to_string());
             }
         }
+        with_and_without_lateness(&program, &input, 2_000_000_000);
+    }
+
+    /// The lines between the lane tests' events, the `k`th at time `t`: an
+    /// `S` (the machine's event) when `k` is 2 modulo 31, an unknown `T`
+    /// at 3 modulo 7, an `R` that does not match its schema at 7 modulo 53.
+    fn others(k: i64, t: i64, push: &mut impl FnMut(String)) {
+        if k % 31 == 2 {
+            push(format!(r#"{{"event":"S","time":{t},"k":{}}}"#, k % 4));
+        }
+        if k % 7 == 3 {
+            push(format!(r#"{{"event":"T","time":{t},"x":1}}"#));
+        }
+        if k % 53 == 7 {
+            push(format!(r#"{{"event":"R","time":{t},"status":"high"}}"#));
+        }
+    }
+
+    /// [`differential`] with the default options and with `lateness_ns`.
+    fn with_and_without_lateness(program: &Program, input: &str, lateness_ns: i64) {
         let late = Options {
-            lateness_ns: 2_000_000_000,
+            lateness_ns,
             ..Options::default()
         };
         for options in [Options::default(), late] {
-            if let Err(d) = differential(&program, &options, &input) {
+            if let Err(d) = differential(program, &options, input) {
                 panic!("{d:?}");
             }
         }
@@ -529,15 +541,7 @@ mod tests {
                 _ => {}
             }
         }
-        let late = Options {
-            lateness_ns: 2_000_000_000,
-            ..Options::default()
-        };
-        for options in [Options::default(), late] {
-            if let Err(d) = differential(&program, &options, &input) {
-                panic!("{d:?}");
-            }
-        }
+        with_and_without_lateness(&program, &input, 2_000_000_000);
     }
 
     /// Grouped tallies (the runtime's checked-out groups and their
@@ -583,24 +587,8 @@ mod tests {
                     k % 9
                 ));
             }
-            if k % 31 == 2 {
-                push(format!(r#"{{"event":"S","time":{t},"k":{}}}"#, k % 4));
-            }
-            if k % 7 == 3 {
-                push(format!(r#"{{"event":"T","time":{t},"x":1}}"#));
-            }
-            if k % 53 == 7 {
-                push(format!(r#"{{"event":"R","time":{t},"status":"high"}}"#));
-            }
+            others(k, t, &mut push);
         }
-        let late = Options {
-            lateness_ns: 5_000_000_000,
-            ..Options::default()
-        };
-        for options in [Options::default(), late] {
-            if let Err(d) = differential(&program, &options, &input) {
-                panic!("{d:?}");
-            }
-        }
+        with_and_without_lateness(&program, &input, 5_000_000_000);
     }
 }

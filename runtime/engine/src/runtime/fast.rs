@@ -16,7 +16,10 @@
 //!
 //!   A query with no keys and only `count()` goes further: the events that
 //!   fall in the window of the event before them are tallied ([`Tally`])
-//!   and added to the window before any window closes.
+//!   and added to the window before any window closes. A query with keys
+//!   keeps the groups of its latest window at hand
+//!   (`runtime/grouped.rs`), so an event of such a group skips the window
+//!   and group lookups.
 //! - **Quiet lane** ([`quiet_layouts`], [`Engine::run_quiet`]): in a
 //!   batch, an event whose layout feeds only such queries (no machine,
 //!   handler or shaping rule), or that no layout matches, skips
