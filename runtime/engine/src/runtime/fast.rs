@@ -168,9 +168,9 @@ fn count_stretch(
         true
     };
     // Whole chunks of events of the layout, inside the window and asked,
-    // are taken at once: each condition is a fold without branches, which
-    // the compiler turns into vector code. A chunk that fails one (an
-    // unhandled event, the stretch's end) goes event by event.
+    // are taken at once, each condition a fold without branches
+    // (`whole_chunk`). A chunk that fails one (an unhandled event, the
+    // stretch's end) goes event by event.
     let len = times.len().min(layouts.len());
     let len = if verdicts.is_empty() {
         len
@@ -212,8 +212,9 @@ const CHUNK: usize = 64;
 /// `layout`, with times in `lo..hi` and, for a query with a `where`, every
 /// verdict asked (`verdicts` empty: none asked, and the query has no
 /// `where`); `None` otherwise. Each condition is a fold without branches:
-/// the times' least and greatest (one pass, also the watermark), the
-/// layouts and verdicts compared in vector code.
+/// the times' least and greatest in one scalar pass (also the watermark:
+/// the target's vector unit has no 64-bit comparison), the layouts and
+/// verdicts compared in vector code.
 fn whole_chunk(
     times: &[i64],
     layouts: &[u32],
