@@ -120,8 +120,10 @@ fn step_prost_ingress(r: &Bytes, x: &Redaction) {
 #[inline(never)]
 fn step_wire_ingress(r: &Bytes, x: &Redaction) {
     let request = wire::Request::parse(r.clone()).expect("valid");
+    let mut scratch = Vec::new();
     for k in 0..request.len() {
-        std::hint::black_box(convert::event(request.record(k), &x.none, &x.needs).ok());
+        let event = convert::event(request.record(k), &x.none, &x.needs, &mut scratch);
+        std::hint::black_box(event.ok());
     }
 }
 
@@ -226,7 +228,8 @@ fn config(dir: &Path) -> dtc_agent::config::Config {
 
 /// The redaction sample, compiled and verified as the agent loads it.
 fn redaction_sample(dir: &Path) -> Arc<Loaded> {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/03-secret/drop_field.dt");
+    let source =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/03-secret/drop_field.dt");
     let session = dtc_driver::Session::new(dtc_driver::RealFs);
     let out = session.check_path(&source).expect("the sample reads");
     assert!(!out.has_errors(), "{:?}", out.diagnostics);
@@ -320,7 +323,9 @@ fn main() {
         let none = time(Vec::new());
         let redaction = time(vec![redaction_sample(&scratch)]);
         println!();
-        println!("| pipeline thread, per record (received request in, export out) | ns | vs no program |");
+        println!(
+            "| pipeline thread, per record (received request in, export out) | ns | vs no program |"
+        );
         println!("|---|---:|---:|");
         println!("| no program | {} ns | 1.0x |", none.as_nanos());
         println!(

@@ -516,8 +516,10 @@ impl Pipeline {
         // The event each program is given next: `None` once suppressed, or
         // for a record that is not an event (passed on unchanged).
         let mut events: Vec<Option<InputEvent>> = Vec::with_capacity(n);
+        let mut scratch = Vec::new();
         for k in 0..n {
-            match convert::event(request.record(k), &resources[resource_of(k)], needs) {
+            let resource = &resources[resource_of(k)];
+            match convert::event(request.record(k), resource, needs, &mut scratch) {
                 Ok(e) => events.push(Some(e)),
                 Err(reason) => {
                     malformed(
@@ -626,7 +628,8 @@ impl Pipeline {
                                     .as_ref()
                                     .unwrap_or(&resources[resource_of(k)]);
                                 let bytes = edited[k].as_deref().unwrap_or_default();
-                                *slot = convert::event(bytes, resource, needs).ok();
+                                *slot =
+                                    convert::event(bytes, resource, needs, &mut Vec::new()).ok();
                             }
                         }
                         None if kept.is_some() => {
