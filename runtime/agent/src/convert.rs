@@ -347,13 +347,15 @@ pub fn edit_record(bytes: &[u8], edits: &[Edit]) -> Result<(Vec<u8>, bool), Stri
     if attributes_only {
         // The edits in order, as `apply_edits` runs them on the record: a
         // removed attribute stays removed, the last replacement wins.
-        let decide = |key: &str| {
+        let decide = |key: &[u8]| {
             let mut what = wire::AttributeEdit::Keep;
             for edit in edits {
                 match edit {
-                    Edit::RemoveAttr(k) if &**k == key => what = wire::AttributeEdit::Remove,
+                    Edit::RemoveAttr(k) if k.as_bytes() == key => {
+                        what = wire::AttributeEdit::Remove
+                    }
                     Edit::ReplaceAttr(k, v)
-                        if &**k == key && what != wire::AttributeEdit::Remove =>
+                        if k.as_bytes() == key && what != wire::AttributeEdit::Remove =>
                     {
                         what = wire::AttributeEdit::Replace(any_value(v));
                     }

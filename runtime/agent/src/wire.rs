@@ -507,13 +507,14 @@ pub fn put_field(tag: u32, body: &[u8], out: &mut Vec<u8>) {
 
 // --------------------------------------------------------------- decoding
 
-/// The key of an attribute (a `KeyValue` body): the last `key` field, as
-/// prost keeps it; empty when absent or not text.
-fn key_of(body: &[u8]) -> &str {
-    let mut key = "";
+/// The key of an attribute (a `KeyValue` body), as bytes: the last `key`
+/// field, as prost keeps it; empty when absent. Not checked as UTF-8
+/// again: the record was, by [`Request::parse`].
+fn key_of(body: &[u8]) -> &[u8] {
+    let mut key: &[u8] = &[];
     let _ = fields(body, |tag, wire, buf, _| {
         if tag == 1 {
-            key = string(wire, buf)?;
+            key = delimited(wire, buf)?;
             Ok(())
         } else {
             skip(wire, tag, buf, RECURSION_LIMIT)
@@ -686,11 +687,11 @@ pub enum AttributeEdit {
 }
 
 /// A record's body with its attributes edited in place: `edit` says, for
-/// each attribute by key, what happens to it; every other field is copied
+/// each attribute by key (its bytes), what happens to it; every other field is copied
 /// as it came. No other part of the record is decoded.
 pub fn edit_attributes(
     body: &[u8],
-    edit: &dyn Fn(&str) -> AttributeEdit,
+    edit: &dyn Fn(&[u8]) -> AttributeEdit,
     out: &mut Vec<u8>,
 ) -> Result<()> {
     out.reserve(body.len());
@@ -1051,9 +1052,9 @@ mod tests {
         for _ in 0..500 {
             let record = log_record(&mut rng);
             let bytes = record.encode_to_vec();
-            let edit = |k: &str| match k {
-                "secret" => AttributeEdit::Remove,
-                "seq" => AttributeEdit::Replace(replacement.clone()),
+            let edit = |k: &[u8]| match k {
+                b"secret" => AttributeEdit::Remove,
+                b"seq" => AttributeEdit::Replace(replacement.clone()),
                 _ => AttributeEdit::Keep,
             };
             let mut out = Vec::new();
