@@ -209,21 +209,51 @@ impl Needs {
 }
 
 /// The event a received record (its bytes, checked by
-/// [`wire::Request::parse`]) is to the programs: [`record_event`] over the
-/// record decoded with only the attributes it may keep ([`wire::record`]),
-/// so what no program reads is never decoded.
-pub fn event(
-    bytes: &[u8],
+/// [`wire::Request::parse`]) is to the programs: the same event as
+/// [`record_event`] gives of the decoded record, read in place
+/// ([`wire::read_record`]): one walk over the record notes where its
+/// attributes are, and only those the programs read are decoded, straight
+/// into the event (`otlp_proto::decode_fields`, the engine's one mapping).
+/// `scratch` is kept by the caller from record to record.
+pub fn event<'a>(
+    bytes: &'a [u8],
     resource: &BTreeMap<String, Json>,
     needs: &Needs,
+    scratch: &mut Vec<wire::AttributeAt<'a>>,
 ) -> Result<InputEvent, String> {
-    let keep = |key: &str| {
-        needs.everything
-            || needs.all_attributes
-            || key == EVENT_NAME_ATTRIBUTE
-            || needs.keys.contains(key)
+    static NO_RESOURCE: BTreeMap<String, Json> = BTreeMap::new();
+    let view = wire::read_record(bytes, scratch)?;
+    // As `record_event` names it: the record's event name, else the last
+    // `event.name` attribute when it is text.
+    let name = if view.event_name.is_empty() {
+        match scratch
+            .iter()
+            .rev()
+            .find(|a| a.key() == EVENT_NAME_ATTRIBUTE)
+        {
+            Some(a) => match a.clone().value()?.and_then(|v| v.value) {
+                Some(any_value::Value::StringValue(s)) => std::borrow::Cow::Owned(s),
+                _ => std::borrow::Cow::Borrowed(""),
+            },
+            None => std::borrow::Cow::Borrowed(""),
+        }
+    } else {
+        std::borrow::Cow::Borrowed(view.event_name)
     };
-    record_event(wire::record(bytes, &keep)?, resource, needs)
+    // A record of an event no program receives keeps only its name.
+    let received = needs.everything || needs.events.contains(name.as_ref());
+    let every = needs.everything || needs.all_attributes;
+    let mut attributes = BTreeMap::new();
+    for a in scratch.drain(..) {
+        let key = a.key();
+        let kept = key == EVENT_NAME_ATTRIBUTE || (received && (every || needs.keys.contains(key)));
+        if kept {
+            let key = key.to_owned();
+            attributes.insert(key, otlp_proto::owned_value(a.value()?));
+        }
+    }
+    let resource = if received { resource } else { &NO_RESOURCE };
+    otlp_proto::decode_fields(&view.fields(), attributes, resource)
 }
 
 /// The event a record is to the programs: the engine's OTLP mapping
@@ -317,13 +347,15 @@ pub fn edit_record(bytes: &[u8], edits: &[Edit]) -> Result<(Vec<u8>, bool), Stri
     if attributes_only {
         // The edits in order, as `apply_edits` runs them on the record: a
         // removed attribute stays removed, the last replacement wins.
-        let decide = |key: &str| {
+        let decide = |key: &[u8]| {
             let mut what = wire::AttributeEdit::Keep;
             for edit in edits {
                 match edit {
-                    Edit::RemoveAttr(k) if &**k == key => what = wire::AttributeEdit::Remove,
+                    Edit::RemoveAttr(k) if k.as_bytes() == key => {
+                        what = wire::AttributeEdit::Remove
+                    }
                     Edit::ReplaceAttr(k, v)
-                        if &**k == key && what != wire::AttributeEdit::Remove =>
+                        if k.as_bytes() == key && what != wire::AttributeEdit::Remove =>
                     {
                         what = wire::AttributeEdit::Replace(any_value(v));
                     }

@@ -55,7 +55,8 @@ pub enum Item {
 }
 
 impl Item {
-    fn records(&self) -> u64 {
+    /// The records (or metric points) the item carries.
+    pub fn records(&self) -> u64 {
         match self {
             Item::Logs(_, n) | Item::RawLogs(_, n) | Item::Metrics(_, n) => *n,
         }

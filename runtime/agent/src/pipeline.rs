@@ -302,7 +302,9 @@ impl Pipeline {
         self.send(derived);
     }
 
-    fn control(&mut self, c: Control) {
+    /// Handles one control message now (the thread calls it between
+    /// batches; the wire bench loads its program through it).
+    pub fn control(&mut self, c: Control) {
         match c {
             Control::Programs(list) => self.swap(list),
             Control::Ripcord { requested, reply } => {
@@ -481,8 +483,9 @@ impl Pipeline {
     /// ([`convert::edit_record`]) and, when a later program runs, is
     /// converted again from the edited record, so every program sees what
     /// would leave. The export is spliced from the received request
-    /// ([`wire::Request::assemble`]).
-    fn process(&mut self, batch: Batch) {
+    /// ([`wire::Request::assemble`]). Public for the wire bench, which
+    /// times this thread's work per record without a network.
+    pub fn process(&mut self, batch: Batch) {
         self.stats.records_in.fetch_add(batch.records, Relaxed);
         let request = batch.request;
         let active = self.programs.iter().any(|p| p.engine.is_some());
@@ -513,8 +516,10 @@ impl Pipeline {
         // The event each program is given next: `None` once suppressed, or
         // for a record that is not an event (passed on unchanged).
         let mut events: Vec<Option<InputEvent>> = Vec::with_capacity(n);
+        let mut scratch = Vec::new();
         for k in 0..n {
-            match convert::event(request.record(k), &resources[resource_of(k)], needs) {
+            let resource = &resources[resource_of(k)];
+            match convert::event(request.record(k), resource, needs, &mut scratch) {
                 Ok(e) => events.push(Some(e)),
                 Err(reason) => {
                     malformed(
@@ -623,7 +628,8 @@ impl Pipeline {
                                     .as_ref()
                                     .unwrap_or(&resources[resource_of(k)]);
                                 let bytes = edited[k].as_deref().unwrap_or_default();
-                                *slot = convert::event(bytes, resource, needs).ok();
+                                *slot =
+                                    convert::event(bytes, resource, needs, &mut Vec::new()).ok();
                             }
                         }
                         None if kept.is_some() => {

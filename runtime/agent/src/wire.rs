@@ -22,7 +22,6 @@ use std::ops::Range;
 
 use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
-use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use prost::encoding::{
@@ -508,13 +507,14 @@ pub fn put_field(tag: u32, body: &[u8], out: &mut Vec<u8>) {
 
 // --------------------------------------------------------------- decoding
 
-/// The key of an attribute (a `KeyValue` body): the last `key` field, as
-/// prost keeps it; empty when absent or not text.
-fn key_of(body: &[u8]) -> &str {
-    let mut key = "";
+/// The key of an attribute (a `KeyValue` body), as bytes: the last `key`
+/// field, as prost keeps it; empty when absent. Not checked as UTF-8
+/// again: the record was, by [`Request::parse`].
+fn key_of(body: &[u8]) -> &[u8] {
+    let mut key: &[u8] = &[];
     let _ = fields(body, |tag, wire, buf, _| {
         if tag == 1 {
-            key = string(wire, buf)?;
+            key = delimited(wire, buf)?;
             Ok(())
         } else {
             skip(wire, tag, buf, RECURSION_LIMIT)
@@ -546,17 +546,107 @@ fn plain_key_value(body: &[u8]) -> Option<(&str, Option<&[u8]>)> {
     plain.then_some((key, value))
 }
 
-/// A record decoded as prost would, except that only the attributes whose
-/// key `keep` accepts are kept: what ingress needs of a record, without
-/// the cost of what no program reads.
-pub fn record(body: &[u8], keep: &dyn Fn(&str) -> bool) -> Result<LogRecord> {
-    let mut r = LogRecord::default();
+/// One attribute of a record, found in the walk that reads the record
+/// ([`read_record`]) and borrowed from its bytes, so that only the
+/// attributes a program reads are decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttributeAt<'a> {
+    /// A key and at most one value, as senders write them: the key and
+    /// the value's body (an `AnyValue`), undecoded.
+    Plain {
+        key: &'a str,
+        value: Option<&'a [u8]>,
+    },
+    /// Any other form (a repeated value, which prost merges, or a
+    /// `key_strindex`), decoded by prost.
+    Other(KeyValue),
+}
+
+impl AttributeAt<'_> {
+    pub fn key(&self) -> &str {
+        match self {
+            AttributeAt::Plain { key, .. } => key,
+            AttributeAt::Other(kv) => &kv.key,
+        }
+    }
+
+    /// The attribute's value as prost decodes it, or `None` when absent.
+    pub fn value(self) -> Result<Option<AnyValue>> {
+        match self {
+            AttributeAt::Plain { value, .. } => value.map(any_value_of).transpose(),
+            AttributeAt::Other(kv) => Ok(kv.value),
+        }
+    }
+}
+
+/// An `AnyValue` body decoded: a lone string value (what most attributes
+/// are) read directly, anything else by prost.
+fn any_value_of(body: &[u8]) -> Result<AnyValue> {
+    if let [0x0a, rest @ ..] = body {
+        let mut buf = rest;
+        if let Ok(len) = decode_varint(&mut buf)
+            && len == buf.len() as u64
+            && let Ok(text) = std::str::from_utf8(buf)
+        {
+            return Ok(AnyValue {
+                value: Some(
+                    opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
+                        text.to_owned(),
+                    ),
+                ),
+            });
+        }
+    }
+    AnyValue::decode(body).map_err(prost_error)
+}
+
+/// A log record read in place from its bytes (checked by
+/// [`Request::parse`]): its fields other than the attributes, borrowed as
+/// prost would decode them (the last of a repeated scalar wins, a
+/// repeated body is merged), for [`dtc_engine::event::otlp_proto::decode_fields`].
+#[derive(Debug, Default)]
+pub struct RecordView<'a> {
+    pub time_unix_nano: u64,
+    pub observed_time_unix_nano: u64,
+    pub severity_number: i32,
+    pub severity_text: &'a str,
+    pub body: Option<AnyValue>,
+    pub trace_id: &'a [u8],
+    pub span_id: &'a [u8],
+    pub event_name: &'a str,
+}
+
+impl<'a> RecordView<'a> {
+    pub fn fields(&self) -> dtc_engine::event::otlp_proto::Fields<'_> {
+        dtc_engine::event::otlp_proto::Fields {
+            time_unix_nano: self.time_unix_nano,
+            observed_time_unix_nano: self.observed_time_unix_nano,
+            severity_number: self.severity_number,
+            severity_text: self.severity_text,
+            body: self.body.as_ref(),
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            event_name: self.event_name,
+        }
+    }
+}
+
+/// Reads a record's fields in one walk over its bytes, and its
+/// attributes, undecoded, into `attributes` (cleared first; the caller
+/// keeps it from record to record of a request, so reading allocates
+/// nothing but a body).
+pub fn read_record<'a>(
+    body: &'a [u8],
+    attributes: &mut Vec<AttributeAt<'a>>,
+) -> Result<RecordView<'a>> {
+    attributes.clear();
+    let mut r = RecordView::default();
     fields(body, |tag, wire, buf, _| {
         match tag {
             1 => r.time_unix_nano = fixed64(wire, buf)?,
             11 => r.observed_time_unix_nano = fixed64(wire, buf)?,
             2 => r.severity_number = varint(wire, buf)? as i32,
-            3 => string(wire, buf)?.clone_into(&mut r.severity_text),
+            3 => r.severity_text = string(wire, buf)?,
             5 => {
                 let inner = delimited(wire, buf)?;
                 r.body
@@ -566,29 +656,20 @@ pub fn record(body: &[u8], keep: &dyn Fn(&str) -> bool) -> Result<LogRecord> {
             }
             6 => {
                 let inner = delimited(wire, buf)?;
-                match plain_key_value(inner) {
-                    Some((key, value)) if keep(key) => r.attributes.push(KeyValue {
-                        key: key.to_owned(),
-                        value: value
-                            .map(AnyValue::decode)
-                            .transpose()
-                            .map_err(prost_error)?,
-                        key_strindex: 0,
-                    }),
-                    Some(_) => {}
-                    None => {
-                        let kv = KeyValue::decode(inner).map_err(prost_error)?;
-                        if keep(&kv.key) {
-                            r.attributes.push(kv);
-                        }
-                    }
-                }
+                attributes.push(match plain_key_value(inner) {
+                    Some((key, value)) => AttributeAt::Plain { key, value },
+                    None => AttributeAt::Other(KeyValue::decode(inner).map_err(prost_error)?),
+                });
             }
-            7 => r.dropped_attributes_count = varint(wire, buf)? as u32,
-            8 => r.flags = fixed32(wire, buf)?,
-            9 => delimited(wire, buf)?.clone_into(&mut r.trace_id),
-            10 => delimited(wire, buf)?.clone_into(&mut r.span_id),
-            12 => string(wire, buf)?.clone_into(&mut r.event_name),
+            7 => {
+                varint(wire, buf)?;
+            }
+            8 => {
+                fixed32(wire, buf)?;
+            }
+            9 => r.trace_id = delimited(wire, buf)?,
+            10 => r.span_id = delimited(wire, buf)?,
+            12 => r.event_name = string(wire, buf)?,
             _ => skip(wire, tag, buf, RECURSION_LIMIT)?,
         }
         Ok(())
@@ -606,24 +687,30 @@ pub enum AttributeEdit {
 }
 
 /// A record's body with its attributes edited in place: `edit` says, for
-/// each attribute by key, what happens to it; every other field is copied
+/// each attribute by key (its bytes), what happens to it; every other field is copied
 /// as it came. No other part of the record is decoded.
 pub fn edit_attributes(
     body: &[u8],
-    edit: &dyn Fn(&str) -> AttributeEdit,
+    edit: &dyn Fn(&[u8]) -> AttributeEdit,
     out: &mut Vec<u8>,
 ) -> Result<()> {
     out.reserve(body.len());
+    // What is kept as it came is copied in runs, up to the next attribute
+    // removed or replaced, not field by field.
+    let mut copied = 0;
     fields(body, |tag, wire, buf, at_key| {
         if tag != 6 {
-            skip(wire, tag, buf, RECURSION_LIMIT)?;
-            out.extend_from_slice(whole(at_key, buf));
-            return Ok(());
+            return skip(wire, tag, buf, RECURSION_LIMIT);
         }
         let inner = delimited(wire, buf)?;
-        match edit(key_of(inner)) {
-            AttributeEdit::Keep => out.extend_from_slice(whole(at_key, buf)),
-            AttributeEdit::Remove => {}
+        let what = edit(key_of(inner));
+        if what == AttributeEdit::Keep {
+            return Ok(());
+        }
+        out.extend_from_slice(&body[copied..offset(body, at_key)]);
+        copied = offset(body, buf);
+        match what {
+            AttributeEdit::Keep | AttributeEdit::Remove => {}
             // The key as it came, the new value after it: nothing of the
             // attribute is decoded but its key.
             AttributeEdit::Replace(value) => match plain_key_value(inner) {
@@ -645,19 +732,24 @@ pub fn edit_attributes(
             },
         }
         Ok(())
-    })
+    })?;
+    out.extend_from_slice(&body[copied..]);
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::convert::{Names, Needs, event, record_event};
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{
         ArrayValue, EntityRef, InstrumentationScope, KeyValueList, any_value,
     };
+    use opentelemetry_proto::tonic::logs::v1::LogRecord;
     use opentelemetry_proto::tonic::logs::v1::{
         ResourceLogs as PbResourceLogs, ScopeLogs as PbScopeLogs,
     };
+    use std::collections::BTreeMap;
 
     /// Reproducible numbers: a counter through foldhash's fixed hasher (a
     /// dependency already), seeded per test.
@@ -810,16 +902,9 @@ mod tests {
             let expected = record.encode_to_vec();
             same(
                 &|| LogRecord::decode(ours.record(k)).unwrap().encode_to_vec(),
-                expected.clone(),
-            );
-            same(
-                &|| {
-                    super::record(ours.record(k), &|_| true)
-                        .unwrap()
-                        .encode_to_vec()
-                },
                 expected,
             );
+            same_events(ours.record(k), record);
         }
         for (ri, rl) in theirs.resource_logs.iter().enumerate() {
             let encoded = |r: Option<Resource>| r.map(|r| r.encode_to_vec());
@@ -909,16 +994,50 @@ mod tests {
         }
     }
 
+    /// What the programs may read of a record, in each way it can be
+    /// asked.
+    fn all_needs() -> Vec<Needs> {
+        let names = |n: &[&str]| Names::from_iter(n.iter().map(|s| s.to_string()));
+        vec![
+            Needs {
+                everything: true,
+                ..Needs::default()
+            },
+            Needs {
+                events: names(&["LogWelcomeBanner"]),
+                keys: names(&["secret", "seq"]),
+                ..Needs::default()
+            },
+            Needs {
+                events: names(&["E", "LogWelcomeBanner"]),
+                all_attributes: true,
+                ..Needs::default()
+            },
+            Needs::default(),
+        ]
+    }
+
+    /// A record read in place ([`crate::convert::event`]) is the event
+    /// the decoded record gives ([`crate::convert::record_event`], the
+    /// engine's mapping of prost's message), for every way the programs
+    /// may read it, errors included.
+    fn same_events(bytes: &[u8], record: &LogRecord) {
+        let resource: BTreeMap<String, serde_json::Value> =
+            BTreeMap::from([("service.name".to_string(), "svc".into())]);
+        for needs in all_needs() {
+            let mut scratch = vec![AttributeAt::Other(KeyValue::default())];
+            let in_place = event(bytes, &resource, &needs, &mut scratch);
+            let decoded = record_event(record.clone(), &resource, &needs);
+            assert_eq!(in_place, decoded, "{needs:?} on {record:?}");
+        }
+    }
+
     #[test]
-    fn partial_records_keep_what_is_asked() {
+    fn records_read_in_place_are_the_decoded_records_events() {
         let mut rng = Rng(3 << 32);
-        for _ in 0..500 {
+        for _ in 0..2000 {
             let record = log_record(&mut rng);
-            let bytes = record.encode_to_vec();
-            let keep = |k: &str| k == "secret" || k == "event.name";
-            let mut expected = record.clone();
-            expected.attributes.retain(|kv| keep(&kv.key));
-            assert_eq!(super::record(&bytes, &keep).unwrap(), expected);
+            same_events(&record.encode_to_vec(), &record);
         }
     }
 
@@ -933,9 +1052,9 @@ mod tests {
         for _ in 0..500 {
             let record = log_record(&mut rng);
             let bytes = record.encode_to_vec();
-            let edit = |k: &str| match k {
-                "secret" => AttributeEdit::Remove,
-                "seq" => AttributeEdit::Replace(replacement.clone()),
+            let edit = |k: &[u8]| match k {
+                b"secret" => AttributeEdit::Remove,
+                b"seq" => AttributeEdit::Replace(replacement.clone()),
                 _ => AttributeEdit::Keep,
             };
             let mut out = Vec::new();

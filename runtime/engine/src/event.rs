@@ -1203,20 +1203,67 @@ pub mod otlp_proto {
         // few attributes of a record, cheaper than `collect`'s sort.
         let mut attributes = BTreeMap::new();
         for kv in std::mem::take(&mut record.attributes) {
-            let value = match kv.value {
-                Some(AnyValue {
-                    value: Some(any_value::Value::StringValue(s)),
-                }) => Json::String(s),
-                other => other.as_ref().map_or(Json::Null, any_value),
-            };
-            attributes.insert(kv.key, value);
+            attributes.insert(kv.key, owned_value(kv.value));
         }
         with_attributes(&record, attributes, resource)
+    }
+
+    /// An attribute's value given up by its caller: [`any_value`], with a
+    /// string (the common case) moved instead of copied.
+    pub fn owned_value(value: Option<AnyValue>) -> Json {
+        match value {
+            Some(AnyValue {
+                value: Some(any_value::Value::StringValue(s)),
+            }) => Json::String(s),
+            other => other.as_ref().map_or(Json::Null, any_value),
+        }
+    }
+
+    /// The fields of a log record other than its attributes, borrowed from
+    /// wherever they were read: prost's `LogRecord`, or the received bytes
+    /// read in place (the agent's wire path), so both give the event by
+    /// the same rules ([`decode_fields`]).
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Fields<'a> {
+        pub time_unix_nano: u64,
+        pub observed_time_unix_nano: u64,
+        pub severity_number: i32,
+        pub severity_text: &'a str,
+        pub body: Option<&'a AnyValue>,
+        pub trace_id: &'a [u8],
+        pub span_id: &'a [u8],
+        pub event_name: &'a str,
+    }
+
+    impl<'a> Fields<'a> {
+        pub fn of(record: &'a LogRecord) -> Fields<'a> {
+            Fields {
+                time_unix_nano: record.time_unix_nano,
+                observed_time_unix_nano: record.observed_time_unix_nano,
+                severity_number: record.severity_number,
+                severity_text: &record.severity_text,
+                body: record.body.as_ref(),
+                trace_id: &record.trace_id,
+                span_id: &record.span_id,
+                event_name: &record.event_name,
+            }
+        }
     }
 
     /// The event of `record` with `attributes` (decoded already).
     fn with_attributes(
         record: &LogRecord,
+        attributes: BTreeMap<String, Json>,
+        resource: &BTreeMap<String, Json>,
+    ) -> Result<InputEvent, String> {
+        decode_fields(&Fields::of(record), attributes, resource)
+    }
+
+    /// The event of a record's `fields` with its `attributes` (decoded
+    /// already, by [`owned_value`] or [`any_value`]): the one place the
+    /// standard fields are mapped, whichever way the record was read.
+    pub fn decode_fields(
+        record: &Fields<'_>,
         attributes: BTreeMap<String, Json>,
         resource: &BTreeMap<String, Json>,
     ) -> Result<InputEvent, String> {
@@ -1236,15 +1283,12 @@ pub mod otlp_proto {
         let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
         let hex = |b: &[u8]| (!b.is_empty()).then(|| hex(b));
         let mut e = InputEvent {
-            name: text(&record.event_name),
+            name: text(record.event_name),
             severity: i64::from(record.severity_number),
-            severity_text: text(&record.severity_text),
-            body: record
-                .body
-                .as_ref()
-                .and_then(|b| super::body_text(any_value(b))),
-            trace_id: hex(&record.trace_id),
-            span_id: hex(&record.span_id),
+            severity_text: text(record.severity_text),
+            body: record.body.and_then(|b| super::body_text(any_value(b))),
+            trace_id: hex(record.trace_id),
+            span_id: hex(record.span_id),
             attributes,
             resource: resource.clone(),
             ..InputEvent::default()
