@@ -148,7 +148,7 @@ pub struct Record {
 /// A record's compact row: its own, or its place among the rows of the
 /// batch it was decoded in, laid end to end, so that running a batch reads
 /// its rows in sequence instead of one allocation per record.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Row {
     Own(Box<[Slot]>),
     InBatch {
@@ -156,6 +156,13 @@ pub enum Row {
         start: usize,
         len: usize,
     },
+}
+
+/// The record's own slots, not the whole batch's.
+impl std::fmt::Debug for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 impl std::ops::Deref for Row {
