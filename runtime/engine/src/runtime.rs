@@ -1128,13 +1128,7 @@ impl Engine {
             }
             Decoded::Record(rec) => {
                 let derived = self.dispatch(rec, now, at);
-                if !derived.is_empty() {
-                    let mut queue = VecDeque::from(derived);
-                    while let Some(r) = queue.pop_front() {
-                        let derived = self.dispatch(&r, r.input.time, None);
-                        queue.extend(derived);
-                    }
-                }
+                self.dispatch_derived(derived);
                 self.egress(input, Some(rec));
             }
         }
@@ -1315,11 +1309,10 @@ impl Engine {
     // ------------------------------------------------------------- dispatch
 
     /// Runs every query, machine and processor on one record; returns the
-    /// derived records its emits produced.
-    /// `at`: the record's position in its batch (none for a derived record).
-    /// Runs what the record's layout feeds. `now` is the record's time,
-    /// as the batch keeps it: read from there, not from the input event,
-    /// which is elsewhere in memory and often not in cache.
+    /// derived records its emits produced. `now` is the record's time, as
+    /// the batch keeps it (read from there, not from the input event, which
+    /// is elsewhere in memory and often not in cache); `at`: the record's
+    /// position in its batch (none for a derived record).
     fn dispatch(&mut self, rec: &Record, now: i64, at: Option<usize>) -> Vec<Record> {
         let mut derived = Vec::new();
         let Some(route) = self.routes.get(rec.layout as usize) else {
@@ -1842,7 +1835,16 @@ impl Engine {
         for (event, slots) in derived {
             records.push(self.derive(event, slots, end));
         }
-        let mut queue = VecDeque::from(records);
+        self.dispatch_derived(records);
+    }
+
+    /// Dispatches derived records in the order they were emitted, and the
+    /// records they derive in turn after them.
+    fn dispatch_derived(&mut self, derived: Vec<Record>) {
+        if derived.is_empty() {
+            return;
+        }
+        let mut queue = VecDeque::from(derived);
         while let Some(r) = queue.pop_front() {
             let more = self.dispatch(&r, r.input.time, None);
             queue.extend(more);

@@ -13,7 +13,7 @@
 //! The outputs are the general path's, which `Engine::general` keeps as
 //! the reference the differential tests compare with.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasher;
 
 use dtc_ir::{Machine, Program, State, StdField};
@@ -347,11 +347,7 @@ impl Engine {
             }
             let mut derived = Vec::new();
             self.apply(effects, &by, deadline, &mut derived);
-            let mut queue = VecDeque::from(derived);
-            while let Some(r) = queue.pop_front() {
-                let more = self.dispatch(&r, r.input.time, None);
-                queue.extend(more);
-            }
+            self.dispatch_derived(derived);
         }
     }
 }
