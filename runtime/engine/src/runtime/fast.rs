@@ -177,7 +177,7 @@ fn count_stretch(
     } else {
         len.min(verdicts.len())
     };
-    while k < len {
+    'chunks: while k < len {
         let end = (k + CHUNK).min(len);
         let (t, l) = (&times[k..end], &layouts[k..end]);
         let v = verdicts.get(k..end).unwrap_or(&[]);
@@ -193,9 +193,8 @@ fn count_stretch(
         for (j, (&now, &l)) in t.iter().zip(l).enumerate() {
             let v = v.get(j).copied().unwrap_or(super::NOT_ASKED);
             if !step(now, l, v, &mut wm, &mut unh, &mut n) {
-                *watermark = wm;
-                *unhandled += unh;
-                return (k + j, n);
+                k += j;
+                break 'chunks;
             }
         }
         k = end;
@@ -1057,6 +1056,27 @@ pub(super) mod tests {
         assert!(with_lateness["late_events"].as_u64() < on_time["late_events"].as_u64());
     }
 
+    /// [`check`] with the default options and with `lateness_ns`; in each
+    /// run, every one of `counters` is above zero (the case reached what it
+    /// is about).
+    pub(in crate::runtime) fn check_with_and_without_lateness(
+        src: &str,
+        input: &[String],
+        lateness_ns: i64,
+        counters: &[&str],
+    ) {
+        let late = Options {
+            lateness_ns,
+            ..Options::default()
+        };
+        for o in [Options::default(), late] {
+            let summary = check(src, &o, input);
+            for counter in counters {
+                assert!(summary[counter].as_u64() > Some(0), "{counter}: {summary}");
+            }
+        }
+    }
+
     /// The lines between a quiet layout's events in the lane tests, the
     /// `k`th at time `t`: an `S` (the machine's event) when `k` is 2 modulo
     /// `every[0]`, an unknown `T` at 3 modulo `every[1]`, an `R` that does
@@ -1153,16 +1173,12 @@ pub(super) mod tests {
             }
             others(&mut input, k, t, [31, 7, 53, 61]);
         }
-        let late = Options {
-            lateness_ns: 2 * S,
-            ..Options::default()
-        };
-        for o in [Options::default(), late] {
-            let summary = check(src, &o, &input);
-            for counter in ["late_events", "schema_mismatches", "unhandled", "derived"] {
-                assert!(summary[counter].as_u64() > Some(0), "{counter}: {summary}");
-            }
-        }
+        check_with_and_without_lateness(
+            src,
+            &input,
+            2 * S,
+            &["late_events", "schema_mismatches", "unhandled", "derived"],
+        );
         // No layout settled in bulk: nothing to run stretches for.
         let p = program(
             "event R { status: int }\n\
@@ -1191,16 +1207,12 @@ pub(super) mod tests {
                 _ => {}
             }
         }
-        let late = Options {
-            lateness_ns: 2 * S,
-            ..Options::default()
-        };
-        for o in [Options::default(), late] {
-            let summary = check(src, &o, &input);
-            for counter in ["late_events", "schema_mismatches", "unhandled", "malformed"] {
-                assert!(summary[counter].as_u64() > Some(0), "{counter}: {summary}");
-            }
-        }
+        check_with_and_without_lateness(
+            src,
+            &input,
+            2 * S,
+            &["late_events", "schema_mismatches", "unhandled", "malformed"],
+        );
     }
 
     #[test]

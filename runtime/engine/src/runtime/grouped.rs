@@ -532,9 +532,8 @@ impl Read {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fast::tests::{S, check, line};
+    use super::super::fast::tests::{S, check_with_and_without_lateness, line};
     use super::*;
-    use crate::runtime::Options;
 
     #[test]
     fn a_key_value_is_its_key_exactly_when_from_value_says_so() {
@@ -624,15 +623,6 @@ mod tests {
                 ));
             }
         }
-        for lateness in [0, 5 * S] {
-            let o = Options {
-                lateness_ns: lateness,
-                ..Options::default()
-            };
-            let summary = check(src, &o, &input);
-            for counter in ["late_events", "series_overflow"] {
-                assert!(summary[counter].as_u64() > Some(0), "{counter}: {summary}");
-            }
-        }
+        check_with_and_without_lateness(src, &input, 5 * S, &["late_events", "series_overflow"]);
     }
 }
