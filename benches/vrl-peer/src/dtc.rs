@@ -70,7 +70,6 @@ fn tally(workload: usize, produced: Vec<Produced>) -> u64 {
             }
             Produced::Unchanged(run) if workload == 3 => run
                 .events()
-                .iter()
                 .filter(|e| leaves_without_ip(e, &[]))
                 .count() as u64,
             _ => 0,

@@ -107,6 +107,22 @@ impl InputEvent {
         }
     }
 
+    /// The standard fields a slot row carries.
+    pub fn standard(&self) -> Standard<'_> {
+        Standard {
+            name: self.name.as_deref(),
+            time: self.time,
+            observed_time: self.observed_time,
+            severity: self.severity,
+            severity_text: self.severity_text.as_deref(),
+            body: self.body.as_deref(),
+            trace_id: self.trace_id.as_deref(),
+            span_id: self.span_id.as_deref(),
+            thread_id: self.thread_id(),
+            service: self.service(),
+        }
+    }
+
     /// The standard field `service`: the resource's
     /// [`SERVICE_NAME_ATTRIBUTE`] when it is a string.
     pub fn service(&self) -> Option<&str> {
@@ -719,12 +735,14 @@ fn time_field(value: &Json, what: &str) -> Result<Option<i64>, String> {
     match value {
         Json::Null => Ok(None),
         Json::Number(n) => n.as_i64().map(Some).ok_or_else(bad),
-        Json::String(s) => parse_time(s)
-            .or_else(|| nanos_text(s))
-            .map(Some)
-            .ok_or_else(bad),
+        Json::String(s) => time_text(s).map(Some).ok_or_else(bad),
         _ => Err(bad()),
     }
+}
+
+/// A time given as text: RFC 3339, or integer nanoseconds.
+fn time_text(s: &str) -> Option<i64> {
+    parse_time(s).or_else(|| nanos_text(s))
 }
 
 /// A decimal integer, optionally signed: OTLP/JSON writes 64-bit integers
@@ -750,6 +768,346 @@ fn severity_field(value: &Json, what: &str) -> Result<i64, String> {
             "{what}: expected a severity number from 0 to 24 or a severity text like \"INFO\", found {}",
             shown(value)
         )),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Flat lines read in place (the runtime's line lane).
+
+/// A JSON scalar as a line holds it, its text borrowed from the line: what
+/// a declared field is converted from ([`crate::value::typed`]), whether
+/// the line was read in place or decoded into a [`Json`] first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    /// An integer past `i64::MAX`.
+    UInt(u64),
+    Float(f64),
+    Str(&'a str),
+}
+
+impl<'a> Scalar<'a> {
+    /// A JSON value as a scalar; `None` for an array or an object.
+    pub fn of(j: &'a Json) -> Option<Scalar<'a>> {
+        Some(match j {
+            Json::Null => Scalar::Null,
+            Json::Bool(b) => Scalar::Bool(*b),
+            Json::Number(n) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => Scalar::Int(i),
+                (None, Some(u)) => Scalar::UInt(u),
+                (None, None) => Scalar::Float(n.as_f64()?),
+            },
+            Json::String(s) => Scalar::Str(s),
+            Json::Array(_) | Json::Object(_) => return None,
+        })
+    }
+
+    /// As `serde_json::Number::as_i64` reads it: floats are not integers.
+    pub fn as_i64(self) -> Option<i64> {
+        match self {
+            Scalar::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// As `serde_json::Number::as_f64` reads it; `None` for a non-number.
+    pub fn as_f64(self) -> Option<f64> {
+        match self {
+            Scalar::Int(i) => Some(i as f64),
+            Scalar::UInt(u) => Some(u as f64),
+            Scalar::Float(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Scalar<'de>, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// Reads a scalar; an array, an object or a string with escapes (which
+/// cannot be borrowed) is an error, which sends the line to the decoder.
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON scalar without escapes")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Int(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Scalar<'de>, E> {
+        Ok(i64::try_from(v).map_or(Scalar::UInt(v), Scalar::Int))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Scalar<'de>, E> {
+        // `Value` keeps a float that is not finite as null.
+        Ok(if v.is_finite() {
+            Scalar::Float(v)
+        } else {
+            Scalar::Null
+        })
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Null)
+    }
+}
+
+/// A value skipped, but read as fully as decoding reads it: every escape
+/// and number checked (serde's `IgnoredAny` lets a lone surrogate escape or
+/// an out-of-range number through, which decoding calls malformed), with
+/// nothing allocated.
+struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Skip, D::Error> {
+        deserializer.deserialize_any(Skip)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_unit<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_none<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_key::<Skip>()?.is_some() {
+            map.next_value::<Skip>()?;
+        }
+        Ok(Skip)
+    }
+}
+
+/// The standard fields of an event that a slot row carries, borrowed: of
+/// an [`InputEvent`] ([`InputEvent::standard`]), or of a flat line read in
+/// place by [`scan_flat`] (as [`decode_line`] would decode them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Standard<'a> {
+    pub name: Option<&'a str>,
+    pub time: i64,
+    pub observed_time: i64,
+    pub severity: i64,
+    pub severity_text: Option<&'a str>,
+    pub body: Option<&'a str>,
+    pub trace_id: Option<&'a str>,
+    pub span_id: Option<&'a str>,
+    pub thread_id: Option<i64>,
+    pub service: Option<&'a str>,
+}
+
+/// Reads a flat event line in place, without building its [`InputEvent`]:
+/// its standard fields, and the attributes named in `wanted` (in
+/// `values`, by their index there, `None` when absent; later keys win, as
+/// in decoding), every other attribute skipped. `None` when the line is
+/// not one this reads: not a flat object, a key or wanted string with
+/// escapes, a wanted attribute that is an array or an object, a `resource`
+/// or `attributes` object, a standard field that is not of the plain form
+/// (a severity given as text, a body that is not a string), an event name
+/// `takes` refuses (checked as soon as it is read, so a line of another
+/// layout costs little here), or anything [`decode_line`] would call
+/// malformed. Such a line is decoded the usual way, which reports what is
+/// wrong with it; a line this reads gives the same event there (a test
+/// holds the two to it).
+pub fn scan_flat<'a>(
+    line: &'a str,
+    wanted: &[&str],
+    values: &mut Vec<Option<Scalar<'a>>>,
+    takes: &dyn Fn(&str) -> bool,
+) -> Option<Standard<'a>> {
+    values.clear();
+    values.resize(wanted.len(), None);
+    let mut de = serde_json::Deserializer::from_str(line);
+    let mut scan = Scan {
+        wanted,
+        values,
+        takes,
+        out: Standard::default(),
+        time: None,
+        observed: None,
+        event_name: None,
+    };
+    de.deserialize_map(&mut scan).ok()?;
+    de.end().ok()?;
+    let Scan {
+        mut out,
+        time,
+        observed,
+        event_name,
+        ..
+    } = scan;
+    if out.name.is_none() {
+        out.name = event_name.filter(|n| !n.is_empty());
+        if out.name.is_some_and(|n| !takes(n)) {
+            return None;
+        }
+    }
+    out.observed_time = observed.unwrap_or(0);
+    out.time = time.filter(|&t| t != 0).unwrap_or(out.observed_time);
+    Some(out)
+}
+
+/// The event of a line that [`scan_flat`] read, decoded as
+/// [`decode_line`] decodes it, for whoever asks for the whole event later.
+/// Such a line is one flat event by construction (a test holds scanning and
+/// decoding to agree on every line either reads); were it not, the event
+/// would be empty rather than a panic.
+pub(crate) fn decode_in_place_line(line: &str) -> InputEvent {
+    let mut event = None;
+    decode_line_each(line, |input| {
+        if let (Input::Event(e), None) = (input, &event) {
+            event = Some(e);
+        }
+    });
+    debug_assert!(event.is_some(), "a line read in place decodes: {line}");
+    event.unwrap_or_default()
+}
+
+struct Scan<'s, 'a> {
+    wanted: &'s [&'s str],
+    values: &'s mut Vec<Option<Scalar<'a>>>,
+    takes: &'s dyn Fn(&str) -> bool,
+    out: Standard<'a>,
+    time: Option<i64>,
+    observed: Option<i64>,
+    /// The `event.name` attribute, the name when there is no `event`.
+    event_name: Option<&'a str>,
+}
+
+/// Why a line is left to the decoder: never shown (the decoder says what
+/// is wrong, if anything is).
+const NOT_IN_PLACE: &str = "not read in place";
+
+impl<'de> Visitor<'de> for &mut Scan<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a flat event")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let no = || serde::de::Error::custom(NOT_IN_PLACE);
+        let text = |v: Scalar<'de>| match v {
+            Scalar::Null => Ok(None),
+            Scalar::Str(s) => Ok(Some(s)),
+            _ => Err(no()),
+        };
+        let time = |v: Scalar<'de>| match v {
+            Scalar::Null => Ok(None),
+            Scalar::Int(t) => Ok(Some(t)),
+            Scalar::Str(s) => time_text(s).map(Some).ok_or_else(no),
+            _ => Err(no()),
+        };
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match key {
+                "event" => {
+                    let name = text(map.next_value()?)?;
+                    if name.is_some_and(|n| !n.is_empty() && !(self.takes)(n)) {
+                        return Err(no());
+                    }
+                    // An empty name is no name (the attribute may give one).
+                    self.out.name = name.filter(|n| !n.is_empty());
+                }
+                "time" => self.time = time(map.next_value()?)?,
+                "observed_time" => self.observed = time(map.next_value()?)?,
+                "severity" => {
+                    self.out.severity = match map.next_value()? {
+                        Scalar::Null => 0,
+                        Scalar::Int(n) if (0..=24).contains(&n) => n,
+                        _ => return Err(no()),
+                    }
+                }
+                "severity_text" => self.out.severity_text = text(map.next_value()?)?,
+                "body" => self.out.body = text(map.next_value()?)?,
+                "trace_id" => {
+                    self.out.trace_id = text(map.next_value()?)?.filter(|s| !s.is_empty())
+                }
+                "span_id" => self.out.span_id = text(map.next_value()?)?.filter(|s| !s.is_empty()),
+                "resource" | "attributes" | "resourceLogs" | "resource_logs" => return Err(no()),
+                _ if key.starts_with("$serde_json") => return Err(no()),
+                _ => {
+                    let at = self.wanted.iter().position(|w| *w == key);
+                    let special = key == THREAD_ID_ATTRIBUTE || key == EVENT_NAME_ATTRIBUTE;
+                    if at.is_none() && !special {
+                        map.next_value::<Skip>()?;
+                        continue;
+                    }
+                    let v: Scalar<'de> = map.next_value()?;
+                    if let Some(slot) = at.and_then(|i| self.values.get_mut(i)) {
+                        *slot = Some(v);
+                    }
+                    if key == THREAD_ID_ATTRIBUTE {
+                        // As `InputEvent::thread_id` reads it.
+                        self.out.thread_id = match v {
+                            Scalar::Int(i) => Some(i),
+                            Scalar::Str(s) => s.parse().ok(),
+                            _ => None,
+                        };
+                    } else if key == EVENT_NAME_ATTRIBUTE {
+                        self.event_name = match v {
+                            Scalar::Str(s) => Some(s),
+                            _ => None,
+                        };
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -2094,6 +2452,107 @@ mod tests {
         assert!(
             n_events > 10_000 && n_malformed > 10_000,
             "{n_events} events, {n_malformed} malformed"
+        );
+    }
+
+    /// A flat line of the kind the runtime's line lane reads: standard
+    /// fields and attributes of scalar values, some of the wrong type,
+    /// some repeated or escaped.
+    fn plain_line(rng: &mut Rng) -> String {
+        let keys = [
+            "event",
+            "time",
+            "observed_time",
+            "severity",
+            "severity_text",
+            "body",
+            "trace_id",
+            "span_id",
+            "thread.id",
+            "event.name",
+            "a",
+            "status",
+            "path",
+            "other",
+        ];
+        let values = [
+            "null",
+            "true",
+            "0",
+            "7",
+            "-3",
+            "24",
+            "25",
+            "1.5",
+            "1e3",
+            "9223372036854775807",
+            "18446744073709551615",
+            "1795341600000000000",
+            r#""""#,
+            r#""A""#,
+            r#""B""#,
+            r#""INFO""#,
+            r#""12""#,
+            r#""2026-11-22T10:00:00.5Z""#,
+            r#""1795341600000000000""#,
+            r#""x\ny""#,
+            "[1]",
+            r#"{"k":"v"}"#,
+        ];
+        let mut parts = Vec::new();
+        for _ in 0..rng.below(8) {
+            let key = *rng.pick(&keys);
+            let key = match rng.below(20) {
+                0 => format!("\\u{:04x}{}", key.as_bytes()[0], &key[1..]),
+                _ => key.to_string(),
+            };
+            parts.push(format!("\"{key}\":{}", rng.pick(&values)));
+        }
+        format!("{}{{{}}}", [" ", ""][rng.below(2)], parts.join(","))
+    }
+
+    /// A line read in place is one the decoder decodes into one event with
+    /// the same standard fields and the same wanted attributes; the lines
+    /// it declines cover every kind (the decoder handles them).
+    #[test]
+    fn reading_in_place_agrees_with_decoding() {
+        let wanted = ["a", "status", "path", "thread.id", "é x", ""];
+        let takes = |name: &str| name != "B";
+        let mut rng = Rng(11);
+        let (mut read, mut declined) = (0, 0);
+        let alphabet: Vec<char> = "{}[]\":,0123456789-.e \\ntrufalsé".chars().collect();
+        for i in 0..40_000 {
+            let mut line = if i % 4 == 0 {
+                random_line(&mut rng)
+            } else {
+                plain_line(&mut rng)
+            };
+            if i % 3 == 0 {
+                let mut chars: Vec<char> = line.chars().collect();
+                let at = rng.below(chars.len() + 1);
+                chars.insert(at, *rng.pick(&alphabet));
+                line = chars.into_iter().collect();
+            }
+            let mut values = Vec::new();
+            let Some(std) = scan_flat(&line, &wanted, &mut values, &takes) else {
+                declined += 1;
+                continue;
+            };
+            read += 1;
+            let decoded = decode_line(&line);
+            let [Input::Event(e)] = decoded.as_slice() else {
+                panic!("read in place, but decoded as {decoded:?}: {line}");
+            };
+            assert_eq!(std, e.standard(), "{line}");
+            assert!(std.name.is_none_or(takes), "{line}");
+            for (w, v) in wanted.iter().zip(&values) {
+                let attribute = e.attributes.get(*w).and_then(Scalar::of);
+                assert_eq!(*v, attribute, "{w} of {line}");
+            }
+        }
+        assert!(
+            read > 5_000 && declined > 5_000,
+            "{read} read, {declined} declined"
         );
     }
 

@@ -4,6 +4,7 @@
 //! do not match their schema, handlers that faulted). Rendered as text for
 //! people and as JSON lines for tools and `dtc test`.
 
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 use serde_json::{Map, Value as Json, json};
@@ -391,58 +392,143 @@ impl Produced {
     }
 }
 
+/// The input events of a batch, in order, shared by the runs of unchanged
+/// egress ([`Unchanged`]) a push of the batch hands over. An event the
+/// runtime read in place from its line (the line lane of
+/// [`crate::Engine::push_lines`]) is decoded from that line the first time
+/// it is asked for, so an event that only passes through is never decoded
+/// into an [`InputEvent`] unless someone reads it.
+pub struct Inputs {
+    /// The batch's lines, end to end (empty for a batch of events).
+    text: Rc<str>,
+    items: Vec<InputAt>,
+}
+
+enum InputAt {
+    Event(Rc<InputEvent>),
+    /// `text[start..end]`, and its event once decoded.
+    Line {
+        start: usize,
+        end: usize,
+        event: OnceCell<Rc<InputEvent>>,
+    },
+}
+
+impl Inputs {
+    pub(crate) fn new(text: Rc<str>) -> Inputs {
+        Inputs {
+            text,
+            items: Vec::new(),
+        }
+    }
+
+    /// The inputs of a batch of events.
+    pub(crate) fn of_events(events: impl IntoIterator<Item = Rc<InputEvent>>) -> Inputs {
+        Inputs {
+            text: Rc::from(""),
+            items: events.into_iter().map(InputAt::Event).collect(),
+        }
+    }
+
+    pub(crate) fn push_event(&mut self, event: Rc<InputEvent>) {
+        self.items.push(InputAt::Event(event));
+    }
+
+    /// An event read in place: the line at `text[start..end]`.
+    pub(crate) fn push_line(&mut self, start: usize, end: usize) {
+        self.items.push(InputAt::Line {
+            start,
+            end,
+            event: OnceCell::new(),
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The event at batch position `k`, decoded from its line if it was
+    /// read in place and not decoded yet.
+    pub fn get(&self, k: usize) -> Option<&Rc<InputEvent>> {
+        match self.items.get(k)? {
+            InputAt::Event(e) => Some(e),
+            InputAt::Line { start, end, event } => Some(event.get_or_init(|| {
+                Rc::new(crate::event::decode_in_place_line(
+                    self.text.get(*start..*end).unwrap_or_default(),
+                ))
+            })),
+        }
+    }
+
+    /// The event at position `k` if it is decoded already (never decodes).
+    pub(crate) fn peek(&self, k: usize) -> Option<&Rc<InputEvent>> {
+        match self.items.get(k)? {
+            InputAt::Event(e) => Some(e),
+            InputAt::Line { event, .. } => event.get(),
+        }
+    }
+}
+
 /// A run of consecutive events of one batch that egress as they came in.
-/// It shares the batch's list of input events (so the whole list lives as
-/// long as any run of it).
+/// It shares the batch's inputs (so they live as long as any run of them).
 #[derive(Clone)]
 pub struct Unchanged {
-    inputs: Rc<[Rc<InputEvent>]>,
+    inputs: Rc<Inputs>,
     start: usize,
     end: usize,
 }
 
 impl Unchanged {
     /// The run of `inputs[start..end]`.
-    pub(crate) fn span(inputs: &Rc<[Rc<InputEvent>]>, start: usize, end: usize) -> Unchanged {
+    pub(crate) fn span(inputs: &Rc<Inputs>, start: usize, end: usize) -> Unchanged {
         Unchanged {
             inputs: inputs.clone(),
             start,
-            end,
+            end: end.min(inputs.len()).max(start),
         }
     }
 
     /// Adds `inputs[start..end]` to the run if they come right after its
-    /// last event in the same list; false (nothing changed) otherwise.
-    pub(crate) fn extend(
-        &mut self,
-        inputs: &Rc<[Rc<InputEvent>]>,
-        start: usize,
-        end: usize,
-    ) -> bool {
+    /// last event in the same inputs; false (nothing changed) otherwise.
+    pub(crate) fn extend(&mut self, inputs: &Rc<Inputs>, start: usize, end: usize) -> bool {
         if self.end == start && Rc::ptr_eq(&self.inputs, inputs) {
-            self.end = end;
+            self.end = end.min(inputs.len()).max(start);
             true
         } else {
             false
         }
     }
 
-    /// The events of the run, in order.
-    pub fn events(&self) -> &[Rc<InputEvent>] {
-        self.inputs.get(self.start..self.end).unwrap_or(&[])
+    /// The events of the run, in order (an event read in place is decoded
+    /// from its line here, once).
+    pub fn events(&self) -> impl Iterator<Item = &Rc<InputEvent>> + '_ {
+        (self.start..self.end).filter_map(|k| self.inputs.get(k))
     }
 
     pub fn len(&self) -> usize {
-        self.events().len()
+        self.end - self.start
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events().is_empty()
+        self.start == self.end
+    }
+
+    /// How many events of the run are decoded already (the rest are lines
+    /// read in place that nobody has asked for yet).
+    #[cfg(test)]
+    pub(crate) fn decoded(&self) -> usize {
+        (self.start..self.end)
+            .filter(|&k| self.inputs.peek(k).is_some())
+            .count()
     }
 
     /// Each event of the run as the [`Egress`] (without edits) it stands for.
     pub fn egresses(&self) -> impl Iterator<Item = Egress> + '_ {
-        self.events().iter().map(|input| Egress {
+        self.events().map(|input| Egress {
             input: input.clone(),
             edits: Vec::new(),
         })
@@ -451,7 +537,7 @@ impl Unchanged {
 
 impl PartialEq for Unchanged {
     fn eq(&self, other: &Unchanged) -> bool {
-        self.events() == other.events()
+        self.events().eq(other.events())
     }
 }
 

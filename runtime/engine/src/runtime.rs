@@ -17,11 +17,12 @@ use siphasher::sip::SipHasher13;
 use crate::event::{Input, InputEvent, decode_line_each};
 use crate::exec::{Executor, Interpreted, Site};
 use crate::interp::{Effect, Frame, Interp, World, draw, keyed_hash, mask};
-use crate::output::{Counters, Edit, Egress, MetricValue, Output, Produced, Unchanged};
+use crate::output::{Counters, Edit, Egress, Inputs, MetricValue, Output, Produced, Unchanged};
 use crate::value::{Key, Record, Row, Value, decode};
 
 mod fast;
 mod grouped;
+mod lines;
 mod machine;
 
 use machine::{MachineState, machine_key};
@@ -91,7 +92,7 @@ pub struct Batch {
     decoded: Vec<Decoded>,
     /// The input event of each of `decoded`, shared by the runs of
     /// unchanged egress ([`Unchanged`]) a push of the batch hands over.
-    inputs: Rc<[Rc<InputEvent>]>,
+    inputs: Rc<Inputs>,
     /// The time of each of `decoded`, read at decoding: running the batch
     /// reads them in order from here instead of from each input event.
     times: Vec<i64>,
@@ -121,58 +122,109 @@ struct Arena {
 /// the executor has a projection of ([`Executor::projection`]), those slots
 /// of each record's compact row: its own, built and kept (`cached`: a batch
 /// decoded ahead, whose other sites read them too), or else built into a
-/// scratch row, so a record only the filter reads keeps none. A layout any
-/// of whose records has no row (a value that does not fit a slot) gets
-/// none; the prefilter then reads those records as usual.
+/// scratch row, so a record only the filter reads keeps none.
 fn arenas<D: std::borrow::Borrow<Decoded>>(
     decoded: &[D],
     executor: &dyn Executor,
     cached: bool,
 ) -> Vec<Arena> {
-    let mut arenas: Vec<Arena> = Vec::new();
-    let mut skipped: Vec<u32> = Vec::new();
+    let mut arenas = Arenas::new(executor, decoded.len());
     let mut scratch: Vec<crate::slots::Slot> = Vec::new();
     for (k, d) in decoded.iter().enumerate() {
-        let Decoded::Record(r) = d.borrow() else {
-            continue;
-        };
-        if skipped.contains(&r.layout) {
-            continue;
+        if let Decoded::Record(r) = d.borrow() {
+            arenas.add_record(k, r, cached, &mut scratch);
+        }
+    }
+    arenas.done()
+}
+
+/// Arenas being built, row by row in batch order. A layout any of whose
+/// records has no row (a value that does not fit a slot) gets none; the
+/// prefilter then reads those records as usual.
+struct Arenas<'e> {
+    executor: &'e dyn Executor,
+    /// Events in the batch: the most rows an arena takes.
+    n: usize,
+    arenas: Vec<Arena>,
+    skipped: Vec<u32>,
+}
+
+impl<'e> Arenas<'e> {
+    fn new(executor: &'e dyn Executor, n: usize) -> Arenas<'e> {
+        Arenas {
+            executor,
+            n,
+            arenas: Vec::new(),
+            skipped: Vec::new(),
+        }
+    }
+
+    /// A decoded record at batch position `k`: its own row (`cached`) or
+    /// one built in `scratch`.
+    fn add_record(
+        &mut self,
+        k: usize,
+        r: &Record,
+        cached: bool,
+        scratch: &mut Vec<crate::slots::Slot>,
+    ) {
+        if self.skipped.contains(&r.layout) {
+            return;
         }
         let row = if cached {
             r.compact()
         } else {
             scratch.clear();
-            crate::slots::push_event_row(r, &mut scratch).map(|()| scratch.as_slice())
+            crate::slots::push_event_row(r, scratch).map(|()| scratch.as_slice())
         };
-        let slots = executor.projection(r.layout);
+        self.add(k, r.layout, row);
+    }
+
+    /// The row of the event at batch position `k`, of `layout`; `None`:
+    /// it has none.
+    fn add(&mut self, k: usize, layout: u32, row: Option<&[crate::slots::Slot]>) {
+        if self.skipped.contains(&layout) {
+            return;
+        }
+        let slots = self.executor.projection(layout);
         let fits = |row: &[crate::slots::Slot], slots: &[u32]| {
             slots.iter().all(|&s| (s as usize) < row.len())
         };
         let (Some(slots), Some(row)) =
             (slots, row.filter(|row| slots.is_some_and(|s| fits(row, s))))
         else {
-            skipped.push(r.layout);
-            arenas.retain(|a| a.layout != r.layout);
-            continue;
+            self.skipped.push(layout);
+            self.arenas.retain(|a| a.layout != layout);
+            return;
         };
-        let arena = match arenas.iter().position(|a| a.layout == r.layout) {
-            Some(i) => &mut arenas[i],
+        let arena = match self.arenas.iter().position(|a| a.layout == layout) {
+            Some(i) => &mut self.arenas[i],
             None => {
-                arenas.push(Arena {
-                    layout: r.layout,
+                self.arenas.push(Arena {
+                    layout,
                     width: slots.len(),
-                    rows: Vec::with_capacity(decoded.len() * slots.len()),
-                    at: Vec::with_capacity(decoded.len()),
+                    rows: Vec::with_capacity(self.n * slots.len()),
+                    at: Vec::with_capacity(self.n),
                 });
-                let last = arenas.len() - 1;
-                &mut arenas[last]
+                let last = self.arenas.len() - 1;
+                &mut self.arenas[last]
             }
         };
         arena.rows.extend(slots.iter().map(|&s| row[s as usize]));
         arena.at.push(k);
     }
-    arenas
+
+    fn done(self) -> Vec<Arena> {
+        self.arenas
+    }
+}
+
+/// The records among a batch's decoded events, with their positions.
+fn records_of(decoded: &[Decoded]) -> impl Iterator<Item = (usize, &Record)> {
+    decoded.iter().enumerate().filter_map(|(k, d)| match d {
+        Decoded::Record(r) => Some((k, r)),
+        _ => None,
+    })
 }
 
 /// Builds the compact rows of a batch's records end to end in one
@@ -355,12 +407,15 @@ pub struct Engine {
     /// While a batch runs: its input events, the position of the event
     /// being run, and where its outputs begin (`egress` extends a run of
     /// unchanged events only within the batch).
-    batch_inputs: Option<Rc<[Rc<InputEvent>]>>,
+    batch_inputs: Option<Rc<Inputs>>,
     batch_at: usize,
     batch_base: usize,
     /// Per query, the batch prefilter's verdict on each event of the
     /// batch being run (`Engine::prefilter`); reused from batch to batch.
     verdicts: Vec<Vec<u8>>,
+    /// What `push_lines` reads of a line in place (`lines::Plan`); none
+    /// with the lanes off.
+    lines: Option<lines::Plan>,
 }
 
 /// A verdict of the batch prefilter ([`Executor::prefilter`] writes the
@@ -722,6 +777,7 @@ impl Engine {
             batch_at: 0,
             batch_base: 0,
             verdicts: Vec::new(),
+            lines: None,
         };
         engine.machine_keys = machine::key_reads(&engine.shared.program);
         engine.reads_states = fast::reads_states(&engine.shared.program);
@@ -738,6 +794,7 @@ impl Engine {
         engine.bulk = fast::bulk_layouts(&engine.quiet, &engine.routes, &engine.fast);
         engine.group_runs =
             grouped::stretch_layouts(&engine.quiet, &engine.routes, &engine.grouped);
+        engine.lines = Some(lines::Plan::new(&engine.shared.program, &engine.bulk));
         let inits: Vec<Vec<Value>> = engine
             .shared
             .program
@@ -901,7 +958,7 @@ impl Engine {
         if rows {
             batch_rows(&decoded);
         }
-        let inputs = decoded.iter().map(|d| d.input().clone()).collect();
+        let inputs = Rc::new(Inputs::of_events(decoded.iter().map(|d| d.input().clone())));
         let times = decoded.iter().map(|d| d.input().time).collect();
         let layouts = decoded.iter().map(Decoded::layout).collect();
         let arenas = if rows {
@@ -921,7 +978,11 @@ impl Engine {
     /// Feeds a decoded batch, in order: the outputs are exactly those of
     /// feeding its events one at a time.
     pub fn push_batch(&mut self, batch: &Batch) {
-        self.prefilter(&batch.decoded, &batch.arenas);
+        self.prefilter(
+            batch.decoded.len(),
+            || records_of(&batch.decoded),
+            &batch.arenas,
+        );
         self.out.0.reserve(batch.decoded.len());
         self.batch_inputs = Some(batch.inputs.clone());
         self.batch_base = self.out.0.len();
@@ -974,6 +1035,11 @@ impl Engine {
     /// Feeds a batch of lines, as [`Engine::push_events`] does events;
     /// malformed lines keep their place among the events.
     pub fn push_lines<'l>(&mut self, lines: impl IntoIterator<Item = &'l str>) {
+        match &mut self.lines {
+            Some(plan) if plan.rest == 0 => return self.push_lines_in_place(lines),
+            Some(plan) => plan.rest -= 1,
+            None => {}
+        }
         let mut batch: Vec<Result<Decoded, (String, String)>> = Vec::new();
         for line in lines {
             self.counters.lines += 1;
@@ -993,9 +1059,20 @@ impl Engine {
         } else {
             Vec::new()
         };
-        self.prefilter(&decoded, &arenas);
+        self.prefilter(
+            decoded.len(),
+            || {
+                decoded.iter().enumerate().filter_map(|(k, d)| match d {
+                    Decoded::Record(r) => Some((k, r)),
+                    _ => None,
+                })
+            },
+            &arenas,
+        );
         drop(arenas);
-        self.batch_inputs = Some(decoded.iter().map(|d| d.input().clone()).collect());
+        self.batch_inputs = Some(Rc::new(Inputs::of_events(
+            decoded.iter().map(|d| d.input().clone()),
+        )));
         drop(decoded);
         self.out.0.reserve(batch.len());
         self.batch_base = self.out.0.len();
@@ -1035,19 +1112,25 @@ impl Engine {
     }
 
     /// Asks the executor for each query's leading `where` stages over a
-    /// batch ([`Executor::prefilter`]). Afterwards `verdicts[qi][k]` is
-    /// [`PASSES`], [`FAILS`] or [`NOT_ASKED`] for the event at batch
-    /// position `k` (events only, malformed lines not counted), and
-    /// `verdicts[qi]` is empty where query `qi` was not asked at all. The
-    /// records of a layout are gathered once for the queries that read it
-    /// in a row, and a batch all of the query's layout (the common case)
-    /// takes the verdicts in place, without a scatter.
-    /// A layout with an arena (`arenas`, a batch decoded ahead) is read from
-    /// it, with no gathering at all.
-    fn prefilter<D: std::borrow::Borrow<Decoded>>(&mut self, decoded: &[D], arenas: &[Arena]) {
+    /// batch of `n` events ([`Executor::prefilter`]). Afterwards
+    /// `verdicts[qi][k]` is [`PASSES`], [`FAILS`] or [`NOT_ASKED`] for the
+    /// event at batch position `k` (events only, malformed lines not
+    /// counted), and `verdicts[qi]` is empty where query `qi` was not asked
+    /// at all. A layout with an arena ([`Arenas`]) is read from it, with no
+    /// gathering at all; otherwise its records (of `records`: the decoded
+    /// ones with their positions; a line read in place has none) are
+    /// gathered once for the queries that read it in a row, and a batch all
+    /// of the query's layout takes the verdicts in place, without a
+    /// scatter.
+    fn prefilter<'r, I: Iterator<Item = (usize, &'r Record)>>(
+        &mut self,
+        n: usize,
+        records: impl Fn() -> I,
+        arenas: &[Arena],
+    ) {
         let nq = self.shared.program.queries.len();
         self.verdicts.resize_with(nq, Vec::new);
-        let mut records: Vec<&Record> = Vec::new();
+        let mut gathered_records: Vec<&Record> = Vec::new();
         let mut at: Vec<usize> = Vec::new();
         let mut gathered: Option<u32> = None;
         let mut scratch: Vec<u8> = Vec::new();
@@ -1060,28 +1143,26 @@ impl Engine {
             let source = self.shared.program.queries[qi].source;
             let executor = &self.shared.executor;
             if let Some(arena) = arenas.iter().find(|a| a.layout == source) {
-                take_verdicts(verdicts, &mut scratch, &arena.at, decoded.len(), |out| {
+                take_verdicts(verdicts, &mut scratch, &arena.at, n, |out| {
                     executor.prefilter_rows(qi as u32, &arena.rows, arena.width, out)
                 });
                 continue;
             }
             if gathered != Some(source) {
-                records.clear();
+                gathered_records.clear();
                 at.clear();
-                records.reserve(decoded.len());
-                at.reserve(decoded.len());
-                for (k, d) in decoded.iter().enumerate() {
-                    if let Decoded::Record(r) = d.borrow()
-                        && r.layout == source
-                    {
-                        records.push(r);
+                gathered_records.reserve(n);
+                at.reserve(n);
+                for (k, r) in records() {
+                    if r.layout == source {
+                        gathered_records.push(r);
                         at.push(k);
                     }
                 }
                 gathered = Some(source);
             }
-            take_verdicts(verdicts, &mut scratch, &at, decoded.len(), |out| {
-                executor.prefilter(qi as u32, &records, out)
+            take_verdicts(verdicts, &mut scratch, &at, n, |out| {
+                executor.prefilter(qi as u32, &gathered_records, out)
             });
         }
     }
@@ -1251,7 +1332,7 @@ impl Engine {
             && self
                 .batch_inputs
                 .as_ref()
-                .and_then(|inputs| inputs.get(self.batch_at))
+                .and_then(|inputs| inputs.peek(self.batch_at))
                 .is_some_and(|i| Rc::ptr_eq(i, input))
         {
             self.pass_unchanged(self.batch_at, self.batch_at + 1);

@@ -19,7 +19,8 @@
 
 use dtc_ir::StdField;
 
-use crate::value::{Record, Value};
+use crate::event::Standard;
+use crate::value::{Record, Typed, Value};
 
 /// One field of a compact row. `#[repr(C)]`: compiled code reads `bits` at
 /// offset 0, `len` at 8 and `tag` at 12.
@@ -90,22 +91,43 @@ impl Slot {
     /// The slot of a value. The slot borrows the value's string: it is
     /// valid while `v` (or a clone sharing its allocation) lives.
     pub fn from_value(v: &Value) -> Option<Slot> {
+        match v {
+            Value::None => Some(Slot::ABSENT),
+            Value::Bool(b) => Slot::of(Typed::Bool(*b)),
+            Value::Int(i) => Slot::of(Typed::Int(*i)),
+            Value::Duration(d) => Slot::of(Typed::Duration(*d)),
+            Value::Timestamp(t) => Slot::of(Typed::Timestamp(*t)),
+            Value::Float(f) => Slot::of(Typed::Float(*f)),
+            Value::Percent(p) => Slot::of(Typed::Percent(*p)),
+            Value::Str(s) => Slot::of(Typed::Str(s)),
+            Value::Bytes(b) => Slot::of(Typed::Bytes(b)),
+            Value::Dyn(_) | Value::Map(_) => Some(Slot::present(0)),
+        }
+    }
+
+    /// The slot of a scalar value, its text borrowed from wherever `v`
+    /// borrows it (a value, or a line the runtime reads in place).
+    pub fn of(v: Typed<'_>) -> Option<Slot> {
         Some(match v {
-            Value::None => Slot::ABSENT,
-            Value::Bool(b) => Slot::present(u64::from(*b)),
-            Value::Int(i) | Value::Duration(i) | Value::Timestamp(i) => Slot::present(*i as u64),
-            Value::Float(f) | Value::Percent(f) => Slot::present(f.to_bits()),
-            Value::Str(s) => Slot::bytes(s.as_bytes())?,
-            Value::Bytes(b) => Slot::bytes(b)?,
-            Value::Dyn(_) | Value::Map(_) => Slot::present(0),
+            Typed::Bool(b) => Slot::present(u64::from(b)),
+            Typed::Int(i) | Typed::Duration(i) | Typed::Timestamp(i) => Slot::present(i as u64),
+            Typed::Float(f) | Typed::Percent(f) => Slot::present(f.to_bits()),
+            Typed::Str(s) => Slot::bytes(s.as_bytes())?,
+            Typed::Bytes(b) => Slot::bytes(b)?,
         })
     }
-}
 
-fn opt_str(s: &Option<String>) -> Option<Slot> {
-    match s {
-        Some(s) => Slot::bytes(s.as_bytes()),
-        None => Some(Slot::ABSENT),
+    /// The slot of an optional text (a standard field).
+    pub fn text(s: Option<&str>) -> Option<Slot> {
+        match s {
+            Some(s) => Slot::bytes(s.as_bytes()),
+            None => Some(Slot::ABSENT),
+        }
+    }
+
+    /// The slot of an integer (a standard field).
+    pub fn int(i: i64) -> Slot {
+        Slot::present(i as u64)
     }
 }
 
@@ -121,30 +143,49 @@ pub fn event_row(rec: &Record) -> Option<Box<[Slot]>> {
 /// one after the other); `None`, with `row` partly written, when a value
 /// does not fit a slot.
 pub fn push_event_row(rec: &Record, row: &mut Vec<Slot>) -> Option<()> {
-    let e = &rec.input;
-    for f in STD_SLOTS {
-        row.push(match f {
-            StdField::Time => Slot::present(e.time as u64),
-            StdField::ObservedTime => Slot::present(e.observed_time as u64),
-            StdField::Severity => Slot::present(e.severity as u64),
-            StdField::SeverityText => opt_str(&e.severity_text)?,
-            StdField::Body => opt_str(&e.body)?,
-            StdField::TraceId => opt_str(&e.trace_id)?,
-            StdField::SpanId => opt_str(&e.span_id)?,
-            StdField::ThreadId => e
-                .thread_id()
-                .map_or(Slot::ABSENT, |i| Slot::present(i as u64)),
-            StdField::Service => match e.service() {
-                Some(s) => Slot::bytes(s.as_bytes())?,
-                None => Slot::ABSENT,
-            },
-            StdField::Attrs | StdField::Resource => Slot::ABSENT,
-        });
-    }
+    push_standard(&rec.input.standard(), row)?;
     for v in &rec.slots {
         row.push(Slot::from_value(v)?);
     }
     Some(())
+}
+
+/// Appends the standard slots ([`STD_SLOTS`]) of an event to `row`; `None`,
+/// with `row` unchanged, when a text does not fit a slot.
+pub fn push_standard(e: &Standard<'_>, row: &mut Vec<Slot>) -> Option<()> {
+    // Built whole and appended at once: a push per slot, each checking the
+    // capacity, cost as much as the rest of a row read in place.
+    let slot = |i: usize| standard_slot(e, STD_SLOTS[i]);
+    let slots = [
+        slot(0)?,
+        slot(1)?,
+        slot(2)?,
+        slot(3)?,
+        slot(4)?,
+        slot(5)?,
+        slot(6)?,
+        slot(7)?,
+        slot(8)?,
+    ];
+    row.extend_from_slice(&slots);
+    Some(())
+}
+
+/// The slot of standard field `f`; `None` when its text does not fit.
+#[inline(always)]
+fn standard_slot(e: &Standard<'_>, f: StdField) -> Option<Slot> {
+    match f {
+        StdField::Time => Some(Slot::int(e.time)),
+        StdField::ObservedTime => Some(Slot::int(e.observed_time)),
+        StdField::Severity => Some(Slot::int(e.severity)),
+        StdField::SeverityText => Slot::text(e.severity_text),
+        StdField::Body => Slot::text(e.body),
+        StdField::TraceId => Slot::text(e.trace_id),
+        StdField::SpanId => Slot::text(e.span_id),
+        StdField::ThreadId => Some(e.thread_id.map_or(Slot::ABSENT, Slot::int)),
+        StdField::Service => Slot::text(e.service),
+        StdField::Attrs | StdField::Resource => Some(Slot::ABSENT),
+    }
 }
 
 /// The compact row of a query row (its columns, in order).

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use dtc_ir::{EventLayout, Type};
 use serde_json::Value as Json;
 
-use crate::event::InputEvent;
+use crate::event::{InputEvent, Scalar};
 use crate::slots::Slot;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -244,27 +244,66 @@ fn describe(j: &Json) -> String {
 
 /// A JSON attribute as a value of a type, if it is one.
 pub fn convert(j: &Json, t: &Type) -> Option<Value> {
-    Some(match (t, j) {
-        (Type::Str, Json::String(s)) => Value::str(s),
-        (Type::Bytes, Json::String(s)) => Value::Bytes(Rc::from(s.as_bytes())),
-        (Type::Int, Json::Number(n)) => Value::Int(n.as_i64()?),
-        (Type::Int, Json::String(s)) => Value::Int(s.parse().ok()?),
-        (Type::Float, Json::Number(n)) => Value::Float(n.as_f64()?),
-        (Type::Bool, Json::Bool(b)) => Value::Bool(*b),
-        (Type::Duration, Json::Number(n)) => Value::Duration(n.as_i64()?),
-        (Type::Duration, Json::String(s)) => {
-            Value::Duration(i64::try_from(humantime::parse_duration(s).ok()?.as_nanos()).ok()?)
+    if *t == Type::Dyn {
+        return Some(Value::Dyn(Rc::new(j.clone())));
+    }
+    typed(Scalar::of(j)?, t).map(Typed::to_value)
+}
+
+/// A value of a scalar type with its text still borrowed from where it was
+/// read: a decoded attribute, or a line read in place by the runtime's line
+/// lane, which writes it straight into a slot row ([`Slot::of`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Typed<'a> {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'a str),
+    Bytes(&'a [u8]),
+    Duration(i64),
+    Timestamp(i64),
+    Percent(f64),
+}
+
+impl Typed<'_> {
+    pub fn to_value(self) -> Value {
+        match self {
+            Typed::Bool(b) => Value::Bool(b),
+            Typed::Int(i) => Value::Int(i),
+            Typed::Float(f) => Value::Float(f),
+            Typed::Str(s) => Value::str(s),
+            Typed::Bytes(b) => Value::Bytes(Rc::from(b)),
+            Typed::Duration(d) => Value::Duration(d),
+            Typed::Timestamp(t) => Value::Timestamp(t),
+            Typed::Percent(p) => Value::Percent(p),
         }
-        (Type::Timestamp, Json::Number(n)) => Value::Timestamp(n.as_i64()?),
-        (Type::Timestamp, Json::String(s)) => Value::Timestamp(crate::event::parse_time(s)?),
-        (Type::Percent, Json::Number(n)) => {
+    }
+}
+
+/// A JSON scalar as a value of a scalar type, if it is one: the one
+/// mapping of attributes to declared fields (`dyn` fields keep the JSON
+/// itself, see [`convert`]).
+pub fn typed<'a>(s: Scalar<'a>, t: &Type) -> Option<Typed<'a>> {
+    Some(match (t, s) {
+        (Type::Str, Scalar::Str(s)) => Typed::Str(s),
+        (Type::Bytes, Scalar::Str(s)) => Typed::Bytes(s.as_bytes()),
+        (Type::Int, Scalar::Str(s)) => Typed::Int(s.parse().ok()?),
+        (Type::Int, n) => Typed::Int(n.as_i64()?),
+        (Type::Float, n) => Typed::Float(n.as_f64()?),
+        (Type::Bool, Scalar::Bool(b)) => Typed::Bool(b),
+        (Type::Duration, Scalar::Str(s)) => {
+            Typed::Duration(i64::try_from(humantime::parse_duration(s).ok()?.as_nanos()).ok()?)
+        }
+        (Type::Duration, n) => Typed::Duration(n.as_i64()?),
+        (Type::Timestamp, Scalar::Str(s)) => Typed::Timestamp(crate::event::parse_time(s)?),
+        (Type::Timestamp, n) => Typed::Timestamp(n.as_i64()?),
+        (Type::Percent, n) => {
             let p = n.as_f64()?;
             if !(0.0..=100.0).contains(&p) {
                 return None;
             }
-            Value::Percent(p)
+            Typed::Percent(p)
         }
-        (Type::Dyn, j) => Value::Dyn(Rc::new(j.clone())),
         _ => return None,
     })
 }

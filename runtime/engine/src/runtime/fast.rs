@@ -416,6 +416,7 @@ impl Engine {
         self.grouped.iter_mut().for_each(|g| *g = None);
         self.group_runs.clear();
         self.reads_states = true;
+        self.lines = None;
         self
     }
 

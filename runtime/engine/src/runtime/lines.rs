@@ -1,0 +1,447 @@
+//! The line lane of `Engine::push_lines`: flat lines read in place.
+//!
+//! Decoding a line into an [`InputEvent`] (a map of its attributes, a
+//! string per key and text value) and then into a record costs far more
+//! than running a simple program over it. Most events a program sees need
+//! neither: one no layout matches only passes through, and one that a
+//! stretch of tally increments settles (`fast::bulk_layouts`) needs its
+//! time, its layout and the prefilter's verdict, which reads its slot row.
+//! So this lane reads such a line in place ([`scan_flat`]): its standard
+//! fields and the attributes its layout declares, borrowed from the
+//! batch's text, straight into the batch's slot rows; the rest of the line
+//! is skipped. The event stays undecoded unless something asks for it: the
+//! general path or the quiet lane (which then decode it from its line, the
+//! same event as `decode_line` gives), or whoever reads the unchanged
+//! egress ([`Inputs::get`]). A line this lane does not read (another
+//! layout, escapes, a field of the wrong type, anything unusual) is
+//! decoded as before, so the decoder stays the one definition of what a
+//! line means; the differential tests run every sample, run case and
+//! generated stream through `push_lines` against the general path.
+
+use std::rc::Rc;
+
+use dtc_ir::{Program, Type};
+
+use super::{Decoded, Engine, UNHANDLED};
+use crate::event::{Input, Scalar, Standard, decode_line_each, scan_flat};
+use crate::output::{Inputs, Output};
+use crate::slots::{Slot, push_standard};
+use crate::value::typed;
+
+/// What the lane reads of a line, for one program.
+pub(in crate::runtime) struct Plan {
+    /// The attribute keys of the declared fields of the layouts read in
+    /// place, each once.
+    wanted: Vec<String>,
+    /// Per layout read in place, each declared field's index in `wanted`
+    /// and its type; `None` for a layout the lane leaves to the decoder.
+    fields: Vec<Option<Vec<(usize, Type)>>>,
+    /// Batches still to decode the usual way before trying the lane again
+    /// (see [`RESTS`]).
+    pub(in crate::runtime) rest: u32,
+}
+
+/// Batches decoded the usual way after one in which the lane declined most
+/// lines. A declined line costs its scan on top of its decoding (a third
+/// more for a line of a layout the lane does not read, where the scan stops
+/// at its name): a stream of such lines, such as every line of a program
+/// whose events all feed a machine, tries the lane once every so many
+/// batches instead of paying that on every line.
+const RESTS: u32 = 15;
+
+impl Plan {
+    /// The layouts a stretch settles in bulk (`bulk`), unless a field is
+    /// of a type that is not a scalar (a `dyn` field keeps its JSON).
+    pub(in crate::runtime) fn new(p: &Program, bulk: &[bool]) -> Plan {
+        let mut wanted: Vec<String> = Vec::new();
+        let fields = p
+            .events
+            .iter()
+            .enumerate()
+            .map(|(l, e)| {
+                let scalar = |t: &Type| {
+                    !matches!(
+                        t.inner(),
+                        Type::Dyn | Type::Histogram | Type::Map(..) | Type::None | Type::Opt(_)
+                    )
+                };
+                if e.derived
+                    || bulk.get(l) != Some(&true)
+                    || !e.fields.iter().all(|f| scalar(&f.ty))
+                {
+                    return None;
+                }
+                let fields = e
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        let i = match wanted.iter().position(|w| *w == f.key) {
+                            Some(i) => i,
+                            None => {
+                                wanted.push(f.key.clone());
+                                wanted.len() - 1
+                            }
+                        };
+                        (i, f.ty.clone())
+                    })
+                    .collect();
+                Some(fields)
+            })
+            .collect();
+        Plan {
+            wanted,
+            fields,
+            rest: 0,
+        }
+    }
+}
+
+/// The slot row of a line read in place for a layout's `fields`, appended
+/// to `rows`: the row `slots::event_row` builds of the decoded record.
+/// `None` (with `rows` partly written) where decoding would not give that
+/// layout's record: a field missing or of the wrong type (the decoder
+/// reports it), or a text too long for a slot.
+fn push_row(
+    std: &Standard<'_>,
+    fields: &[(usize, Type)],
+    values: &[Option<Scalar<'_>>],
+    rows: &mut Vec<Slot>,
+) -> Option<()> {
+    push_standard(std, rows)?;
+    for (i, ty) in fields {
+        let v = values.get(*i).copied().flatten();
+        rows.push(match (v, ty) {
+            (None | Some(Scalar::Null), Type::Opt(_)) => Slot::ABSENT,
+            (None | Some(Scalar::Null), _) => return None,
+            (Some(s), t) => Slot::of(typed(s, t.inner())?)?,
+        });
+    }
+    Some(())
+}
+
+/// An event of the batch: read in place (its row, if it has one, at
+/// `rows[start..end]`), or decoded.
+enum At {
+    InPlace {
+        row: Option<(usize, usize)>,
+    },
+    /// Boxed: most events of a batch the lane reads are read in place, and
+    /// a decoded record is several times the size of the rest.
+    Decoded(Box<Decoded>),
+}
+
+impl Engine {
+    /// `push_lines` through the line lane (the engine has one: lanes on).
+    pub(in crate::runtime) fn push_lines_in_place<'l>(
+        &mut self,
+        lines: impl IntoIterator<Item = &'l str>,
+    ) {
+        let Some(mut plan) = self.lines.take() else {
+            return;
+        };
+        // The batch's lines end to end in one allocation: what is read in
+        // place (slot rows, and lines decoded later) points into it, and
+        // it lives as long as the batch's unchanged egress.
+        let mut text = String::new();
+        let mut spans = Vec::new();
+        for line in lines {
+            self.counters.lines += 1;
+            let start = text.len();
+            text.push_str(line);
+            spans.push((start, text.len()));
+        }
+        let text: Rc<str> = Rc::from(text);
+        let mut inputs = Inputs::new(text.clone());
+        let mut at: Vec<At> = Vec::with_capacity(spans.len());
+        let mut times = Vec::with_capacity(spans.len());
+        let mut layouts = Vec::with_capacity(spans.len());
+        let widest = plan.fields.iter().flatten().map(Vec::len).max();
+        let mut rows: Vec<Slot> = Vec::with_capacity(
+            widest.map_or(0, |w| spans.len() * (crate::slots::STD_SLOTS.len() + w)),
+        );
+        let mut declined = 0;
+        // Malformed lines, each before the event at its position.
+        let mut malformed: Vec<(usize, String, String)> = Vec::new();
+        let wanted: Vec<&str> = plan.wanted.iter().map(String::as_str).collect();
+        let mut values = Vec::new();
+        let by_wire = &self.by_wire;
+        let takes = |name: &str| {
+            by_wire
+                .get(name)
+                .is_none_or(|&l| plan.fields.get(l as usize).is_some_and(Option::is_some))
+        };
+        for (start, end) in spans {
+            let line = &text[start..end];
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            if let Some(std) = scan_flat(line, &wanted, &mut values, &takes) {
+                let layout = std.name.and_then(|n| by_wire.get(n)).copied();
+                let row_at = rows.len();
+                let row = match layout {
+                    None => Some(None),
+                    Some(l) => plan
+                        .fields
+                        .get(l as usize)
+                        .and_then(Option::as_ref)
+                        .and_then(|fields| push_row(&std, fields, &values, &mut rows))
+                        .map(|()| Some((row_at, rows.len()))),
+                };
+                if let Some(row) = row {
+                    at.push(At::InPlace { row });
+                    inputs.push_line(start, end);
+                    times.push(std.time);
+                    layouts.push(layout.unwrap_or(UNHANDLED));
+                    continue;
+                }
+                rows.truncate(row_at);
+            }
+            declined += 1;
+            decode_line_each(line, |input| match input {
+                Input::Malformed { line, reason } => malformed.push((at.len(), line, reason)),
+                Input::Event(e) => {
+                    let e = Rc::new(e);
+                    let d = self.decode_event(e.clone());
+                    times.push(e.time);
+                    layouts.push(d.layout());
+                    inputs.push_event(e);
+                    at.push(At::Decoded(Box::new(d)));
+                }
+            });
+        }
+        if declined * 2 > at.len() {
+            plan.rest = RESTS;
+        }
+        self.lines = Some(plan);
+        let n = at.len();
+        let inputs = Rc::new(inputs);
+        // The prefilter reads each filtered layout's rows: those read in
+        // place, and those of the decoded records among them.
+        let mut arenas = super::Arenas::new(self.shared.executor.as_ref(), n);
+        if self.shared.executor.reads_rows() {
+            let mut scratch = Vec::new();
+            for (k, a) in at.iter().enumerate() {
+                match a {
+                    At::Decoded(d) => {
+                        if let Decoded::Record(r) = &**d {
+                            arenas.add_record(k, r, false, &mut scratch);
+                        }
+                    }
+                    At::InPlace {
+                        row: Some((start, end)),
+                    } => arenas.add(k, layouts[k], rows.get(*start..*end)),
+                    _ => {}
+                }
+            }
+        }
+        let arenas = arenas.done();
+        self.prefilter(
+            n,
+            || {
+                at.iter()
+                    .enumerate()
+                    .filter_map(|(k, a)| at_record(a).map(|r| (k, r)))
+            },
+            &arenas,
+        );
+        drop(arenas);
+        self.out.0.reserve(n + malformed.len());
+        self.batch_inputs = Some(inputs.clone());
+        self.batch_base = self.out.0.len();
+        let mut malformed = malformed.into_iter().peekable();
+        let mut k = 0;
+        loop {
+            while let Some((_, line, reason)) = malformed.next_if(|(pos, ..)| *pos == k) {
+                self.flush_quiet();
+                self.counters.malformed += 1;
+                self.out.push(Output::Malformed { line, reason });
+            }
+            let (Some(a), Some(&now), Some(&layout)) = (at.get(k), times.get(k), layouts.get(k))
+            else {
+                break;
+            };
+            // A stretch stops at the next malformed line, which keeps its
+            // place among the outputs.
+            let end = malformed.peek().map_or(n, |(pos, ..)| *pos);
+            if layout == UNHANDLED || self.bulk.get(layout as usize) == Some(&true) {
+                let to = self.run_stretch(&layouts[..end], &times[..end], k);
+                if to > k {
+                    k = to;
+                    continue;
+                }
+            }
+            match a {
+                At::Decoded(d) => self.run_batched(d, now, k),
+                At::InPlace { .. } => self.run_in_place(&inputs, k, now, layout),
+            }
+            k += 1;
+        }
+        self.flush_quiet();
+        self.batch_inputs = None;
+    }
+
+    /// The event at position `k`, read in place, that no stretch settled:
+    /// the quiet lane's handling of an event no layout matches, which
+    /// needs nothing of it; otherwise decoded from its line and run as
+    /// usual.
+    fn run_in_place(&mut self, inputs: &Inputs, k: usize, now: i64, layout: u32) {
+        if layout == UNHANDLED
+            && !self.quiet.is_empty()
+            && self.deadlines.first().is_none_or(|(t, ..)| *t > now)
+        {
+            self.batch_at = k;
+            self.run_quiet(None, now, k);
+            return;
+        }
+        let Some(input) = inputs.get(k) else {
+            return;
+        };
+        let d = self.decode_event(input.clone());
+        self.run_batched(&d, now, k);
+    }
+}
+
+/// The decoded record at a batch position, if it is one.
+fn at_record(a: &At) -> Option<&crate::value::Record> {
+    match a {
+        At::Decoded(d) => match &**d {
+            Decoded::Record(r) => Some(r),
+            _ => None,
+        },
+        At::InPlace { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RESTS;
+    use crate::event::{Input, decode_line};
+    use crate::runtime::Engine;
+    use crate::runtime::Options;
+    use crate::runtime::fast::tests::{S, check_with_and_without_lateness, line, program};
+
+    const COUNT: &str = "event R { status: int, path: string, code: int? }\n\
+                         event M { n: int }\n\
+                         query errors = R | where status >= 500 | summarize n = count() every 10s | emit metric \"errors\"\n\
+                         query ms = M | summarize c = count() by n every 10s | emit metric \"ms\"";
+
+    /// Lines of every kind the lane meets: read in place (a where + count
+    /// layout, events no layout matches), declined to the decoder (another
+    /// layout, an escape, a field of the wrong type or missing, a standard
+    /// field of another form, an OTLP export), malformed, blank and
+    /// comments, out of order too.
+    fn stream() -> Vec<String> {
+        let mut input = Vec::new();
+        for k in 0..300i64 {
+            let t = k * S / 3 - (k % 7) * S;
+            let status = [200, 500, 503, 404][(k % 4) as usize];
+            input.push(match k % 13 {
+                0 => line("R", t, &format!(r#""status":"{status}","path":"/p""#)),
+                1 => line("R", t, r#""status":500,"path":"/a\u0062""#),
+                2 => line("R", t, r#""status":"x","path":"/p""#),
+                3 => line("R", t, r#""path":"/p""#),
+                4 => line("M", t, &format!(r#""n":{}"#, k % 3)),
+                5 => line("Other", t, r#""x":{"y":[1,2]}"#),
+                6 => format!(
+                    r#"{{"event":"R","time":{t},"severity":"WARN","status":500,"path":"/w"}}"#
+                ),
+                7 => "{\"event\":\"R\",\"status\":".to_string(),
+                8 => "# a comment".to_string(),
+                9 => "  ".to_string(),
+                // The last nanosecond of a window.
+                11 => line("R", (k / 13) * 10 * S - 1, r#""status":500,"path":"/edge""#),
+                _ => line(
+                    "R",
+                    t,
+                    &format!(
+                        r#""status":{status},"path":"/p{}","code":{},"thread.id":{}"#,
+                        k % 5,
+                        if k % 2 == 0 {
+                            "null".to_string()
+                        } else {
+                            k.to_string()
+                        },
+                        k % 4
+                    ),
+                ),
+            });
+        }
+        input.push(r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"eventName":"R","timeUnixNano":"1795341700000000000","attributes":[{"key":"status","value":{"intValue":"500"}},{"key":"path","value":{"stringValue":"/o"}}]}]}]}]}"#.to_string());
+        input
+    }
+
+    /// Read in place or not, in batches of every size, the outputs and
+    /// counters are the general path's.
+    #[test]
+    fn lines_read_in_place_give_the_general_paths_outputs() {
+        check_with_and_without_lateness(
+            COUNT,
+            &stream(),
+            2 * S,
+            &["malformed", "schema_mismatches", "unhandled", "late_events"],
+        );
+    }
+
+    /// An event read in place and only passed through is not decoded until
+    /// someone reads it, and is then the event decoding its line gives.
+    /// (Under the interpreter, which has no batch prefilter, a count with
+    /// a `where` takes its events one by one; without, a stretch settles
+    /// them, all but those at a window's turn: the one that closes it and
+    /// the one that opens the next window's tally.)
+    #[test]
+    fn events_read_in_place_are_decoded_only_when_asked() {
+        let src = "event R { status: int, path: string }\n\
+                   query all = R | summarize n = count() every 10s | emit metric \"all\"";
+        let input: Vec<String> = (0..100i64)
+            .map(|k| match k % 3 {
+                0 => line("Other", k * S, r#""x":1"#),
+                _ => line("R", k * S, &format!(r#""status":{},"path":"/p""#, 200 + k)),
+            })
+            .collect();
+        let mut e = Engine::new(program(src), Options::default());
+        e.push_lines(input.iter().map(String::as_str));
+        let (mut passed, mut decoded) = (0, 0);
+        for produced in e.drain_lazy() {
+            let crate::Produced::Unchanged(run) = produced else {
+                continue;
+            };
+            decoded += run.decoded();
+            for (event, l) in run.events().zip(&input[passed..]) {
+                assert_eq!(decode_line(l), vec![Input::Event((**event).clone())]);
+            }
+            assert_eq!(run.decoded(), run.len());
+            passed += run.len();
+        }
+        assert_eq!(passed, input.len());
+        // Two a window at most: 100 seconds of events, windows of 10
+        // seconds; 66 events of `R`.
+        assert!(
+            decoded <= 22,
+            "{decoded} decoded before they were asked for"
+        );
+    }
+
+    /// A batch whose lines the lane mostly declines makes the next
+    /// [`RESTS`] batches skip it; then it is tried again.
+    #[test]
+    fn the_lane_rests_after_a_batch_it_mostly_declined() {
+        let ms: Vec<String> = (0..10i64).map(|k| line("M", k * S, r#""n":1"#)).collect();
+        let rs: Vec<String> = (0..10i64)
+            .map(|k| line("R", k * S, r#""status":500,"path":"/p""#))
+            .collect();
+        let mut e = Engine::new(program(COUNT), Options::default());
+        let rest = |e: &Engine| e.lines.as_ref().map(|p| p.rest);
+        e.push_lines(rs.iter().map(String::as_str));
+        assert_eq!(rest(&e), Some(0));
+        e.push_lines(ms.iter().map(String::as_str));
+        assert_eq!(rest(&e), Some(RESTS));
+        for left in (0..RESTS).rev() {
+            e.push_lines(rs.iter().map(String::as_str));
+            assert_eq!(rest(&e), Some(left));
+        }
+        e.push_lines(rs.iter().map(String::as_str));
+        assert_eq!(rest(&e), Some(0));
+        assert_eq!(e.counters.events, 10 * (u64::from(RESTS) + 3));
+    }
+}
