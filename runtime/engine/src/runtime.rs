@@ -794,7 +794,19 @@ impl Engine {
         engine.bulk = fast::bulk_layouts(&engine.quiet, &engine.routes, &engine.fast);
         engine.group_runs =
             grouped::stretch_layouts(&engine.quiet, &engine.routes, &engine.grouped);
-        engine.lines = Some(lines::Plan::new(&engine.shared.program, &engine.bulk));
+        let group_key = engine
+            .group_runs
+            .iter()
+            .map(|q| {
+                let g = engine.grouped.get((*q)? as usize)?.as_ref()?;
+                g.counts_by_field()
+            })
+            .collect();
+        engine.lines = Some(lines::Plan::new(
+            &engine.shared.program,
+            &engine.bulk,
+            group_key,
+        ));
         let inits: Vec<Vec<Value>> = engine
             .shared
             .program

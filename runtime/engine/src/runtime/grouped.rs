@@ -19,7 +19,7 @@ use std::hash::BuildHasher;
 
 use super::fast::{FastQuery, Read, Route};
 use super::{Agg, Batch, Decoded, Engine, FAILS, NOT_ASKED, QueryState, UNHANDLED};
-use crate::value::{Key, Record, Value};
+use crate::value::{Key, Record, Typed, Value};
 
 /// The groups of one query's latest window that are checked out.
 pub(super) struct GroupTally {
@@ -129,13 +129,46 @@ impl Index {
 
 /// Whether `v`, a key read's value, is the key `k` (as
 /// `Key::from_value(v).unwrap_or(Key::Unit) == *k`, without building it).
-fn is_key(k: &Key, v: &Value) -> bool {
+fn is_key(k: &Key, v: KeyView<'_>) -> bool {
     match (k, v) {
-        (Key::Bool(a), Value::Bool(b)) => a == b,
-        (Key::Int(a), Value::Int(b)) => a == b,
-        (Key::Str(a), Value::Str(b)) => **a == **b,
-        (Key::Unit, v) => !matches!(v, Value::Bool(_) | Value::Int(_) | Value::Str(_)),
+        (Key::Bool(a), KeyView::Bool(b)) => *a == b,
+        (Key::Int(a), KeyView::Int(b)) => *a == b,
+        (Key::Str(a), KeyView::Str(b)) => **a == *b,
+        (Key::Unit, KeyView::Unit) => true,
         _ => false,
+    }
+}
+
+/// A key read's value as a group key sees it, borrowed: from a record's
+/// value, or from a line read in place (`runtime::lines`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum KeyView<'a> {
+    Bool(bool),
+    Int(i64),
+    Str(&'a str),
+    /// Any other value, absent included: `Key::Unit`.
+    Unit,
+}
+
+impl KeyView<'_> {
+    pub(super) fn of_value(v: &Value) -> KeyView<'_> {
+        match v {
+            Value::Bool(b) => KeyView::Bool(*b),
+            Value::Int(i) => KeyView::Int(*i),
+            Value::Str(s) => KeyView::Str(s),
+            _ => KeyView::Unit,
+        }
+    }
+
+    /// As [`KeyView::of_value`] of the value `v` stands for (`None`:
+    /// absent).
+    pub(super) fn of_typed(v: Option<Typed<'_>>) -> KeyView<'_> {
+        match v {
+            Some(Typed::Bool(b)) => KeyView::Bool(b),
+            Some(Typed::Int(i)) => KeyView::Int(i),
+            Some(Typed::Str(s)) => KeyView::Str(s),
+            _ => KeyView::Unit,
+        }
     }
 }
 
@@ -159,14 +192,14 @@ impl Mix {
     }
 
     #[inline(always)]
-    fn part(&mut self, v: &Value) {
+    fn part(&mut self, v: KeyView<'_>) {
         match v {
-            Value::Bool(b) => self.word(1 | u64::from(*b) << 8),
-            Value::Int(i) => {
+            KeyView::Bool(b) => self.word(1 | u64::from(b) << 8),
+            KeyView::Int(i) => {
                 self.word(2);
-                self.word(*i as u64);
+                self.word(i as u64);
             }
-            Value::Str(s) => {
+            KeyView::Str(s) => {
                 let b = s.as_bytes();
                 self.word(3 | (b.len() as u64) << 8);
                 let word = |w: &[u8]| {
@@ -194,7 +227,7 @@ impl Mix {
                     self.word(word(last));
                 }
             }
-            _ => self.word(0),
+            KeyView::Unit => self.word(0),
         }
     }
 
@@ -202,6 +235,27 @@ impl Mix {
     fn finish(self) -> u64 {
         self.0
     }
+}
+
+/// The aggregates of the checked-out group (of `groups`, indexed by
+/// `index`, hashed from `seed`) of the one key `v`; else the key's hash.
+#[inline(always)]
+fn group_of<'g>(
+    seed: u64,
+    index: &Index,
+    groups: &'g mut [(Vec<Key>, Vec<Agg>)],
+    v: KeyView<'_>,
+) -> Result<&'g mut Vec<Agg>, u64> {
+    let mut h = Mix(seed);
+    h.part(v);
+    let h = h.finish();
+    let Some((k, aggs)) = index.find(h, groups) else {
+        return Err(h);
+    };
+    if !k.first().is_some_and(|k| is_key(k, v)) {
+        return Err(h);
+    }
+    Ok(aggs)
 }
 
 /// Adds one event's arguments (plain reads of `rec`) to a group's
@@ -246,7 +300,7 @@ impl GroupTally {
     pub fn hash(&self, rec: &Record) -> u64 {
         let mut h = Mix(self.seed);
         for r in &self.keys {
-            h.part(&r.view(rec));
+            h.part(KeyView::of_value(&r.view(rec)));
         }
         h.finish()
     }
@@ -267,20 +321,38 @@ impl GroupTally {
     #[inline(always)]
     fn bump_field(&mut self, s: u32, rec: &Record) -> Result<(), u64> {
         let v = rec.slots.get(s as usize).unwrap_or(&Value::None);
-        let mut h = Mix(self.seed);
-        h.part(v);
-        let h = h.finish();
-        let Some((k, aggs)) = self.index.find(h, &mut self.groups) else {
-            return Err(h);
-        };
-        if !k.first().is_some_and(|k| is_key(k, v)) {
-            return Err(h);
-        }
+        let aggs = group_of(
+            self.seed,
+            &self.index,
+            &mut self.groups,
+            KeyView::of_value(v),
+        )?;
         match aggs.as_mut_slice() {
             [Agg::Count(n)] if self.counts_only => *n += 1,
             aggs => add_reads(aggs, &self.args, rec),
         }
         Ok(())
+    }
+
+    /// [`GroupTally::bump`] for a query that only counts, by one key whose
+    /// value is `v` (an event read in place: [`GroupTally::counts_by_field`]).
+    #[inline(always)]
+    pub fn bump_view(&mut self, v: KeyView<'_>) -> Result<(), u64> {
+        // Every aggregate takes no arguments (`counts_by_field`).
+        match group_of(self.seed, &self.index, &mut self.groups, v)?.as_mut_slice() {
+            [Agg::Count(n)] => *n += 1,
+            aggs => aggs.iter_mut().for_each(|a| a.add(&[])),
+        }
+        Ok(())
+    }
+
+    /// The declared field this tally counts by, when it only counts and
+    /// by that one key: an event's group is then its value alone.
+    pub fn counts_by_field(&self) -> Option<u32> {
+        match self.keys.as_slice() {
+            &[Read::Field(s)] if self.counts_only => Some(s),
+            _ => None,
+        }
     }
 
     /// [`GroupTally::bump`] for any keys.
@@ -294,7 +366,7 @@ impl GroupTally {
             || !k
                 .iter()
                 .zip(&self.keys)
-                .all(|(k, r)| is_key(k, &r.view(rec)))
+                .all(|(k, r)| is_key(k, KeyView::of_value(&r.view(rec))))
         {
             return Err(h);
         }
@@ -381,7 +453,48 @@ impl Engine {
     /// time. Returns where the stretch ends: the caller runs that event the
     /// usual way.
     pub(super) fn run_group_stretch(&mut self, batch: &Batch, from: usize) -> usize {
-        let Some(&layout) = batch.layouts.get(from) else {
+        let record = |k: usize| match batch.decoded.get(k) {
+            Some(Decoded::Record(r)) => Some(r),
+            _ => None,
+        };
+        // The key's kind chosen once for the whole stretch.
+        match self.group_keys(&batch.layouts, from) {
+            Some(&[Read::Field(s)]) => self.group_stretch(
+                &batch.layouts,
+                &batch.times,
+                from,
+                |k| record(k).map_or(0, |rec| warm(rec, s)),
+                |g, k| record(k).is_some_and(|rec| g.bump_field(s, rec).is_ok()),
+            ),
+            _ => self.group_stretch(
+                &batch.layouts,
+                &batch.times,
+                from,
+                |_| 0,
+                |g, k| record(k).is_some_and(|rec| g.bump(rec).is_ok()),
+            ),
+        }
+    }
+
+    /// The key reads of the grouped tally a stretch from `from` would feed.
+    fn group_keys(&self, layouts: &[u32], from: usize) -> Option<&[Read]> {
+        let qi = (*self.group_runs.get(*layouts.get(from)? as usize)?)?;
+        Some(&self.grouped.get(qi as usize)?.as_ref()?.keys)
+    }
+
+    /// [`Engine::run_group_stretch`] over the events of `layouts` and
+    /// `times` (those of a batch, up to where the stretch may go), each
+    /// reached by its position: `bump` adds the event at `k` to its group
+    /// (false: not settled so), `warm` reads ahead what it will read.
+    pub(super) fn group_stretch(
+        &mut self,
+        layouts: &[u32],
+        times: &[i64],
+        from: usize,
+        warm: impl Fn(usize) -> u64,
+        mut bump: impl FnMut(&mut GroupTally, usize) -> bool,
+    ) -> usize {
+        let Some(&layout) = layouts.get(from) else {
             return from;
         };
         let Some(&Some(qi)) = self.group_runs.get(layout as usize) else {
@@ -404,26 +517,10 @@ impl Engine {
             filtered: g.filtered,
         };
         let verdicts = self.verdicts.get(qi).map_or(&[][..], Vec::as_slice);
-        let watermark = self.watermark;
-        // The key's kind chosen once for the whole stretch.
-        let (k, unhandled, watermark) = match g.keys.as_slice() {
-            &[Read::Field(s)] => span.run(
-                batch,
-                verdicts,
-                from,
-                watermark,
-                |rec| warm(rec, s),
-                |rec| g.bump_field(s, rec).is_ok(),
-            ),
-            _ => span.run(
-                batch,
-                verdicts,
-                from,
-                watermark,
-                |_| 0,
-                |rec| g.bump(rec).is_ok(),
-            ),
-        };
+        let (k, unhandled, watermark) =
+            span.run(layouts, times, verdicts, from, self.watermark, warm, |k| {
+                bump(g, k)
+            });
         self.ran_quietly(from..k, unhandled, watermark);
         k
     }
@@ -451,28 +548,24 @@ impl Span {
     /// [`WARM`] records first (their misses overlap), so that `bump` finds
     /// them in cache. What it reads goes to `black_box`, so it stays.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
-        batch: &Batch,
+        layouts: &[u32],
+        times: &[i64],
         verdicts: &[u8],
         from: usize,
         mut watermark: i64,
-        warm: impl Fn(&Record) -> u64,
-        mut bump: impl FnMut(&Record) -> bool,
+        warm: impl Fn(usize) -> u64,
+        mut bump: impl FnMut(usize) -> bool,
     ) -> (usize, u64, i64) {
         let (mut k, mut unhandled) = (from, 0u64);
         let (mut warmed, mut touched) = (from, 0u64);
-        while let (Some(&l), Some(&now), Some(d)) = (
-            batch.layouts.get(k),
-            batch.times.get(k),
-            batch.decoded.get(k),
-        ) {
+        while let (Some(&l), Some(&now)) = (layouts.get(k), times.get(k)) {
             if k == warmed {
-                warmed = (k + WARM).min(batch.decoded.len());
-                for d in batch.decoded.get(k..warmed).unwrap_or_default() {
-                    if let Decoded::Record(rec) = d {
-                        touched ^= warm(rec);
-                    }
+                warmed = (k + WARM).min(layouts.len());
+                for j in k..warmed {
+                    touched ^= warm(j);
                 }
             }
             if now < self.lo || now >= self.hi {
@@ -487,11 +580,8 @@ impl Span {
                 if v == NOT_ASKED && self.filtered {
                     break;
                 }
-                if v != FAILS {
-                    let Decoded::Record(rec) = d else { break };
-                    if !bump(rec) {
-                        break;
-                    }
+                if v != FAILS && !bump(k) {
+                    break;
                 }
             }
             watermark = watermark.max(now);
@@ -556,7 +646,7 @@ mod tests {
             .collect();
         let hash_of = |v: &Value| {
             let mut h = Mix(7);
-            h.part(v);
+            h.part(KeyView::of_value(v));
             h.finish()
         };
         // Keys alike but for a digit or two, of every length up to 40,
@@ -576,7 +666,7 @@ mod tests {
         for v in &values {
             let key = Key::from_value(v).unwrap_or(Key::Unit);
             for k in &keys {
-                assert_eq!(is_key(k, v), *k == key, "{k:?} {v:?}");
+                assert_eq!(is_key(k, KeyView::of_value(v)), *k == key, "{k:?} {v:?}");
             }
             // Values of one key hash alike.
             for w in &values {

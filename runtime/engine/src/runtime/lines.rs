@@ -22,6 +22,7 @@ use std::rc::Rc;
 
 use dtc_ir::{Program, Type};
 
+use super::grouped::KeyView;
 use super::{Decoded, Engine, UNHANDLED};
 use crate::event::{Input, Scalar, Standard, decode_line_each, scan_flat};
 use crate::output::{Inputs, Output};
@@ -36,6 +37,9 @@ pub(in crate::runtime) struct Plan {
     /// Per layout read in place, each declared field's index in `wanted`
     /// and its type; `None` for a layout the lane leaves to the decoder.
     fields: Vec<Option<Vec<(usize, Type)>>>,
+    /// Per layout, the declared field whose value is the group of the
+    /// grouped tally its events feed (`grouped::GroupTally::counts_by_field`).
+    group_key: Vec<Option<u32>>,
     /// Batches still to decode the usual way before trying the lane again
     /// (see [`RESTS`]).
     pub(in crate::runtime) rest: u32,
@@ -50,9 +54,11 @@ pub(in crate::runtime) struct Plan {
 const RESTS: u32 = 15;
 
 impl Plan {
-    /// The layouts a stretch settles in bulk (`bulk`), unless a field is
-    /// of a type that is not a scalar (a `dyn` field keeps its JSON).
-    pub(in crate::runtime) fn new(p: &Program, bulk: &[bool]) -> Plan {
+    /// The layouts whose stretches need no more than a row or a group key:
+    /// those settled in bulk (`bulk`) and those of a grouped tally that
+    /// counts by one declared field (`group_key`), unless a field is of a
+    /// type that is not a scalar (a `dyn` field keeps its JSON).
+    pub(in crate::runtime) fn new(p: &Program, bulk: &[bool], group_key: Vec<Option<u32>>) -> Plan {
         let mut wanted: Vec<String> = Vec::new();
         let fields = p
             .events
@@ -65,10 +71,9 @@ impl Plan {
                         Type::Dyn | Type::Histogram | Type::Map(..) | Type::None | Type::Opt(_)
                     )
                 };
-                if e.derived
-                    || bulk.get(l) != Some(&true)
-                    || !e.fields.iter().all(|f| scalar(&f.ty))
-                {
+                let stretches =
+                    bulk.get(l) == Some(&true) || group_key.get(l).is_some_and(Option::is_some);
+                if e.derived || !stretches || !e.fields.iter().all(|f| scalar(&f.ty)) {
                     return None;
                 }
                 let fields = e
@@ -91,6 +96,7 @@ impl Plan {
         Plan {
             wanted,
             fields,
+            group_key,
             rest: 0,
         }
     }
@@ -117,6 +123,15 @@ fn push_row(
         });
     }
     Some(())
+}
+
+/// The group key of an event read in place of layout `l` (with its
+/// declared fields' `values`), when its grouped tally counts by one field.
+fn group_key<'a>(plan: &Plan, l: u32, values: &[Option<Scalar<'a>>]) -> Option<KeyView<'a>> {
+    let s = (*plan.group_key.get(l as usize)?)?;
+    let (i, ty) = plan.fields.get(l as usize)?.as_ref()?.get(s as usize)?;
+    let v = values.get(*i).copied().flatten();
+    Some(KeyView::of_typed(v.and_then(|v| typed(v, ty.inner()))))
 }
 
 /// An event of the batch: read in place (its row, if it has one, at
@@ -155,6 +170,8 @@ impl Engine {
         let mut at: Vec<At> = Vec::with_capacity(spans.len());
         let mut times = Vec::with_capacity(spans.len());
         let mut layouts = Vec::with_capacity(spans.len());
+        // The group key of each event read in place of a grouped layout.
+        let mut keys: Vec<KeyView<'_>> = Vec::with_capacity(spans.len());
         let widest = plan.fields.iter().flatten().map(Vec::len).max();
         let mut rows: Vec<Slot> = Vec::with_capacity(
             widest.map_or(0, |w| spans.len() * (crate::slots::STD_SLOTS.len() + w)),
@@ -189,6 +206,10 @@ impl Engine {
                         .map(|()| Some((row_at, rows.len()))),
                 };
                 if let Some(row) = row {
+                    keys.push(match layout.and_then(|l| group_key(&plan, l, &values)) {
+                        Some(key) => key,
+                        None => KeyView::Unit,
+                    });
                     at.push(At::InPlace { row });
                     inputs.push_line(start, end);
                     times.push(std.time);
@@ -205,6 +226,7 @@ impl Engine {
                     let d = self.decode_event(e.clone());
                     times.push(e.time);
                     layouts.push(d.layout());
+                    keys.push(KeyView::Unit);
                     inputs.push_event(e);
                     at.push(At::Decoded(Box::new(d)));
                 }
@@ -264,12 +286,26 @@ impl Engine {
             // A stretch stops at the next malformed line, which keeps its
             // place among the outputs.
             let end = malformed.peek().map_or(n, |(pos, ..)| *pos);
-            if layout == UNHANDLED || self.bulk.get(layout as usize) == Some(&true) {
-                let to = self.run_stretch(&layouts[..end], &times[..end], k);
-                if to > k {
-                    k = to;
-                    continue;
-                }
+            let to = if layout == UNHANDLED || self.bulk.get(layout as usize) == Some(&true) {
+                self.run_stretch(&layouts[..end], &times[..end], k)
+            } else {
+                self.group_stretch(
+                    &layouts[..end],
+                    &times[..end],
+                    k,
+                    |_| 0,
+                    |g, j| match at.get(j) {
+                        Some(At::InPlace { .. }) => {
+                            keys.get(j).is_some_and(|&v| g.bump_view(v).is_ok())
+                        }
+                        Some(a) => at_record(a).is_some_and(|r| g.bump(r).is_ok()),
+                        None => false,
+                    },
+                )
+            };
+            if to > k {
+                k = to;
+                continue;
             }
             match a {
                 At::Decoded(d) => self.run_batched(d, now, k),
@@ -323,8 +359,10 @@ mod tests {
 
     const COUNT: &str = "event R { status: int, path: string, code: int? }\n\
                          event M { n: int }\n\
+                         event G { path: string?, ok: bool }\n\
                          query errors = R | where status >= 500 | summarize n = count() every 10s | emit metric \"errors\"\n\
-                         query ms = M | summarize c = count() by n every 10s | emit metric \"ms\"";
+                         query ms = M | summarize c = count() by n every 10s | emit metric \"ms\"\n\
+                         query gs = G | summarize c = count() by path max 4 every 5s | emit metric \"gs\"";
 
     /// Lines of every kind the lane meets: read in place (a where + count
     /// layout, events no layout matches), declined to the decoder (another
@@ -343,6 +381,21 @@ mod tests {
                 3 => line("R", t, r#""path":"/p""#),
                 4 => line("M", t, &format!(r#""n":{}"#, k % 3)),
                 5 => line("Other", t, r#""x":{"y":[1,2]}"#),
+                12 => line(
+                    "G",
+                    t,
+                    [
+                        r#""path":"/a","ok":true"#,
+                        r#""path":"/b","ok":false"#,
+                        r#""path":null,"ok":true"#,
+                        r#""ok":true"#,
+                        r#""path":"/\u0061","ok":true"#,
+                        r#""path":7,"ok":true"#,
+                        r#""path":"/c","ok":"yes""#,
+                        r#""path":"/d","ok":true"#,
+                        r#""path":"/e","ok":true"#,
+                    ][(k / 13 % 9) as usize],
+                ),
                 6 => format!(
                     r#"{{"event":"R","time":{t},"severity":"WARN","status":500,"path":"/w"}}"#
                 ),
@@ -381,6 +434,37 @@ mod tests {
             2 * S,
             &["malformed", "schema_mismatches", "unhandled", "late_events"],
         );
+    }
+
+    /// A grouped count read in place, dense enough that every kind of key
+    /// (a text, absent, null, escaped, of the wrong type, past `max`) meets
+    /// its checked-out group within a stretch.
+    #[test]
+    fn grouped_counts_read_in_place_give_the_general_paths_outputs() {
+        let paths = [
+            r#""path":"/a""#,
+            r#""path":"/b""#,
+            r#""path":null"#,
+            r#""v":1"#,
+            r#""path":"/\u0061""#,
+            r#""path":7"#,
+            r#""path":"/a""#,
+            r#""path":"/c""#,
+            r#""path":"/d""#,
+            r#""path":"/e""#,
+        ];
+        let input: Vec<String> = (0..2000i64)
+            .map(|k| {
+                let t = k * S / 20 - (k % 11) * S / 4;
+                let ok = if k % 17 == 0 { "\"no\"" } else { "true" };
+                line(
+                    "G",
+                    t,
+                    &format!(r#"{},"ok":{ok}"#, paths[(k * 7 % 10) as usize]),
+                )
+            })
+            .collect();
+        check_with_and_without_lateness(COUNT, &input, S, &["schema_mismatches", "late_events"]);
     }
 
     /// An event read in place and only passed through is not decoded until
@@ -426,7 +510,10 @@ mod tests {
     /// [`RESTS`] batches skip it; then it is tried again.
     #[test]
     fn the_lane_rests_after_a_batch_it_mostly_declined() {
-        let ms: Vec<String> = (0..10i64).map(|k| line("M", k * S, r#""n":1"#)).collect();
+        // Declined: an escape in a field read.
+        let ms: Vec<String> = (0..10i64)
+            .map(|k| line("R", k * S, r#""status":500,"path":"/\u0070""#))
+            .collect();
         let rs: Vec<String> = (0..10i64)
             .map(|k| line("R", k * S, r#""status":500,"path":"/p""#))
             .collect();
