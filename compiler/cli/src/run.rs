@@ -190,11 +190,14 @@ fn execute(program: dtc_ir::Program, args: &RunArgs, io: &mut Io<'_>) -> Outcome
             return Outcome::Failed;
         }
     };
-    let reader: Box<dyn BufRead + '_> = match &args.events {
-        None => Box::new(BufReader::new(&mut *io.stdin)),
-        Some(p) if p.as_os_str() == "-" => Box::new(BufReader::new(&mut *io.stdin)),
+    // A file is run in batches of lines (the engine's lanes work a batch at
+    // a time, with outputs exactly those of one line at a time); standard
+    // input line by line, so each line's outputs come as soon as it does.
+    let (reader, batch): (Box<dyn BufRead + '_>, usize) = match &args.events {
+        None => (Box::new(BufReader::new(&mut *io.stdin)), 1),
+        Some(p) if p.as_os_str() == "-" => (Box::new(BufReader::new(&mut *io.stdin)), 1),
         Some(p) => match std::fs::File::open(p) {
-            Ok(f) => Box::new(BufReader::new(f)),
+            Ok(f) => (Box::new(BufReader::new(f)), FILE_BATCH),
             Err(e) => {
                 let _ = writeln!(
                     io.stderr,
@@ -205,7 +208,12 @@ fn execute(program: dtc_ir::Program, args: &RunArgs, io: &mut Io<'_>) -> Outcome
             }
         },
     };
-    let mut outputs = Vec::new();
+    let mut lines: Vec<String> = Vec::with_capacity(batch);
+    let run = |engine: &mut Runtime, lines: &mut Vec<String>, stdout: &mut dyn std::io::Write| {
+        engine.push_lines(lines.iter().map(String::as_str));
+        lines.clear();
+        flush(&mut engine.drain(), args.format, stdout);
+    };
     for line in reader.split(b'\n') {
         let line = match line {
             Ok(l) => l,
@@ -215,13 +223,18 @@ fn execute(program: dtc_ir::Program, args: &RunArgs, io: &mut Io<'_>) -> Outcome
             }
         };
         // Bytes that are not UTF-8 are a malformed line like any other.
-        engine.push_line(String::from_utf8_lossy(&line).trim_end_matches('\r'));
-        outputs.extend(engine.drain());
-        flush(&mut outputs, args.format, &mut *io.stdout);
+        lines.push(
+            String::from_utf8_lossy(&line)
+                .trim_end_matches('\r')
+                .to_string(),
+        );
+        if lines.len() >= batch {
+            run(&mut engine, &mut lines, &mut *io.stdout);
+        }
     }
+    run(&mut engine, &mut lines, &mut *io.stdout);
     engine.finish(args.until_end);
-    outputs.extend(engine.drain());
-    flush(&mut outputs, args.format, &mut *io.stdout);
+    flush(&mut engine.drain(), args.format, &mut *io.stdout);
     match args.format {
         Format::Human => {
             let _ = writeln!(io.stderr, "{}", engine.counters.text());
@@ -232,6 +245,9 @@ fn execute(program: dtc_ir::Program, args: &RunArgs, io: &mut Io<'_>) -> Outcome
     }
     Outcome::Clean
 }
+
+/// Lines of an events file run as one batch.
+const FILE_BATCH: usize = 1024;
 
 /// The runtime with the chosen engine, and the JIT's compile report. A
 /// program the JIT cannot compile is an error, never a silent switch.
