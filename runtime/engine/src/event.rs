@@ -981,6 +981,7 @@ pub fn scan_flat<'a>(
         time: None,
         observed: None,
         event_name: None,
+        severity_text: None,
     };
     de.deserialize_map(&mut scan).ok()?;
     de.end().ok()?;
@@ -989,8 +990,12 @@ pub fn scan_flat<'a>(
         time,
         observed,
         event_name,
+        severity_text,
         ..
     } = scan;
+    if out.severity_text.is_none() {
+        out.severity_text = severity_text;
+    }
     if out.name.is_none() {
         out.name = event_name.filter(|n| !n.is_empty());
         if out.name.is_some_and(|n| !takes(n)) {
@@ -1027,6 +1032,106 @@ struct Scan<'s, 'a> {
     observed: Option<i64>,
     /// The `event.name` attribute, the name when there is no `event`.
     event_name: Option<&'a str>,
+    /// A `severity` given as a level's name: the `severity_text` when there
+    /// is none.
+    severity_text: Option<&'a str>,
+}
+
+/// A flat event's `resource`, read for its one standard field (`service`,
+/// the text of its `service.name`): an object, or null (none); anything
+/// else, or an escaped key or service name, leaves the line to decoding.
+struct ServiceName;
+
+impl<'de> DeserializeSeed<'de> for ServiceName {
+    type Value = Option<&'de str>;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Option<&'de str>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ServiceName {
+    type Value = Option<&'de str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a resource object")
+    }
+
+    fn visit_unit<E>(self) -> Result<Option<&'de str>, E> {
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<&'de str>, A::Error> {
+        let mut service = None;
+        while let Some(key) = map.next_key::<&'de str>()? {
+            if key == SERVICE_NAME_ATTRIBUTE {
+                // Later keys win, as in decoding; a name that is not a
+                // text is none (`InputEvent::service`).
+                service = map.next_value_seed(AnyText)?;
+            } else {
+                map.next_value::<Skip>()?;
+            }
+        }
+        Ok(service)
+    }
+}
+
+/// Any value, checked as decoding checks it: a text without escapes, or
+/// `None` for a value of another kind.
+struct AnyText;
+
+impl<'de> DeserializeSeed<'de> for AnyText {
+    type Value = Option<&'de str>;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Option<&'de str>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AnyText {
+    type Value = Option<&'de str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Option<&'de str>, E> {
+        Ok(Some(v))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Option<&'de str>, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Option<&'de str>, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Option<&'de str>, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Option<&'de str>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Option<&'de str>, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<&'de str>, A::Error> {
+        Skip.visit_seq(seq).map(|_| None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<&'de str>, A::Error> {
+        Skip.visit_map(map).map(|_| None)
+    }
 }
 
 /// Why a line is left to the decoder: never shown (the decoder says what
@@ -1066,11 +1171,22 @@ impl<'de> Visitor<'de> for &mut Scan<'_, 'de> {
                 "time" => self.time = time(map.next_value()?)?,
                 "observed_time" => self.observed = time(map.next_value()?)?,
                 "severity" => {
-                    self.out.severity = match map.next_value()? {
-                        Scalar::Null => 0,
-                        Scalar::Int(n) if (0..=24).contains(&n) => n,
+                    // As decoding reads it: a text that is not a number
+                    // names a level and stands in for `severity_text`.
+                    let (severity, text) = match map.next_value()? {
+                        Scalar::Null => (0, None),
+                        Scalar::Str(s) if nanos_text(s).is_none() => {
+                            (severity_number(s).unwrap_or(0), Some(s))
+                        }
+                        Scalar::Str(s) => (nanos_text(s).ok_or_else(no)?, None),
+                        Scalar::Int(n) => (n, None),
                         _ => return Err(no()),
+                    };
+                    if !(0..=24).contains(&severity) {
+                        return Err(no());
                     }
+                    self.out.severity = severity;
+                    self.severity_text = text;
                 }
                 "severity_text" => self.out.severity_text = text(map.next_value()?)?,
                 "body" => self.out.body = text(map.next_value()?)?,
@@ -1078,7 +1194,8 @@ impl<'de> Visitor<'de> for &mut Scan<'_, 'de> {
                     self.out.trace_id = text(map.next_value()?)?.filter(|s| !s.is_empty())
                 }
                 "span_id" => self.out.span_id = text(map.next_value()?)?.filter(|s| !s.is_empty()),
-                "resource" | "attributes" | "resourceLogs" | "resource_logs" => return Err(no()),
+                "resource" => self.out.service = map.next_value_seed(ServiceName)?,
+                "attributes" | "resourceLogs" | "resource_logs" => return Err(no()),
                 _ if key.starts_with("$serde_json") => return Err(no()),
                 _ => {
                     let at = self.wanted.iter().position(|w| *w == key);
@@ -2474,8 +2591,14 @@ mod tests {
             "status",
             "path",
             "other",
+            "resource",
         ];
         let values = [
+            r#"{"service.name":"svc","x":[1,{"y":null}]}"#,
+            r#"{"service.name":7,"service.name":"late"}"#,
+            r#"{"a":"\u00e9"}"#,
+            r#""warn""#,
+            r#""SEVERITY_NUMBER_ERROR""#,
             "null",
             "true",
             "0",
@@ -2520,6 +2643,8 @@ mod tests {
         let takes = |name: &str| name != "B";
         let mut rng = Rng(11);
         let (mut read, mut declined) = (0, 0);
+        // Lines read in place with a service, and with a level's name.
+        let (mut services, mut levels) = (0, 0);
         let alphabet: Vec<char> = "{}[]\":,0123456789-.e \\ntrufalsé".chars().collect();
         for i in 0..40_000 {
             let mut line = if i % 4 == 0 {
@@ -2544,6 +2669,8 @@ mod tests {
                 panic!("read in place, but decoded as {decoded:?}: {line}");
             };
             assert_eq!(std, e.standard(), "{line}");
+            services += usize::from(std.service.is_some());
+            levels += usize::from(std.severity > 0 && std.severity_text.is_some());
             assert!(std.name.is_none_or(takes), "{line}");
             for (w, v) in wanted.iter().zip(&values) {
                 let attribute = e.attributes.get(*w).and_then(Scalar::of);
@@ -2553,6 +2680,10 @@ mod tests {
         assert!(
             read > 5_000 && declined > 5_000,
             "{read} read, {declined} declined"
+        );
+        assert!(
+            services > 20 && levels > 100,
+            "{services} services, {levels} levels"
         );
     }
 
