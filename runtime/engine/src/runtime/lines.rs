@@ -157,8 +157,9 @@ impl Engine {
         // The batch's lines end to end in one allocation: what is read in
         // place (slot rows, and lines decoded later) points into it, and
         // it lives as long as the batch's unchanged egress.
-        let mut text = String::new();
-        let mut spans = Vec::new();
+        let lines: Vec<&str> = lines.into_iter().collect();
+        let mut text = String::with_capacity(lines.iter().map(|l| l.len()).sum());
+        let mut spans = Vec::with_capacity(lines.len());
         for line in lines {
             self.counters.lines += 1;
             let start = text.len();
