@@ -453,25 +453,20 @@ impl Engine {
     /// time. Returns where the stretch ends: the caller runs that event the
     /// usual way.
     pub(super) fn run_group_stretch(&mut self, batch: &Batch, from: usize) -> usize {
-        let record = |k: usize| match batch.decoded.get(k) {
-            Some(Decoded::Record(r)) => Some(r),
-            _ => None,
-        };
+        let (layouts, times, items) = (&batch.layouts, &batch.times, &batch.decoded);
         // The key's kind chosen once for the whole stretch.
-        match self.group_keys(&batch.layouts, from) {
+        match self.group_keys(layouts, from) {
             Some(&[Read::Field(s)]) => self.group_stretch(
-                &batch.layouts,
-                &batch.times,
+                (layouts, times, items),
                 from,
-                |k| record(k).map_or(0, |rec| warm(rec, s)),
-                |g, k| record(k).is_some_and(|rec| g.bump_field(s, rec).is_ok()),
+                |d| record(d).map_or(0, |rec| warm(rec, s)),
+                |g, d| record(d).is_some_and(|rec| g.bump_field(s, rec).is_ok()),
             ),
             _ => self.group_stretch(
-                &batch.layouts,
-                &batch.times,
+                (layouts, times, items),
                 from,
                 |_| 0,
-                |g, k| record(k).is_some_and(|rec| g.bump(rec).is_ok()),
+                |g, d| record(d).is_some_and(|rec| g.bump(rec).is_ok()),
             ),
         }
     }
@@ -482,17 +477,16 @@ impl Engine {
         Some(&self.grouped.get(qi as usize)?.as_ref()?.keys)
     }
 
-    /// [`Engine::run_group_stretch`] over the events of `layouts` and
-    /// `times` (those of a batch, up to where the stretch may go), each
-    /// reached by its position: `bump` adds the event at `k` to its group
-    /// (false: not settled so), `warm` reads ahead what it will read.
-    pub(super) fn group_stretch(
+    /// [`Engine::run_group_stretch`] over a batch's events as `layouts`,
+    /// `times` and `items` give them (up to where the stretch may go):
+    /// `bump` adds an item's event to its group (false: not settled so),
+    /// `warm` reads ahead what it will read.
+    pub(super) fn group_stretch<T>(
         &mut self,
-        layouts: &[u32],
-        times: &[i64],
+        (layouts, times, items): (&[u32], &[i64], &[T]),
         from: usize,
-        warm: impl Fn(usize) -> u64,
-        mut bump: impl FnMut(&mut GroupTally, usize) -> bool,
+        warm: impl Fn(&T) -> u64,
+        mut bump: impl FnMut(&mut GroupTally, &T) -> bool,
     ) -> usize {
         let Some(&layout) = layouts.get(from) else {
             return from;
@@ -517,12 +511,24 @@ impl Engine {
             filtered: g.filtered,
         };
         let verdicts = self.verdicts.get(qi).map_or(&[][..], Vec::as_slice);
-        let (k, unhandled, watermark) =
-            span.run(layouts, times, verdicts, from, self.watermark, warm, |k| {
-                bump(g, k)
-            });
+        let (k, unhandled, watermark) = span.run(
+            (layouts, times, items),
+            verdicts,
+            from,
+            self.watermark,
+            warm,
+            |item| bump(g, item),
+        );
         self.ran_quietly(from..k, unhandled, watermark);
         k
+    }
+}
+
+/// The record of a decoded event, if it is one.
+fn record(d: &Decoded) -> Option<&Record> {
+    match d {
+        Decoded::Record(r) => Some(r),
+        _ => None,
     }
 }
 
@@ -548,24 +554,23 @@ impl Span {
     /// [`WARM`] records first (their misses overlap), so that `bump` finds
     /// them in cache. What it reads goes to `black_box`, so it stays.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn run(
+    fn run<T>(
         &self,
-        layouts: &[u32],
-        times: &[i64],
+        (layouts, times, items): (&[u32], &[i64], &[T]),
         verdicts: &[u8],
         from: usize,
         mut watermark: i64,
-        warm: impl Fn(usize) -> u64,
-        mut bump: impl FnMut(usize) -> bool,
+        warm: impl Fn(&T) -> u64,
+        mut bump: impl FnMut(&T) -> bool,
     ) -> (usize, u64, i64) {
         let (mut k, mut unhandled) = (from, 0u64);
         let (mut warmed, mut touched) = (from, 0u64);
-        while let (Some(&l), Some(&now)) = (layouts.get(k), times.get(k)) {
+        while let (Some(&l), Some(&now), Some(item)) = (layouts.get(k), times.get(k), items.get(k))
+        {
             if k == warmed {
-                warmed = (k + WARM).min(layouts.len());
-                for j in k..warmed {
-                    touched ^= warm(j);
+                warmed = (k + WARM).min(items.len());
+                for item in items.get(k..warmed).unwrap_or_default() {
+                    touched ^= warm(item);
                 }
             }
             if now < self.lo || now >= self.hi {
@@ -580,7 +585,7 @@ impl Span {
                 if v == NOT_ASKED && self.filtered {
                     break;
                 }
-                if v != FAILS && !bump(k) {
+                if v != FAILS && !bump(item) {
                     break;
                 }
             }

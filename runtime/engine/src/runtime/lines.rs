@@ -135,10 +135,11 @@ fn group_key<'a>(plan: &Plan, l: u32, values: &[Option<Scalar<'a>>]) -> Option<K
 }
 
 /// An event of the batch: read in place (its row, if it has one, at
-/// `rows[start..end]`), or decoded.
-enum At {
+/// `rows[start..end]`; its group key, for a grouped layout), or decoded.
+enum At<'a> {
     InPlace {
         row: Option<(usize, usize)>,
+        key: KeyView<'a>,
     },
     /// Boxed: most events of a batch the lane reads are read in place, and
     /// a decoded record is several times the size of the rest.
@@ -171,8 +172,6 @@ impl Engine {
         let mut at: Vec<At> = Vec::with_capacity(spans.len());
         let mut times = Vec::with_capacity(spans.len());
         let mut layouts = Vec::with_capacity(spans.len());
-        // The group key of each event read in place of a grouped layout.
-        let mut keys: Vec<KeyView<'_>> = Vec::with_capacity(spans.len());
         let widest = plan.fields.iter().flatten().map(Vec::len).max();
         let mut rows: Vec<Slot> = Vec::with_capacity(
             widest.map_or(0, |w| spans.len() * (crate::slots::STD_SLOTS.len() + w)),
@@ -207,11 +206,11 @@ impl Engine {
                         .map(|()| Some((row_at, rows.len()))),
                 };
                 if let Some(row) = row {
-                    keys.push(match layout.and_then(|l| group_key(&plan, l, &values)) {
-                        Some(key) => key,
-                        None => KeyView::Unit,
+                    let key = layout.and_then(|l| group_key(&plan, l, &values));
+                    at.push(At::InPlace {
+                        row,
+                        key: key.unwrap_or(KeyView::Unit),
                     });
-                    at.push(At::InPlace { row });
                     inputs.push_line(start, end);
                     times.push(std.time);
                     layouts.push(layout.unwrap_or(UNHANDLED));
@@ -227,7 +226,6 @@ impl Engine {
                     let d = self.decode_event(e.clone());
                     times.push(e.time);
                     layouts.push(d.layout());
-                    keys.push(KeyView::Unit);
                     inputs.push_event(e);
                     at.push(At::Decoded(Box::new(d)));
                 }
@@ -253,6 +251,7 @@ impl Engine {
                     }
                     At::InPlace {
                         row: Some((start, end)),
+                        ..
                     } => arenas.add(k, layouts[k], rows.get(*start..*end)),
                     _ => {}
                 }
@@ -291,16 +290,12 @@ impl Engine {
                 self.run_stretch(&layouts[..end], &times[..end], k)
             } else {
                 self.group_stretch(
-                    &layouts[..end],
-                    &times[..end],
+                    (&layouts[..end], &times[..end], &at[..end]),
                     k,
                     |_| 0,
-                    |g, j| match at.get(j) {
-                        Some(At::InPlace { .. }) => {
-                            keys.get(j).is_some_and(|&v| g.bump_view(v).is_ok())
-                        }
-                        Some(a) => at_record(a).is_some_and(|r| g.bump(r).is_ok()),
-                        None => false,
+                    |g, a| match a {
+                        At::InPlace { key, .. } => g.bump_view(*key).is_ok(),
+                        a => at_record(a).is_some_and(|r| g.bump(r).is_ok()),
                     },
                 )
             };
@@ -340,7 +335,7 @@ impl Engine {
 }
 
 /// The decoded record at a batch position, if it is one.
-fn at_record(a: &At) -> Option<&crate::value::Record> {
+fn at_record<'r>(a: &'r At<'_>) -> Option<&'r crate::value::Record> {
     match a {
         At::Decoded(d) => match &**d {
             Decoded::Record(r) => Some(r),
