@@ -1040,6 +1040,7 @@ struct Scan<'s, 'a> {
 /// A flat event's `resource`, read for its one standard field (`service`,
 /// the text of its `service.name`): an object, or null (none); anything
 /// else, or an escaped key or service name, leaves the line to decoding.
+/// Its other values are checked as decoding checks them ([`Skip`]).
 struct ServiceName;
 
 impl<'de> DeserializeSeed<'de> for ServiceName {
@@ -1069,68 +1070,17 @@ impl<'de> Visitor<'de> for ServiceName {
         while let Some(key) = map.next_key::<&'de str>()? {
             if key == SERVICE_NAME_ATTRIBUTE {
                 // Later keys win, as in decoding; a name that is not a
-                // text is none (`InputEvent::service`).
-                service = map.next_value_seed(AnyText)?;
+                // text is none (`InputEvent::service`); one that is an
+                // array or an object leaves the line to decoding.
+                service = match map.next_value()? {
+                    Scalar::Str(s) => Some(s),
+                    _ => None,
+                };
             } else {
                 map.next_value::<Skip>()?;
             }
         }
         Ok(service)
-    }
-}
-
-/// Any value, checked as decoding checks it: a text without escapes, or
-/// `None` for a value of another kind.
-struct AnyText;
-
-impl<'de> DeserializeSeed<'de> for AnyText {
-    type Value = Option<&'de str>;
-
-    fn deserialize<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Option<&'de str>, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for AnyText {
-    type Value = Option<&'de str>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Option<&'de str>, E> {
-        Ok(Some(v))
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Option<&'de str>, E> {
-        Ok(None)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Option<&'de str>, E> {
-        Ok(None)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Option<&'de str>, E> {
-        Ok(None)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Option<&'de str>, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E>(self) -> Result<Option<&'de str>, E> {
-        Ok(None)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<&'de str>, A::Error> {
-        Skip.visit_seq(seq).map(|_| None)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<&'de str>, A::Error> {
-        Skip.visit_map(map).map(|_| None)
     }
 }
 
