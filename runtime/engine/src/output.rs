@@ -398,10 +398,14 @@ impl Produced {
 /// [`crate::Engine::push_lines`]) is decoded from that line the first time
 /// it is asked for, so an event that only passes through is never decoded
 /// into an [`InputEvent`] unless someone reads it.
-pub struct Inputs {
-    /// The batch's lines, end to end (empty for a batch of events).
-    text: Rc<str>,
-    items: Vec<InputAt>,
+pub struct Inputs(InputsOf);
+
+enum InputsOf {
+    /// A batch of events (`Engine::decode_batch`, or lines decoded whole).
+    Events(Vec<Rc<InputEvent>>),
+    /// A batch of lines some of which were read in place: the lines end
+    /// to end, and each event.
+    Lines { text: Rc<str>, items: Vec<InputAt> },
 }
 
 enum InputAt {
@@ -415,60 +419,74 @@ enum InputAt {
 }
 
 impl Inputs {
-    pub(crate) fn new(text: Rc<str>) -> Inputs {
-        Inputs {
+    /// The inputs of a batch of lines, end to end in `text`.
+    pub(crate) fn lines(text: Rc<str>) -> Inputs {
+        Inputs(InputsOf::Lines {
             text,
             items: Vec::new(),
-        }
+        })
     }
 
     /// The inputs of a batch of events.
     pub(crate) fn of_events(events: impl IntoIterator<Item = Rc<InputEvent>>) -> Inputs {
-        Inputs {
-            text: Rc::from(""),
-            items: events.into_iter().map(InputAt::Event).collect(),
-        }
+        Inputs(InputsOf::Events(events.into_iter().collect()))
     }
 
     pub(crate) fn push_event(&mut self, event: Rc<InputEvent>) {
-        self.items.push(InputAt::Event(event));
+        match &mut self.0 {
+            InputsOf::Events(events) => events.push(event),
+            InputsOf::Lines { items, .. } => items.push(InputAt::Event(event)),
+        }
     }
 
-    /// An event read in place: the line at `text[start..end]`.
+    /// An event read in place: the line at `text[start..end]` (of a batch
+    /// of lines; nothing for a batch of events, which has no text).
     pub(crate) fn push_line(&mut self, start: usize, end: usize) {
-        self.items.push(InputAt::Line {
-            start,
-            end,
-            event: OnceCell::new(),
-        });
+        if let InputsOf::Lines { items, .. } = &mut self.0 {
+            items.push(InputAt::Line {
+                start,
+                end,
+                event: OnceCell::new(),
+            });
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.items.len()
+        match &self.0 {
+            InputsOf::Events(events) => events.len(),
+            InputsOf::Lines { items, .. } => items.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
     }
 
     /// The event at batch position `k`, decoded from its line if it was
     /// read in place and not decoded yet.
     pub fn get(&self, k: usize) -> Option<&Rc<InputEvent>> {
-        match self.items.get(k)? {
-            InputAt::Event(e) => Some(e),
-            InputAt::Line { start, end, event } => Some(event.get_or_init(|| {
-                Rc::new(crate::event::decode_in_place_line(
-                    self.text.get(*start..*end).unwrap_or_default(),
-                ))
-            })),
+        match &self.0 {
+            InputsOf::Events(events) => events.get(k),
+            InputsOf::Lines { text, items } => match items.get(k)? {
+                InputAt::Event(e) => Some(e),
+                InputAt::Line { start, end, event } => Some(event.get_or_init(|| {
+                    Rc::new(crate::event::decode_in_place_line(
+                        text.get(*start..*end).unwrap_or_default(),
+                    ))
+                })),
+            },
         }
     }
 
     /// The event at position `k` if it is decoded already (never decodes).
+    #[inline]
     pub(crate) fn peek(&self, k: usize) -> Option<&Rc<InputEvent>> {
-        match self.items.get(k)? {
-            InputAt::Event(e) => Some(e),
-            InputAt::Line { event, .. } => event.get(),
+        match &self.0 {
+            InputsOf::Events(events) => events.get(k),
+            InputsOf::Lines { items, .. } => match items.get(k)? {
+                InputAt::Event(e) => Some(e),
+                InputAt::Line { event, .. } => event.get(),
+            },
         }
     }
 }

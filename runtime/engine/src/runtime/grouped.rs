@@ -129,6 +129,7 @@ impl Index {
 
 /// Whether `v`, a key read's value, is the key `k` (as
 /// `Key::from_value(v).unwrap_or(Key::Unit) == *k`, without building it).
+#[inline(always)]
 fn is_key(k: &Key, v: KeyView<'_>) -> bool {
     match (k, v) {
         (Key::Bool(a), KeyView::Bool(b)) => *a == b,
@@ -151,6 +152,7 @@ pub(super) enum KeyView<'a> {
 }
 
 impl KeyView<'_> {
+    #[inline(always)]
     pub(super) fn of_value(v: &Value) -> KeyView<'_> {
         match v {
             Value::Bool(b) => KeyView::Bool(*b),

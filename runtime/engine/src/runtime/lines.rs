@@ -168,7 +168,7 @@ impl Engine {
             spans.push((start, text.len()));
         }
         let text: Rc<str> = Rc::from(text);
-        let mut inputs = Inputs::new(text.clone());
+        let mut inputs = Inputs::lines(text.clone());
         let mut at: Vec<At> = Vec::with_capacity(spans.len());
         let mut times = Vec::with_capacity(spans.len());
         let mut layouts = Vec::with_capacity(spans.len());
