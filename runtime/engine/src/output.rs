@@ -231,25 +231,43 @@ impl Output {
     }
 }
 
+/// The text a redaction puts in place of a value (a keyed hash, a mask):
+/// held inline up to 24 bytes, so the 16 hex digits of a hash and the mask
+/// of a short value cost an egress no allocation; a longer mask is on the
+/// heap. Reads as a `str`; `"..".into()` makes one.
+pub type Text = compact_str::CompactString;
+
 /// One change shaping made to an egressing event, in the terms of its
-/// flat JSON form (`event::to_flat_json`); applied in order.
+/// flat JSON form (`event::to_flat_json`); applied in order. A new value
+/// is always text: shaping only redacts (`with hash`, `with mask`); a
+/// dropped field is a removal.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Edit {
     /// A declared field: removed from the top level, or else from the
     /// nested `attributes`.
     RemoveAttr(Rc<str>),
-    /// A declared field: replaced where it is (top level, or else nested
-    /// `attributes`); nothing when it is in neither.
-    ReplaceAttr(Rc<str>, Json),
+    /// A declared field: its value replaced by the text where it is (top
+    /// level, or else nested `attributes`); nothing when it is in neither.
+    ReplaceAttr(Rc<str>, Text),
     /// A standard field: removed where the flat form keeps it (its own
     /// top-level key; `thread.id` for `thread_id`, the resource's
     /// `service.name` for `service`).
     RemoveTop(&'static str),
-    /// A standard field: set where the flat form keeps it (as for
-    /// `RemoveTop`; `thread_id` and `service` are replaced only where
+    /// A standard field: set to the text where the flat form keeps it (as
+    /// for `RemoveTop`; `thread_id` and `service` are replaced only where
     /// present).
-    InsertTop(&'static str, Json),
+    InsertTop(&'static str, Text),
 }
+
+/// How many edits an [`Egress`] holds without an allocation of its own:
+/// the redaction of three fields, the common shape of a `redact` block,
+/// fits; more spill to the heap.
+pub const INLINE_EDITS: usize = 3;
+
+/// The edits of one egressing event, in order: a slice of [`Edit`]s (it
+/// dereferences to `[Edit]`), inline up to [`INLINE_EDITS`].
+/// `Edits::new()`, `Edits::from_vec(..)` or `.collect()` make one.
+pub type Edits = smallvec::SmallVec<[Edit; INLINE_EDITS]>;
 
 /// An event leaving the box, not yet written as JSON: the input event it
 /// came from and what shaping changed. An unchanged event is a
@@ -259,7 +277,7 @@ pub enum Edit {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Egress {
     pub input: Rc<InputEvent>,
-    pub edits: Vec<Edit>,
+    pub edits: Edits,
 }
 
 /// The map of a flat JSON event that holds attribute `key`: the top level,
@@ -328,7 +346,7 @@ impl Egress {
                 }
                 Edit::ReplaceAttr(key, new) => {
                     if let Some(slot) = attr_map(obj, key).and_then(|m| m.get_mut(&**key)) {
-                        *slot = new.clone();
+                        *slot = Json::String(new.to_string());
                     }
                 }
                 Edit::RemoveTop(key) => match std_home(key) {
@@ -346,11 +364,11 @@ impl Egress {
                     // nothing to redact.
                     Some((map, inner)) => {
                         if let Some(slot) = nested_map(obj, map).and_then(|m| m.get_mut(inner)) {
-                            *slot = new.clone();
+                            *slot = Json::String(new.to_string());
                         }
                     }
                     None => {
-                        obj.insert((*key).to_string(), new.clone());
+                        obj.insert((*key).to_string(), Json::String(new.to_string()));
                     }
                 },
             }
@@ -444,7 +462,7 @@ impl Unchanged {
     pub fn egresses(&self) -> impl Iterator<Item = Egress> + '_ {
         self.events().iter().map(|input| Egress {
             input: input.clone(),
-            edits: Vec::new(),
+            edits: Edits::new(),
         })
     }
 }
