@@ -1152,22 +1152,6 @@ impl Engine {
     // -------------------------------------------------------------- shaping
 
     fn egress(&mut self, input: &Rc<InputEvent>, rec: Option<&Record>) {
-        // An egress item holds its input event, which is elsewhere on the
-        // heap: cloning its `Rc` was mostly one cache miss after the
-        // other. At every `WARM_INPUTS`-th event of a batch, the reference
-        // counts of it and the next ones are read first, so their misses
-        // overlap (as `grouped::Span::run` warms keys). What is read goes
-        // to `black_box`, so it stays.
-        if self.batch_at.is_multiple_of(WARM_INPUTS)
-            && let Some(inputs) = &self.batch_inputs
-        {
-            let ahead = inputs
-                .get(self.batch_at..)
-                .unwrap_or_default()
-                .iter()
-                .take(WARM_INPUTS);
-            std::hint::black_box(ahead.fold(0, |t, i| t ^ Rc::strong_count(i)));
-        }
         let mut edits = Edits::new();
         if let Some(rec) = rec {
             let room = self
@@ -1175,6 +1159,26 @@ impl Engine {
                 .get(rec.layout as usize)
                 .copied()
                 .unwrap_or(0);
+            // A shaped egress holds its input event, which is elsewhere on
+            // the heap: cloning its `Rc` was mostly one cache miss after
+            // the other. At every `WARM_INPUTS`-th event of a batch whose
+            // layout shaping may edit, the reference counts of it and the
+            // next ones are read first, so their misses overlap (as
+            // `grouped::Span::run` warms keys). An unchanged event never
+            // touches its input (`pass_unchanged`): none are read for a
+            // layout no rule edits. What is read goes to `black_box`, so
+            // it stays.
+            if room > 0
+                && self.batch_at.is_multiple_of(WARM_INPUTS)
+                && let Some(inputs) = &self.batch_inputs
+            {
+                let ahead = inputs
+                    .get(self.batch_at..)
+                    .unwrap_or_default()
+                    .iter()
+                    .take(WARM_INPUTS);
+                std::hint::black_box(ahead.fold(0, |t, i| t ^ Rc::strong_count(i)));
+            }
             // Inline up to `INLINE_EDITS`; past that, allocated at the
             // first edit at full size: a suppressed or untouched event
             // allocates nothing.
