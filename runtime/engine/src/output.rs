@@ -581,3 +581,74 @@ pub fn metric_kinds(
     }
     kinds
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interp::{keyed_hash, mask};
+    use crate::runtime::{Engine, Options};
+    use crate::value::Value;
+
+    /// Redacting three fields makes an egress whose edits and short texts
+    /// are inline (no allocation an event), whose long mask is on the
+    /// heap, and whose JSON holds the texts of `keyed_hash` and `mask`.
+    #[test]
+    fn redaction_egress_is_inline_and_writes_the_same_texts() {
+        let session = dtc_driver::Session::new(dtc_driver::MemoryFs::new());
+        let checked = session.check_source(
+            "redact.dt",
+            "event Login { user: string @pii, email: string @pii, ip: string @pii }\n\
+             redact Login.user with hash\nredact Login.email with mask\nredact Login.ip with drop",
+        );
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        let program = checked.lower().expect("checks").expect("verifies");
+        let options = Options::default();
+        let emails = [
+            "u1@example.com",
+            "ünïcödé-user@exämple.com",
+            &"x".repeat(40),
+        ];
+        let lines: Vec<String> = emails
+            .iter()
+            .enumerate()
+            .map(|(i, email)| {
+                format!(
+                    r#"{{"event":"Login","time":{i},"user":"user{i}","email":"{email}","ip":"10.0.0.{i}"}}"#
+                )
+            })
+            .collect();
+        let mut engine = Engine::new(program, options.clone());
+        engine.push_lines(lines.iter().map(String::as_str));
+        let egresses: Vec<Egress> = engine
+            .drain_lazy()
+            .into_iter()
+            .filter_map(|p| match p {
+                Produced::Egress(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(egresses.len(), emails.len());
+        for (i, (e, email)) in egresses.iter().zip(emails).enumerate() {
+            assert_eq!(e.edits.len(), 3, "{:?}", e.edits);
+            assert!(!e.edits.spilled());
+            let user = format!("user{i}");
+            let hash = keyed_hash(options.hash_key, &Value::str(&user));
+            let [
+                Edit::ReplaceAttr(_, hashed),
+                Edit::ReplaceAttr(_, masked),
+                Edit::RemoveAttr(_),
+            ] = &e.edits[..]
+            else {
+                panic!("unexpected edits {:?}", e.edits);
+            };
+            assert_eq!(*hashed, hash);
+            assert!(!hashed.is_heap_allocated());
+            assert_eq!(*masked, mask(email));
+            assert_eq!(masked.is_heap_allocated(), masked.len() > 24, "{masked}");
+            let json = e.to_json();
+            assert_eq!(json["user"], Json::String(hash));
+            assert_eq!(json["email"], Json::String(mask(email)));
+            assert!(json.get("ip").is_none(), "{json}");
+        }
+    }
+}
