@@ -322,11 +322,13 @@ pub fn apply_edits(record: &mut LogRecord, edits: &[Edit]) -> bool {
             Edit::RemoveAttr(key) => record.attributes.retain(|kv| kv.key != **key),
             Edit::ReplaceAttr(key, value) => {
                 for kv in record.attributes.iter_mut().filter(|kv| kv.key == **key) {
-                    kv.value = Some(any_value(value));
+                    kv.value = Some(string_value(value));
                 }
             }
             Edit::RemoveTop(field) => resource |= set_field(record, field, None),
-            Edit::InsertTop(field, value) => resource |= set_field(record, field, Some(value)),
+            Edit::InsertTop(field, value) => {
+                resource |= set_field(record, field, Some(value.as_str()))
+            }
         }
     }
     resource
@@ -357,7 +359,7 @@ pub fn edit_record(bytes: &[u8], edits: &[Edit]) -> Result<(Vec<u8>, bool), Stri
                     Edit::ReplaceAttr(k, v)
                         if k.as_bytes() == key && what != wire::AttributeEdit::Remove =>
                     {
-                        what = wire::AttributeEdit::Replace(any_value(v));
+                        what = wire::AttributeEdit::Replace(string_value(v));
                     }
                     _ => {}
                 }
@@ -373,22 +375,17 @@ pub fn edit_record(bytes: &[u8], edits: &[Edit]) -> Result<(Vec<u8>, bool), Stri
     Ok((out, resource))
 }
 
-/// One standard field of `record` set (or removed, `None`); true when the
-/// field is the resource's.
-fn set_field(record: &mut LogRecord, field: &str, value: Option<&Json>) -> bool {
-    let text = value.map(|v| match v {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
-    });
-    // A number field: set from a number, else cleared, with a redacted
-    // text kept in the attribute of the field's name.
-    let number = |attributes: &mut Vec<KeyValue>| match value {
-        Some(Json::Number(n)) => n.as_u64().unwrap_or(0),
-        Some(other) => {
-            set_attribute(attributes, field, other);
-            0
+/// One standard field of `record` set to a redacted text (or removed,
+/// `None`); true when the field is the resource's.
+fn set_field(record: &mut LogRecord, field: &str, value: Option<&str>) -> bool {
+    let text = value.map(str::to_string);
+    // A number field cannot hold the text: cleared, with the text kept in
+    // the attribute of the field's name.
+    let number = |attributes: &mut Vec<KeyValue>| {
+        if let Some(text) = value {
+            set_attribute(attributes, field, text);
         }
-        None => 0,
+        0
     };
     match field {
         "body" => record.body = text.as_deref().map(string_value),
@@ -420,14 +417,14 @@ fn set_field(record: &mut LogRecord, field: &str, value: Option<&Json>) -> bool 
                     .iter_mut()
                     .filter(|kv| kv.key == THREAD_ID_ATTRIBUTE)
                 {
-                    kv.value = Some(any_value(v));
+                    kv.value = Some(string_value(v));
                 }
             }
         },
         "attrs" => {
             record.attributes.clear();
             if let Some(v) = value {
-                record.attributes.push(key_value("attrs", v));
+                record.attributes.push(text_key_value("attrs", v));
             }
         }
         "service" | "resource" => return true,
@@ -440,11 +437,20 @@ fn set_field(record: &mut LogRecord, field: &str, value: Option<&Json>) -> bool 
     false
 }
 
-/// Replaces the attribute `key`, or adds it.
-fn set_attribute(attributes: &mut Vec<KeyValue>, key: &str, value: &Json) {
+/// Replaces the attribute `key` by a text, or adds it.
+fn set_attribute(attributes: &mut Vec<KeyValue>, key: &str, text: &str) {
     match attributes.iter_mut().rev().find(|kv| kv.key == key) {
-        Some(kv) => kv.value = Some(any_value(value)),
-        None => attributes.push(key_value(key, value)),
+        Some(kv) => kv.value = Some(string_value(text)),
+        None => attributes.push(text_key_value(key, text)),
+    }
+}
+
+/// An attribute whose value is a text.
+fn text_key_value(key: &str, text: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_string(),
+        value: Some(string_value(text)),
+        ..KeyValue::default()
     }
 }
 
@@ -455,7 +461,7 @@ pub fn edit_resource(resource: &mut Resource, edits: &[Edit]) {
     for edit in edits {
         let (field, value) = match edit {
             Edit::RemoveTop(f) => (*f, None),
-            Edit::InsertTop(f, v) => (*f, Some(v)),
+            Edit::InsertTop(f, v) => (*f, Some(v.as_str())),
             _ => continue,
         };
         match (field, value) {
@@ -468,7 +474,7 @@ pub fn edit_resource(resource: &mut Resource, edits: &[Edit]) {
             ("resource", v) => {
                 resource.attributes.clear();
                 if let Some(v) = v {
-                    resource.attributes.push(key_value("resource", v));
+                    resource.attributes.push(text_key_value("resource", v));
                 }
             }
             _ => {}
@@ -673,20 +679,20 @@ mod tests {
         let cases: Vec<Vec<Edit>> = vec![
             vec![],
             vec![Edit::RemoveAttr("gone".into())],
-            vec![Edit::ReplaceAttr("secret".into(), json!("h:1234abcd"))],
-            vec![Edit::ReplaceAttr("absent".into(), json!(1))],
+            vec![Edit::ReplaceAttr("secret".into(), "h:1234abcd".into())],
+            vec![Edit::ReplaceAttr("absent".into(), "1".into())],
             vec![
-                Edit::InsertTop("body", json!("*****4111")),
+                Edit::InsertTop("body", "*****4111".into()),
                 Edit::RemoveTop("trace_id"),
             ],
             vec![
-                Edit::InsertTop("severity_text", json!("x")),
-                Edit::InsertTop("span_id", json!("0102030405060708")),
+                Edit::InsertTop("severity_text", "x".into()),
+                Edit::InsertTop("span_id", "0102030405060708".into()),
                 Edit::RemoveTop("body"),
             ],
             vec![
                 Edit::RemoveAttr("keep".into()),
-                Edit::ReplaceAttr("keep".into(), json!(2)),
+                Edit::ReplaceAttr("keep".into(), "2".into()),
             ],
         ];
         for edits in cases {
@@ -694,7 +700,7 @@ mod tests {
             assert!(!apply_edits(&mut out, &edits));
             let egress = Egress {
                 input: Rc::new(original.clone()),
-                edits: edits.clone(),
+                edits: edits.iter().cloned().collect(),
             };
             let expected = from_flat_json(egress.to_json()).unwrap();
             let got = otlp_proto::decode_record(&out, &BTreeMap::new()).unwrap();
@@ -710,22 +716,22 @@ mod tests {
         let bytes = record().encode_to_vec();
         let cases: Vec<Vec<Edit>> = vec![
             vec![Edit::RemoveAttr("secret".into())],
-            vec![Edit::ReplaceAttr("secret".into(), json!("h:1234abcd"))],
+            vec![Edit::ReplaceAttr("secret".into(), "h:1234abcd".into())],
             vec![
                 Edit::RemoveAttr("keep".into()),
-                Edit::ReplaceAttr("keep".into(), json!(2)),
-                Edit::ReplaceAttr("raw".into(), json!([1, "x"])),
+                Edit::ReplaceAttr("keep".into(), "2".into()),
+                Edit::ReplaceAttr("raw".into(), "h:raw".into()),
             ],
             vec![
-                Edit::ReplaceAttr("gone".into(), json!(1)),
-                Edit::ReplaceAttr("gone".into(), json!(2)),
+                Edit::ReplaceAttr("gone".into(), "1".into()),
+                Edit::ReplaceAttr("gone".into(), "2".into()),
             ],
             vec![
                 Edit::RemoveAttr("secret".into()),
-                Edit::InsertTop("body", json!("*****4111")),
-                Edit::InsertTop("trace_id", json!("not-an-id")),
+                Edit::InsertTop("body", "*****4111".into()),
+                Edit::InsertTop("trace_id", "not-an-id".into()),
             ],
-            vec![Edit::InsertTop("service", json!("h:1"))],
+            vec![Edit::InsertTop("service", "h:1".into())],
         ];
         for edits in cases {
             let mut expected = record();
@@ -743,9 +749,9 @@ mod tests {
         let mut out = record();
         let edits = [
             Edit::RemoveAttr("gone".into()),
-            Edit::ReplaceAttr("secret".into(), json!("h:1234abcd")),
-            Edit::InsertTop("trace_id", json!("not-an-id")),
-            Edit::InsertTop("time", json!("h:77")),
+            Edit::ReplaceAttr("secret".into(), "h:1234abcd".into()),
+            Edit::InsertTop("trace_id", "not-an-id".into()),
+            Edit::InsertTop("time", "h:77".into()),
         ];
         assert!(!apply_edits(&mut out, &edits));
         let keys: Vec<&str> = out.attributes.iter().map(|kv| kv.key.as_str()).collect();
@@ -760,13 +766,13 @@ mod tests {
         // The resource is the caller's to copy and edit.
         assert!(apply_edits(
             &mut out,
-            &[Edit::InsertTop("service", json!("h:1"))]
+            &[Edit::InsertTop("service", "h:1".into())]
         ));
         let mut resource = Resource {
             attributes: vec![key_value("service.name", &json!("shop"))],
             ..Resource::default()
         };
-        edit_resource(&mut resource, &[Edit::InsertTop("service", json!("h:1"))]);
+        edit_resource(&mut resource, &[Edit::InsertTop("service", "h:1".into())]);
         assert_eq!(
             resource.attributes,
             [key_value("service.name", &json!("h:1"))]

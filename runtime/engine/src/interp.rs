@@ -18,6 +18,7 @@ use std::rc::Rc;
 use dtc_ir::*;
 use serde_json::Value as Json;
 
+use crate::output::Text;
 use crate::value::{Key, Record, Value, format_duration};
 
 /// Why a handler stopped early.
@@ -138,47 +139,101 @@ pub fn draw(seed: u64, seq: u64, site: u32) -> f64 {
 
 /// The keyed hash of `hash(...)` and `redact ... with hash`: 16 hex digits.
 pub fn keyed_hash(key: (u64, u64), v: &Value) -> String {
+    keyed_hash_text(key, v).into_string()
+}
+
+/// [`keyed_hash`] as a [`Text`], inline: what a redaction's edit holds,
+/// so hashing a field costs an egress no allocation.
+pub fn keyed_hash_text(key: (u64, u64), v: &Value) -> Text {
     let mut h = siphasher::sip::SipHasher13::new_with_keys(key.0, key.1);
     match v {
         Value::Str(s) => h.write(s.as_bytes()),
         Value::Bytes(b) => h.write(b),
         other => h.write(other.to_json().to_string().as_bytes()),
     }
-    // Written digit by digit: `format!` costs more than the hash itself on
-    // the short values redaction sees.
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let x = h.finish();
-    let mut digits = [0u8; 16];
-    for (i, d) in digits.iter_mut().enumerate() {
-        *d = HEX[((x >> (60 - 4 * i)) & 0xf) as usize];
-    }
+    let digits = hex_digits(h.finish());
     // Hex digits are ASCII, so this never falls back to the default.
-    String::from_utf8(digits.to_vec()).unwrap_or_default()
+    Text::from_utf8(digits).unwrap_or_default()
+}
+
+/// The 16 lowercase hex digits of `x`, most significant first, as ASCII:
+/// computed on all digits at once (one nibble a byte of a `u128`, then
+/// `'0'` or `'a' - 10` added to each byte), which costs a fraction of a
+/// digit-by-digit table walk or of `format!`.
+fn hex_digits(x: u64) -> [u8; 16] {
+    const LOW32: u128 = 0x0000_0000_ffff_ffff_0000_0000_ffff_ffff;
+    const LOW16: u128 = 0x0000_ffff_0000_ffff_0000_ffff_0000_ffff;
+    const LOW8: u128 = 0x00ff_00ff_00ff_00ff_00ff_00ff_00ff_00ff;
+    const LOW4: u128 = 0x0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f;
+    const ONES: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
+    // Byte k (from the least significant) ends up holding nibble k of x.
+    let mut v = u128::from(x);
+    v = (v | (v << 32)) & LOW32;
+    v = (v | (v << 16)) & LOW16;
+    v = (v | (v << 8)) & LOW8;
+    v = (v | (v << 4)) & LOW4;
+    // A nibble of 10 or more carries into bit 4 of its byte when 6 is
+    // added: those bytes get `'a' - '0' - 10` (39) more.
+    let letters = ((v + 6 * ONES) >> 4) & ONES;
+    (v + u128::from(b'0') * ONES + letters * 39).to_be_bytes()
 }
 
 /// All but the last four characters as `*`.
 pub fn mask(s: &str) -> String {
-    if s.is_ascii() {
-        // One byte a character: one allocation, the stars copied a run at
-        // a time (pushing them one `char` at a time cost more than the
-        // allocation), then the tail.
-        const STARS: &str = "****************************************************************";
-        let mut stars = s.len().saturating_sub(4);
-        let mut out = String::with_capacity(s.len());
-        while stars > 0 {
-            let run = stars.min(STARS.len());
-            out.push_str(&STARS[..run]);
-            stars -= run;
-        }
-        out.push_str(&s[out.len()..]);
-        return out;
-    }
-    let n = s.chars().count();
-    let mut out = String::with_capacity(s.len());
-    for (i, c) in s.chars().enumerate() {
-        out.push(if i + 4 < n { '*' } else { c });
-    }
+    let (stars, tail) = mask_parts(s);
+    let mut out = String::with_capacity(stars + tail.len());
+    push_mask(&mut out, stars, tail);
     out
+}
+
+/// [`mask`] as a [`Text`]: inline (no allocation) up to 24 bytes, what a
+/// redaction's edit holds.
+pub fn mask_text(s: &str) -> Text {
+    /// The most a `Text` holds inline.
+    const INLINE: usize = 24;
+    let (stars, tail) = mask_parts(s);
+    let len = stars + tail.len();
+    if len <= INLINE {
+        // Written into a buffer and made a text in one step: two
+        // `push_str`s on the text cost twice as much.
+        let mut buf = [b'*'; INLINE];
+        if let Some(end) = buf.get_mut(stars..len) {
+            end.copy_from_slice(tail.as_bytes());
+        }
+        // Stars and a `str`'s tail are UTF-8, so this never falls back.
+        return Text::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default();
+    }
+    let mut out = Text::with_capacity(len);
+    push_mask(&mut out, stars, tail);
+    out
+}
+
+/// What the mask of `s` is made of: how many `*` (one for each character
+/// but the last four), then the last four characters (all of `s` when it
+/// has four or fewer).
+fn mask_parts(s: &str) -> (usize, &str) {
+    let (stars, at) = if s.is_ascii() {
+        // One byte a character.
+        let stars = s.len().saturating_sub(4);
+        (stars, stars)
+    } else {
+        let stars = s.chars().count().saturating_sub(4);
+        let at = s.char_indices().nth(stars).map_or(s.len(), |(i, _)| i);
+        (stars, at)
+    };
+    (stars, s.get(at..).unwrap_or(s))
+}
+
+/// Appends `stars` stars and then `tail`: the stars copied a run at a
+/// time (pushing them one `char` at a time cost more than the allocation).
+fn push_mask<T: for<'x> Extend<&'x str>>(out: &mut T, mut stars: usize, tail: &str) {
+    const STARS: &str = "****************************************************************";
+    while stars > 0 {
+        let run = stars.min(STARS.len());
+        out.extend(STARS.get(..run));
+        stars -= run;
+    }
+    out.extend(Some(tail));
 }
 
 /// The extension of a path, without the dot.
@@ -876,6 +931,110 @@ mod tests {
                 keyed_hash(key, &Value::str(s)),
                 format!("{:016x}", h.finish())
             );
+        }
+    }
+
+    /// `keyed_hash` as it was before [`keyed_hash_text`] (digit by digit,
+    /// into a `String`): the texts must stay the same.
+    fn keyed_hash_before(key: (u64, u64), v: &Value) -> String {
+        let mut h = siphasher::sip::SipHasher13::new_with_keys(key.0, key.1);
+        match v {
+            Value::Str(s) => h.write(s.as_bytes()),
+            Value::Bytes(b) => h.write(b),
+            other => h.write(other.to_json().to_string().as_bytes()),
+        }
+        format!("{:016x}", h.finish())
+    }
+
+    /// `mask` as it was before [`mask_parts`]: a star for every character
+    /// but the last four.
+    fn mask_before(s: &str) -> String {
+        let n = s.chars().count();
+        s.chars()
+            .enumerate()
+            .map(|(i, c)| if i + 4 < n { '*' } else { c })
+            .collect()
+    }
+
+    /// Deterministic strings of 0 to 79 characters, ASCII and not (two-,
+    /// three- and four-byte characters), some all ASCII.
+    fn sample_texts() -> Vec<String> {
+        const CHARS: [char; 12] = [
+            'a', 'Z', '0', '@', '.', ' ', '*', 'é', '✓', '日', '🙂', '\u{7f}',
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        (0..3000)
+            .map(|i| {
+                let len = (next() % 80) as usize;
+                // Every third string ASCII only: the fast path of the mask.
+                let pool = if i % 3 == 0 { 7 } else { CHARS.len() };
+                (0..len)
+                    .map(|_| CHARS[(next() % pool as u64) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hash_texts_are_those_of_before() {
+        let key = (0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
+        let mut values: Vec<Value> = sample_texts().iter().map(|s| Value::str(s)).collect();
+        values.extend([
+            Value::Int(-42),
+            Value::Float(0.5),
+            Value::Bool(true),
+            Value::None,
+            Value::Bytes(Rc::from(&b"\x00\xffraw"[..])),
+        ]);
+        for v in &values {
+            let text = keyed_hash_text(key, v);
+            assert_eq!(text, keyed_hash_before(key, v), "{v:?}");
+            assert_eq!(keyed_hash(key, v), keyed_hash_before(key, v), "{v:?}");
+            // Sixteen digits fit inline: no allocation an edit.
+            assert!(!text.is_heap_allocated());
+        }
+    }
+
+    #[test]
+    fn hex_digits_are_those_of_format() {
+        let mut x = 1u64;
+        let mut cases = vec![
+            0,
+            1,
+            9,
+            10,
+            15,
+            16,
+            u64::MAX,
+            0x0123_4567_89ab_cdef,
+            0xa0a0_9f9f_0a0a_f9f9,
+        ];
+        for _ in 0..10_000 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            cases.push(x);
+        }
+        for x in cases {
+            assert_eq!(hex_digits(x), format!("{x:016x}").as_bytes(), "{x:#x}");
+        }
+    }
+
+    #[test]
+    fn mask_texts_are_those_of_before() {
+        for s in sample_texts() {
+            let want = mask_before(&s);
+            assert_eq!(mask(&s), want, "{s:?}");
+            let text = mask_text(&s);
+            assert_eq!(text, want, "{s:?}");
+            // A short mask is held inline.
+            assert_eq!(text.is_heap_allocated(), want.len() > 24, "{s:?}");
         }
     }
 

@@ -16,5 +16,5 @@ pub mod runtime;
 pub mod slots;
 pub mod value;
 
-pub use output::{Counters, Edit, Egress, MetricValue, Output, Produced, Unchanged};
+pub use output::{Counters, Edit, Edits, Egress, MetricValue, Output, Produced, Text, Unchanged};
 pub use runtime::{Batch, Engine, Options};

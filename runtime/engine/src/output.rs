@@ -232,25 +232,43 @@ impl Output {
     }
 }
 
+/// The text a redaction puts in place of a value (a keyed hash, a mask):
+/// held inline up to 24 bytes, so the 16 hex digits of a hash and the mask
+/// of a short value cost an egress no allocation; a longer mask is on the
+/// heap. Reads as a `str`; `"..".into()` makes one.
+pub type Text = compact_str::CompactString;
+
 /// One change shaping made to an egressing event, in the terms of its
-/// flat JSON form (`event::to_flat_json`); applied in order.
+/// flat JSON form (`event::to_flat_json`); applied in order. A new value
+/// is always text: shaping only redacts (`with hash`, `with mask`); a
+/// dropped field is a removal.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Edit {
     /// A declared field: removed from the top level, or else from the
     /// nested `attributes`.
     RemoveAttr(Rc<str>),
-    /// A declared field: replaced where it is (top level, or else nested
-    /// `attributes`); nothing when it is in neither.
-    ReplaceAttr(Rc<str>, Json),
+    /// A declared field: its value replaced by the text where it is (top
+    /// level, or else nested `attributes`); nothing when it is in neither.
+    ReplaceAttr(Rc<str>, Text),
     /// A standard field: removed where the flat form keeps it (its own
     /// top-level key; `thread.id` for `thread_id`, the resource's
     /// `service.name` for `service`).
     RemoveTop(&'static str),
-    /// A standard field: set where the flat form keeps it (as for
-    /// `RemoveTop`; `thread_id` and `service` are replaced only where
+    /// A standard field: set to the text where the flat form keeps it (as
+    /// for `RemoveTop`; `thread_id` and `service` are replaced only where
     /// present).
-    InsertTop(&'static str, Json),
+    InsertTop(&'static str, Text),
 }
+
+/// How many edits an [`Egress`] holds without an allocation of its own:
+/// the redaction of three fields, the common shape of a `redact` block,
+/// fits; more spill to the heap.
+pub const INLINE_EDITS: usize = 3;
+
+/// The edits of one egressing event, in order: a slice of [`Edit`]s (it
+/// dereferences to `[Edit]`), inline up to [`INLINE_EDITS`].
+/// `Edits::new()`, `Edits::from_vec(..)` or `.collect()` make one.
+pub type Edits = smallvec::SmallVec<[Edit; INLINE_EDITS]>;
 
 /// An event leaving the box, not yet written as JSON: the input event it
 /// came from and what shaping changed. An unchanged event is a
@@ -260,7 +278,7 @@ pub enum Edit {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Egress {
     pub input: Rc<InputEvent>,
-    pub edits: Vec<Edit>,
+    pub edits: Edits,
 }
 
 /// The map of a flat JSON event that holds attribute `key`: the top level,
@@ -329,7 +347,7 @@ impl Egress {
                 }
                 Edit::ReplaceAttr(key, new) => {
                     if let Some(slot) = attr_map(obj, key).and_then(|m| m.get_mut(&**key)) {
-                        *slot = new.clone();
+                        *slot = Json::String(new.to_string());
                     }
                 }
                 Edit::RemoveTop(key) => match std_home(key) {
@@ -347,11 +365,11 @@ impl Egress {
                     // nothing to redact.
                     Some((map, inner)) => {
                         if let Some(slot) = nested_map(obj, map).and_then(|m| m.get_mut(inner)) {
-                            *slot = new.clone();
+                            *slot = Json::String(new.to_string());
                         }
                     }
                     None => {
-                        obj.insert((*key).to_string(), new.clone());
+                        obj.insert((*key).to_string(), Json::String(new.to_string()));
                     }
                 },
             }
@@ -548,7 +566,7 @@ impl Unchanged {
     pub fn egresses(&self) -> impl Iterator<Item = Egress> + '_ {
         self.events().map(|input| Egress {
             input: input.clone(),
-            edits: Vec::new(),
+            edits: Edits::new(),
         })
     }
 }
@@ -666,4 +684,75 @@ pub fn metric_kinds(
         }
     }
     kinds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interp::{keyed_hash, mask};
+    use crate::runtime::{Engine, Options};
+    use crate::value::Value;
+
+    /// Redacting three fields makes an egress whose edits and short texts
+    /// are inline (no allocation an event), whose long mask is on the
+    /// heap, and whose JSON holds the texts of `keyed_hash` and `mask`.
+    #[test]
+    fn redaction_egress_is_inline_and_writes_the_same_texts() {
+        let session = dtc_driver::Session::new(dtc_driver::MemoryFs::new());
+        let checked = session.check_source(
+            "redact.dt",
+            "event Login { user: string @pii, email: string @pii, ip: string @pii }\n\
+             redact Login.user with hash\nredact Login.email with mask\nredact Login.ip with drop",
+        );
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        let program = checked.lower().expect("checks").expect("verifies");
+        let options = Options::default();
+        let emails = [
+            "u1@example.com",
+            "ünïcödé-user@exämple.com",
+            &"x".repeat(40),
+        ];
+        let lines: Vec<String> = emails
+            .iter()
+            .enumerate()
+            .map(|(i, email)| {
+                format!(
+                    r#"{{"event":"Login","time":{i},"user":"user{i}","email":"{email}","ip":"10.0.0.{i}"}}"#
+                )
+            })
+            .collect();
+        let mut engine = Engine::new(program, options.clone());
+        engine.push_lines(lines.iter().map(String::as_str));
+        let egresses: Vec<Egress> = engine
+            .drain_lazy()
+            .into_iter()
+            .filter_map(|p| match p {
+                Produced::Egress(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(egresses.len(), emails.len());
+        for (i, (e, email)) in egresses.iter().zip(emails).enumerate() {
+            assert_eq!(e.edits.len(), 3, "{:?}", e.edits);
+            assert!(!e.edits.spilled());
+            let user = format!("user{i}");
+            let hash = keyed_hash(options.hash_key, &Value::str(&user));
+            let [
+                Edit::ReplaceAttr(_, hashed),
+                Edit::ReplaceAttr(_, masked),
+                Edit::RemoveAttr(_),
+            ] = &e.edits[..]
+            else {
+                panic!("unexpected edits {:?}", e.edits);
+            };
+            assert_eq!(*hashed, hash);
+            assert!(!hashed.is_heap_allocated());
+            assert_eq!(*masked, mask(email));
+            assert_eq!(masked.is_heap_allocated(), masked.len() > 24, "{masked}");
+            let json = e.to_json();
+            assert_eq!(json["user"], Json::String(hash));
+            assert_eq!(json["email"], Json::String(mask(email)));
+            assert!(json.get("ip").is_none(), "{json}");
+        }
+    }
 }

@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use dtc_engine::event::{InputEvent, from_flat_json};
 use dtc_engine::value::decode;
-use dtc_engine::{Edit, Egress, Engine, Options, Output, Produced};
+use dtc_engine::{Edit, Edits, Egress, Engine, Options, Output, Produced};
 use dtc_ir::{AggKind, Program, ShapeRule};
 use serde_json::Value as Json;
 
@@ -215,14 +215,13 @@ fn apply_edits(event: &InputEvent, edits: &[Edit]) -> Option<InputEvent> {
             }
             Edit::ReplaceAttr(key, value) => {
                 if let Some(slot) = out.attributes.get_mut(&**key) {
-                    *slot = value.clone();
+                    *slot = Json::String(value.to_string());
                 }
             }
             Edit::RemoveTop(field) => *text_field(&mut out, field)? = None,
-            Edit::InsertTop(field, Json::String(text)) => {
-                *text_field(&mut out, field)? = Some(text.clone());
+            Edit::InsertTop(field, text) => {
+                *text_field(&mut out, field)? = Some(text.to_string());
             }
-            Edit::InsertTop(..) => return None,
         }
     }
     Some(out)
@@ -243,7 +242,7 @@ fn text_field<'e>(event: &'e mut InputEvent, name: &str) -> Option<&'e mut Optio
 /// engine's own definition of the edits).
 fn read_back(
     before: &InputEvent,
-    edits: Vec<Edit>,
+    edits: Edits,
     program: &Loaded,
     counters: &Counters,
 ) -> InputEvent {
@@ -363,20 +362,20 @@ mod tests {
             event.attributes.insert(k.into(), v);
         }
         let edits = vec![
-            Edit::ReplaceAttr("email".into(), json!("e0403f0f760abdd2")),
+            Edit::ReplaceAttr("email".into(), "e0403f0f760abdd2".into()),
             Edit::RemoveAttr("client".into()),
-            Edit::ReplaceAttr("absent".into(), json!(1)),
-            Edit::InsertTop("body", json!("*****4111")),
+            Edit::ReplaceAttr("absent".into(), "1".into()),
+            Edit::InsertTop("body", "*****4111".into()),
             Edit::RemoveTop("trace_id"),
         ];
         let direct = apply_edits(&event, &edits).expect("all direct");
         let egress = Egress {
             input: Rc::new(event.clone()),
-            edits,
+            edits: Edits::from_vec(edits),
         };
         assert_eq!(Some(direct), from_flat_json(egress.to_json()).ok());
         assert_eq!(
-            apply_edits(&event, &[Edit::InsertTop("severity", json!(9))]),
+            apply_edits(&event, &[Edit::InsertTop("severity", "h:9".into())]),
             None
         );
     }
