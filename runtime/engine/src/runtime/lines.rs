@@ -3,9 +3,10 @@
 //! Decoding a line into an [`InputEvent`] (a map of its attributes, a
 //! string per key and text value) and then into a record costs far more
 //! than running a simple program over it. Most events a program sees need
-//! neither: one no layout matches only passes through, and one that a
+//! neither: one no layout matches only passes through; one that a
 //! stretch of tally increments settles (`fast::bulk_layouts`) needs its
-//! time, its layout and the prefilter's verdict, which reads its slot row.
+//! time, its layout and the prefilter's verdict, which reads its slot row;
+//! one of a grouped count by one field needs its group key besides.
 //! So this lane reads such a line in place ([`scan_flat`]): its standard
 //! fields and the attributes its layout declares, borrowed from the
 //! batch's text, straight into the batch's slot rows; the rest of the line
