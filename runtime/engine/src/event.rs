@@ -1010,8 +1010,9 @@ pub fn scan_flat<'a>(
 /// The event of a line that [`scan_flat`] read, decoded as
 /// [`decode_line`] decodes it, for whoever asks for the whole event later.
 /// Such a line is one flat event by construction (a test holds scanning and
-/// decoding to agree on every line either reads); were it not, the event
-/// would be empty rather than a panic.
+/// decoding to agree on every line either reads); were it not, a release
+/// build would give an empty event rather than panic (a debug build
+/// asserts it, so the tests would say).
 pub(crate) fn decode_in_place_line(line: &str) -> InputEvent {
     let mut event = None;
     decode_line_each(line, |input| {
