@@ -221,11 +221,13 @@ impl<'e> Arenas<'e> {
 }
 
 /// The records among a batch's decoded events, with their positions.
-fn records_of(decoded: &[Decoded]) -> impl Iterator<Item = (usize, &Record)> {
-    decoded.iter().enumerate().filter_map(|(k, d)| match d {
-        Decoded::Record(r) => Some((k, r)),
-        _ => None,
-    })
+fn records_of<D: std::borrow::Borrow<Decoded>>(
+    decoded: &[D],
+) -> impl Iterator<Item = (usize, &Record)> {
+    decoded
+        .iter()
+        .enumerate()
+        .filter_map(|(k, d)| d.borrow().record().map(|r| (k, r)))
 }
 
 /// Builds the compact rows of a batch's records end to end in one
@@ -302,6 +304,14 @@ impl Decoded {
         match self {
             Decoded::Unhandled(i) | Decoded::Mismatch(i, ..) => i,
             Decoded::Record(r) => &r.input,
+        }
+    }
+
+    /// Its record, if it is one.
+    fn record(&self) -> Option<&Record> {
+        match self {
+            Decoded::Record(r) => Some(r),
+            _ => None,
         }
     }
 }
@@ -1072,16 +1082,7 @@ impl Engine {
         } else {
             Vec::new()
         };
-        self.prefilter(
-            decoded.len(),
-            || {
-                decoded.iter().enumerate().filter_map(|(k, d)| match d {
-                    Decoded::Record(r) => Some((k, r)),
-                    _ => None,
-                })
-            },
-            &arenas,
-        );
+        self.prefilter(decoded.len(), || records_of(&decoded), &arenas);
         drop(arenas);
         self.batch_inputs = Some(Rc::new(Inputs::of_events(
             decoded.iter().map(|d| d.input().clone()),

@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use std::hash::BuildHasher;
 
 use super::fast::{FastQuery, Read, Route};
-use super::{Agg, Batch, Decoded, Engine, FAILS, NOT_ASKED, QueryState, UNHANDLED};
+use super::{Agg, Batch, Engine, FAILS, NOT_ASKED, QueryState, UNHANDLED};
 use crate::value::{Key, Record, Typed, Value};
 
 /// The groups of one query's latest window that are checked out.
@@ -461,14 +461,14 @@ impl Engine {
             Some(&[Read::Field(s)]) => self.group_stretch(
                 (layouts, times, items),
                 from,
-                |d| record(d).map_or(0, |rec| warm(rec, s)),
-                |g, d| record(d).is_some_and(|rec| g.bump_field(s, rec).is_ok()),
+                |d| d.record().map_or(0, |rec| warm(rec, s)),
+                |g, d| d.record().is_some_and(|rec| g.bump_field(s, rec).is_ok()),
             ),
             _ => self.group_stretch(
                 (layouts, times, items),
                 from,
                 |_| 0,
-                |g, d| record(d).is_some_and(|rec| g.bump(rec).is_ok()),
+                |g, d| d.record().is_some_and(|rec| g.bump(rec).is_ok()),
             ),
         }
     }
@@ -523,14 +523,6 @@ impl Engine {
         );
         self.ran_quietly(from..k, unhandled, watermark);
         k
-    }
-}
-
-/// The record of a decoded event, if it is one.
-fn record(d: &Decoded) -> Option<&Record> {
-    match d {
-        Decoded::Record(r) => Some(r),
-        _ => None,
     }
 }
 

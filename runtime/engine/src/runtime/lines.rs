@@ -246,7 +246,7 @@ impl Engine {
             for (k, a) in at.iter().enumerate() {
                 match a {
                     At::Decoded(d) => {
-                        if let Decoded::Record(r) = &**d {
+                        if let Some(r) = d.record() {
                             arenas.add_record(k, r, false, &mut scratch);
                         }
                     }
@@ -338,10 +338,7 @@ impl Engine {
 /// The decoded record at a batch position, if it is one.
 fn at_record<'r>(a: &'r At<'_>) -> Option<&'r crate::value::Record> {
     match a {
-        At::Decoded(d) => match &**d {
-            Decoded::Record(r) => Some(r),
-            _ => None,
-        },
+        At::Decoded(d) => d.record(),
         At::InPlace { .. } => None,
     }
 }
