@@ -426,9 +426,10 @@ enum InputsOf {
     Lines { text: Rc<str>, items: Vec<InputAt> },
 }
 
-enum InputAt {
+/// One event of a batch of lines.
+pub(crate) enum InputAt {
     Event(Rc<InputEvent>),
-    /// `text[start..end]`, and its event once decoded.
+    /// Read in place: `text[start..end]`, and its event once decoded.
     Line {
         start: usize,
         end: usize,
@@ -437,36 +438,15 @@ enum InputAt {
 }
 
 impl Inputs {
-    /// The inputs of a batch of lines, end to end in `text`.
-    pub(crate) fn lines(text: Rc<str>) -> Inputs {
-        Inputs(InputsOf::Lines {
-            text,
-            items: Vec::new(),
-        })
+    /// The inputs of a batch of lines, end to end in `text`: each event
+    /// decoded, or read in place from its line there.
+    pub(crate) fn lines(text: Rc<str>, items: Vec<InputAt>) -> Inputs {
+        Inputs(InputsOf::Lines { text, items })
     }
 
     /// The inputs of a batch of events.
     pub(crate) fn of_events(events: impl IntoIterator<Item = Rc<InputEvent>>) -> Inputs {
         Inputs(InputsOf::Events(events.into_iter().collect()))
-    }
-
-    pub(crate) fn push_event(&mut self, event: Rc<InputEvent>) {
-        match &mut self.0 {
-            InputsOf::Events(events) => events.push(event),
-            InputsOf::Lines { items, .. } => items.push(InputAt::Event(event)),
-        }
-    }
-
-    /// An event read in place: the line at `text[start..end]` (of a batch
-    /// of lines; nothing for a batch of events, which has no text).
-    pub(crate) fn push_line(&mut self, start: usize, end: usize) {
-        if let InputsOf::Lines { items, .. } = &mut self.0 {
-            items.push(InputAt::Line {
-                start,
-                end,
-                event: OnceCell::new(),
-            });
-        }
     }
 
     pub fn len(&self) -> usize {

@@ -19,6 +19,7 @@
 //! line means; the differential tests run every sample, run case and
 //! generated stream through `push_lines` against the general path.
 
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 use dtc_ir::{Program, Type};
@@ -26,7 +27,7 @@ use dtc_ir::{Program, Type};
 use super::grouped::KeyView;
 use super::{Decoded, Engine, UNHANDLED};
 use crate::event::{Input, Scalar, Standard, decode_line_each, scan_flat};
-use crate::output::{Inputs, Output};
+use crate::output::{InputAt, Inputs, Output};
 use crate::slots::{Slot, push_standard};
 use crate::value::typed;
 
@@ -169,7 +170,7 @@ impl Engine {
             spans.push((start, text.len()));
         }
         let text: Rc<str> = Rc::from(text);
-        let mut inputs = Inputs::lines(text.clone());
+        let mut inputs: Vec<InputAt> = Vec::with_capacity(spans.len());
         let mut at: Vec<At> = Vec::with_capacity(spans.len());
         let mut times = Vec::with_capacity(spans.len());
         let mut layouts = Vec::with_capacity(spans.len());
@@ -212,7 +213,11 @@ impl Engine {
                         row,
                         key: key.unwrap_or(KeyView::Unit),
                     });
-                    inputs.push_line(start, end);
+                    inputs.push(InputAt::Line {
+                        start,
+                        end,
+                        event: OnceCell::new(),
+                    });
                     times.push(std.time);
                     layouts.push(layout.unwrap_or(UNHANDLED));
                     continue;
@@ -227,7 +232,7 @@ impl Engine {
                     let d = self.decode_event(e.clone());
                     times.push(e.time);
                     layouts.push(d.layout());
-                    inputs.push_event(e);
+                    inputs.push(InputAt::Event(e));
                     at.push(At::Decoded(Box::new(d)));
                 }
             });
@@ -237,7 +242,7 @@ impl Engine {
         }
         self.lines = Some(plan);
         let n = at.len();
-        let inputs = Rc::new(inputs);
+        let inputs = Rc::new(Inputs::lines(text.clone(), inputs));
         // The prefilter reads each filtered layout's rows: those read in
         // place, and those of the decoded records among them.
         let mut arenas = super::Arenas::new(self.shared.executor.as_ref(), n);
