@@ -958,18 +958,20 @@ pub struct Standard<'a> {
 /// not one this reads: not a flat object, a key or wanted string with
 /// escapes, a wanted attribute that is an array or an object, a `resource`
 /// or `attributes` object, a standard field that is not of the plain form
-/// (a severity given as text, a body that is not a string), an event name
-/// `takes` refuses (checked as soon as it is read, so a line of another
-/// layout costs little here), or anything [`decode_line`] would call
-/// malformed. Such a line is decoded the usual way, which reports what is
-/// wrong with it; a line this reads gives the same event there (a test
-/// holds the two to it).
-pub fn scan_flat<'a>(
+/// (a severity that is neither a number from 0 to 24 nor a level's name, a
+/// body that is not a string), an event name `takes` refuses (`None`;
+/// asked as soon as the name is read, so a line of another layout costs
+/// little here), or anything [`decode_line`] would call malformed. Such a
+/// line is decoded the usual way, which reports what is wrong with it; a
+/// line this reads gives the same event there (a test holds the two to
+/// it). With the fields, what `takes` said of the event's name (`None`:
+/// it has none), so the caller need not look the name up again.
+pub fn scan_flat<'a, T>(
     line: &'a str,
     wanted: &[&str],
     values: &mut Vec<Option<Scalar<'a>>>,
-    takes: &dyn Fn(&str) -> bool,
-) -> Option<Standard<'a>> {
+    takes: &dyn Fn(&str) -> Option<T>,
+) -> Option<(Standard<'a>, Option<T>)> {
     values.clear();
     values.resize(wanted.len(), None);
     let mut de = serde_json::Deserializer::from_str(line);
@@ -977,6 +979,7 @@ pub fn scan_flat<'a>(
         wanted,
         values,
         takes,
+        taken: None,
         out: Standard::default(),
         time: None,
         observed: None,
@@ -987,6 +990,7 @@ pub fn scan_flat<'a>(
     de.end().ok()?;
     let Scan {
         mut out,
+        mut taken,
         time,
         observed,
         event_name,
@@ -998,13 +1002,13 @@ pub fn scan_flat<'a>(
     }
     if out.name.is_none() {
         out.name = event_name.filter(|n| !n.is_empty());
-        if out.name.is_some_and(|n| !takes(n)) {
-            return None;
+        if let Some(name) = out.name {
+            taken = Some(takes(name)?);
         }
     }
     out.observed_time = observed.unwrap_or(0);
     out.time = time.filter(|&t| t != 0).unwrap_or(out.observed_time);
-    Some(out)
+    Some((out, taken))
 }
 
 /// The event of a line that [`scan_flat`] read, decoded as
@@ -1024,10 +1028,12 @@ pub(crate) fn decode_in_place_line(line: &str) -> InputEvent {
     event.unwrap_or_default()
 }
 
-struct Scan<'s, 'a> {
+struct Scan<'s, 'a, T> {
     wanted: &'s [&'s str],
     values: &'s mut Vec<Option<Scalar<'a>>>,
-    takes: &'s dyn Fn(&str) -> bool,
+    takes: &'s dyn Fn(&str) -> Option<T>,
+    /// What `takes` said of the latest `event` name.
+    taken: Option<T>,
     out: Standard<'a>,
     time: Option<i64>,
     observed: Option<i64>,
@@ -1089,7 +1095,7 @@ impl<'de> Visitor<'de> for ServiceName {
 /// is wrong, if anything is).
 const NOT_IN_PLACE: &str = "not read in place";
 
-impl<'de> Visitor<'de> for &mut Scan<'_, 'de> {
+impl<'de, T> Visitor<'de> for &mut Scan<'_, 'de, T> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -1112,12 +1118,13 @@ impl<'de> Visitor<'de> for &mut Scan<'_, 'de> {
         while let Some(key) = map.next_key::<&'de str>()? {
             match key {
                 "event" => {
-                    let name = text(map.next_value()?)?;
-                    if name.is_some_and(|n| !n.is_empty() && !(self.takes)(n)) {
-                        return Err(no());
-                    }
                     // An empty name is no name (the attribute may give one).
-                    self.out.name = name.filter(|n| !n.is_empty());
+                    let name = text(map.next_value()?)?.filter(|n| !n.is_empty());
+                    self.taken = match name {
+                        Some(n) => Some((self.takes)(n).ok_or_else(no)?),
+                        None => None,
+                    };
+                    self.out.name = name;
                 }
                 "time" => self.time = time(map.next_value()?)?,
                 "observed_time" => self.observed = time(map.next_value()?)?,
@@ -2581,7 +2588,7 @@ mod tests {
     #[test]
     fn reading_in_place_agrees_with_decoding() {
         let wanted = ["a", "status", "path", "thread.id", "é x", ""];
-        let takes = |name: &str| name != "B";
+        let takes = |name: &str| (name != "B").then_some(name.len());
         let mut rng = Rng(11);
         let (mut read, mut declined) = (0, 0);
         // Lines read in place with a service, and with a level's name.
@@ -2600,7 +2607,7 @@ mod tests {
                 line = chars.into_iter().collect();
             }
             let mut values = Vec::new();
-            let Some(std) = scan_flat(&line, &wanted, &mut values, &takes) else {
+            let Some((std, taken)) = scan_flat(&line, &wanted, &mut values, &takes) else {
                 declined += 1;
                 continue;
             };
@@ -2612,7 +2619,8 @@ mod tests {
             assert_eq!(std, e.standard(), "{line}");
             services += usize::from(std.service.is_some());
             levels += usize::from(std.severity > 0 && std.severity_text.is_some());
-            assert!(std.name.is_none_or(takes), "{line}");
+            assert!(std.name.is_none_or(|n| n != "B"), "{line}");
+            assert_eq!(taken, std.name.map(str::len), "{line}");
             for (w, v) in wanted.iter().zip(&values) {
                 let attribute = e.attributes.get(*w).and_then(Scalar::of);
                 assert_eq!(*v, attribute, "{w} of {line}");

@@ -184,10 +184,11 @@ impl Engine {
         let wanted: Vec<&str> = plan.wanted.iter().map(String::as_str).collect();
         let mut values = Vec::new();
         let by_wire = &self.by_wire;
-        let takes = |name: &str| {
-            by_wire
-                .get(name)
-                .is_none_or(|&l| plan.fields.get(l as usize).is_some_and(Option::is_some))
+        // A name's layout (`Some(None)`: none matches), if the lane reads
+        // its events.
+        let takes = |name: &str| match by_wire.get(name) {
+            None => Some(None),
+            Some(&l) => plan.fields.get(l as usize)?.as_ref().map(|_| Some(l)),
         };
         for (start, end) in spans {
             let line = &text[start..end];
@@ -195,8 +196,8 @@ impl Engine {
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            if let Some(std) = scan_flat(line, &wanted, &mut values, &takes) {
-                let layout = std.name.and_then(|n| by_wire.get(n)).copied();
+            if let Some((std, taken)) = scan_flat(line, &wanted, &mut values, &takes) {
+                let layout = taken.flatten();
                 let row_at = rows.len();
                 let row = match layout {
                     None => Some(None),
