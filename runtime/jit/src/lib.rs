@@ -313,6 +313,18 @@ mod tests {
         out.lower().expect("checks").expect("verifies")
     }
 
+    /// [`program`] whose every query the JIT compiles a batch filter for.
+    fn program_with_batch_filters(file: &str, src: &str) -> Program {
+        let program = program(file, src);
+        let executor = exec::JitExecutor {
+            compiled: jit::compile(&program).expect("compiles"),
+        };
+        let queries = program.queries.len() as u32;
+        assert!(queries > 0);
+        assert!((0..queries).all(|q| dtc_engine::exec::Executor::has_prefilter(&executor, q)));
+        program
+    }
+
     /// A machine's compiled selector and bodies over strings and numbers
     /// in its state: plain assignments (the helper's direct store) of
     /// state slots and variables, a string read back and assigned to
@@ -389,11 +401,7 @@ mod tests {
                    query a = R | where status >= 500 | summarize n = count() every 10s | emit metric \"a\"\n\
                    query b = S | where ms > 100 | summarize n = count(), m = max(ms) every 10s | emit metric \"b\"\n\
                    query c = R | where status == 200 || path == \"/p1\" | where time > observed_time - 1s | summarize n = count() by path every 10s | emit metric \"c\"";
-        let program = program("mixed.dt", src);
-        let executor = exec::JitExecutor {
-            compiled: jit::compile(&program).expect("compiles"),
-        };
-        assert!((0..3).all(|q| dtc_engine::exec::Executor::has_prefilter(&executor, q)));
+        let program = program_with_batch_filters("mixed.dt", src);
         let mut input = String::new();
         for k in 0..300i64 {
             let t = 1_795_341_600_000_000_000 + k * 170_000_000;
@@ -423,11 +431,7 @@ mod tests {
         let src = "event R { v: int, w: int? }\n\
                    query a = R | where 1000 / v > 150 | summarize n = count() every 10s | emit metric \"a\"\n\
                    query b = R | where (w ?? 0) > 3 | where v != 2 | summarize n = count() every 10s | emit metric \"b\"";
-        let program = program("unrolled.dt", src);
-        let executor = exec::JitExecutor {
-            compiled: jit::compile(&program).expect("compiles"),
-        };
-        assert!((0..2).all(|q| dtc_engine::exec::Executor::has_prefilter(&executor, q)));
+        let program = program_with_batch_filters("unrolled.dt", src);
         let mut input = String::new();
         for k in 0..500i64 {
             let t = 1_795_341_600_000_000_000 + k * 70_000_000;
