@@ -606,7 +606,6 @@ pub fn metric(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::rc::Rc;
 
     use dtc_engine::Egress;
     use dtc_engine::event::{Input, decode_line, from_flat_json};
@@ -699,7 +698,7 @@ mod tests {
             let mut out = r.clone();
             assert!(!apply_edits(&mut out, &edits));
             let egress = Egress {
-                input: Rc::new(original.clone()),
+                input: original.clone().into(),
                 edits: edits.iter().cloned().collect(),
             };
             let expected = from_flat_json(egress.to_json()).unwrap();

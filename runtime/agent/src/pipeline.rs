@@ -586,8 +586,10 @@ impl Pipeline {
                     match egress {
                         Some(Egress { input, edits }) if edits.is_empty() => {
                             if later {
-                                *slot =
-                                    Some(Rc::try_unwrap(input).unwrap_or_else(|e| (*e).clone()));
+                                *slot = Some(
+                                    Rc::try_unwrap(input.into_event())
+                                        .unwrap_or_else(|e| (*e).clone()),
+                                );
                             }
                         }
                         Some(Egress { edits, .. }) => {

@@ -882,7 +882,23 @@ pub fn binary(op: BinOp, x: Value, y: Value) -> R<Value> {
 
 /// A standard field of a record.
 pub fn std_field(r: &Record, s: StdField) -> Value {
-    let e = &r.input;
+    // The integers of a record with its row built (one read in place from
+    // its line, whose event is decoded only when asked for) come from
+    // the row: the same values, without decoding the event.
+    if let (Some(Some(row)), Some(i)) = (r.row.get(), crate::slots::std_slot(s))
+        && let Some(slot) = row.get(i as usize)
+    {
+        let present = slot.tag == crate::slots::TAG_PRESENT;
+        match s {
+            StdField::Time => return Value::Timestamp(slot.bits as i64),
+            StdField::ObservedTime => return Value::Timestamp(slot.bits as i64),
+            StdField::Severity => return Value::Int(slot.bits as i64),
+            StdField::ThreadId if present => return Value::Int(slot.bits as i64),
+            StdField::ThreadId => return Value::None,
+            _ => {}
+        }
+    }
+    let e = r.input.event();
     let opt = |o: &Option<String>| o.as_deref().map_or(Value::None, Value::str);
     match s {
         StdField::Time => Value::Timestamp(e.time),

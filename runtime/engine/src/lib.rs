@@ -16,5 +16,7 @@ pub mod runtime;
 pub mod slots;
 pub mod value;
 
-pub use output::{Counters, Edit, Edits, Egress, MetricValue, Output, Produced, Text, Unchanged};
+pub use output::{
+    Counters, Edit, Edits, Egress, InputRef, MetricValue, Output, Produced, Text, Unchanged,
+};
 pub use runtime::{Batch, Engine, Options};

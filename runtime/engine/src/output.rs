@@ -277,8 +277,98 @@ pub type Edits = smallvec::SmallVec<[Edit; INLINE_EDITS]>;
 /// prints or exports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Egress {
-    pub input: Rc<InputEvent>,
+    pub input: InputRef,
     pub edits: Edits,
+}
+
+/// An input event: decoded, or the event at a position among a batch's
+/// [`Inputs`], decoded from its line only when someone reads it (a line the
+/// line lane read in place). It reads as the [`InputEvent`] it stands for.
+#[derive(Clone)]
+pub struct InputRef(RefOf);
+
+#[derive(Clone)]
+enum RefOf {
+    Event(Rc<InputEvent>),
+    /// Position `k` of the inputs, which `InputRef::at` checked is there.
+    At(Rc<Inputs>, usize),
+}
+
+impl InputRef {
+    /// The event at position `k` of a batch's inputs; `None` past their end.
+    pub(crate) fn at(inputs: &Rc<Inputs>, k: usize) -> Option<InputRef> {
+        (k < inputs.len()).then(|| InputRef(RefOf::At(inputs.clone(), k)))
+    }
+
+    /// The event, decoded from its line the first time it is asked for.
+    pub fn event(&self) -> &Rc<InputEvent> {
+        match &self.0 {
+            RefOf::Event(e) => e,
+            // `at` checked the position, and inputs never shrink.
+            RefOf::At(inputs, k) => inputs.get(*k).expect("a position checked on creation"),
+        }
+    }
+
+    /// The event, as [`InputRef::event`], owned.
+    pub fn into_event(self) -> Rc<InputEvent> {
+        match self.0 {
+            RefOf::Event(e) => e,
+            at => InputRef(at).event().clone(),
+        }
+    }
+
+    /// Whether this is the event at position `k` of `inputs`, without
+    /// decoding it.
+    #[inline]
+    pub(crate) fn is_at(&self, inputs: &Rc<Inputs>, k: usize) -> bool {
+        match &self.0 {
+            RefOf::Event(e) => inputs.peek(k).is_some_and(|i| Rc::ptr_eq(i, e)),
+            RefOf::At(mine, j) => *j == k && Rc::ptr_eq(mine, inputs),
+        }
+    }
+
+    /// Whether the event has been decoded (never decodes).
+    #[cfg(test)]
+    pub(crate) fn is_decoded(&self) -> bool {
+        match &self.0 {
+            RefOf::Event(_) => true,
+            RefOf::At(inputs, k) => inputs.peek(*k).is_some(),
+        }
+    }
+}
+
+impl From<Rc<InputEvent>> for InputRef {
+    fn from(e: Rc<InputEvent>) -> InputRef {
+        InputRef(RefOf::Event(e))
+    }
+}
+
+impl From<InputEvent> for InputRef {
+    fn from(e: InputEvent) -> InputRef {
+        InputRef(RefOf::Event(Rc::new(e)))
+    }
+}
+
+impl std::ops::Deref for InputRef {
+    type Target = InputEvent;
+
+    fn deref(&self) -> &InputEvent {
+        self.event()
+    }
+}
+
+/// Equal when the events are (a decoded event and a position compare by
+/// the event they stand for).
+impl PartialEq for InputRef {
+    fn eq(&self, other: &InputRef) -> bool {
+        self.event() == other.event()
+    }
+}
+
+impl std::fmt::Debug for InputRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.event().fmt(f)
+    }
 }
 
 /// The map of a flat JSON event that holds attribute `key`: the top level,
@@ -544,9 +634,11 @@ impl Unchanged {
 
     /// Each event of the run as the [`Egress`] (without edits) it stands for.
     pub fn egresses(&self) -> impl Iterator<Item = Egress> + '_ {
-        self.events().map(|input| Egress {
-            input: input.clone(),
-            edits: Edits::new(),
+        (self.start..self.end).filter_map(|k| {
+            Some(Egress {
+                input: InputRef::at(&self.inputs, k)?,
+                edits: Edits::new(),
+            })
         })
     }
 }

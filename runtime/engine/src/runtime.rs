@@ -17,7 +17,7 @@ use crate::event::{Input, InputEvent, decode_line_each};
 use crate::exec::{Executor, Interpreted, Site};
 use crate::interp::{Effect, Frame, Interp, World, draw, keyed_hash_text, mask_text};
 use crate::output::{
-    Counters, Edit, Edits, Egress, Inputs, MetricValue, Output, Produced, Text, Unchanged,
+    Counters, Edit, Edits, Egress, InputRef, Inputs, MetricValue, Output, Produced, Text, Unchanged,
 };
 use crate::value::{Key, Record, Row, Value, decode};
 
@@ -280,8 +280,8 @@ impl Batch {
 
 /// An input event after layout matching and decoding.
 enum Decoded {
-    Unhandled(Rc<InputEvent>),
-    Mismatch(Rc<InputEvent>, u32, String),
+    Unhandled(InputRef),
+    Mismatch(InputRef, u32, String),
     Record(Record),
 }
 
@@ -300,7 +300,7 @@ impl Decoded {
         }
     }
 
-    fn input(&self) -> &Rc<InputEvent> {
+    fn input(&self) -> &InputRef {
         match self {
             Decoded::Unhandled(i) | Decoded::Mismatch(i, ..) => i,
             Decoded::Record(r) => &r.input,
@@ -981,7 +981,9 @@ impl Engine {
         if rows {
             batch_rows(&decoded);
         }
-        let inputs = Rc::new(Inputs::of_events(decoded.iter().map(|d| d.input().clone())));
+        let inputs = Rc::new(Inputs::of_events(
+            decoded.iter().map(|d| d.input().event().clone()),
+        ));
         let times = decoded.iter().map(|d| d.input().time).collect();
         let layouts = decoded.iter().map(Decoded::layout).collect();
         let arenas = if rows {
@@ -1085,7 +1087,7 @@ impl Engine {
         self.prefilter(decoded.len(), || records_of(&decoded), &arenas);
         drop(arenas);
         self.batch_inputs = Some(Rc::new(Inputs::of_events(
-            decoded.iter().map(|d| d.input().clone()),
+            decoded.iter().map(|d| d.input().event().clone()),
         )));
         drop(decoded);
         self.out.0.reserve(batch.len());
@@ -1117,9 +1119,9 @@ impl Engine {
             .and_then(|n| self.by_wire.get(n))
             .copied();
         match layout {
-            None => Decoded::Unhandled(input),
+            None => Decoded::Unhandled(input.into()),
             Some(li) => match decode(li, &self.shared.program.events[li as usize], input.clone()) {
-                Err(m) => Decoded::Mismatch(input, li, m.0),
+                Err(m) => Decoded::Mismatch(input.into(), li, m.0),
                 Ok(rec) => Decoded::Record(rec),
             },
         }
@@ -1211,7 +1213,7 @@ impl Engine {
         match d {
             Decoded::Unhandled(_) => {
                 self.counters.unhandled += 1;
-                self.egress(input, None);
+                self.egress(input, None, now);
             }
             Decoded::Mismatch(_, li, reason) => {
                 self.counters.schema_mismatches += 1;
@@ -1219,12 +1221,12 @@ impl Engine {
                     event: self.shared.program.events[*li as usize].name.clone(),
                     reason: reason.clone(),
                 });
-                self.egress(input, None);
+                self.egress(input, None, now);
             }
             Decoded::Record(rec) => {
                 let derived = self.dispatch(rec, now, at);
                 self.dispatch_derived(derived);
-                self.egress(input, Some(rec));
+                self.egress(input, Some(rec), now);
             }
         }
         if now > self.watermark {
@@ -1245,7 +1247,8 @@ impl Engine {
 
     // -------------------------------------------------------------- shaping
 
-    fn egress(&mut self, input: &Rc<InputEvent>, rec: Option<&Record>) {
+    /// `now`: the event's time.
+    fn egress(&mut self, input: &InputRef, rec: Option<&Record>, now: i64) {
         let mut edits = Edits::new();
         if let Some(rec) = rec {
             let room = self
@@ -1306,7 +1309,7 @@ impl Engine {
                         count,
                         per_ns,
                     } if *event == rec.layout
-                        && !allow(&mut self.budgets, site, *count, *per_ns, input.time) =>
+                        && !allow(&mut self.budgets, site, *count, *per_ns, now) =>
                     {
                         self.counters.rate_limited += 1;
                         return;
@@ -1366,8 +1369,7 @@ impl Engine {
             && self
                 .batch_inputs
                 .as_ref()
-                .and_then(|inputs| inputs.peek(self.batch_at))
-                .is_some_and(|i| Rc::ptr_eq(i, input))
+                .is_some_and(|inputs| input.is_at(inputs, self.batch_at))
         {
             self.pass_unchanged(self.batch_at, self.batch_at + 1);
             // Empty and inline, it owns nothing: forgetting it skips

@@ -198,7 +198,6 @@ mod tests {
     use super::*;
     use crate::event::InputEvent;
     use serde_json::Value as Json;
-    use std::rc::Rc;
 
     #[test]
     fn rows_put_standard_fields_first_and_borrow_strings() {
@@ -212,7 +211,7 @@ mod tests {
         let rec = Record {
             layout: 0,
             slots: vec![Value::Int(-3), Value::str("abc"), Value::None],
-            input: Rc::new(input),
+            input: input.into(),
             row: Default::default(),
         };
         let row = event_row(&rec).expect("small values fit");

@@ -13,6 +13,7 @@ use dtc_ir::{EventLayout, Type};
 use serde_json::Value as Json;
 
 use crate::event::{InputEvent, Scalar};
+use crate::output::InputRef;
 use crate::slots::Slot;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -139,7 +140,10 @@ pub fn format_duration(ns: i64) -> String {
 pub struct Record {
     pub layout: u32,
     pub slots: Vec<Value>,
-    pub input: Rc<InputEvent>,
+    /// The event it was decoded from (standard fields, the attribute and
+    /// resource maps): decoded, or read in place from its line and decoded
+    /// only if someone reads it.
+    pub input: InputRef,
     /// The compact slot row ([`crate::slots`]), built the first time an
     /// engine asks for it; the interpreter never does.
     pub row: OnceCell<Option<Row>>,
@@ -177,11 +181,11 @@ impl std::ops::Deref for Row {
 }
 
 impl Record {
-    pub fn new(layout: u32, slots: Vec<Value>, input: Rc<InputEvent>) -> Record {
+    pub fn new(layout: u32, slots: Vec<Value>, input: impl Into<InputRef>) -> Record {
         Record {
             layout,
             slots,
-            input,
+            input: input.into(),
             row: OnceCell::new(),
         }
     }

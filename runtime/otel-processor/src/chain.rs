@@ -182,7 +182,7 @@ pub(crate) fn shape(
         let Some(Egress { input, edits }) = egress else {
             return Verdict::Suppress;
         };
-        let before = Rc::try_unwrap(input).unwrap_or_else(|shared| (*shared).clone());
+        let before = Rc::try_unwrap(input.into_event()).unwrap_or_else(|shared| (*shared).clone());
         if edits.is_empty() {
             event = before;
             continue;
@@ -247,7 +247,7 @@ fn read_back(
     counters: &Counters,
 ) -> InputEvent {
     let egress = Egress {
-        input: Rc::new(before.clone()),
+        input: Rc::new(before.clone()).into(),
         edits,
     };
     match from_flat_json(egress.to_json()) {
@@ -370,7 +370,7 @@ mod tests {
         ];
         let direct = apply_edits(&event, &edits).expect("all direct");
         let egress = Egress {
-            input: Rc::new(event.clone()),
+            input: event.clone().into(),
             edits: Edits::from_vec(edits),
         };
         assert_eq!(Some(direct), from_flat_json(egress.to_json()).ok());

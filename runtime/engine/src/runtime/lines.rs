@@ -10,11 +10,17 @@
 //! So this lane reads such a line in place ([`scan_flat`]): its standard
 //! fields and the attributes its layout declares, borrowed from the
 //! batch's text, straight into the batch's slot rows; the rest of the line
-//! is skipped. The event stays undecoded unless something asks for it: the
-//! general path or the quiet lane (which then decode it from its line, the
-//! same event as `decode_line` gives), or whoever reads the unchanged
-//! egress ([`Inputs::get`]). A line this lane does not read (another
-//! layout, escapes, a field of the wrong type, anything unusual) is
+//! is skipped. An event of a layout no stretch settles (a machine's, one
+//! that shaping edits, a handler's) becomes a record from what was read:
+//! its values, its row in the batch's rows, and its input event as a
+//! position among the batch's inputs ([`InputRef::at`]). The event stays
+//! undecoded unless something asks for it: the general path or the quiet
+//! lane for an event read without a record, a program reading what the
+//! record does not hold (an attribute it does not declare, a standard
+//! field the interpreter reads), or whoever reads the egress
+//! ([`Inputs::get`]); it is then decoded from its line, the same event as
+//! `decode_line` gives. A line this lane does not read (a layout with a
+//! `dyn` or map field, escapes, a field of the wrong type, anything unusual) is
 //! decoded as before, so the decoder stays the one definition of what a
 //! line means; the differential tests run every sample, run case and
 //! generated stream through `push_lines` against the general path.
@@ -27,9 +33,9 @@ use dtc_ir::{Program, Type};
 use super::grouped::KeyView;
 use super::{Decoded, Engine, UNHANDLED};
 use crate::event::{Input, Scalar, Standard, decode_line_each, scan_flat};
-use crate::output::{InputAt, Inputs, Output};
+use crate::output::{InputAt, InputRef, Inputs, Output};
 use crate::slots::{Slot, push_standard};
-use crate::value::typed;
+use crate::value::{Record, Row, Typed, Value, typed};
 
 /// What the lane reads of a line, for one program.
 pub(in crate::runtime) struct Plan {
@@ -39,6 +45,10 @@ pub(in crate::runtime) struct Plan {
     /// Per layout read in place, each declared field's index in `wanted`
     /// and its type; `None` for a layout the lane leaves to the decoder.
     fields: Vec<Option<Vec<(usize, Type)>>>,
+    /// Per layout, whether its events are run as records (no stretch
+    /// settles them): each gets its record from what the lane read, with
+    /// its input event left undecoded ([`InputRef::at`]).
+    records: Vec<bool>,
     /// Per layout, the declared field whose value is the group of the
     /// grouped tally its events feed (`grouped::GroupTally::counts_by_field`).
     group_key: Vec<Option<u32>>,
@@ -56,26 +66,27 @@ pub(in crate::runtime) struct Plan {
 const RESTS: u32 = 15;
 
 impl Plan {
-    /// The layouts whose stretches need no more than a row or a group key:
-    /// those settled in bulk (`bulk`) and those of a grouped tally that
-    /// counts by one declared field (`group_key`), unless a field is of a
-    /// type that is not a scalar (a `dyn` field keeps its JSON).
+    /// The layouts of input events whose fields are all scalars (a `dyn`
+    /// field keeps its JSON): those whose stretches need no more than a row
+    /// or a group key (settled in bulk, `bulk`, or by a grouped tally that
+    /// counts by one declared field, `group_key`), and the others, whose
+    /// events become records.
     pub(in crate::runtime) fn new(p: &Program, bulk: &[bool], group_key: Vec<Option<u32>>) -> Plan {
         let mut wanted: Vec<String> = Vec::new();
+        let stretches =
+            |l: usize| bulk.get(l) == Some(&true) || group_key.get(l).is_some_and(Option::is_some);
+        let records = (0..p.events.len()).map(|l| !stretches(l)).collect();
         let fields = p
             .events
             .iter()
-            .enumerate()
-            .map(|(l, e)| {
+            .map(|e| {
                 let scalar = |t: &Type| {
                     !matches!(
                         t.inner(),
                         Type::Dyn | Type::Histogram | Type::Map(..) | Type::None | Type::Opt(_)
                     )
                 };
-                let stretches =
-                    bulk.get(l) == Some(&true) || group_key.get(l).is_some_and(Option::is_some);
-                if e.derived || !stretches || !e.fields.iter().all(|f| scalar(&f.ty)) {
+                if e.derived || !e.fields.iter().all(|f| scalar(&f.ty)) {
                     return None;
                 }
                 let fields = e
@@ -98,6 +109,7 @@ impl Plan {
         Plan {
             wanted,
             fields,
+            records,
             group_key,
             rest: 0,
         }
@@ -105,24 +117,33 @@ impl Plan {
 }
 
 /// The slot row of a line read in place for a layout's `fields`, appended
-/// to `rows`: the row `slots::event_row` builds of the decoded record.
-/// `None` (with `rows` partly written) where decoding would not give that
-/// layout's record: a field missing or of the wrong type (the decoder
-/// reports it), or a text too long for a slot.
+/// to `rows`: the row `slots::event_row` builds of the decoded record; and
+/// with `slots`, the record's values too (what `value::decode` gives).
+/// `None` (with `rows` and `slots` partly written) where decoding would not
+/// give that layout's record: a field missing or of the wrong type (the
+/// decoder reports it), or a text too long for a slot.
 fn push_row(
     std: &Standard<'_>,
     fields: &[(usize, Type)],
     values: &[Option<Scalar<'_>>],
     rows: &mut Vec<Slot>,
+    mut slots: Option<&mut Vec<Value>>,
 ) -> Option<()> {
     push_standard(std, rows)?;
     for (i, ty) in fields {
         let v = values.get(*i).copied().flatten();
-        rows.push(match (v, ty) {
-            (None | Some(Scalar::Null), Type::Opt(_)) => Slot::ABSENT,
+        let (slot, value) = match (v, ty) {
+            (None | Some(Scalar::Null), Type::Opt(_)) => (Slot::ABSENT, None),
             (None | Some(Scalar::Null), _) => return None,
-            (Some(s), t) => Slot::of(typed(s, t.inner())?)?,
-        });
+            (Some(s), t) => {
+                let v = typed(s, t.inner())?;
+                (Slot::of(v)?, Some(v))
+            }
+        };
+        rows.push(slot);
+        if let Some(slots) = slots.as_deref_mut() {
+            slots.push(value.map_or(Value::None, Typed::to_value));
+        }
     }
     Some(())
 }
@@ -136,13 +157,27 @@ fn group_key<'a>(plan: &Plan, l: u32, values: &[Option<Scalar<'a>>]) -> Option<K
     Some(KeyView::of_typed(v.and_then(|v| typed(v, ty.inner()))))
 }
 
+/// An event read in place into a record, before the batch's inputs (which
+/// the record points at) are built.
+struct Pending {
+    layout: u32,
+    slots: Vec<Value>,
+    /// Its row, `rows[start..end]`.
+    row: (usize, usize),
+    /// Its position among the batch's inputs.
+    at: usize,
+}
+
 /// An event of the batch: read in place (its row, if it has one, at
-/// `rows[start..end]`; its group key, for a grouped layout), or decoded.
+/// `rows[start..end]`; its group key, for a grouped layout), read in place
+/// into a record, or decoded.
 enum At<'a> {
     InPlace {
         row: Option<(usize, usize)>,
         key: KeyView<'a>,
     },
+    /// The batch's `i`th record read in place.
+    Record(usize),
     /// Boxed: most events of a batch the lane reads are read in place, and
     /// a decoded record is several times the size of the rest.
     Decoded(Box<Decoded>),
@@ -179,6 +214,9 @@ impl Engine {
             widest.map_or(0, |w| spans.len() * (crate::slots::STD_SLOTS.len() + w)),
         );
         let mut declined = 0;
+        // Events read in place into records, made records once the
+        // batch's inputs are built.
+        let mut pending: Vec<Pending> = Vec::new();
         // Malformed lines, each before the event at its position.
         let mut malformed: Vec<(usize, String, String)> = Vec::new();
         let wanted: Vec<&str> = plan.wanted.iter().map(String::as_str).collect();
@@ -199,21 +237,39 @@ impl Engine {
             if let Some((std, taken)) = scan_flat(line, &wanted, &mut values, &takes) {
                 let layout = taken.flatten();
                 let row_at = rows.len();
+                let record = layout.is_some_and(|l| plan.records.get(l as usize) == Some(&true));
+                let mut slots = Vec::new();
                 let row = match layout {
                     None => Some(None),
                     Some(l) => plan
                         .fields
                         .get(l as usize)
                         .and_then(Option::as_ref)
-                        .and_then(|fields| push_row(&std, fields, &values, &mut rows))
+                        .and_then(|fields| {
+                            let slots = record.then_some(&mut slots);
+                            push_row(&std, fields, &values, &mut rows, slots)
+                        })
                         .map(|()| Some((row_at, rows.len()))),
                 };
                 if let Some(row) = row {
-                    let key = layout.and_then(|l| group_key(&plan, l, &values));
-                    at.push(At::InPlace {
-                        row,
-                        key: key.unwrap_or(KeyView::Unit),
-                    });
+                    match (layout, row) {
+                        (Some(l), Some(span)) if record => {
+                            at.push(At::Record(pending.len()));
+                            pending.push(Pending {
+                                layout: l,
+                                slots,
+                                row: span,
+                                at: inputs.len(),
+                            });
+                        }
+                        _ => {
+                            let key = layout.and_then(|l| group_key(&plan, l, &values));
+                            at.push(At::InPlace {
+                                row,
+                                key: key.unwrap_or(KeyView::Unit),
+                            });
+                        }
+                    }
                     inputs.push(InputAt::Line {
                         start,
                         end,
@@ -244,6 +300,29 @@ impl Engine {
         self.lines = Some(plan);
         let n = at.len();
         let inputs = Rc::new(Inputs::lines(text.clone(), inputs));
+        // Records point at their rows, so those are shared once there is one.
+        let shared: Rc<[Slot]> = if pending.is_empty() {
+            Rc::new([])
+        } else {
+            Rc::from(std::mem::take(&mut rows))
+        };
+        let rows: &[Slot] = if pending.is_empty() { &rows } else { &shared };
+        let records: Vec<Decoded> = pending
+            .into_iter()
+            .map(|p| {
+                let (start, end) = p.row;
+                Decoded::Record(Record {
+                    layout: p.layout,
+                    slots: p.slots,
+                    input: InputRef::at(&inputs, p.at).expect("every event read has its input"),
+                    row: OnceCell::from(Some(Row::InBatch {
+                        rows: shared.clone(),
+                        start,
+                        len: end - start,
+                    })),
+                })
+            })
+            .collect();
         // The prefilter reads each filtered layout's rows: those read in
         // place, and those of the decoded records among them.
         let mut arenas = super::Arenas::new(self.shared.executor.as_ref(), n);
@@ -260,6 +339,11 @@ impl Engine {
                         row: Some((start, end)),
                         ..
                     } => arenas.add(k, layouts[k], rows.get(*start..*end)),
+                    At::Record(i) => {
+                        if let Some(r) = records.get(*i).and_then(Decoded::record) {
+                            arenas.add(k, r.layout, r.compact());
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -270,7 +354,7 @@ impl Engine {
             || {
                 at.iter()
                     .enumerate()
-                    .filter_map(|(k, a)| at_record(a).map(|r| (k, r)))
+                    .filter_map(|(k, a)| at_record(a, &records).map(|r| (k, r)))
             },
             &arenas,
         );
@@ -302,7 +386,7 @@ impl Engine {
                     |_| 0,
                     |g, a| match a {
                         At::InPlace { key, .. } => g.bump_view(*key).is_ok(),
-                        a => at_record(a).is_some_and(|r| g.bump(r).is_ok()),
+                        a => at_record(a, &records).is_some_and(|r| g.bump(r).is_ok()),
                     },
                 )
             };
@@ -312,6 +396,11 @@ impl Engine {
             }
             match a {
                 At::Decoded(d) => self.run_batched(d, now, k),
+                At::Record(i) => {
+                    if let Some(d) = records.get(*i) {
+                        self.run_batched(d, now, k)
+                    }
+                }
                 At::InPlace { .. } => self.run_in_place(&inputs, k, now, layout),
             }
             k += 1;
@@ -341,10 +430,12 @@ impl Engine {
     }
 }
 
-/// The decoded record at a batch position, if it is one.
-fn at_record<'r>(a: &'r At<'_>) -> Option<&'r crate::value::Record> {
+/// The record at a batch position, if it is one (`records`: the batch's
+/// records read in place).
+fn at_record<'r>(a: &'r At<'_>, records: &'r [Decoded]) -> Option<&'r Record> {
     match a {
         At::Decoded(d) => d.record(),
+        At::Record(i) => records.get(*i)?.record(),
         At::InPlace { .. } => None,
     }
 }
@@ -504,6 +595,118 @@ mod tests {
             decoded <= 22,
             "{decoded} decoded before they were asked for"
         );
+    }
+
+    /// Events of layouts no stretch settles (a machine keyed by a field
+    /// and one by thread, shaping, a handler that reads an attribute the
+    /// layout does not declare and the body) are read in place into
+    /// records: outputs and counters are the general path's, with lines of
+    /// every kind mixed in (escaped, a field missing, null or of the wrong
+    /// type, another standard field's form, malformed, late).
+    #[test]
+    fn records_read_in_place_give_the_general_paths_outputs() {
+        let src = "event Start { file: string, size: int? }\n\
+                   event End { file: string, ok: bool }\n\
+                   event Login { user: string, email: string, ip: string?, level: float }\n\
+                   redact Login.user with hash\n\
+                   redact Login.email with mask\n\
+                   redact Login.ip with drop\n\
+                   redact Login.body with mask\n\
+                   suppress Login when level > 0.9\n\
+                   machine files per event.file max 3 {\n state Idle\n state Busy { since: timestamp }\n\
+                   on Start in Idle -> Busy { since = event.time }\n\
+                   on End in Busy when event.ok -> Idle { emit log Done { file: event.file, took: event.time - since } }\n\
+                   after 4s in Busy -> Idle { emit log Stuck { file: \"?\" } }\n}\n\
+                   machine threads per event.thread_id max 8 {\n state Idle\n state Busy\n\
+                   on Start in Idle -> Busy\n on End in Busy -> Idle\n}\n\
+                   processor tag { on Login when to_string(event.attrs[\"tag\"]) == \"x\" { emit log Tagged { user: event.user } } }";
+        let mut input = Vec::new();
+        for k in 0..400i64 {
+            let t = k * S / 4 - (k % 9) * S / 3;
+            let f = format!("/f{}", k % 5);
+            input.push(match k % 17 {
+                0 => line("Start", t, &format!(r#""file":"{f}","size":{k},"thread.id":{}"#, k % 6)),
+                1 => line("Start", t, &format!(r#""file":"{f}","size":null"#)),
+                2 => line("End", t, &format!(r#""file":"{f}","ok":{}"#, k % 3 != 0)),
+                3 => line("End", t, r#""file":"/f\u0031","ok":true"#),
+                4 => line("End", t, r#""file":"/f1","ok":"yes""#),
+                5 => line("Start", t, r#""size":3"#),
+                6 => line(
+                    "Login",
+                    t,
+                    &format!(
+                        r#""user":"u{k}","email":"u{k}@example.com","ip":"10.0.0.{}","level":0.{},"body":"hello u{k}","tag":"{}""#,
+                        k % 256,
+                        k % 10,
+                        if k % 2 == 0 { "x" } else { "y" }
+                    ),
+                ),
+                7 => line("Login", t, r#""user":"a","email":"a@b","ip":null,"level":1"#),
+                8 => line("Login", t, r#""user":"a","email":"a@b","level":"high""#),
+                9 => format!(
+                    r#"{{"event":"Login","time":{},"severity":"WARN","user":"w","email":"w@x","level":0.5,"attributes":{{"tag":"x"}}}}"#,
+                    1_795_341_600_000_000_000 + t
+                ),
+                10 => "{\"event\":\"End\",".to_string(),
+                11 => line("Other", t, r#""file":"/f1""#),
+                _ => line(
+                    "Login",
+                    t,
+                    &format!(r#""user":"é{k}","email":"{k}@ü.example","level":0.{}"#, k % 7),
+                ),
+            });
+        }
+        check_with_and_without_lateness(
+            src,
+            &input,
+            2 * S,
+            &[
+                "malformed",
+                "schema_mismatches",
+                "unhandled",
+                "suppressed",
+                "derived",
+            ],
+        );
+    }
+
+    /// A record read in place whose egress only edits it is not decoded:
+    /// its egress hands over the edits and a position, and the event is
+    /// decoded from its line, the same as decoding the line gives, when
+    /// someone reads it.
+    #[test]
+    fn records_read_in_place_are_decoded_only_when_asked() {
+        let src = "event Login { user: string, ip: string }\n\
+                   redact Login.user with hash\n\
+                   redact Login.ip with drop";
+        let input: Vec<String> = (0..50i64)
+            .map(|k| {
+                line(
+                    "Login",
+                    k * S,
+                    &format!(r#""user":"u{k}","ip":"10.0.0.{k}""#),
+                )
+            })
+            .collect();
+        let mut e = Engine::new(program(src), Options::default());
+        e.push_lines(input.iter().map(String::as_str));
+        let produced = e.drain_lazy();
+        assert_eq!(produced.len(), input.len());
+        for (p, l) in produced.iter().zip(&input) {
+            let crate::Produced::Egress(egress) = p else {
+                panic!("expected an edited egress, got {p:?}");
+            };
+            assert_eq!(egress.edits.len(), 2);
+            assert!(
+                !egress.input.is_decoded(),
+                "decoded before it was asked for"
+            );
+            assert_eq!(
+                decode_line(l),
+                vec![Input::Event((**egress.input.event()).clone())]
+            );
+            assert!(egress.input.is_decoded());
+        }
     }
 
     /// A batch whose lines the lane mostly declines makes the next
