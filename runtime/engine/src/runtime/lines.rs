@@ -117,33 +117,35 @@ impl Plan {
 }
 
 /// The slot row of a line read in place for a layout's `fields`, appended
-/// to `rows`: the row `slots::event_row` builds of the decoded record; and
-/// with `slots`, the record's values too (what `value::decode` gives).
-/// `None` (with `rows` and `slots` partly written) where decoding would not
-/// give that layout's record: a field missing or of the wrong type (the
-/// decoder reports it), or a text too long for a slot.
-fn push_row(
+/// to `rows`: the row `slots::event_row` builds of the decoded record;
+/// each field's value goes to `value` too (`None`: absent), from which a
+/// record's values are built (what `value::decode` gives), or nowhere.
+/// `None` (with `rows` partly written) where decoding would not give that
+/// layout's record: a field missing or of the wrong type (the decoder
+/// reports it), or a text too long for a slot.
+#[inline]
+fn push_row<'a>(
     std: &Standard<'_>,
     fields: &[(usize, Type)],
-    values: &[Option<Scalar<'_>>],
+    values: &[Option<Scalar<'a>>],
     rows: &mut Vec<Slot>,
-    mut slots: Option<&mut Vec<Value>>,
+    mut value: impl FnMut(Option<Typed<'a>>),
 ) -> Option<()> {
     push_standard(std, rows)?;
     for (i, ty) in fields {
         let v = values.get(*i).copied().flatten();
-        let (slot, value) = match (v, ty) {
-            (None | Some(Scalar::Null), Type::Opt(_)) => (Slot::ABSENT, None),
+        rows.push(match (v, ty) {
+            (None | Some(Scalar::Null), Type::Opt(_)) => {
+                value(None);
+                Slot::ABSENT
+            }
             (None | Some(Scalar::Null), _) => return None,
             (Some(s), t) => {
                 let v = typed(s, t.inner())?;
-                (Slot::of(v)?, Some(v))
+                value(Some(v));
+                Slot::of(v)?
             }
-        };
-        rows.push(slot);
-        if let Some(slots) = slots.as_deref_mut() {
-            slots.push(value.map_or(Value::None, Typed::to_value));
-        }
+        });
     }
     Some(())
 }
@@ -239,16 +241,17 @@ impl Engine {
                 let row_at = rows.len();
                 let record = layout.is_some_and(|l| plan.records.get(l as usize) == Some(&true));
                 let mut slots = Vec::new();
-                let row = match layout {
-                    None => Some(None),
-                    Some(l) => plan
-                        .fields
-                        .get(l as usize)
-                        .and_then(Option::as_ref)
-                        .and_then(|fields| {
-                            let slots = record.then_some(&mut slots);
-                            push_row(&std, fields, &values, &mut rows, slots)
+                let fields = layout.and_then(|l| plan.fields.get(l as usize)?.as_ref());
+                let row = match (layout, fields) {
+                    (None, _) => Some(None),
+                    (Some(_), None) => None,
+                    (Some(_), Some(fields)) if record => {
+                        push_row(&std, fields, &values, &mut rows, |v| {
+                            slots.push(v.map_or(Value::None, Typed::to_value))
                         })
+                        .map(|()| Some((row_at, rows.len())))
+                    }
+                    (Some(_), Some(fields)) => push_row(&std, fields, &values, &mut rows, |_| {})
                         .map(|()| Some((row_at, rows.len()))),
                 };
                 if let Some(row) = row {
