@@ -36,22 +36,29 @@ fn shared_str(r: &Record, slot: Slot) -> Option<Value> {
 }
 
 /// The record's compact row: read in place when it is built already (a
-/// batch decoded ahead), which `Record::compact`, a call into another
-/// crate, is not inlined to do.
+/// batch decoded ahead, a line read in place), which `Record::compact`, a
+/// call into another crate, is not inlined to do. `None` unless the row
+/// has its layout's width (`widths`), which compiled code takes for
+/// granted: its reads at fixed offsets must stay inside the row.
 #[inline]
-fn row_of(rec: &Record) -> Option<&[Slot]> {
-    match rec.row.get() {
+fn row_of<'r>(rec: &'r Record, widths: &[usize]) -> Option<&'r [Slot]> {
+    let row = match rec.row.get() {
         Some(row) => row.as_deref(),
         None => rec.compact(),
-    }
+    }?;
+    (widths.get(rec.layout as usize) == Some(&row.len())).then_some(row)
 }
 
 /// The row of the frame's event, if the site expects one and it matches.
-fn event_row<'r>(f: &Frame<'r>, expected: Option<u32>) -> Result<*const Slot, ()> {
+fn event_row<'r>(
+    f: &Frame<'r>,
+    expected: Option<u32>,
+    widths: &[usize],
+) -> Result<*const Slot, ()> {
     match expected {
         None => Ok(std::ptr::null()),
         Some(layout) => match f.event {
-            Some(rec) if rec.layout == layout => row_of(rec).map(|r| r.as_ptr()).ok_or(()),
+            Some(rec) if rec.layout == layout => row_of(rec, widths).map(|r| r.as_ptr()).ok_or(()),
             _ => Err(()),
         },
     }
@@ -159,7 +166,7 @@ impl Executor for JitExecutor {
         let Some(c) = self.compiled.exprs.get(&site) else {
             return i.eval(expr, f);
         };
-        let Ok(event) = event_row(f, c.event) else {
+        let Ok(event) = event_row(f, c.event, &self.compiled.widths) else {
             return i.eval(expr, f);
         };
         let mut columns: Vec<Slot> = Vec::new();
@@ -217,7 +224,7 @@ impl Executor for JitExecutor {
         let Some(c) = compiled else {
             return i.run(body, f);
         };
-        let Ok(event) = event_row(f, c.event) else {
+        let Ok(event) = event_row(f, c.event, &self.compiled.widths) else {
             return i.run(body, f);
         };
         self.call(c.code, (event, 0), i, f)
@@ -244,7 +251,7 @@ impl Executor for JitExecutor {
         let Some(code) = code else {
             return fallback(i, f);
         };
-        let Some(row) = row_of(rec).map(|r| r.as_ptr()) else {
+        let Some(row) = row_of(rec, &self.compiled.widths).map(|r| r.as_ptr()) else {
             return fallback(i, f);
         };
         match self.call(code, (row, u64::from(state)), i, f) {

@@ -137,6 +137,9 @@ pub(crate) struct Compiled {
     /// Per layout, the slots its batch filters read (empty: it has none):
     /// the rows a batch lays end to end for them.
     pub projections: Vec<Vec<u32>>,
+    /// Per layout, the slots of its records' rows: compiled code reads a
+    /// row at fixed offsets, so it is given only a row of this length.
+    pub widths: Vec<usize>,
     pub tables: Tables,
     pub report: Report,
 }
@@ -291,6 +294,11 @@ pub(crate) fn compile(program: &Program) -> Result<Compiled, CompileError> {
             .collect(),
         filters: SiteMap::default(),
         projections: vec![Vec::new(); program.events.len()],
+        widths: program
+            .events
+            .iter()
+            .map(|e| dtc_engine::slots::STD_SLOTS.len() + e.fields.len())
+            .collect(),
         tables: std::mem::take(&mut b.tables),
         report: std::mem::take(&mut b.report),
         module: None,
