@@ -951,6 +951,60 @@ pub struct Standard<'a> {
     pub service: Option<&'a str>,
 }
 
+/// An event its producer reads in place from its own encoding, for
+/// [`crate::Engine::push_read`] (the agent: an OTLP log record's bytes as
+/// received). The engine asks for its standard fields and the attributes
+/// its layout declares, borrowed from the source itself (a slot row
+/// points into them, and the record keeps the source alive), and for the
+/// whole event only when something reads it (a handler reading an
+/// attribute the layout does not declare, whoever reads the egress).
+pub trait ReadInPlace {
+    /// The standard fields, and in `values[i]` attribute `wanted[i]` as a
+    /// scalar (`None`: absent; `values` is as long as `wanted`, all
+    /// `None` on entry). `None` when the event is not one this reads in
+    /// place: a wanted attribute or a standard field of a form other than
+    /// the plain one; the engine then takes [`ReadInPlace::event`], whose
+    /// decoding says what is wrong with it, if anything. What this gives
+    /// must be exactly what the event's decoding holds:
+    /// [`InputEvent::standard`], and [`Scalar::of`] of each attribute.
+    fn read<'a>(
+        &'a self,
+        wanted: &[String],
+        values: &mut [Option<Scalar<'a>>],
+    ) -> Option<Standard<'a>>;
+
+    /// The whole event, as decoding gives it.
+    fn event(&self) -> InputEvent;
+}
+
+/// A flat JSON line that is one event, read in place through
+/// [`ReadInPlace`] ([`scan_flat`]): the reference producer, against which
+/// the engine's tests and the JIT's differential run check
+/// [`crate::Engine::push_read`]. A line that decodes to no event or to
+/// several (malformed, an OTLP export) is not one: feed it to
+/// `push_line`.
+pub struct FlatLine(pub String);
+
+impl ReadInPlace for FlatLine {
+    fn read<'a>(
+        &'a self,
+        wanted: &[String],
+        values: &mut [Option<Scalar<'a>>],
+    ) -> Option<Standard<'a>> {
+        let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let mut read = Vec::with_capacity(wanted.len());
+        let (std, _) = scan_flat(&self.0, &wanted, &mut read, &|_| Some(()))?;
+        for (v, r) in values.iter_mut().zip(read) {
+            *v = r;
+        }
+        Some(std)
+    }
+
+    fn event(&self) -> InputEvent {
+        decode_in_place_line(&self.0)
+    }
+}
+
 /// Reads a flat event line in place, without building its [`InputEvent`]:
 /// its standard fields, and the attributes named in `wanted` (in
 /// `values`, by their index there, `None` when absent; later keys win, as

@@ -10,8 +10,8 @@ use std::rc::Rc;
 use serde_json::{Map, Value as Json, json};
 
 use crate::event::{
-    InputEvent, RESERVED_KEYS, SERVICE_NAME_ATTRIBUTE, THREAD_ID_ATTRIBUTE, format_time,
-    to_flat_json,
+    InputEvent, RESERVED_KEYS, ReadInPlace, SERVICE_NAME_ATTRIBUTE, THREAD_ID_ATTRIBUTE,
+    format_time, to_flat_json,
 };
 use crate::value::{Value, format_duration};
 
@@ -292,6 +292,48 @@ enum RefOf {
     Event(Rc<InputEvent>),
     /// Position `k` of the inputs, which `InputRef::at` checked is there.
     At(Rc<Inputs>, usize),
+    /// An event its producer read in place ([`crate::Engine::push_read`]).
+    Read(Rc<dyn Lazy>),
+}
+
+/// An event decoded the first time it is asked for.
+trait Lazy {
+    fn event(&self) -> &Rc<InputEvent>;
+    #[cfg(test)]
+    fn is_decoded(&self) -> bool;
+}
+
+/// A source read in place, and its event once decoded.
+pub(crate) struct ReadAt<R> {
+    pub(crate) source: R,
+    event: OnceCell<Rc<InputEvent>>,
+}
+
+impl<R> ReadAt<R> {
+    pub(crate) fn new(source: R) -> ReadAt<R> {
+        ReadAt {
+            source,
+            event: OnceCell::new(),
+        }
+    }
+}
+
+impl<R: ReadInPlace> ReadAt<R> {
+    /// The event, decoded (once).
+    pub(crate) fn decoded(&self) -> &Rc<InputEvent> {
+        Lazy::event(self)
+    }
+}
+
+impl<R: ReadInPlace> Lazy for ReadAt<R> {
+    fn event(&self) -> &Rc<InputEvent> {
+        self.event.get_or_init(|| Rc::new(self.source.event()))
+    }
+
+    #[cfg(test)]
+    fn is_decoded(&self) -> bool {
+        self.event.get().is_some()
+    }
 }
 
 impl InputRef {
@@ -300,12 +342,19 @@ impl InputRef {
         (k < inputs.len()).then(|| InputRef(RefOf::At(inputs.clone(), k)))
     }
 
-    /// The event, decoded from its line the first time it is asked for.
+    /// The event read in place by its producer, `read`.
+    pub(crate) fn read<R: ReadInPlace + 'static>(read: Rc<ReadAt<R>>) -> InputRef {
+        InputRef(RefOf::Read(read))
+    }
+
+    /// The event, decoded from its line (or its producer's encoding) the
+    /// first time it is asked for.
     pub fn event(&self) -> &Rc<InputEvent> {
         match &self.0 {
             RefOf::Event(e) => e,
             // `at` checked the position, and inputs never shrink.
             RefOf::At(inputs, k) => inputs.get(*k).expect("a position checked on creation"),
+            RefOf::Read(read) => read.event(),
         }
     }
 
@@ -324,6 +373,7 @@ impl InputRef {
         match &self.0 {
             RefOf::Event(e) => inputs.peek(k).is_some_and(|i| Rc::ptr_eq(i, e)),
             RefOf::At(mine, j) => *j == k && Rc::ptr_eq(mine, inputs),
+            RefOf::Read(_) => false,
         }
     }
 
@@ -333,6 +383,7 @@ impl InputRef {
         match &self.0 {
             RefOf::Event(_) => true,
             RefOf::At(inputs, k) => inputs.peek(*k).is_some(),
+            RefOf::Read(read) => read.is_decoded(),
         }
     }
 }

@@ -25,6 +25,7 @@ mod fast;
 mod grouped;
 mod lines;
 mod machine;
+mod read;
 
 use machine::{MachineState, machine_key};
 

@@ -90,6 +90,11 @@ impl JitEngine {
         self.engine.push_event(e)
     }
 
+    /// One event its producer reads in place (`Engine::push_read`).
+    pub fn push_read<R: dtc_engine::event::ReadInPlace + 'static>(&mut self, source: R) {
+        self.engine.push_read(source)
+    }
+
     /// Events in a batch, as [`JitEngine::push_lines`].
     pub fn push_events(&mut self, events: impl IntoIterator<Item = InputEvent>) {
         self.engine.push_events(events)
@@ -214,10 +219,43 @@ pub fn differential(program: &Program, options: &Options, input: &str) -> Result
         compare("batches", &expected, &text)?;
     }
     compare(
+        "read in place",
+        &expected,
+        &read_in_place(program, options, input)?,
+    )?;
+    compare(
         "decoded batches",
         &without_lines(&expected),
         &without_lines(&decoded_batches(program, options, input)?),
     )
+}
+
+/// The run of [`differential`] with each line that is one event read in
+/// place by its producer (`push_read` of a `FlatLine`, as the agent feeds
+/// the OTLP records it reads), every other line through `push_line`.
+fn read_in_place(program: &Program, options: &Options, input: &str) -> Result<String, Diff> {
+    let mut jit = JitEngine::new(program.clone(), options.clone()).map_err(Diff::Compile)?;
+    let mut text = String::new();
+    for line in input.lines() {
+        if let [Input::Event(_)] = dtc_engine::event::decode_line(line).as_slice() {
+            jit.engine.counters.lines += 1;
+            jit.push_read(dtc_engine::event::FlatLine(line.to_string()));
+        } else {
+            jit.push_line(line);
+        }
+        for o in jit.drain() {
+            text.push_str(&o.to_json().to_string());
+            text.push('\n');
+        }
+    }
+    jit.finish(true);
+    for o in jit.drain() {
+        text.push_str(&o.to_json().to_string());
+        text.push('\n');
+    }
+    text.push_str(&jit.counters().to_json().to_string());
+    text.push('\n');
+    Ok(text)
 }
 
 /// The run of [`differential`] over batches decoded ahead

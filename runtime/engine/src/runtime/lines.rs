@@ -41,10 +41,10 @@ use crate::value::{Record, Row, Typed, Value, typed};
 pub(in crate::runtime) struct Plan {
     /// The attribute keys of the declared fields of the layouts read in
     /// place, each once.
-    wanted: Vec<String>,
+    pub(in crate::runtime) wanted: Vec<String>,
     /// Per layout read in place, each declared field's index in `wanted`
     /// and its type; `None` for a layout the lane leaves to the decoder.
-    fields: Vec<Option<Vec<(usize, Type)>>>,
+    pub(in crate::runtime) fields: Vec<Option<Vec<(usize, Type)>>>,
     /// Per layout, whether its events are run as records (no stretch
     /// settles them): each gets its record from what the lane read, with
     /// its input event left undecoded ([`InputRef::at`]).
@@ -124,7 +124,7 @@ impl Plan {
 /// layout's record: a field missing or of the wrong type (the decoder
 /// reports it), or a text too long for a slot.
 #[inline]
-fn push_row<'a>(
+pub(in crate::runtime) fn push_row<'a>(
     std: &Standard<'_>,
     fields: &[(usize, Type)],
     values: &[Option<Scalar<'a>>],
@@ -444,14 +444,14 @@ fn at_record<'r>(a: &'r At<'_>, records: &'r [Decoded]) -> Option<&'r Record> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::runtime) mod tests {
     use super::RESTS;
     use crate::event::{Input, decode_line};
     use crate::runtime::Engine;
     use crate::runtime::Options;
     use crate::runtime::fast::tests::{S, check_with_and_without_lateness, line, program};
 
-    const COUNT: &str = "event R { status: int, path: string, code: int? }\n\
+    pub(in crate::runtime) const COUNT: &str = "event R { status: int, path: string, code: int? }\n\
                          event M { n: int }\n\
                          event G { path: string?, ok: bool }\n\
                          query errors = R | where status >= 500 | summarize n = count() every 10s | emit metric \"errors\"\n\
@@ -463,7 +463,7 @@ mod tests {
     /// layout, an escape, a field of the wrong type or missing, a standard
     /// field of another form, an OTLP export), malformed, blank and
     /// comments, out of order too.
-    fn stream() -> Vec<String> {
+    pub(in crate::runtime) fn stream() -> Vec<String> {
         let mut input = Vec::new();
         for k in 0..300i64 {
             let t = k * S / 3 - (k % 7) * S;
@@ -608,6 +608,24 @@ mod tests {
     /// type, another standard field's form, malformed, late).
     #[test]
     fn records_read_in_place_give_the_general_paths_outputs() {
+        let (src, input) = records_case();
+        check_with_and_without_lateness(
+            src,
+            &input,
+            2 * S,
+            &[
+                "malformed",
+                "schema_mismatches",
+                "unhandled",
+                "suppressed",
+                "derived",
+            ],
+        );
+    }
+
+    /// A program whose events become records (no stretch settles them),
+    /// and lines for it of every kind.
+    pub(in crate::runtime) fn records_case() -> (&'static str, Vec<String>) {
         let src = "event Start { file: string, size: int? }\n\
                    event End { file: string, ok: bool }\n\
                    event Login { user: string, email: string, ip: string?, level: float }\n\
@@ -659,18 +677,7 @@ mod tests {
                 ),
             });
         }
-        check_with_and_without_lateness(
-            src,
-            &input,
-            2 * S,
-            &[
-                "malformed",
-                "schema_mismatches",
-                "unhandled",
-                "suppressed",
-                "derived",
-            ],
-        );
+        (src, input)
     }
 
     /// A record read in place whose egress only edits it is not decoded:
