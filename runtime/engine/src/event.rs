@@ -73,6 +73,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Display;
 
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -693,7 +694,7 @@ fn name_attribute(attributes: &BTreeMap<String, Json>) -> Option<String> {
     }
 }
 
-fn opt_string(value: Json, what: &str) -> Result<Option<String>, String> {
+fn opt_string(value: Json, what: impl Display) -> Result<Option<String>, String> {
     match value {
         Json::Null => Ok(None),
         Json::String(s) => Ok(Some(s)),
@@ -755,7 +756,7 @@ fn nanos_text(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 
-fn severity_field(value: &Json, what: &str) -> Result<i64, String> {
+fn severity_field(value: &Json, what: impl Display) -> Result<i64, String> {
     let number = match value {
         Json::Null => return Ok(0),
         Json::Number(n) => n.as_i64(),
@@ -1254,9 +1255,9 @@ fn decode_otlp(line: &str, resource_logs: Json) -> Vec<Input> {
         }];
     };
     let mut out = Vec::new();
+    let root = Path::Root("resourceLogs");
     for (ri, resource_log) in resource_logs.iter().enumerate() {
-        let path = format!("resourceLogs[{ri}]");
-        if let Err(reason) = decode_resource_logs(resource_log, &path, &mut out) {
+        if let Err(reason) = decode_resource_logs(resource_log, root.index(ri), &mut out) {
             out.push(Input::Malformed {
                 line: resource_log.to_string(),
                 reason,
@@ -1266,21 +1267,23 @@ fn decode_otlp(line: &str, resource_logs: Json) -> Vec<Input> {
     out
 }
 
-fn decode_resource_logs(value: &Json, path: &str, out: &mut Vec<Input>) -> Result<(), String> {
+fn decode_resource_logs(value: &Json, path: Path<'_>, out: &mut Vec<Input>) -> Result<(), String> {
     let object = as_object(value, path)?;
     let resource = match field(object, "resource", "resource") {
         None | Some(Json::Null) => BTreeMap::new(),
         Some(resource) => {
-            let resource = as_object(resource, &format!("{path}.resource"))?;
+            let resource_path = path.key("resource");
+            let resource = as_object(resource, resource_path)?;
             let attributes = field(resource, "attributes", "attributes");
-            key_values(attributes, &format!("{path}.resource.attributes"))?
+            key_values(attributes, resource_path.key("attributes"))?
         }
     };
     let scope_logs = array_field(object, "scopeLogs", "scope_logs", path)?;
+    let scopes_path = path.key("scopeLogs");
     for (si, scope_log) in scope_logs.iter().enumerate() {
-        let scope_path = format!("{path}.scopeLogs[{si}]");
-        let records = as_object(scope_log, &scope_path)
-            .and_then(|scope| array_field(scope, "logRecords", "log_records", &scope_path));
+        let scope_path = scopes_path.index(si);
+        let records = as_object(scope_log, scope_path)
+            .and_then(|scope| array_field(scope, "logRecords", "log_records", scope_path));
         let records = match records {
             Ok(records) => records,
             Err(reason) => {
@@ -1291,15 +1294,17 @@ fn decode_resource_logs(value: &Json, path: &str, out: &mut Vec<Input>) -> Resul
                 continue;
             }
         };
+        let records_path = scope_path.key("logRecords");
         for (li, record) in records.iter().enumerate() {
-            let record_path = format!("{scope_path}.logRecords[{li}]");
-            out.push(match decode_record(record, &resource, &record_path) {
-                Ok(event) => Input::Event(event),
-                Err(reason) => Input::Malformed {
-                    line: record.to_string(),
-                    reason,
+            out.push(
+                match decode_record(record, &resource, records_path.index(li)) {
+                    Ok(event) => Input::Event(event),
+                    Err(reason) => Input::Malformed {
+                        line: record.to_string(),
+                        reason,
+                    },
                 },
-            });
+            );
         }
     }
     Ok(())
@@ -1308,29 +1313,29 @@ fn decode_resource_logs(value: &Json, path: &str, out: &mut Vec<Input>) -> Resul
 fn decode_record(
     value: &Json,
     resource: &BTreeMap<String, Json>,
-    path: &str,
+    path: Path<'_>,
 ) -> Result<InputEvent, String> {
     let record = as_object(value, path)?;
-    let at = |what: &str| format!("{path}.{what}");
+    let at = |what| path.key(what);
     let mut e = InputEvent {
         resource: resource.clone(),
         ..InputEvent::default()
     };
     let time = match field(record, "timeUnixNano", "time_unix_nano") {
-        Some(v) => unix_nano(v, &at("timeUnixNano"))?,
+        Some(v) => unix_nano(v, at("timeUnixNano"))?,
         None => None,
     };
     let observed = match field(record, "observedTimeUnixNano", "observed_time_unix_nano") {
-        Some(v) => unix_nano(v, &at("observedTimeUnixNano"))?,
+        Some(v) => unix_nano(v, at("observedTimeUnixNano"))?,
         None => None,
     };
     if let Some(v) = field(record, "severityNumber", "severity_number") {
-        e.severity = severity_field(v, &at("severityNumber"))?;
+        e.severity = severity_field(v, at("severityNumber"))?;
     }
     let strings = |camel, snake| -> Result<Option<String>, String> {
         match field(record, camel, snake) {
             None => Ok(None),
-            Some(v) => Ok(opt_string(v.clone(), &at(camel))?.filter(|s| !s.is_empty())),
+            Some(v) => Ok(opt_string(v.clone(), at(camel))?.filter(|s| !s.is_empty())),
         }
     };
     e.severity_text = strings("severityText", "severity_text")?;
@@ -1338,9 +1343,9 @@ fn decode_record(
     e.span_id = strings("spanId", "span_id")?;
     e.name = strings("eventName", "event_name")?;
     if let Some(body) = field(record, "body", "body") {
-        e.body = body_text(any_value(body, &at("body"))?);
+        e.body = body_text(any_value(body, at("body"))?);
     }
-    e.attributes = key_values(field(record, "attributes", "attributes"), &at("attributes"))?;
+    e.attributes = key_values(field(record, "attributes", "attributes"), at("attributes"))?;
     if e.name.is_none() {
         e.name = name_attribute(&e.attributes);
     }
@@ -1349,7 +1354,7 @@ fn decode_record(
 }
 
 /// A `fixed64` of nanoseconds: a string of digits (OTLP/JSON) or a number.
-fn unix_nano(value: &Json, what: &str) -> Result<Option<i64>, String> {
+fn unix_nano(value: &Json, what: Path<'_>) -> Result<Option<i64>, String> {
     let n = match value {
         Json::Null => return Ok(None),
         Json::Number(n) => n.as_i64(),
@@ -1365,7 +1370,7 @@ fn unix_nano(value: &Json, what: &str) -> Result<Option<i64>, String> {
 }
 
 /// A list of OTLP `KeyValue`s as a map; a missing or `null` list is empty.
-fn key_values(value: Option<&Json>, what: &str) -> Result<BTreeMap<String, Json>, String> {
+fn key_values(value: Option<&Json>, what: Path<'_>) -> Result<BTreeMap<String, Json>, String> {
     let items = match value {
         None | Some(Json::Null) => return Ok(BTreeMap::new()),
         Some(Json::Array(items)) => items,
@@ -1378,14 +1383,14 @@ fn key_values(value: Option<&Json>, what: &str) -> Result<BTreeMap<String, Json>
     };
     let mut map = BTreeMap::new();
     for (i, item) in items.iter().enumerate() {
-        let item_path = format!("{what}[{i}]");
-        let kv = as_object(item, &item_path)?;
+        let item_path = what.index(i);
+        let kv = as_object(item, item_path)?;
         let Some(Json::String(key)) = kv.get("key") else {
             return Err(format!("{item_path}: expected a string \"key\""));
         };
         let value = match kv.get("value") {
             None => Json::Null,
-            Some(v) => any_value(v, &format!("{item_path}.value"))?,
+            Some(v) => any_value(v, item_path.key("value"))?,
         };
         map.insert(key.clone(), value);
     }
@@ -1393,7 +1398,7 @@ fn key_values(value: Option<&Json>, what: &str) -> Result<BTreeMap<String, Json>
 }
 
 /// An OTLP `AnyValue` as natural JSON.
-fn any_value(value: &Json, what: &str) -> Result<Json, String> {
+fn any_value(value: &Json, what: Path<'_>) -> Result<Json, String> {
     let object = match value {
         Json::Null => return Ok(Json::Null),
         Json::Object(object) => object,
@@ -1448,30 +1453,60 @@ fn any_value(value: &Json, what: &str) -> Result<Json, String> {
         };
     }
     if let Some(v) = field(object, "arrayValue", "array_value") {
-        let array_path = format!("{what}.arrayValue");
+        let array_path = what.key("arrayValue");
         let values = match v {
             Json::Null => return Ok(Json::Array(Vec::new())),
-            Json::Object(array) => array_field(array, "values", "values", &array_path)?,
+            Json::Object(array) => array_field(array, "values", "values", array_path)?,
             _ => return Err(bad("arrayValue", v)),
         };
         let items = values
             .iter()
             .enumerate()
-            .map(|(i, item)| any_value(item, &format!("{array_path}.values[{i}]")))
+            .map(|(i, item)| any_value(item, array_path.key("values").index(i)))
             .collect::<Result<Vec<_>, _>>()?;
         return Ok(Json::Array(items));
     }
     if let Some(v) = field(object, "kvlistValue", "kvlist_value") {
-        let list_path = format!("{what}.kvlistValue");
+        let list_path = what.key("kvlistValue");
         let values = match v {
             Json::Null => None,
             Json::Object(list) => field(list, "values", "values"),
             _ => return Err(bad("kvlistValue", v)),
         };
-        let map = key_values(values, &format!("{list_path}.values"))?;
+        let map = key_values(values, list_path.key("values"))?;
         return Ok(Json::Object(map.into_iter().collect()));
     }
     Ok(Json::Null)
+}
+
+/// Where a value sits in an OTLP/JSON export (`resourceLogs[0].scopeLogs[1]
+/// .logRecords[2].body`), for error messages: written out only when there
+/// is an error, so decoding a valid export formats no paths.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root(&'static str),
+    Key(&'a Path<'a>, &'static str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl<'a> Path<'a> {
+    fn key(&'a self, key: &'static str) -> Path<'a> {
+        Path::Key(self, key)
+    }
+
+    fn index(&'a self, i: usize) -> Path<'a> {
+        Path::Index(self, i)
+    }
+}
+
+impl Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root(name) => f.write_str(name),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
 }
 
 /// A field under its OTLP/JSON (lowerCamelCase) name or its proto name.
@@ -1483,7 +1518,7 @@ fn array_field<'a>(
     object: &'a Map<String, Json>,
     camel: &str,
     snake: &str,
-    path: &str,
+    path: Path<'_>,
 ) -> Result<&'a [Json], String> {
     match field(object, camel, snake) {
         None | Some(Json::Null) => Ok(&[]),
@@ -1495,7 +1530,7 @@ fn array_field<'a>(
     }
 }
 
-fn as_object<'a>(value: &'a Json, what: &str) -> Result<&'a Map<String, Json>, String> {
+fn as_object<'a>(value: &'a Json, what: impl Display) -> Result<&'a Map<String, Json>, String> {
     match value {
         Json::Object(object) => Ok(object),
         other => Err(format!(
@@ -2146,6 +2181,41 @@ mod tests {
             malformed(r#"{"resourceLogs":{}}"#),
             "resourceLogs: expected an array, found an object"
         );
+    }
+
+    /// Errors deep in an export name the whole path to the bad value.
+    #[test]
+    fn otlp_errors_name_nested_paths() {
+        for (line, path) in [
+            (
+                r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"arrayValue":{"values":[{"intValue":"1"},{"boolValue":1}]}}}]}]}]}"#,
+                "resourceLogs[0].scopeLogs[0].logRecords[0].body.arrayValue.values[1]: boolValue is not valid: 1",
+            ),
+            (
+                r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":[{"key":"m","value":{"kvlistValue":{"values":[{"key":"k","value":{"doubleValue":"x"}}]}}}]}]}]}]}"#,
+                r#"resourceLogs[0].scopeLogs[0].logRecords[0].attributes[0].value.kvlistValue.values[0].value: doubleValue is not valid: "x""#,
+            ),
+            (
+                r#"{"resourceLogs":[{},{"resource":{"attributes":[{"key":1}]}}]}"#,
+                r#"resourceLogs[1].resource.attributes[0]: expected a string "key""#,
+            ),
+            (
+                r#"{"resourceLogs":[{"scopeLogs":[{},{"logRecords":[{"severityNumber":"high"}]}]}]}"#,
+                "resourceLogs[0].scopeLogs[1].logRecords[0].severityNumber",
+            ),
+        ] {
+            let reasons: Vec<String> = decode_line(line)
+                .into_iter()
+                .filter_map(|i| match i {
+                    Input::Malformed { reason, .. } => Some(reason),
+                    Input::Event(_) => None,
+                })
+                .collect();
+            assert!(
+                reasons.len() == 1 && reasons[0].starts_with(path),
+                "{line}: {reasons:?}"
+            );
+        }
     }
 
     #[test]
