@@ -1530,7 +1530,7 @@ fn array_field<'a>(
     }
 }
 
-fn as_object<'a>(value: &'a Json, what: impl Display) -> Result<&'a Map<String, Json>, String> {
+fn as_object(value: &Json, what: impl Display) -> Result<&Map<String, Json>, String> {
     match value {
         Json::Object(object) => Ok(object),
         other => Err(format!(
