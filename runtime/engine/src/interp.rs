@@ -482,7 +482,7 @@ impl<'a> Interp<'a> {
             },
             ExprKind::Field(slot) => f
                 .event
-                .and_then(|r| r.slots.get(*slot as usize).cloned())
+                .and_then(|r| r.slots().get(*slot as usize).cloned())
                 .unwrap_or(Value::None),
             ExprKind::Std(s) => match f.event {
                 Some(r) => std_field(r, *s),

@@ -366,6 +366,14 @@ impl InputRef {
         }
     }
 
+    /// The text of the batch of lines this event is at, if it is at one.
+    pub(crate) fn text(&self) -> Option<&str> {
+        match &self.0 {
+            RefOf::At(inputs, _) => inputs.text(),
+            _ => None,
+        }
+    }
+
     /// Whether this is the event at position `k` of `inputs`, without
     /// decoding it.
     #[inline]
@@ -614,6 +622,14 @@ impl Inputs {
                     ))
                 })),
             },
+        }
+    }
+
+    /// The lines of a batch of lines, end to end.
+    fn text(&self) -> Option<&str> {
+        match &self.0 {
+            InputsOf::Lines { text, .. } => Some(text),
+            InputsOf::Events(_) => None,
         }
     }
 

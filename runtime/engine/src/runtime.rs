@@ -818,6 +818,7 @@ impl Engine {
             &engine.shared.program,
             &engine.bulk,
             group_key,
+            engine.shared.executor.reads_rows(),
         ));
         let inits: Vec<Vec<Value>> = engine
             .shared
@@ -1329,7 +1330,7 @@ impl Engine {
                         method,
                     } if *event == rec.layout => {
                         if let Some(key) = keys.get(*slot as usize) {
-                            let v = rec.slots.get(*slot as usize).unwrap_or(&Value::None);
+                            let v = rec.slots().get(*slot as usize).unwrap_or(&Value::None);
                             if *method == Redaction::Drop {
                                 put(&mut edits, Edit::RemoveAttr(key.clone()));
                             } else if !v.is_none() {

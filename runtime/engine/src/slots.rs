@@ -17,7 +17,7 @@
 //! This module only records addresses; reading through them is the JIT's
 //! business (`dtc-jit`), which is the one crate allowed `unsafe`.
 
-use dtc_ir::StdField;
+use dtc_ir::{StdField, Type};
 
 use crate::event::Standard;
 use crate::value::{Record, Typed, Value};
@@ -134,7 +134,7 @@ impl Slot {
 /// The compact row of a record; `None` when a value is too large for a
 /// slot (a string past 4 GiB), so the caller runs that record another way.
 pub fn event_row(rec: &Record) -> Option<Box<[Slot]>> {
-    let mut row = Vec::with_capacity(STD_SLOTS.len() + rec.slots.len());
+    let mut row = Vec::with_capacity(STD_SLOTS.len() + rec.slots().len());
     push_event_row(rec, &mut row)?;
     Some(row.into_boxed_slice())
 }
@@ -144,7 +144,7 @@ pub fn event_row(rec: &Record) -> Option<Box<[Slot]>> {
 /// does not fit a slot.
 pub fn push_event_row(rec: &Record, row: &mut Vec<Slot>) -> Option<()> {
     push_standard(&rec.input.standard(), row)?;
-    for v in &rec.slots {
+    for v in rec.slots() {
         row.push(Slot::from_value(v)?);
     }
     Some(())
@@ -188,6 +188,31 @@ fn standard_slot(e: &Standard<'_>, f: StdField) -> Option<Slot> {
     }
 }
 
+/// The value of a declared field of type `ty` that slot `slot` holds, its
+/// text (if any) found in `text`, where the slot points: the inverse of
+/// [`Slot::of`] for a row read in place from `text`. `None` when the slot
+/// does not point into `text`.
+pub fn value_of(slot: &Slot, ty: &Type, text: &str) -> Option<Value> {
+    if slot.tag == TAG_ABSENT {
+        return Some(Value::None);
+    }
+    let bytes = || {
+        let start = (slot.bits as usize).checked_sub(text.as_ptr() as usize)?;
+        Some(start..start.checked_add(slot.len as usize)?)
+    };
+    Some(match ty.inner() {
+        Type::Str => Value::str(text.get(bytes()?)?),
+        Type::Bytes => Value::Bytes(std::rc::Rc::from(text.as_bytes().get(bytes()?)?)),
+        Type::Bool => Value::Bool(slot.bits != 0),
+        Type::Int => Value::Int(slot.bits as i64),
+        Type::Duration => Value::Duration(slot.bits as i64),
+        Type::Timestamp => Value::Timestamp(slot.bits as i64),
+        Type::Float => Value::Float(f64::from_bits(slot.bits)),
+        Type::Percent => Value::Percent(f64::from_bits(slot.bits)),
+        _ => return None,
+    })
+}
+
 /// The compact row of a query row (its columns, in order).
 pub fn values_row(values: &[Value]) -> Option<Vec<Slot>> {
     values.iter().map(Slot::from_value).collect()
@@ -199,6 +224,42 @@ mod tests {
     use crate::event::InputEvent;
     use serde_json::Value as Json;
 
+    /// A slot read back against the text it points into gives the value
+    /// the slot was written from, for every scalar type; a slot pointing
+    /// elsewhere gives none.
+    #[test]
+    fn values_read_back_from_slots_are_the_values_written() {
+        let text = "héllo wörld 10.0.0.1";
+        let cases: Vec<(Typed<'_>, Type)> = vec![
+            (Typed::Str(&text[0..6]), Type::Str),
+            (Typed::Str(&text[7..13]), Type::Opt(Box::new(Type::Str))),
+            (Typed::Str(&text[3..3]), Type::Str),
+            (Typed::Bytes(&text.as_bytes()[14..]), Type::Bytes),
+            (Typed::Bool(true), Type::Bool),
+            (Typed::Bool(false), Type::Bool),
+            (Typed::Int(-42), Type::Int),
+            (Typed::Duration(1_500_000_000), Type::Duration),
+            (Typed::Timestamp(1_795_341_600_000_000_000), Type::Timestamp),
+            (Typed::Float(-0.25), Type::Float),
+            (Typed::Percent(99.5), Type::Percent),
+        ];
+        for (typed, ty) in cases {
+            let slot = Slot::of(typed).expect("fits");
+            assert_eq!(
+                value_of(&slot, &ty, text),
+                Some(typed.to_value()),
+                "{typed:?}"
+            );
+        }
+        assert_eq!(
+            value_of(&Slot::ABSENT, &Type::Opt(Box::new(Type::Str)), text),
+            Some(Value::None)
+        );
+        let elsewhere = String::from("hello");
+        let slot = Slot::of(Typed::Str(&elsewhere)).expect("fits");
+        assert_eq!(value_of(&slot, &Type::Str, text), None);
+    }
+
     #[test]
     fn rows_put_standard_fields_first_and_borrow_strings() {
         let mut input = InputEvent {
@@ -208,12 +269,11 @@ mod tests {
             ..InputEvent::default()
         };
         input.attributes.insert("thread.id".into(), Json::from(42));
-        let rec = Record {
-            layout: 0,
-            slots: vec![Value::Int(-3), Value::str("abc"), Value::None],
-            input: input.into(),
-            row: Default::default(),
-        };
+        let rec = Record::new(
+            0,
+            vec![Value::Int(-3), Value::str("abc"), Value::None],
+            input,
+        );
         let row = event_row(&rec).expect("small values fit");
         assert_eq!(row.len(), STD_SLOTS.len() + 3);
         assert_eq!(row[0].bits, 7);
@@ -221,7 +281,7 @@ mod tests {
         assert_eq!(row[field_slot(0) as usize].bits as i64, -3);
         let s = row[field_slot(1) as usize];
         assert_eq!((s.len, s.tag), (3, TAG_PRESENT));
-        let Value::Str(text) = &rec.slots[1] else {
+        let Value::Str(text) = &rec.slots()[1] else {
             unreachable!("built as a string")
         };
         assert_eq!(s.bits, text.as_ptr() as usize as u64);

@@ -136,10 +136,17 @@ pub fn format_duration(ns: i64) -> String {
 }
 
 /// An event decoded against its layout.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Record {
     pub layout: u32,
-    pub slots: Vec<Value>,
+    /// One value per declared field ([`Record::slots`]): decoded with the
+    /// record, or, for a line read in place, built from its row on first
+    /// ask (compiled code reads the row, so a record only compiled code
+    /// reads never builds them).
+    slots: OnceCell<Vec<Value>>,
+    /// The declared fields (attribute key, type) of a record read in
+    /// place, from which its values are built; `None` otherwise.
+    fields: Option<Fields>,
     /// The event it was decoded from (standard fields, the attribute and
     /// resource maps): decoded, or read in place from its line and decoded
     /// only if someone reads it.
@@ -148,6 +155,10 @@ pub struct Record {
     /// engine asks for it; the interpreter never does.
     pub row: OnceCell<Option<Row>>,
 }
+
+/// A layout's declared fields (attribute key, type), shared by the records
+/// read in place of that layout.
+pub type Fields = Rc<[(String, Type)]>;
 
 /// A record's compact row: its own, or its place among the rows of the
 /// batch it was decoded in, laid end to end, so that running a batch reads
@@ -184,10 +195,84 @@ impl Record {
     pub fn new(layout: u32, slots: Vec<Value>, input: impl Into<InputRef>) -> Record {
         Record {
             layout,
-            slots,
+            slots: OnceCell::from(slots),
+            fields: None,
             input: input.into(),
             row: OnceCell::new(),
         }
+    }
+
+    /// A record read in place from a line of a batch: its row (whose
+    /// texts point into the batch's text, which `input` holds) and its
+    /// layout's declared `fields`; its values (`slots`), if not given,
+    /// are built when first asked for.
+    pub(crate) fn in_place(
+        layout: u32,
+        fields: Fields,
+        slots: Option<Vec<Value>>,
+        input: InputRef,
+        row: Row,
+    ) -> Record {
+        Record {
+            layout,
+            slots: slots.map_or_else(OnceCell::new, OnceCell::from),
+            fields: Some(fields),
+            input,
+            row: OnceCell::from(Some(row)),
+        }
+    }
+
+    /// Its values, one per declared field.
+    #[inline(always)]
+    pub fn slots(&self) -> &[Value] {
+        match self.slots.get() {
+            Some(values) => values,
+            None => self.build_slots(),
+        }
+    }
+
+    /// Out of line: kernels read the values of records that have them.
+    #[cold]
+    #[inline(never)]
+    fn build_slots(&self) -> &[Value] {
+        self.slots.get_or_init(|| self.values())
+    }
+
+    /// Its values if they are built already (never builds them).
+    pub fn built_slots(&self) -> Option<&[Value]> {
+        self.slots.get().map(Vec::as_slice)
+    }
+
+    /// The values of a record read in place: from its row, whose slots
+    /// the line lane wrote from the same scalars (texts borrowed from the
+    /// batch's text); should a slot not be found there, from its decoded
+    /// event, as [`decode`] gives them.
+    fn values(&self) -> Vec<Value> {
+        let Some(fields) = &self.fields else {
+            return Vec::new();
+        };
+        let from_row = || -> Option<Vec<Value>> {
+            let row = self.row.get()?.as_deref()?;
+            let text = self.input.text()?;
+            fields
+                .iter()
+                .enumerate()
+                .map(|(i, (_, ty))| {
+                    let slot = row.get(crate::slots::field_slot(i as u32) as usize)?;
+                    crate::slots::value_of(slot, ty, text)
+                })
+                .collect()
+        };
+        from_row().unwrap_or_else(|| {
+            let e = self.input.event();
+            fields
+                .iter()
+                .map(|(key, ty)| match e.attributes.get(key) {
+                    None | Some(Json::Null) => Value::None,
+                    Some(j) => convert(j, ty.inner()).unwrap_or(Value::None),
+                })
+                .collect()
+        })
     }
 
     /// The record's compact row, decoded once; `None` when a value does not
@@ -196,6 +281,18 @@ impl Record {
         self.row
             .get_or_init(|| crate::slots::event_row(self).map(Row::Own))
             .as_deref()
+    }
+}
+
+/// Its values as [`Record::slots`] gives them (building them if need be).
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("layout", &self.layout)
+            .field("slots", &self.slots())
+            .field("input", &self.input)
+            .field("row", &self.row)
+            .finish()
     }
 }
 

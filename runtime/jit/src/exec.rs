@@ -25,7 +25,7 @@ const STR: i64 = 4;
 
 /// The record's own string value that `slot` points at, whole.
 fn shared_str(r: &Record, slot: Slot) -> Option<Value> {
-    r.slots.iter().find_map(|v| match v {
+    r.built_slots()?.iter().find_map(|v| match v {
         Value::Str(s)
             if s.as_ptr() as usize as u64 == slot.bits && s.len() as u64 == u64::from(slot.len) =>
         {

@@ -254,7 +254,7 @@ impl Read {
     /// The value the interpreter's `eval` gives for this read.
     pub(super) fn value(self, rec: &Record) -> Value {
         match self {
-            Read::Field(s) => rec.slots.get(s as usize).cloned().unwrap_or(Value::None),
+            Read::Field(s) => rec.slots().get(s as usize).cloned().unwrap_or(Value::None),
             Read::Std(f) => std_int(rec, f).unwrap_or_else(|| std_field(rec, f)),
         }
     }
@@ -262,7 +262,7 @@ impl Read {
     /// The key of this read's value, if it can be one.
     fn key_of(self, rec: &Record) -> Option<Key> {
         match self {
-            Read::Field(s) => rec.slots.get(s as usize).and_then(Key::from_value),
+            Read::Field(s) => rec.slots().get(s as usize).and_then(Key::from_value),
             Read::Std(_) => Key::from_value(&self.value(rec)),
         }
     }

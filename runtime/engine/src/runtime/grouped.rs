@@ -322,7 +322,7 @@ impl GroupTally {
     /// `s` (the common case): read in place, once, and hashed inline.
     #[inline(always)]
     fn bump_field(&mut self, s: u32, rec: &Record) -> Result<(), u64> {
-        let v = rec.slots.get(s as usize).unwrap_or(&Value::None);
+        let v = rec.slots().get(s as usize).unwrap_or(&Value::None);
         let aggs = group_of(
             self.seed,
             &self.index,
@@ -598,7 +598,7 @@ const WARM: usize = 16;
 /// and a string's first bytes.
 #[inline(always)]
 fn warm(rec: &Record, s: u32) -> u64 {
-    match rec.slots.get(s as usize) {
+    match rec.slots().get(s as usize) {
         Some(Value::Str(t)) => t.as_bytes().first().map_or(0, |&b| u64::from(b)),
         Some(Value::Int(i)) => *i as u64,
         _ => 0,
@@ -611,7 +611,7 @@ impl Read {
     pub(super) fn view(self, rec: &Record) -> Cow<'_, Value> {
         match self {
             Read::Field(s) => rec
-                .slots
+                .slots()
                 .get(s as usize)
                 .map_or(Cow::Owned(Value::None), Cow::Borrowed),
             Read::Std(_) => Cow::Owned(self.value(rec)),

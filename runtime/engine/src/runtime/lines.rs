@@ -28,14 +28,14 @@
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use dtc_ir::{Program, Type};
+use dtc_ir::{Program, Redaction, ShapeRule, Type};
 
 use super::grouped::KeyView;
 use super::{Decoded, Engine, UNHANDLED};
 use crate::event::{Input, Scalar, Standard, decode_line_each, scan_flat};
 use crate::output::{InputAt, InputRef, Inputs, Output};
 use crate::slots::{Slot, push_standard};
-use crate::value::{Record, Row, Typed, Value, typed};
+use crate::value::{Fields, Record, Row, Typed, Value, typed};
 
 /// What the lane reads of a line, for one program.
 pub(in crate::runtime) struct Plan {
@@ -45,10 +45,17 @@ pub(in crate::runtime) struct Plan {
     /// Per layout read in place, each declared field's index in `wanted`
     /// and its type; `None` for a layout the lane leaves to the decoder.
     pub(in crate::runtime) fields: Vec<Option<Vec<(usize, Type)>>>,
-    /// Per layout, whether its events are run as records (no stretch
-    /// settles them): each gets its record from what the lane read, with
-    /// its input event left undecoded ([`InputRef::at`]).
-    records: Vec<bool>,
+    /// Per layout whose events are run as records (no stretch settles
+    /// them), its declared fields (attribute key, type): each event gets
+    /// its record from its row, with its values built from the row and
+    /// its input event decoded only when asked for ([`InputRef::at`]).
+    records: Vec<Option<Fields>>,
+    /// Per layout, whether its records' values are built as the line is
+    /// read rather than from the row on first ask: where they are read
+    /// anyway (a redaction that hashes or masks a field of it, or an
+    /// executor that does not read rows, the interpreter), building them
+    /// from the scan's values costs less.
+    eager: Vec<bool>,
     /// Per layout, the declared field whose value is the group of the
     /// grouped tally its events feed (`grouped::GroupTally::counts_by_field`).
     group_key: Vec<Option<u32>>,
@@ -71,11 +78,33 @@ impl Plan {
     /// or a group key (settled in bulk, `bulk`, or by a grouped tally that
     /// counts by one declared field, `group_key`), and the others, whose
     /// events become records.
-    pub(in crate::runtime) fn new(p: &Program, bulk: &[bool], group_key: Vec<Option<u32>>) -> Plan {
+    pub(in crate::runtime) fn new(
+        p: &Program,
+        bulk: &[bool],
+        group_key: Vec<Option<u32>>,
+        reads_rows: bool,
+    ) -> Plan {
         let mut wanted: Vec<String> = Vec::new();
         let stretches =
             |l: usize| bulk.get(l) == Some(&true) || group_key.get(l).is_some_and(Option::is_some);
-        let records = (0..p.events.len()).map(|l| !stretches(l)).collect();
+        let records = p
+            .events
+            .iter()
+            .enumerate()
+            .map(|(l, e)| {
+                let fields = e.fields.iter().map(|f| (f.key.clone(), f.ty.clone()));
+                (!stretches(l)).then(|| fields.collect())
+            })
+            .collect();
+        let eager = (0..p.events.len() as u32)
+            .map(|l| {
+                !reads_rows
+                    || p.shaping.iter().any(|r| {
+                        matches!(r, ShapeRule::Redact { event, method, .. }
+                            if *event == l && *method != Redaction::Drop)
+                    })
+            })
+            .collect();
         let fields = p
             .events
             .iter()
@@ -110,6 +139,7 @@ impl Plan {
             wanted,
             fields,
             records,
+            eager,
             group_key,
             rest: 0,
         }
@@ -163,7 +193,9 @@ fn group_key<'a>(plan: &Plan, l: u32, values: &[Option<Scalar<'a>>]) -> Option<K
 /// the record points at) are built.
 struct Pending {
     layout: u32,
-    slots: Vec<Value>,
+    fields: Fields,
+    /// Its values, when built as it was read (`Plan::eager`).
+    slots: Option<Vec<Value>>,
     /// Its row, `rows[start..end]`.
     row: (usize, usize),
     /// Its position among the batch's inputs.
@@ -239,13 +271,13 @@ impl Engine {
             if let Some((std, taken)) = scan_flat(line, &wanted, &mut values, &takes) {
                 let layout = taken.flatten();
                 let row_at = rows.len();
-                let record = layout.is_some_and(|l| plan.records.get(l as usize) == Some(&true));
-                let mut slots = Vec::new();
+                let record = layout.and_then(|l| plan.records.get(l as usize)?.as_ref());
                 let fields = layout.and_then(|l| plan.fields.get(l as usize)?.as_ref());
+                let mut slots = Vec::new();
                 let row = match (layout, fields) {
                     (None, _) => Some(None),
                     (Some(_), None) => None,
-                    (Some(_), Some(fields)) if record => {
+                    (Some(l), Some(fields)) if plan.eager.get(l as usize) == Some(&true) => {
                         push_row(&std, fields, &values, &mut rows, |v| {
                             slots.push(v.map_or(Value::None, Typed::to_value))
                         })
@@ -255,12 +287,13 @@ impl Engine {
                         .map(|()| Some((row_at, rows.len()))),
                 };
                 if let Some(row) = row {
-                    match (layout, row) {
-                        (Some(l), Some(span)) if record => {
+                    match (layout, row, record) {
+                        (Some(l), Some(span), Some(fields)) => {
                             at.push(At::Record(pending.len()));
                             pending.push(Pending {
                                 layout: l,
-                                slots,
+                                fields: fields.clone(),
+                                slots: (plan.eager.get(l as usize) == Some(&true)).then_some(slots),
                                 row: span,
                                 at: inputs.len(),
                             });
@@ -314,16 +347,13 @@ impl Engine {
             .into_iter()
             .map(|p| {
                 let (start, end) = p.row;
-                Decoded::Record(Record {
-                    layout: p.layout,
-                    slots: p.slots,
-                    input: InputRef::at(&inputs, p.at).expect("every event read has its input"),
-                    row: OnceCell::from(Some(Row::InBatch {
-                        rows: shared.clone(),
-                        start,
-                        len: end - start,
-                    })),
-                })
+                let input = InputRef::at(&inputs, p.at).expect("every event read has its input");
+                let row = Row::InBatch {
+                    rows: shared.clone(),
+                    start,
+                    len: end - start,
+                };
+                Decoded::Record(Record::in_place(p.layout, p.fields, p.slots, input, row))
             })
             .collect();
         // The prefilter reads each filtered layout's rows: those read in

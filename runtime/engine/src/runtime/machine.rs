@@ -115,7 +115,7 @@ pub(super) fn key_reads(p: &Program) -> Vec<Vec<(u32, KeyRead)>> {
 fn plain_key(reads: &[(u32, KeyRead)], rec: &Record) -> Option<Option<Key>> {
     let (_, read) = reads.iter().find(|(layout, _)| *layout == rec.layout)?;
     Some(match *read {
-        KeyRead::Field(s) => rec.slots.get(s as usize).and_then(Key::from_value),
+        KeyRead::Field(s) => rec.slots().get(s as usize).and_then(Key::from_value),
         KeyRead::RowInt { at, field } => match rec.row.get() {
             Some(Some(row)) if (at as usize) < row.len() => {
                 let s = row[at as usize];

@@ -16,7 +16,6 @@
 //! `Engine::push_event` runs it: decoding is the one definition of what an
 //! event means, and says what is wrong with it.
 
-use std::cell::OnceCell;
 use std::rc::Rc;
 
 use smallvec::SmallVec;
@@ -68,12 +67,9 @@ impl Engine {
         push_row(&std, fields, &values, &mut row, |v| {
             slots.push(v.map_or(Value::None, Typed::to_value))
         })?;
-        let rec = Record {
-            layout: l,
-            slots,
-            input: InputRef::read(read.clone()),
-            row: OnceCell::from(Some(Row::Own(row.into_boxed_slice()))),
-        };
+        let rec = Record::new(l, slots, InputRef::read(read.clone()));
+        // A fresh record's row is unset: this is its first.
+        let _ = rec.row.set(Some(Row::Own(row.into_boxed_slice())));
         Some((Decoded::Record(rec), now))
     }
 }
