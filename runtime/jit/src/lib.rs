@@ -204,18 +204,9 @@ pub fn differential(program: &Program, options: &Options, input: &str) -> Result
         let lines: Vec<&str> = input.lines().collect();
         for chunk in lines.chunks(batch) {
             jit.push_lines(chunk.iter().copied());
-            for o in jit.drain() {
-                text.push_str(&o.to_json().to_string());
-                text.push('\n');
-            }
+            write_drained(&mut jit, &mut text);
         }
-        jit.finish(true);
-        for o in jit.drain() {
-            text.push_str(&o.to_json().to_string());
-            text.push('\n');
-        }
-        text.push_str(&jit.counters().to_json().to_string());
-        text.push('\n');
+        write_finish(jit, &mut text);
         compare("batches", &expected, &text)?;
     }
     compare(
@@ -243,19 +234,28 @@ fn read_in_place(program: &Program, options: &Options, input: &str) -> Result<St
         } else {
             jit.push_line(line);
         }
-        for o in jit.drain() {
-            text.push_str(&o.to_json().to_string());
-            text.push('\n');
-        }
+        write_drained(&mut jit, &mut text);
     }
-    jit.finish(true);
+    write_finish(jit, &mut text);
+    Ok(text)
+}
+
+/// Appends the outputs so far to `text`, a JSON line each.
+fn write_drained(jit: &mut JitEngine, text: &mut String) {
     for o in jit.drain() {
         text.push_str(&o.to_json().to_string());
         text.push('\n');
     }
+}
+
+/// Ends the run with every window flushed, and appends its last outputs
+/// and its counters to `text`, as `dtc run --format json --until-end`
+/// writes them.
+fn write_finish(mut jit: JitEngine, text: &mut String) {
+    jit.finish(true);
+    write_drained(&mut jit, text);
     text.push_str(&jit.counters().to_json().to_string());
     text.push('\n');
-    Ok(text)
 }
 
 /// The run of [`differential`] over batches decoded ahead

@@ -733,20 +733,26 @@ pub(in crate::runtime) mod tests {
         let produced = e.drain_lazy();
         assert_eq!(produced.len(), input.len());
         for (p, l) in produced.iter().zip(&input) {
-            let crate::Produced::Egress(egress) = p else {
-                panic!("expected an edited egress, got {p:?}");
-            };
-            assert_eq!(egress.edits.len(), 2);
-            assert!(
-                !egress.input.is_decoded(),
-                "decoded before it was asked for"
-            );
-            assert_eq!(
-                decode_line(l),
-                vec![Input::Event((**egress.input.event()).clone())]
-            );
-            assert!(egress.input.is_decoded());
+            edited_and_undecoded(p, l, 2);
         }
+    }
+
+    /// `p` is an egress with `edits` edits whose event is not decoded
+    /// yet, and is `line`'s event once asked for.
+    pub(in crate::runtime) fn edited_and_undecoded(p: &crate::Produced, line: &str, edits: usize) {
+        let crate::Produced::Egress(egress) = p else {
+            panic!("expected an edited egress, got {p:?}");
+        };
+        assert_eq!(egress.edits.len(), edits);
+        assert!(
+            !egress.input.is_decoded(),
+            "decoded before it was asked for"
+        );
+        assert_eq!(
+            decode_line(line),
+            vec![Input::Event((**egress.input.event()).clone())]
+        );
+        assert!(egress.input.is_decoded());
     }
 
     /// A batch whose lines the lane mostly declines makes the next

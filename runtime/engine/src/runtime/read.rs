@@ -80,7 +80,7 @@ mod tests {
     use crate::event::{FlatLine, Input, InputEvent, decode_line};
     use crate::runtime::Options;
     use crate::runtime::fast::tests::{S, line, program};
-    use crate::runtime::lines::tests::{COUNT, records_case, stream};
+    use crate::runtime::lines::tests::{COUNT, edited_and_undecoded, records_case, stream};
 
     /// The events of `input`: each line that is one event.
     fn events(input: &[String]) -> Vec<(String, InputEvent)> {
@@ -138,18 +138,10 @@ mod tests {
             );
             e.push_read(FlatLine(l.clone()));
             let produced = e.drain_lazy();
-            let [crate::Produced::Egress(egress)] = produced.as_slice() else {
-                panic!("expected one edited egress, got {produced:?}");
+            let [p] = produced.as_slice() else {
+                panic!("expected one egress, got {produced:?}");
             };
-            assert_eq!(egress.edits.len(), 2);
-            assert!(
-                !egress.input.is_decoded(),
-                "decoded before it was asked for"
-            );
-            assert_eq!(
-                decode_line(&l),
-                vec![Input::Event((**egress.input.event()).clone())]
-            );
+            edited_and_undecoded(p, &l, 2);
         }
     }
 }
