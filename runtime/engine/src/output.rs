@@ -281,9 +281,11 @@ pub struct Egress {
     pub edits: Edits,
 }
 
-/// An input event: decoded, or the event at a position among a batch's
-/// [`Inputs`], decoded from its line only when someone reads it (a line the
-/// line lane read in place). It reads as the [`InputEvent`] it stands for.
+/// An input event: decoded; the event at a position among a batch's
+/// [`Inputs`] (a line the line lane read in place); or an event its
+/// producer read in place ([`crate::Engine::push_read`]). The last two are
+/// decoded only when someone reads them. It reads as the [`InputEvent`] it
+/// stands for.
 #[derive(Clone)]
 pub struct InputRef(RefOf);
 
