@@ -6,8 +6,9 @@
 //! Why: decoding every request into owned prost messages and encoding
 //! every export again were two thirds of the agent's CPU (docs/performance.md,
 //! Agent). Here a request is walked once with prost's own low-level readers
-//! (`decode_key`, `decode_varint`, `check_wire_type`, `skip_field`); only
-//! what a program reads is decoded into messages ([`record`]); an export is
+//! (`decode_key`, `decode_varint`, `check_wire_type`; `skip_field`'s rules
+//! in `skip`), noting what ingress reads of each record
+//! ([`Request::view`]); only what a program reads is decoded; an export is
 //! spliced from the received ranges and the records shaping edited
 //! ([`Request::assemble`]).
 //!
@@ -25,8 +26,8 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use prost::encoding::{
-    DecodeContext, WireType, check_wire_type, decode_key, decode_varint, encode_key, encode_varint,
-    encoded_len_varint, key_len, skip_field,
+    WireType, check_wire_type, decode_key, decode_varint, encode_key, encode_varint,
+    encoded_len_varint, key_len,
 };
 
 /// prost's recursion limit (`prost::RECURSION_LIMIT`, not exported): how
@@ -290,8 +291,24 @@ fn skip(wire: WireType, tag: u32, buf: &mut &[u8], ctx: u32) -> Result<()> {
             }
             skip(inner_wire, inner_tag, buf, ctx - 1)?;
         },
-        // Not a group: no nesting, so prost's own skip with any budget.
-        _ => skip_field(wire, tag, buf, DecodeContext::default()).map_err(prost_error),
+        // Not a group: as prost's `skip_field` (no nesting), without its
+        // generic `Buf` and its own budget, for the walks that skip most
+        // fields of a record (egress, reading an edited record).
+        WireType::Varint => decode_varint(buf).map(drop).map_err(prost_error),
+        WireType::SixtyFourBit => advance(buf, 8),
+        WireType::ThirtyTwoBit => advance(buf, 4),
+        WireType::LengthDelimited => delimited(wire, buf).map(drop),
+        WireType::EndGroup => Err("unexpected end group tag".into()),
+    }
+}
+
+fn advance(buf: &mut &[u8], len: usize) -> Result<()> {
+    match buf.get(len..) {
+        Some(rest) => {
+            *buf = rest;
+            Ok(())
+        }
+        None => Err(underflow()),
     }
 }
 
