@@ -23,6 +23,7 @@ use std::ops::Range;
 
 use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use prost::encoding::{
@@ -597,27 +598,15 @@ impl Request {
     ) -> Result<RecordView<'a>> {
         let data: &[u8] = &self.bytes;
         let record = &self.records[k];
-        let n = match &record.noted {
-            Some(n) if n.body != BodyAt::Repeated => n,
-            _ => return read_record(&data[record.body.clone()], attributes),
-        };
-        let body = match n.body {
-            BodyAt::Once(at) => Some(AnyValue::decode(at.get(data)).map_err(prost_error)?),
-            _ => None,
-        };
-        attributes.clear();
-        let noted = &self.attributes[n.attributes.start as usize..n.attributes.end as usize];
-        attributes.extend(noted.iter().map(|a| a.at(data)));
-        Ok(RecordView {
-            time_unix_nano: n.time_unix_nano,
-            observed_time_unix_nano: n.observed_time_unix_nano,
-            severity_number: n.severity_number,
-            severity_text: n.severity_text.get(data),
-            body,
-            trace_id: n.trace_id.get(data),
-            span_id: n.span_id.get(data),
-            event_name: n.event_name.get(data),
-        })
+        let bytes = &data[record.body.clone()];
+        match &record.noted {
+            Some(n) => {
+                let spans =
+                    &self.attributes[n.attributes.start as usize..n.attributes.end as usize];
+                view_of(data, bytes, n, spans, attributes)
+            }
+            None => read_record(bytes, attributes),
+        }
     }
 
     /// The resource of `ResourceLogs` `ri`, decoded (merged as prost merges
@@ -848,50 +837,47 @@ pub struct RecordView<'a> {
     pub event_name: &'a [u8],
 }
 
-/// Reads a record's fields in one walk over its bytes, and its
-/// attributes, undecoded, into `attributes` (cleared first; the caller
-/// keeps it from record to record of a request, so reading allocates
-/// nothing but a body).
+/// Reads a record's fields in one walk over its bytes (the walk
+/// [`Request::parse`] checks a received record with, so both read a
+/// record alike), and its attributes, undecoded, into `attributes`
+/// (cleared first). For a record shaping edited; a received one is read
+/// from what parse noted ([`Request::view`]).
 pub fn read_record<'a>(
     body: &'a [u8],
     attributes: &mut Vec<AttributeAt<'a>>,
 ) -> Result<RecordView<'a>> {
+    let mut spans = Vec::new();
+    let noted = log_record(body, body, RECURSION_LIMIT, &mut spans)?;
+    view_of(body, body, &noted, &spans, attributes)
+}
+
+/// The record `record` (a slice of `data`) as `noted`, its attributes
+/// (`spans`, ranges of `data`) into `attributes` (cleared first).
+fn view_of<'a>(
+    data: &'a [u8],
+    record: &[u8],
+    noted: &Noted,
+    spans: &[AttributeSpan],
+    attributes: &mut Vec<AttributeAt<'a>>,
+) -> Result<RecordView<'a>> {
+    let body = match noted.body {
+        BodyAt::Absent => None,
+        BodyAt::Once(at) => Some(AnyValue::decode(at.get(data)).map_err(prost_error)?),
+        // Merged as prost merges them: rare enough to decode the record.
+        BodyAt::Repeated => LogRecord::decode(record).map_err(prost_error)?.body,
+    };
     attributes.clear();
-    let mut r = RecordView::default();
-    fields(body, |tag, wire, buf, _| {
-        match tag {
-            1 => r.time_unix_nano = fixed64(wire, buf)?,
-            11 => r.observed_time_unix_nano = fixed64(wire, buf)?,
-            2 => r.severity_number = varint(wire, buf)? as i32,
-            3 => r.severity_text = delimited(wire, buf)?,
-            5 => {
-                let inner = delimited(wire, buf)?;
-                r.body
-                    .get_or_insert_with(AnyValue::default)
-                    .merge(inner)
-                    .map_err(prost_error)?;
-            }
-            6 => {
-                let inner = delimited(wire, buf)?;
-                attributes.push(match plain_key_value(inner) {
-                    Some((key, value)) => AttributeAt::Plain { key, value },
-                    None => AttributeAt::Other(inner),
-                });
-            }
-            7 => {
-                varint(wire, buf)?;
-            }
-            8 => {
-                fixed32(wire, buf)?;
-            }
-            9 => r.trace_id = delimited(wire, buf)?,
-            10 => r.span_id = delimited(wire, buf)?,
-            12 => r.event_name = delimited(wire, buf)?,
-            _ => skip(wire, tag, buf, RECURSION_LIMIT)?,
-        }
-        Ok(())
-    })?;
-    Ok(r)
+    attributes.extend(spans.iter().map(|a| a.at(data)));
+    Ok(RecordView {
+        time_unix_nano: noted.time_unix_nano,
+        observed_time_unix_nano: noted.observed_time_unix_nano,
+        severity_number: noted.severity_number,
+        severity_text: noted.severity_text.get(data),
+        body,
+        trace_id: noted.trace_id.get(data),
+        span_id: noted.span_id.get(data),
+        event_name: noted.event_name.get(data),
+    })
 }
 
 /// What shaping does to one attribute.
