@@ -122,7 +122,7 @@ fn step_wire_ingress(r: &Bytes, x: &Redaction) {
     let request = wire::Request::parse(r.clone()).expect("valid");
     let mut scratch = Vec::new();
     for k in 0..request.len() {
-        let event = convert::event(request.record(k), &x.none, &x.needs, &mut scratch);
+        let event = convert::received_event(&request, k, &x.none, &x.needs, &mut scratch);
         std::hint::black_box(event.ok());
     }
 }

@@ -118,6 +118,18 @@ fn parse_hex(text: &str, len: usize) -> Option<Vec<u8>> {
 /// choice too); the names come from verified programs, not from senders.
 pub type Names = HashSet<String, foldhash::fast::RandomState>;
 
+/// The name in `set` that is `bytes`. A program reads a few names: a scan
+/// comparing lengths first costs less than hashing the bytes (which needs
+/// them as text, hence checked as UTF-8 first); a long list is hashed.
+fn named<'n>(set: &'n Names, bytes: &[u8]) -> Option<&'n String> {
+    const SCANNED: usize = 8;
+    if set.len() <= SCANNED {
+        set.iter().find(|n| n.as_bytes() == bytes)
+    } else {
+        std::str::from_utf8(bytes).ok().and_then(|n| set.get(n))
+    }
+}
+
 /// How much of a record's resource the programs read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ResourceNeed {
@@ -189,6 +201,18 @@ impl Needs {
         needs
     }
 
+    /// The durable ID of an event some program receives, matched by its
+    /// bytes (a received record's event name, checked as UTF-8 on receipt
+    /// and not checked again when it matches).
+    pub fn event_named(&self, name: &[u8]) -> Option<&String> {
+        named(&self.events, name)
+    }
+
+    /// An attribute key some program reads, matched by its bytes.
+    pub fn key_named(&self, key: &[u8]) -> Option<&String> {
+        named(&self.keys, key)
+    }
+
     /// The part of a resource the programs read, decoded once per
     /// `ResourceLogs` and handed to each of its records.
     pub fn resource(&self, resource: Option<&Resource>) -> BTreeMap<String, Json> {
@@ -208,8 +232,8 @@ impl Needs {
     }
 }
 
-/// The event a received record (its bytes, checked by
-/// [`wire::Request::parse`]) is to the programs: the same event as
+/// The event a record (its bytes, checked by [`wire::Request::parse`],
+/// then perhaps edited by shaping) is to the programs: the same event as
 /// [`record_event`] gives of the decoded record, read in place
 /// ([`wire::read_record`]): one walk over the record notes where its
 /// attributes are, and only those the programs read are decoded, straight
@@ -221,39 +245,98 @@ pub fn event<'a>(
     needs: &Needs,
     scratch: &mut Vec<wire::AttributeAt<'a>>,
 ) -> Result<InputEvent, String> {
-    static NO_RESOURCE: BTreeMap<String, Json> = BTreeMap::new();
     let view = wire::read_record(bytes, scratch)?;
+    event_of(&view, resource, needs, scratch)
+}
+
+/// [`event`] of record `k` of a received request, from what
+/// [`wire::Request::parse`] noted of it as it checked it
+/// ([`wire::Request::view`]): the record is not walked again.
+pub fn received_event<'a>(
+    request: &'a wire::Request,
+    k: usize,
+    resource: &BTreeMap<String, Json>,
+    needs: &Needs,
+    scratch: &mut Vec<wire::AttributeAt<'a>>,
+) -> Result<InputEvent, String> {
+    let view = request.view(k, scratch)?;
+    event_of(&view, resource, needs, scratch)
+}
+
+fn not_utf8() -> String {
+    "invalid string value: data is not UTF-8 encoded".to_string()
+}
+
+fn text(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|_| not_utf8())
+}
+
+/// The event of a record read in place: `view` and its `attributes`
+/// (drained). Keys and the event name are matched as bytes against what
+/// the programs read ([`Needs::key_named`], [`Needs::event_named`]) and
+/// a matched one is the programs' own text, so a key is checked as UTF-8
+/// again only when every attribute is kept, and a value only when kept.
+fn event_of(
+    view: &wire::RecordView<'_>,
+    resource: &BTreeMap<String, Json>,
+    needs: &Needs,
+    attributes: &mut Vec<wire::AttributeAt<'_>>,
+) -> Result<InputEvent, String> {
+    static NO_RESOURCE: BTreeMap<String, Json> = BTreeMap::new();
     // As `record_event` names it: the record's event name, else the last
-    // `event.name` attribute when it is text.
-    let name = if view.event_name.is_empty() {
-        match scratch
-            .iter()
-            .rev()
-            .find(|a| a.key() == EVENT_NAME_ATTRIBUTE)
-        {
-            Some(a) => match a.clone().value()?.and_then(|v| v.value) {
-                Some(any_value::Value::StringValue(s)) => std::borrow::Cow::Owned(s),
-                _ => std::borrow::Cow::Borrowed(""),
-            },
-            None => std::borrow::Cow::Borrowed(""),
-        }
+    // `event.name` attribute when it is text (which `decode_fields` reads
+    // from the attributes itself).
+    let (received, event_name) = if view.event_name.is_empty() {
+        let received = needs.everything
+            || match attributes
+                .iter()
+                .rev()
+                .find(|a| a.key() == EVENT_NAME_ATTRIBUTE.as_bytes())
+            {
+                Some(a) => match a.value()?.and_then(|v| v.value) {
+                    Some(any_value::Value::StringValue(s)) => needs.events.contains(&s),
+                    _ => needs.events.contains(""),
+                },
+                None => needs.events.contains(""),
+            };
+        (received, "")
     } else {
-        std::borrow::Cow::Borrowed(view.event_name)
+        match needs.event_named(view.event_name) {
+            Some(name) => (true, name.as_str()),
+            None => (needs.everything, text(view.event_name)?),
+        }
     };
     // A record of an event no program receives keeps only its name.
-    let received = needs.everything || needs.events.contains(name.as_ref());
     let every = needs.everything || needs.all_attributes;
-    let mut attributes = BTreeMap::new();
-    for a in scratch.drain(..) {
+    let mut kept = BTreeMap::new();
+    for a in attributes.drain(..) {
         let key = a.key();
-        let kept = key == EVENT_NAME_ATTRIBUTE || (received && (every || needs.keys.contains(key)));
-        if kept {
-            let key = key.to_owned();
-            attributes.insert(key, otlp_proto::owned_value(a.value()?));
-        }
+        let key = if key == EVENT_NAME_ATTRIBUTE.as_bytes() {
+            EVENT_NAME_ATTRIBUTE.to_owned()
+        } else if !received {
+            continue;
+        } else if every {
+            text(key)?.to_owned()
+        } else {
+            match needs.key_named(key) {
+                Some(k) => k.clone(),
+                None => continue,
+            }
+        };
+        kept.insert(key, otlp_proto::owned_value(a.value()?));
     }
     let resource = if received { resource } else { &NO_RESOURCE };
-    otlp_proto::decode_fields(&view.fields(), attributes, resource)
+    let fields = otlp_proto::Fields {
+        time_unix_nano: view.time_unix_nano,
+        observed_time_unix_nano: view.observed_time_unix_nano,
+        severity_number: view.severity_number,
+        severity_text: text(view.severity_text)?,
+        body: view.body.as_ref(),
+        trace_id: view.trace_id,
+        span_id: view.span_id,
+        event_name,
+    };
+    otlp_proto::decode_fields(&fields, kept, resource)
 }
 
 /// The event a record is to the programs: the engine's OTLP mapping

@@ -475,9 +475,9 @@ impl Pipeline {
 
     /// Runs one batch through the chain and queues what comes out.
     ///
-    /// Each record is converted once, from its received bytes, into the
-    /// event the first program reads (only what the chain reads,
-    /// [`convert::event`]); the event moves into the engine and its lazy
+    /// Each record is converted once, from what the receiver's check
+    /// noted of its received bytes, into the event the first program
+    /// reads (only what the chain reads, [`convert::received_event`]); the event moves into the engine and its lazy
     /// egress comes back. An unchanged record leaves as the bytes that came;
     /// a shaped one has the edits applied to its bytes
     /// ([`convert::edit_record`]) and, when a later program runs, is
@@ -519,7 +519,7 @@ impl Pipeline {
         let mut scratch = Vec::new();
         for k in 0..n {
             let resource = &resources[resource_of(k)];
-            match convert::event(request.record(k), resource, needs, &mut scratch) {
+            match convert::received_event(&request, k, resource, needs, &mut scratch) {
                 Ok(e) => events.push(Some(e)),
                 Err(reason) => {
                     malformed(

@@ -6,8 +6,9 @@
 //! Why: decoding every request into owned prost messages and encoding
 //! every export again were two thirds of the agent's CPU (docs/performance.md,
 //! Agent). Here a request is walked once with prost's own low-level readers
-//! (`decode_key`, `decode_varint`, `check_wire_type`, `skip_field`); only
-//! what a program reads is decoded into messages ([`record`]); an export is
+//! (`decode_key`, `decode_varint`, `check_wire_type`; `skip_field`'s rules
+//! in `skip`), noting what ingress reads of each record
+//! ([`Request::view`]); only what a program reads is decoded; an export is
 //! spliced from the received ranges and the records shaping edited
 //! ([`Request::assemble`]).
 //!
@@ -22,11 +23,12 @@ use std::ops::Range;
 
 use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use prost::encoding::{
-    DecodeContext, WireType, check_wire_type, decode_key, decode_varint, encode_key, encode_varint,
-    encoded_len_varint, key_len, skip_field,
+    WireType, check_wire_type, decode_key, decode_varint, encode_key, encode_varint,
+    encoded_len_varint, key_len,
 };
 
 /// prost's recursion limit (`prost::RECURSION_LIMIT`, not exported): how
@@ -43,6 +45,8 @@ pub struct Request {
     pub resources: Vec<ResourceLogs>,
     pub scopes: Vec<ScopeLogs>,
     pub records: Vec<Record>,
+    /// The attributes of every record, in order ([`Noted::attributes`]).
+    pub attributes: Vec<AttributeSpan>,
 }
 
 /// One `ResourceLogs`.
@@ -76,6 +80,87 @@ pub struct Record {
     pub body: Span,
     /// Its `ResourceLogs`, as an index into [`Request::resources`].
     pub resource: usize,
+    /// Its fields as the walk that checked it found them, so that ingress
+    /// reads the record without walking it again ([`Request::view`]);
+    /// `None` in a request too large for [`At`] (over 4 GiB, far above
+    /// the agent's `listen.max_request_size`), whose records are walked.
+    pub noted: Option<Noted>,
+}
+
+/// A byte range of a request, in half the room of a [`Span`]: a request
+/// holds one per field of every record, and the receivers queue requests.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct At {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl At {
+    /// Where `part` (a slice of `data`) is; meaningless (but no panic)
+    /// past 4 GiB, where [`Record::noted`] is `None`.
+    fn of(data: &[u8], part: &[u8]) -> At {
+        let start = offset(data, part) as u32;
+        At {
+            start,
+            end: start.wrapping_add(part.len() as u32),
+        }
+    }
+
+    fn get(self, data: &[u8]) -> &[u8] {
+        &data[self.start as usize..self.end as usize]
+    }
+}
+
+/// What [`Request::parse`] notes of a `LogRecord` as it checks it: its
+/// fields as prost would decode them (the last of a repeated scalar
+/// wins), as values or byte ranges of the request, and where its
+/// attributes are.
+#[derive(Debug, Default, Clone)]
+pub struct Noted {
+    pub time_unix_nano: u64,
+    pub observed_time_unix_nano: u64,
+    pub severity_number: i32,
+    pub severity_text: At,
+    pub event_name: At,
+    pub trace_id: At,
+    pub span_id: At,
+    pub body: BodyAt,
+    /// Its attributes, as indexes into [`Request::attributes`].
+    pub attributes: Range<u32>,
+}
+
+/// Where a record's `body` is.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub enum BodyAt {
+    #[default]
+    Absent,
+    /// One `body` field: its value's body (an `AnyValue`).
+    Once(At),
+    /// Several, which prost merges: read by walking the record.
+    Repeated,
+}
+
+/// An attribute of a received record (a `KeyValue`), as
+/// [`Request::parse`] found it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AttributeSpan {
+    /// A key and at most one value, as senders write them.
+    Plain { key: At, value: Option<At> },
+    /// Any other form: the whole `KeyValue` body.
+    Other(At),
+}
+
+impl AttributeSpan {
+    /// The attribute as slices of `data`, the request's bytes.
+    fn at(self, data: &[u8]) -> AttributeAt<'_> {
+        match self {
+            AttributeSpan::Plain { key, value } => AttributeAt::Plain {
+                key: key.get(data),
+                value: value.map(|v| v.get(data)),
+            },
+            AttributeSpan::Other(body) => AttributeAt::Other(body.get(data)),
+        }
+    }
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -118,7 +203,10 @@ fn whole<'a>(at_key: &'a [u8], buf: &[u8]) -> &'a [u8] {
     &at_key[..at_key.len() - buf.len()]
 }
 
-/// A length-delimited value's body.
+/// A length-delimited value's body. Inlined, as `nested` and `string`
+/// are: called for most fields of a request, their call costs about a
+/// tenth of `Request::parse`.
+#[inline(always)]
 fn delimited<'a>(wire: WireType, buf: &mut &'a [u8]) -> Result<&'a [u8]> {
     check_wire_type(WireType::LengthDelimited, wire).map_err(prost_error)?;
     let len = decode_varint(buf).map_err(prost_error)?;
@@ -132,6 +220,7 @@ fn delimited<'a>(wire: WireType, buf: &mut &'a [u8]) -> Result<&'a [u8]> {
 
 /// A nested message's body and the recursion budget its fields are read
 /// with (prost: `limit_reached`, then `enter_recursion`).
+#[inline(always)]
 fn nested<'a>(wire: WireType, buf: &mut &'a [u8], ctx: u32) -> Result<(&'a [u8], u32)> {
     let body = delimited(wire, buf)?;
     if ctx == 0 {
@@ -151,9 +240,18 @@ fn message<'a, T>(
     check(body, ctx)
 }
 
-fn string<'a>(wire: WireType, buf: &mut &'a [u8]) -> Result<&'a str> {
-    std::str::from_utf8(delimited(wire, buf)?)
-        .map_err(|_| "invalid string value: data is not UTF-8 encoded".to_string())
+/// A string field's bytes, checked as UTF-8 (as prost checks a `String`).
+/// Nothing here needs the text itself, only the check: most strings are
+/// ASCII, which a word-at-a-time scan confirms for a fraction of what
+/// `from_utf8` costs on a short string.
+#[inline(always)]
+fn string<'a>(wire: WireType, buf: &mut &'a [u8]) -> Result<&'a [u8]> {
+    let bytes = delimited(wire, buf)?;
+    if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
+        Ok(bytes)
+    } else {
+        Err("invalid string value: data is not UTF-8 encoded".to_string())
+    }
 }
 
 fn varint(wire: WireType, buf: &mut &[u8]) -> Result<u64> {
@@ -194,8 +292,24 @@ fn skip(wire: WireType, tag: u32, buf: &mut &[u8], ctx: u32) -> Result<()> {
             }
             skip(inner_wire, inner_tag, buf, ctx - 1)?;
         },
-        // Not a group: no nesting, so prost's own skip with any budget.
-        _ => skip_field(wire, tag, buf, DecodeContext::default()).map_err(prost_error),
+        // Not a group: as prost's `skip_field` (no nesting), without its
+        // generic `Buf` and its own budget, for the walks that skip most
+        // fields of a record (egress, reading an edited record).
+        WireType::Varint => decode_varint(buf).map(drop).map_err(prost_error),
+        WireType::SixtyFourBit => advance(buf, 8),
+        WireType::ThirtyTwoBit => advance(buf, 4),
+        WireType::LengthDelimited => delimited(wire, buf).map(drop),
+        WireType::EndGroup => Err("unexpected end group tag".into()),
+    }
+}
+
+fn advance(buf: &mut &[u8], len: usize) -> Result<()> {
+    match buf.get(len..) {
+        Some(rest) => {
+            *buf = rest;
+            Ok(())
+        }
+        None => Err(underflow()),
     }
 }
 
@@ -227,23 +341,19 @@ fn key_value_list(body: &[u8], ctx: u32) -> Result<()> {
     })
 }
 
-/// Checks a `KeyValue` and returns its key (the last one, as prost keeps).
-fn key_value(body: &[u8], ctx: u32) -> Result<&str> {
-    let mut key = "";
+/// Checks a `KeyValue` (one of a resource, a scope or a list; a record's
+/// are checked and noted by [`attribute_span`]).
+fn key_value(body: &[u8], ctx: u32) -> Result<()> {
     fields(body, |tag, wire, buf, _| match tag {
-        1 => {
-            key = string(wire, buf)?;
-            Ok(())
-        }
+        1 => string(wire, buf).map(drop),
         2 => message(wire, buf, ctx, any_value),
         3 => varint(wire, buf).map(drop),
         _ => skip(wire, tag, buf, ctx),
-    })?;
-    Ok(key)
+    })
 }
 
 fn attribute(wire: WireType, buf: &mut &[u8], ctx: u32) -> Result<()> {
-    message(wire, buf, ctx, key_value).map(drop)
+    message(wire, buf, ctx, key_value)
 }
 
 fn entity_ref(body: &[u8], ctx: u32) -> Result<()> {
@@ -271,17 +381,87 @@ fn scope(body: &[u8], ctx: u32) -> Result<()> {
     })
 }
 
-fn log_record(body: &[u8], ctx: u32) -> Result<()> {
+/// Checks a `KeyValue` of a record (as [`key_value`]) and says where its
+/// parts are in `data`.
+fn attribute_span(data: &[u8], body: &[u8], ctx: u32) -> Result<AttributeSpan> {
+    // Empty, but inside `data`, for `span`.
+    let mut key = &body[..0];
+    let mut value = None;
+    let mut plain = true;
     fields(body, |tag, wire, buf, _| match tag {
-        1 | 11 => fixed64(wire, buf).map(drop),
-        2 | 7 => varint(wire, buf).map(drop),
-        3 | 12 => string(wire, buf).map(drop),
-        5 => message(wire, buf, ctx, any_value),
-        6 => attribute(wire, buf, ctx),
-        8 => fixed32(wire, buf).map(drop),
-        9 | 10 => delimited(wire, buf).map(drop),
-        _ => skip(wire, tag, buf, ctx),
+        1 => {
+            key = string(wire, buf)?;
+            Ok(())
+        }
+        2 => {
+            let (inner, inner_ctx) = nested(wire, buf, ctx)?;
+            any_value(inner, inner_ctx)?;
+            plain &= value.is_none();
+            value = Some(inner);
+            Ok(())
+        }
+        3 => {
+            plain = false;
+            varint(wire, buf).map(drop)
+        }
+        _ => {
+            plain = false;
+            skip(wire, tag, buf, ctx)
+        }
+    })?;
+    Ok(if plain {
+        AttributeSpan::Plain {
+            key: At::of(data, key),
+            value: value.map(|v| At::of(data, v)),
+        }
+    } else {
+        AttributeSpan::Other(At::of(data, body))
     })
+}
+
+/// Checks a `LogRecord` and notes its fields, its attributes pushed to
+/// `attributes`.
+fn log_record(
+    data: &[u8],
+    body: &[u8],
+    ctx: u32,
+    attributes: &mut Vec<AttributeSpan>,
+) -> Result<Noted> {
+    let first = attributes.len() as u32;
+    let mut n = Noted::default();
+    fields(body, |tag, wire, buf, _| {
+        match tag {
+            1 => n.time_unix_nano = fixed64(wire, buf)?,
+            11 => n.observed_time_unix_nano = fixed64(wire, buf)?,
+            2 => n.severity_number = varint(wire, buf)? as i32,
+            7 => {
+                varint(wire, buf)?;
+            }
+            3 => n.severity_text = At::of(data, string(wire, buf)?),
+            12 => n.event_name = At::of(data, string(wire, buf)?),
+            5 => {
+                let (inner, inner_ctx) = nested(wire, buf, ctx)?;
+                any_value(inner, inner_ctx)?;
+                n.body = match n.body {
+                    BodyAt::Absent => BodyAt::Once(At::of(data, inner)),
+                    _ => BodyAt::Repeated,
+                };
+            }
+            6 => {
+                let (inner, inner_ctx) = nested(wire, buf, ctx)?;
+                attributes.push(attribute_span(data, inner, inner_ctx)?);
+            }
+            8 => {
+                fixed32(wire, buf)?;
+            }
+            9 => n.trace_id = At::of(data, delimited(wire, buf)?),
+            10 => n.span_id = At::of(data, delimited(wire, buf)?),
+            _ => skip(wire, tag, buf, ctx)?,
+        }
+        Ok(())
+    })?;
+    n.attributes = first..attributes.len() as u32;
+    Ok(n)
 }
 
 impl Request {
@@ -360,10 +540,24 @@ impl Request {
                     let k = self.records.len() - first;
                     let (inner, inner_ctx) =
                         nested(wire, buf, ctx).map_err(|e| format!("log_records[{k}]: {e}"))?;
-                    log_record(inner, inner_ctx).map_err(|e| format!("log_records[{k}]: {e}"))?;
+                    let noted = log_record(data, inner, inner_ctx, &mut self.attributes)
+                        .map_err(|e| format!("log_records[{k}]: {e}"))?;
+                    if self.records.capacity() == 0 {
+                        // The request's first record: a batch's records are
+                        // alike, so room for as many as the rest of the scope
+                        // holds of this one's size, instead of growing the
+                        // index ten times (at most one entry per 16 bytes).
+                        let each = whole(at_key, buf).len();
+                        let room = (buf.len() / each).min(buf.len() / 16) + 1;
+                        self.records.reserve(room);
+                        let attributes = (noted.attributes.end - noted.attributes.start) as usize;
+                        self.attributes
+                            .reserve((room * attributes).min(buf.len() / 16));
+                    }
                     self.records.push(Record {
                         body: span(data, inner),
                         resource: ri,
+                        noted: (data.len() <= u32::MAX as usize).then_some(noted),
                     });
                     return Ok(());
                 }
@@ -392,6 +586,27 @@ impl Request {
     /// A record's bytes (its message body).
     pub fn record(&self, k: usize) -> &[u8] {
         &self.bytes[self.records[k].body.clone()]
+    }
+
+    /// Record `k` read from what [`Request::parse`] noted, without walking
+    /// it again: what [`read_record`] reads of its bytes, and its
+    /// attributes into `attributes` (cleared first).
+    pub fn view<'a>(
+        &'a self,
+        k: usize,
+        attributes: &mut Vec<AttributeAt<'a>>,
+    ) -> Result<RecordView<'a>> {
+        let data: &[u8] = &self.bytes;
+        let record = &self.records[k];
+        let bytes = &data[record.body.clone()];
+        match &record.noted {
+            Some(n) => {
+                let spans =
+                    &self.attributes[n.attributes.start as usize..n.attributes.end as usize];
+                view_of(data, bytes, n, spans, attributes)
+            }
+            None => read_record(bytes, attributes),
+        }
     }
 
     /// The resource of `ResourceLogs` `ri`, decoded (merged as prost merges
@@ -524,16 +739,17 @@ fn key_of(body: &[u8]) -> &[u8] {
 }
 
 /// An attribute (a `KeyValue` body) in the form senders write it, a key
-/// and at most one value: the key and the value's body, read in one walk;
-/// `None` for any other form (a repeated value, which prost merges, or a
+/// and at most one value: the key (its bytes, checked as UTF-8 by
+/// [`Request::parse`]) and the value's body, read in one walk; `None` for
+/// any other form (a repeated value, which prost merges, or a
 /// `key_strindex`), which the caller decodes whole.
-fn plain_key_value(body: &[u8]) -> Option<(&str, Option<&[u8]>)> {
-    let mut key = "";
+fn plain_key_value(body: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let mut key: &[u8] = &[];
     let mut value = None;
     let mut plain = true;
     fields(body, |tag, wire, buf, _| {
         match tag {
-            1 => key = string(wire, buf)?,
+            1 => key = delimited(wire, buf)?,
             2 if value.is_none() => value = Some(delimited(wire, buf)?),
             _ => {
                 plain = false;
@@ -546,27 +762,30 @@ fn plain_key_value(body: &[u8]) -> Option<(&str, Option<&[u8]>)> {
     plain.then_some((key, value))
 }
 
-/// One attribute of a record, found in the walk that reads the record
-/// ([`read_record`]) and borrowed from its bytes, so that only the
-/// attributes a program reads are decoded.
-#[derive(Debug, Clone, PartialEq)]
+/// One attribute of a record, found in the walk that checked the record
+/// ([`Request::parse`], [`Request::view`]) or one that reads it
+/// ([`read_record`]), borrowed from its bytes, so that only the attributes
+/// a program reads are decoded. Keys are bytes: a caller matches them
+/// against the keys it wants and checks as UTF-8 only those it keeps.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum AttributeAt<'a> {
     /// A key and at most one value, as senders write them: the key and
     /// the value's body (an `AnyValue`), undecoded.
     Plain {
-        key: &'a str,
+        key: &'a [u8],
         value: Option<&'a [u8]>,
     },
     /// Any other form (a repeated value, which prost merges, or a
-    /// `key_strindex`), decoded by prost.
-    Other(KeyValue),
+    /// `key_strindex`): the `KeyValue` body, decoded by prost when read.
+    Other(&'a [u8]),
 }
 
-impl AttributeAt<'_> {
-    pub fn key(&self) -> &str {
+impl<'a> AttributeAt<'a> {
+    /// The key's bytes (the last `key` field, as prost keeps it).
+    pub fn key(&self) -> &'a [u8] {
         match self {
             AttributeAt::Plain { key, .. } => key,
-            AttributeAt::Other(kv) => &kv.key,
+            AttributeAt::Other(body) => key_of(body),
         }
     }
 
@@ -574,7 +793,7 @@ impl AttributeAt<'_> {
     pub fn value(self) -> Result<Option<AnyValue>> {
         match self {
             AttributeAt::Plain { value, .. } => value.map(any_value_of).transpose(),
-            AttributeAt::Other(kv) => Ok(kv.value),
+            AttributeAt::Other(body) => Ok(KeyValue::decode(body).map_err(prost_error)?.value),
         }
     }
 }
@@ -603,78 +822,62 @@ fn any_value_of(body: &[u8]) -> Result<AnyValue> {
 /// A log record read in place from its bytes (checked by
 /// [`Request::parse`]): its fields other than the attributes, borrowed as
 /// prost would decode them (the last of a repeated scalar wins, a
-/// repeated body is merged), for [`dtc_engine::event::otlp_proto::decode_fields`].
-#[derive(Debug, Default)]
+/// repeated body is merged), for
+/// [`dtc_engine::event::otlp_proto::decode_fields`]. Its text fields are
+/// bytes, checked as UTF-8 on receipt; the caller makes text of them.
+#[derive(Debug, Default, PartialEq)]
 pub struct RecordView<'a> {
     pub time_unix_nano: u64,
     pub observed_time_unix_nano: u64,
     pub severity_number: i32,
-    pub severity_text: &'a str,
+    pub severity_text: &'a [u8],
     pub body: Option<AnyValue>,
     pub trace_id: &'a [u8],
     pub span_id: &'a [u8],
-    pub event_name: &'a str,
+    pub event_name: &'a [u8],
 }
 
-impl<'a> RecordView<'a> {
-    pub fn fields(&self) -> dtc_engine::event::otlp_proto::Fields<'_> {
-        dtc_engine::event::otlp_proto::Fields {
-            time_unix_nano: self.time_unix_nano,
-            observed_time_unix_nano: self.observed_time_unix_nano,
-            severity_number: self.severity_number,
-            severity_text: self.severity_text,
-            body: self.body.as_ref(),
-            trace_id: self.trace_id,
-            span_id: self.span_id,
-            event_name: self.event_name,
-        }
-    }
-}
-
-/// Reads a record's fields in one walk over its bytes, and its
-/// attributes, undecoded, into `attributes` (cleared first; the caller
-/// keeps it from record to record of a request, so reading allocates
-/// nothing but a body).
+/// Reads a record's fields in one walk over its bytes (the walk
+/// [`Request::parse`] checks a received record with, so both read a
+/// record alike), and its attributes, undecoded, into `attributes`
+/// (cleared first). For a record shaping edited; a received one is read
+/// from what parse noted ([`Request::view`]).
 pub fn read_record<'a>(
     body: &'a [u8],
     attributes: &mut Vec<AttributeAt<'a>>,
 ) -> Result<RecordView<'a>> {
+    let mut spans = Vec::new();
+    let noted = log_record(body, body, RECURSION_LIMIT, &mut spans)?;
+    view_of(body, body, &noted, &spans, attributes)
+}
+
+/// The record `record` (a slice of `data`) as `noted`, its attributes
+/// (`spans`, ranges of `data`) into `attributes` (cleared first).
+fn view_of<'a>(
+    data: &'a [u8],
+    record: &[u8],
+    noted: &Noted,
+    spans: &[AttributeSpan],
+    attributes: &mut Vec<AttributeAt<'a>>,
+) -> Result<RecordView<'a>> {
+    let body = match noted.body {
+        BodyAt::Absent => None,
+        BodyAt::Once(at) => Some(AnyValue::decode(at.get(data)).map_err(prost_error)?),
+        // Merged as prost merges them: rare enough to decode the record.
+        BodyAt::Repeated => LogRecord::decode(record).map_err(prost_error)?.body,
+    };
     attributes.clear();
-    let mut r = RecordView::default();
-    fields(body, |tag, wire, buf, _| {
-        match tag {
-            1 => r.time_unix_nano = fixed64(wire, buf)?,
-            11 => r.observed_time_unix_nano = fixed64(wire, buf)?,
-            2 => r.severity_number = varint(wire, buf)? as i32,
-            3 => r.severity_text = string(wire, buf)?,
-            5 => {
-                let inner = delimited(wire, buf)?;
-                r.body
-                    .get_or_insert_with(AnyValue::default)
-                    .merge(inner)
-                    .map_err(prost_error)?;
-            }
-            6 => {
-                let inner = delimited(wire, buf)?;
-                attributes.push(match plain_key_value(inner) {
-                    Some((key, value)) => AttributeAt::Plain { key, value },
-                    None => AttributeAt::Other(KeyValue::decode(inner).map_err(prost_error)?),
-                });
-            }
-            7 => {
-                varint(wire, buf)?;
-            }
-            8 => {
-                fixed32(wire, buf)?;
-            }
-            9 => r.trace_id = delimited(wire, buf)?,
-            10 => r.span_id = delimited(wire, buf)?,
-            12 => r.event_name = string(wire, buf)?,
-            _ => skip(wire, tag, buf, RECURSION_LIMIT)?,
-        }
-        Ok(())
-    })?;
-    Ok(r)
+    attributes.extend(spans.iter().map(|a| a.at(data)));
+    Ok(RecordView {
+        time_unix_nano: noted.time_unix_nano,
+        observed_time_unix_nano: noted.observed_time_unix_nano,
+        severity_number: noted.severity_number,
+        severity_text: noted.severity_text.get(data),
+        body,
+        trace_id: noted.trace_id.get(data),
+        span_id: noted.span_id.get(data),
+        event_name: noted.event_name.get(data),
+    })
 }
 
 /// What shaping does to one attribute.
@@ -721,7 +924,7 @@ pub fn edit_attributes(
                         + prost::encoding::message::encoded_len(2, &value);
                     encode_key(6, WireType::LengthDelimited, out);
                     encode_varint(len as u64, out);
-                    put_field(1, key.as_bytes(), out);
+                    put_field(1, key, out);
                     prost::encoding::message::encode(2, &value, out);
                 }
                 None => {
@@ -740,7 +943,7 @@ pub fn edit_attributes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::convert::{Names, Needs, event, record_event};
+    use crate::convert::{Names, Needs, event, received_event, record_event};
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{
         ArrayValue, EntityRef, InstrumentationScope, KeyValueList, any_value,
@@ -905,6 +1108,7 @@ mod tests {
                 expected,
             );
             same_events(ours.record(k), record);
+            same_noted(&ours, k, record);
         }
         for (ri, rl) in theirs.resource_logs.iter().enumerate() {
             let encoded = |r: Option<Resource>| r.map(|r| r.encode_to_vec());
@@ -1025,10 +1229,33 @@ mod tests {
         let resource: BTreeMap<String, serde_json::Value> =
             BTreeMap::from([("service.name".to_string(), "svc".into())]);
         for needs in all_needs() {
-            let mut scratch = vec![AttributeAt::Other(KeyValue::default())];
+            let mut scratch = vec![AttributeAt::Other(b"\x0a\x01x")];
             let in_place = event(bytes, &resource, &needs, &mut scratch);
             let decoded = record_event(record.clone(), &resource, &needs);
             assert_eq!(in_place, decoded, "{needs:?} on {record:?}");
+        }
+    }
+
+    /// What [`Request::parse`] noted of record `k` ([`Request::view`]) is
+    /// what walking its bytes reads ([`read_record`]), attributes
+    /// included, and the event it gives ([`received_event`]) is the
+    /// decoded record's, for every way the programs may read it.
+    fn same_noted(request: &Request, k: usize, record: &LogRecord) {
+        let (mut noted, mut walked) = (vec![AttributeAt::Other(b"")], Vec::new());
+        let mut view = request.view(k, &mut noted).unwrap();
+        let mut read = read_record(request.record(k), &mut walked).unwrap();
+        // Bodies compared as prost encodes them: a flipped bit may make a
+        // NaN, which equals nothing.
+        let body = |v: &mut RecordView| v.body.take().map(|b| b.encode_to_vec());
+        assert_eq!(body(&mut view), body(&mut read));
+        assert_eq!(view, read);
+        assert_eq!(noted, walked);
+        let resource: BTreeMap<String, serde_json::Value> =
+            BTreeMap::from([("service.name".to_string(), "svc".into())]);
+        for needs in all_needs() {
+            let received = received_event(request, k, &resource, &needs, &mut noted);
+            let decoded = record_event(record.clone(), &resource, &needs);
+            assert_eq!(received, decoded, "{needs:?} on {record:?}");
         }
     }
 
@@ -1039,6 +1266,58 @@ mod tests {
             let record = log_record(&mut rng);
             same_events(&record.encode_to_vec(), &record);
         }
+    }
+
+    /// A record with two bodies (which prost merges) is read by walking
+    /// it; an attribute with two values (merged too) is decoded whole;
+    /// both give what prost's decode gives.
+    #[test]
+    fn records_noted_in_other_forms_read_as_decoded() {
+        let text = |s: &str| AnyValue {
+            value: Some(any_value::Value::StringValue(s.into())),
+        };
+        let record = LogRecord {
+            event_name: "LogWelcomeBanner".into(),
+            body: Some(text("a")),
+            attributes: vec![KeyValue {
+                key: "secret".into(),
+                value: Some(text("s")),
+                key_strindex: 0,
+            }],
+            ..LogRecord::default()
+        };
+        let mut bytes = record.encode_to_vec();
+        let int = AnyValue {
+            value: Some(any_value::Value::IntValue(3)),
+        };
+        let mut kv = KeyValue {
+            key: "seq".into(),
+            value: Some(text("x")),
+            key_strindex: 0,
+        }
+        .encode_to_vec();
+        prost::encoding::message::encode(2, &int, &mut kv);
+        put_field(6, &kv, &mut bytes);
+        let request_of = |record: &[u8]| {
+            let mut scope = Vec::new();
+            put_field(2, record, &mut scope);
+            let mut resource_logs = Vec::new();
+            put_field(2, &scope, &mut resource_logs);
+            let mut sent = Vec::new();
+            put_field(1, &resource_logs, &mut sent);
+            Request::parse(Bytes::from(sent)).unwrap()
+        };
+        let decoded = LogRecord::decode(&bytes[..]).unwrap();
+        let request = request_of(&bytes);
+        assert!(matches!(request.attributes[1], AttributeSpan::Other(_)));
+        same_noted(&request, 0, &decoded);
+        // A second body.
+        prost::encoding::message::encode(5, &int, &mut bytes);
+        let decoded = LogRecord::decode(&bytes[..]).unwrap();
+        let request = request_of(&bytes);
+        let noted = request.records[0].noted.as_ref().unwrap();
+        assert_eq!(noted.body, BodyAt::Repeated);
+        same_noted(&request, 0, &decoded);
     }
 
     /// Splicing attribute edits gives the record that decoding, editing
