@@ -890,8 +890,9 @@ pub fn std_field(r: &Record, s: StdField) -> Value {
     {
         let present = slot.tag == crate::slots::TAG_PRESENT;
         match s {
-            StdField::Time => return Value::Timestamp(slot.bits as i64),
-            StdField::ObservedTime => return Value::Timestamp(slot.bits as i64),
+            StdField::Time | StdField::ObservedTime => {
+                return Value::Timestamp(slot.bits as i64);
+            }
             StdField::Severity => return Value::Int(slot.bits as i64),
             StdField::ThreadId if present => return Value::Int(slot.bits as i64),
             StdField::ThreadId => return Value::None,

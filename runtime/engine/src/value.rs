@@ -223,18 +223,8 @@ impl Record {
     }
 
     /// Its values, one per declared field.
-    #[inline(always)]
+    #[inline]
     pub fn slots(&self) -> &[Value] {
-        match self.slots.get() {
-            Some(values) => values,
-            None => self.build_slots(),
-        }
-    }
-
-    /// Out of line: kernels read the values of records that have them.
-    #[cold]
-    #[inline(never)]
-    fn build_slots(&self) -> &[Value] {
         self.slots.get_or_init(|| self.values())
     }
 
@@ -267,10 +257,7 @@ impl Record {
             let e = self.input.event();
             fields
                 .iter()
-                .map(|(key, ty)| match e.attributes.get(key) {
-                    None | Some(Json::Null) => Value::None,
-                    Some(j) => convert(j, ty.inner()).unwrap_or(Value::None),
-                })
+                .map(|(key, ty)| field_value(e.attributes.get(key), ty).unwrap_or(Value::None))
                 .collect()
         })
     }
@@ -309,27 +296,34 @@ pub fn decode(
     let mut slots = Vec::with_capacity(layout.fields.len());
     for f in &layout.fields {
         let raw = input.attributes.get(&f.key);
-        let v = match (raw, &f.ty) {
-            (None | Some(Json::Null), Type::Opt(_)) => Value::None,
-            (None | Some(Json::Null), _) => {
-                return Err(Mismatch(format!(
-                    "field `{}` (attribute `{}`) is missing",
-                    f.name, f.key
-                )));
-            }
-            (Some(j), t) => convert(j, t.inner()).ok_or_else(|| {
-                Mismatch(format!(
+        let Some(v) = field_value(raw, &f.ty) else {
+            return Err(Mismatch(match raw {
+                None | Some(Json::Null) => {
+                    format!("field `{}` (attribute `{}`) is missing", f.name, f.key)
+                }
+                Some(j) => format!(
                     "field `{}` (attribute `{}`) should be {}, found {}",
                     f.name,
                     f.key,
-                    t.inner(),
+                    f.ty.inner(),
                     describe(j)
-                ))
-            })?,
+                ),
+            }));
         };
         slots.push(v);
     }
     Ok(Record::new(layout_index, slots, input))
+}
+
+/// The value of a declared field of type `ty` whose attribute is `raw`
+/// (`None`: absent); `None` where the event does not match its layout (a
+/// required field missing, or of another type).
+fn field_value(raw: Option<&Json>, ty: &Type) -> Option<Value> {
+    match (raw, ty) {
+        (None | Some(Json::Null), Type::Opt(_)) => Some(Value::None),
+        (None | Some(Json::Null), _) => None,
+        (Some(j), t) => convert(j, t.inner()),
+    }
 }
 
 fn describe(j: &Json) -> String {

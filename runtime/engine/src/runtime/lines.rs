@@ -273,11 +273,12 @@ impl Engine {
                 let row_at = rows.len();
                 let record = layout.and_then(|l| plan.records.get(l as usize)?.as_ref());
                 let fields = layout.and_then(|l| plan.fields.get(l as usize)?.as_ref());
+                let eager = layout.is_some_and(|l| plan.eager.get(l as usize) == Some(&true));
                 let mut slots = Vec::new();
                 let row = match (layout, fields) {
                     (None, _) => Some(None),
                     (Some(_), None) => None,
-                    (Some(l), Some(fields)) if plan.eager.get(l as usize) == Some(&true) => {
+                    (Some(_), Some(fields)) if eager => {
                         push_row(&std, fields, &values, &mut rows, |v| {
                             slots.push(v.map_or(Value::None, Typed::to_value))
                         })
@@ -293,7 +294,7 @@ impl Engine {
                             pending.push(Pending {
                                 layout: l,
                                 fields: fields.clone(),
-                                slots: (plan.eager.get(l as usize) == Some(&true)).then_some(slots),
+                                slots: eager.then_some(slots),
                                 row: span,
                                 at: inputs.len(),
                             });
