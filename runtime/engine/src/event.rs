@@ -1781,14 +1781,12 @@ pub mod otlp_proto {
         decode_fields(&Fields::of(record), attributes, resource)
     }
 
-    /// The event of a record's `fields` with its `attributes` (decoded
-    /// already, by [`owned_value`] or [`any_value`]): the one place the
-    /// standard fields are mapped, whichever way the record was read.
-    pub fn decode_fields(
-        record: &Fields<'_>,
-        attributes: BTreeMap<String, Json>,
-        resource: &BTreeMap<String, Json>,
-    ) -> Result<InputEvent, String> {
+    /// A record's time and observed time as the event holds them, or
+    /// what makes its standard fields no event: a time past what the
+    /// event's nanoseconds hold, a severity number out of OTLP's range.
+    /// [`decode_fields`] fails for these and nothing else, so a producer
+    /// that reads records in place checks them first.
+    pub fn checked(record: &Fields<'_>) -> Result<(i64, i64), String> {
         let nanos = |v: u64, what: &str| {
             i64::try_from(v).map_err(|_| {
                 format!("{what}: {v} nanoseconds since the epoch is past the year 2262")
@@ -1802,6 +1800,19 @@ pub mod otlp_proto {
                 record.severity_number
             ));
         }
+        // As `set_times` has it: no time is the observed time.
+        Ok((if time != 0 { time } else { observed }, observed))
+    }
+
+    /// The event of a record's `fields` with its `attributes` (decoded
+    /// already, by [`owned_value`] or [`any_value`]): the one place the
+    /// standard fields are mapped, whichever way the record was read.
+    pub fn decode_fields(
+        record: &Fields<'_>,
+        attributes: BTreeMap<String, Json>,
+        resource: &BTreeMap<String, Json>,
+    ) -> Result<InputEvent, String> {
+        let (time, observed) = checked(record)?;
         let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
         let hex = |b: &[u8]| (!b.is_empty()).then(|| hex(b));
         let mut e = InputEvent {
@@ -1821,7 +1832,7 @@ pub mod otlp_proto {
         {
             e.name = Some(s.clone());
         }
-        set_times(&mut e, Some(time), Some(observed).filter(|&t| t != 0));
+        (e.time, e.observed_time) = (time, observed);
         Ok(e)
     }
 
