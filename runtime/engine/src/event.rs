@@ -1644,7 +1644,7 @@ pub mod otlp_proto {
     use opentelemetry_proto::tonic::logs::v1::LogRecord;
     use serde_json::Value as Json;
 
-    use super::{EVENT_NAME_ATTRIBUTE, InputEvent, set_times};
+    use super::{EVENT_NAME_ATTRIBUTE, InputEvent};
 
     /// Resource (or any) attributes as a map; later keys win over earlier
     /// ones, as in the JSON path.
@@ -1836,7 +1836,8 @@ pub mod otlp_proto {
         Ok(e)
     }
 
-    fn hex(bytes: &[u8]) -> String {
+    /// A trace or span ID as the event holds it: lowercase hex.
+    pub fn hex(bytes: &[u8]) -> String {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = String::with_capacity(bytes.len() * 2);
         for b in bytes {
