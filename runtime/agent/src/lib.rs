@@ -25,6 +25,7 @@ pub mod convert;
 pub mod exporter;
 pub mod loader;
 pub mod pipeline;
+pub mod received;
 pub mod receiver;
 pub mod telemetry;
 pub mod wire;

@@ -36,7 +36,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use dtc_actions::ActionRecord;
-use dtc_engine::event::InputEvent;
+use dtc_engine::event::{InputEvent, ReadInPlace};
 use dtc_engine::{Egress, Engine, Options, Output, Produced};
 use dtc_ir::AggKind;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
@@ -55,6 +55,7 @@ use crate::convert::{
 };
 use crate::exporter::{ExportQueue, Item};
 use crate::loader::Loaded;
+use crate::received::Received;
 use crate::receiver::{Batch, Work};
 use crate::telemetry::{ProgramStatus, RipcordReport, Stats, lock, now_unix_ns};
 use crate::wire;
@@ -190,8 +191,9 @@ pub struct Pipeline {
     pulled: bool,
     actions: Actions,
     malformed_window: Window,
-    /// What the programs read of a record ([`Pipeline::refresh_needs`]).
-    needs: Needs,
+    /// What the programs read of a record ([`Pipeline::refresh_needs`]);
+    /// shared with the records the engines read in place.
+    needs: Rc<Needs>,
     /// How long an idle pipeline waits before it looks at long actions and
     /// publishes its status; control messages wake it at once.
     tick: Duration,
@@ -222,7 +224,7 @@ impl Pipeline {
             pulled: false,
             actions,
             malformed_window: Window::new(),
-            needs: Needs::default(),
+            needs: Rc::default(),
             tick: Duration::from_millis(10),
         }
     }
@@ -393,7 +395,7 @@ impl Pipeline {
         let recording = self.programs.iter().any(|p| p.tape.is_some());
         let with_pid = self.programs.iter().any(|p| !p.loaded.actions.is_empty());
         let programs = self.programs.iter().map(|p| &p.loaded.program);
-        self.needs = Needs::of(programs, recording, with_pid);
+        self.needs = Rc::new(Needs::of(programs, recording, with_pid));
     }
 
     /// Stops a program's engine, if it runs: its open windows close and
@@ -487,13 +489,13 @@ impl Pipeline {
     /// times this thread's work per record without a network.
     pub fn process(&mut self, batch: Batch) {
         self.stats.records_in.fetch_add(batch.records, Relaxed);
-        let request = batch.request;
+        let request = Rc::new(batch.request);
         let active = self.programs.iter().any(|p| p.engine.is_some());
         if !active || self.ripcord.load(Relaxed) {
-            self.forward_unchanged(request);
+            self.forward_unchanged(&request);
             return;
         }
-        let needs = &self.needs;
+        let needs = &*self.needs;
         let mut derived = Derived::default();
         let n = request.len();
         // Only a recording program needs the size of what it keeps.
@@ -504,23 +506,32 @@ impl Pipeline {
         };
         // Per resource: what the programs read of it (decoded only when
         // they read it), and the pid an action would target.
-        let resources: Vec<BTreeMap<String, Json>> = (0..request.resources.len())
-            .map(|ri| match needs.resource {
-                ResourceNeed::Nothing => BTreeMap::new(),
-                _ => needs.resource(request.resource(ri).as_ref()),
+        let resources: Vec<Rc<BTreeMap<String, Json>>> = (0..request.resources.len())
+            .map(|ri| {
+                Rc::new(match needs.resource {
+                    ResourceNeed::Nothing => BTreeMap::new(),
+                    _ => needs.resource(request.resource(ri).as_ref()),
+                })
             })
             .collect();
         let resource_of = |k: usize| request.records[k].resource;
         // The records shaping edited, as they will leave.
         let mut edited: Vec<Option<Vec<u8>>> = vec![None; n];
         // The event each program is given next: `None` once suppressed, or
-        // for a record that is not an event (passed on unchanged).
-        let mut events: Vec<Option<InputEvent>> = Vec::with_capacity(n);
+        // for a record that is not an event (passed on unchanged). A
+        // recording program keeps every event whole, so they are made
+        // once, here; otherwise the engines read the records in place.
+        let mut events: Vec<Option<Next>> = Vec::with_capacity(n);
         let mut scratch = Vec::new();
         for k in 0..n {
             let resource = &resources[resource_of(k)];
-            match convert::received_event(&request, k, resource, needs, &mut scratch) {
-                Ok(e) => events.push(Some(e)),
+            let next = if needs.everything {
+                convert::received_event(&request, k, resource, needs, &mut scratch).map(Next::Event)
+            } else {
+                Received::new(&request, k, resource, &self.needs).map(Next::Read)
+            };
+            match next {
+                Ok(next) => events.push(Some(next)),
                 Err(reason) => {
                     malformed(
                         &self.stats,
@@ -551,7 +562,7 @@ impl Pipeline {
             let seen: Option<Seen> = self.programs[pi]
                 .tape
                 .as_ref()
-                .map(|_| Rc::new(events.clone()));
+                .map(|_| Rc::new(events.iter().map(|e| e.as_ref().map(Next::event)).collect()));
             let started = thread_cpu();
             let mut n_events = 0u64;
             let mut lifted = 0u64;
@@ -560,7 +571,7 @@ impl Pipeline {
             {
                 let engine = self.programs[pi].engine.as_mut().expect("checked above");
                 for (k, slot) in events.iter_mut().enumerate() {
-                    let Some(event) = slot.take() else {
+                    let Some(next) = slot.take() else {
                         continue;
                     };
                     if self.ripcord.load(Relaxed) {
@@ -572,8 +583,20 @@ impl Pipeline {
                     // While verbose, a debug-level event the program keeps
                     // from leaving passes on as the program saw it.
                     let kept =
-                        (verbose && DEBUG_LEVELS.contains(&event.severity)).then(|| event.clone());
-                    engine.push_event(event);
+                        (verbose && DEBUG_LEVELS.contains(&next.severity())).then(|| next.clone());
+                    // A record read in place is read in place again by the
+                    // next program when this one leaves it unchanged.
+                    let again = match next {
+                        Next::Read(r) => {
+                            let again = later.then(|| r.clone());
+                            engine.push_read(r);
+                            again
+                        }
+                        Next::Event(e) => {
+                            engine.push_event(e);
+                            None
+                        }
+                    };
                     let mut egress = None;
                     for out in engine.drain_lazy() {
                         match out {
@@ -586,10 +609,13 @@ impl Pipeline {
                     match egress {
                         Some(Egress { input, edits }) if edits.is_empty() => {
                             if later {
-                                *slot = Some(
-                                    Rc::try_unwrap(input.into_event())
-                                        .unwrap_or_else(|e| (*e).clone()),
-                                );
+                                *slot = Some(match again {
+                                    Some(r) => Next::Read(r),
+                                    None => Next::Event(
+                                        Rc::try_unwrap(input.into_event())
+                                            .unwrap_or_else(|e| (*e).clone()),
+                                    ),
+                                });
                             }
                         }
                         Some(Egress { edits, .. }) => {
@@ -630,8 +656,9 @@ impl Pipeline {
                                     .as_ref()
                                     .unwrap_or(&resources[resource_of(k)]);
                                 let bytes = edited[k].as_deref().unwrap_or_default();
-                                *slot =
-                                    convert::event(bytes, resource, needs, &mut Vec::new()).ok();
+                                *slot = convert::event(bytes, resource, needs, &mut Vec::new())
+                                    .ok()
+                                    .map(Next::Event);
                             }
                         }
                         None if kept.is_some() => {
@@ -711,7 +738,7 @@ impl Pipeline {
         self.send(derived);
     }
 
-    fn forward_unchanged(&mut self, request: wire::Request) {
+    fn forward_unchanged(&mut self, request: &wire::Request) {
         self.stats
             .records_out
             .fetch_add(request.len() as u64, Relaxed);
@@ -776,6 +803,31 @@ impl Pipeline {
                 scope_metrics,
                 schema_url: String::new(),
             }));
+        }
+    }
+}
+
+/// What a program is given of a record: read in place from the request,
+/// or its event (made from the record as an earlier program edited it, or
+/// whole for a flight recorder).
+#[derive(Clone)]
+enum Next {
+    Read(Received),
+    Event(InputEvent),
+}
+
+impl Next {
+    fn severity(&self) -> i64 {
+        match self {
+            Next::Read(r) => r.severity(),
+            Next::Event(e) => e.severity,
+        }
+    }
+
+    fn event(&self) -> InputEvent {
+        match self {
+            Next::Read(r) => r.event(),
+            Next::Event(e) => e.clone(),
         }
     }
 }

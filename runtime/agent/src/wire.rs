@@ -106,7 +106,7 @@ impl At {
         }
     }
 
-    fn get(self, data: &[u8]) -> &[u8] {
+    pub fn get(self, data: &[u8]) -> &[u8] {
         &data[self.start as usize..self.end as usize]
     }
 }
@@ -597,16 +597,20 @@ impl Request {
         attributes: &mut Vec<AttributeAt<'a>>,
     ) -> Result<RecordView<'a>> {
         let data: &[u8] = &self.bytes;
-        let record = &self.records[k];
-        let bytes = &data[record.body.clone()];
-        match &record.noted {
-            Some(n) => {
-                let spans =
-                    &self.attributes[n.attributes.start as usize..n.attributes.end as usize];
-                view_of(data, bytes, n, spans, attributes)
-            }
+        let bytes = &data[self.records[k].body.clone()];
+        match self.noted(k) {
+            Some((n, spans)) => view_of(data, bytes, n, spans, attributes),
             None => read_record(bytes, attributes),
         }
+    }
+
+    /// What [`Request::parse`] noted of record `k`, and its attributes
+    /// (ranges of [`Request::bytes`]); `None` in a request that keeps no
+    /// notes ([`Record::noted`]).
+    pub fn noted(&self, k: usize) -> Option<(&Noted, &[AttributeSpan])> {
+        let n = self.records[k].noted.as_ref()?;
+        let spans = &self.attributes[n.attributes.start as usize..n.attributes.end as usize];
+        Some((n, spans))
     }
 
     /// The resource of `ResourceLogs` `ri`, decoded (merged as prost merges
@@ -941,7 +945,7 @@ pub fn edit_attributes(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::convert::{Names, Needs, event, received_event, record_event};
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -956,7 +960,7 @@ mod tests {
 
     /// Reproducible numbers: a counter through foldhash's fixed hasher (a
     /// dependency already), seeded per test.
-    struct Rng(u64);
+    pub(crate) struct Rng(pub(crate) u64);
     impl Rng {
         fn next(&mut self) -> u64 {
             use std::hash::BuildHasher;
@@ -1012,7 +1016,7 @@ mod tests {
         }
     }
 
-    fn request(rng: &mut Rng) -> ExportLogsServiceRequest {
+    pub(crate) fn request(rng: &mut Rng) -> ExportLogsServiceRequest {
         ExportLogsServiceRequest {
             resource_logs: (0..1 + rng.below(3))
                 .map(|_| PbResourceLogs {
@@ -1047,7 +1051,7 @@ mod tests {
     }
 
     /// A payload changed as a sender's bug or a hostile sender would.
-    fn mutate(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
+    pub(crate) fn mutate(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
         let mut b = bytes.to_vec();
         for _ in 0..1 + rng.below(3) {
             let at = rng.below(b.len() as u64 + 1) as usize;
@@ -1200,7 +1204,7 @@ mod tests {
 
     /// What the programs may read of a record, in each way it can be
     /// asked.
-    fn all_needs() -> Vec<Needs> {
+    pub(crate) fn all_needs() -> Vec<Needs> {
         let names = |n: &[&str]| Names::from_iter(n.iter().map(|s| s.to_string()));
         vec![
             Needs {

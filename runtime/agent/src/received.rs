@@ -1,0 +1,399 @@
+//! A received log record as the engine reads it in place
+//! (`dtc_engine::event::ReadInPlace`, `Engine::push_read`): its standard
+//! fields and the attributes the program's layouts declare, borrowed from
+//! the request's bytes by what [`wire::Request::parse`] noted as it
+//! checked the record, without building the record's `InputEvent`.
+//!
+//! Why: building the event (a map of the attributes the programs read, a
+//! `String` per key and text value) was most of the agent's work per
+//! record before the engine ran (docs/performance.md, Agent). The event is
+//! still built, by [`convert::received_event`] (the one mapping), when
+//! something reads what the record does not hold: a handler reading an
+//! attribute its layout does not declare, or the egress's reader.
+//!
+//! What [`Received::read`] gives must be exactly what that event holds;
+//! where a record is in a form other than the plain one (a repeated body,
+//! an attribute written in another form, a value of a kind a slot does not
+//! hold), it declines and the engine takes the event. A test holds the two
+//! to the same answer over generated and mutated payloads.
+
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use dtc_engine::event::{
+    EVENT_NAME_ATTRIBUTE, InputEvent, ReadInPlace, SERVICE_NAME_ATTRIBUTE, Scalar, Standard,
+    THREAD_ID_ATTRIBUTE, otlp_proto,
+};
+use prost::encoding::{WireType, decode_key, decode_varint};
+use serde_json::Value as Json;
+
+use crate::convert::{self, Needs};
+use crate::wire::{self, AttributeSpan, BodyAt};
+
+/// Record `k` of a received request, with the part of its resource the
+/// programs read and what they read of records ([`Needs`]), all shared
+/// with the request's other records.
+#[derive(Clone)]
+pub struct Received {
+    request: Rc<wire::Request>,
+    k: usize,
+    resource: Rc<BTreeMap<String, Json>>,
+    needs: Rc<Needs>,
+    /// The record's time and observed time as its event holds them.
+    times: (i64, i64),
+    /// Its trace and span IDs as hex, made when first read.
+    ids: OnceCell<[String; 2]>,
+}
+
+impl Received {
+    /// Record `k` of `request`, or why it is no event (what
+    /// [`convert::received_event`] would say): the only record
+    /// [`ReadInPlace::event`] is asked of, which then cannot fail.
+    pub fn new(
+        request: &Rc<wire::Request>,
+        k: usize,
+        resource: &Rc<BTreeMap<String, Json>>,
+        needs: &Rc<Needs>,
+    ) -> Result<Received, String> {
+        let times = match request.noted(k) {
+            // What `parse` checked leaves only these to fail.
+            Some((n, _)) => otlp_proto::checked(&otlp_proto::Fields {
+                time_unix_nano: n.time_unix_nano,
+                observed_time_unix_nano: n.observed_time_unix_nano,
+                severity_number: n.severity_number,
+                ..otlp_proto::Fields::default()
+            })?,
+            None => {
+                let e = convert::received_event(request, k, resource, needs, &mut Vec::new())?;
+                (e.time, e.observed_time)
+            }
+        };
+        Ok(Received {
+            request: request.clone(),
+            k,
+            resource: resource.clone(),
+            needs: needs.clone(),
+            times,
+            ids: OnceCell::new(),
+        })
+    }
+
+    /// Its severity number, as its event holds it.
+    pub fn severity(&self) -> i64 {
+        match self.request.noted(self.k) {
+            Some((n, _)) => i64::from(n.severity_number),
+            None => self.event().severity,
+        }
+    }
+}
+
+impl ReadInPlace for Received {
+    fn read<'a>(
+        &'a self,
+        wanted: &[String],
+        values: &mut [Option<Scalar<'a>>],
+    ) -> Option<Standard<'a>> {
+        let data: &'a [u8] = &self.request.bytes;
+        let (n, spans) = self.request.noted(self.k)?;
+        let needs = &*self.needs;
+        let body = match n.body {
+            BodyAt::Absent => None,
+            BodyAt::Once(at) => match scalar(at.get(data))? {
+                Scalar::Null => None,
+                Scalar::Str(s) => Some(s),
+                // The event holds other bodies as JSON text.
+                _ => return None,
+            },
+            BodyAt::Repeated => return None,
+        };
+        // As `convert::event_of` names the event and decides whether a
+        // program receives it (else it keeps no attributes nor resource).
+        let event_name = n.event_name.get(data);
+        let (name, received) = if event_name.is_empty() {
+            let attribute = spans.iter().rev().find_map(|a| match *a {
+                AttributeSpan::Plain { key, value } => {
+                    (key.get(data) == EVENT_NAME_ATTRIBUTE.as_bytes()).then_some(Some(value))
+                }
+                // Its key is not at hand: read by decoding.
+                AttributeSpan::Other(_) => Some(None),
+            });
+            match attribute {
+                Some(None) => return None,
+                Some(Some(value)) => {
+                    match value.map_or(Some(Scalar::Null), |v| scalar(v.get(data)))? {
+                        Scalar::Str(s) => (
+                            (!s.is_empty()).then_some(s),
+                            needs.everything || needs.events.contains(s),
+                        ),
+                        _ => (None, needs.everything || needs.events.contains("")),
+                    }
+                }
+                None => (None, needs.everything || needs.events.contains("")),
+            }
+        } else {
+            match needs.event_named(event_name) {
+                Some(s) => (Some(s.as_str()), true),
+                None => (
+                    Some(std::str::from_utf8(event_name).ok()?),
+                    needs.everything,
+                ),
+            }
+        };
+        let mut thread_id = None;
+        let thread_kept = received
+            && (needs.everything
+                || needs.all_attributes
+                || needs.keys.contains(THREAD_ID_ATTRIBUTE));
+        for a in spans {
+            let AttributeSpan::Plain { key, value } = *a else {
+                return None;
+            };
+            let key = key.get(data);
+            // An event no program receives keeps only its name.
+            if !received && key != EVENT_NAME_ATTRIBUTE.as_bytes() {
+                continue;
+            }
+            let value = || value.map_or(Some(Scalar::Null), |v| scalar(v.get(data)));
+            if thread_kept && key == THREAD_ID_ATTRIBUTE.as_bytes() {
+                thread_id = match value()? {
+                    Scalar::Int(i) => Some(i),
+                    Scalar::Str(s) => s.parse().ok(),
+                    _ => None,
+                };
+            }
+            // The last of a repeated key is the one the event keeps.
+            for (w, v) in wanted.iter().zip(values.iter_mut()) {
+                if w.as_bytes() == key {
+                    *v = Some(value()?);
+                }
+            }
+        }
+        let text = |at: wire::At| {
+            let bytes = at.get(data);
+            (!bytes.is_empty()).then(|| std::str::from_utf8(bytes).ok())
+        };
+        let ids = |at: wire::At, i: usize| {
+            (!at.get(data).is_empty()).then(|| {
+                self.ids
+                    .get_or_init(|| [n.trace_id, n.span_id].map(|at| otlp_proto::hex(at.get(data))))
+                    [i]
+                    .as_str()
+            })
+        };
+        let service = match self.resource.get(SERVICE_NAME_ATTRIBUTE) {
+            Some(Json::String(s)) if received => Some(s.as_str()),
+            _ => None,
+        };
+        let (time, observed_time) = self.times;
+        Some(Standard {
+            name,
+            time,
+            observed_time,
+            severity: i64::from(n.severity_number),
+            severity_text: text(n.severity_text).map_or(Some(None), |t| t.map(Some))?,
+            body,
+            trace_id: ids(n.trace_id, 0),
+            span_id: ids(n.span_id, 1),
+            thread_id,
+            service,
+        })
+    }
+
+    fn event(&self) -> InputEvent {
+        // `Received::new` decoded or checked the record: this cannot fail.
+        convert::received_event(
+            &self.request,
+            self.k,
+            &self.resource,
+            &self.needs,
+            &mut Vec::new(),
+        )
+        .unwrap_or_default()
+    }
+}
+
+/// An `AnyValue`'s body as the engine's scalar: what
+/// `otlp_proto::owned_value` and then `Scalar::of` make of it. `None` for
+/// any other form than one scalar field (bytes, arrays, kvlists, repeated
+/// fields, which prost merges): those are read by decoding.
+fn scalar(body: &[u8]) -> Option<Scalar<'_>> {
+    if body.is_empty() {
+        return Some(Scalar::Null);
+    }
+    let mut buf = body;
+    let (tag, wire) = decode_key(&mut buf).ok()?;
+    let value = match (tag, wire) {
+        (1, WireType::LengthDelimited) => {
+            let len = decode_varint(&mut buf).ok()?;
+            if len != buf.len() as u64 {
+                return None;
+            }
+            let text = std::str::from_utf8(buf).ok()?;
+            buf = &[];
+            Scalar::Str(text)
+        }
+        (2, WireType::Varint) => Scalar::Bool(decode_varint(&mut buf).ok()? != 0),
+        (3, WireType::Varint) => Scalar::Int(decode_varint(&mut buf).ok()? as i64),
+        (4, WireType::SixtyFourBit) => {
+            let (bits, rest) = buf.split_first_chunk::<8>()?;
+            buf = rest;
+            let f = f64::from_le_bytes(*bits);
+            // JSON has no NaN nor infinities: the event holds them as text.
+            if f.is_nan() {
+                Scalar::Str("NaN")
+            } else if f.is_infinite() {
+                Scalar::Str(if f > 0.0 { "Infinity" } else { "-Infinity" })
+            } else {
+                Scalar::Float(f)
+            }
+        }
+        _ => return None,
+    };
+    buf.is_empty().then_some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::tests::{Rng, all_needs, mutate, request};
+    use bytes::Bytes;
+    use prost::Message;
+
+    /// For every record of generated and mutated payloads that parse, in
+    /// every way the programs may read it: a record is refused exactly
+    /// when its event cannot be made, with the same reason; its event is
+    /// the one ingress makes; and what it reads in place, when it does, is
+    /// what that event holds.
+    #[test]
+    fn records_read_in_place_are_their_events() {
+        let mut rng = Rng(11 << 32);
+        let resources = [
+            BTreeMap::new(),
+            BTreeMap::from([("service.name".to_string(), Json::from("svc"))]),
+            BTreeMap::from([("service.name".to_string(), Json::from(7))]),
+        ];
+        let (mut records, mut refused, mut read) = (0, 0, 0);
+        for i in 0..3000 {
+            let payload = request(&mut rng).encode_to_vec();
+            let bytes = if i % 3 == 2 {
+                mutate(&mut rng, &payload)
+            } else {
+                payload
+            };
+            let Ok(parsed) = wire::Request::parse(Bytes::from(bytes)) else {
+                continue;
+            };
+            let request = Rc::new(parsed);
+            for k in 0..request.len() {
+                let resource = Rc::new(resources[k % resources.len()].clone());
+                for needs in all_needs() {
+                    let needs = Rc::new(needs);
+                    records += 1;
+                    let expected =
+                        convert::received_event(&request, k, &resource, &needs, &mut Vec::new());
+                    let received = Received::new(&request, k, &resource, &needs);
+                    let (received, expected) = match (received, expected) {
+                        (Ok(r), Ok(e)) => (r, e),
+                        (Err(a), Err(b)) => {
+                            assert_eq!(a, b);
+                            refused += 1;
+                            continue;
+                        }
+                        (r, e) => panic!("refused {:?}, decoded {e:?}", r.err()),
+                    };
+                    assert_eq!(received.event(), expected);
+                    assert_eq!(received.severity(), expected.severity);
+                    // What a program's layouts declare: some of the keys
+                    // the programs read, and one no record has.
+                    let mut wanted: Vec<String> = ["secret", "seq", "thread.id", "event.name"]
+                        .into_iter()
+                        .filter(|k| {
+                            needs.everything || needs.all_attributes || needs.keys.contains(*k)
+                        })
+                        .map(String::from)
+                        .collect();
+                    wanted.push("absent".into());
+                    let mut values = vec![None; wanted.len()];
+                    if let Some(std) = received.read(&wanted, &mut values) {
+                        read += 1;
+                        assert_eq!(std, expected.standard(), "{needs:?}");
+                        for (w, v) in wanted.iter().zip(&values) {
+                            let held = expected
+                                .attributes
+                                .get(w)
+                                .map(|j| Scalar::of(j).expect("a value read in place is a scalar"));
+                            assert_eq!(*v, held, "{w} with {needs:?}");
+                        }
+                    }
+                }
+            }
+        }
+        // Every path is taken. The generator writes a quarter of its
+        // attributes in a form read by decoding (`key_strindex`), and many
+        // values no slot holds, so a fifth of its records read in place;
+        // a sender's plain records all do (below).
+        assert!(refused > 50, "{refused} refused of {records}");
+        assert!(read * 5 > records, "{read} read in place of {records}");
+    }
+
+    /// A record as the OpenTelemetry SDKs send it reads in place, trace
+    /// context, thread and service included.
+    #[test]
+    fn plain_records_read_in_place() {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value as V};
+        use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+        let kv = |key: &str, v: V| KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(v) }),
+            key_strindex: 0,
+        };
+        let record = LogRecord {
+            time_unix_nano: 1_700_000_000_000_000_000,
+            severity_number: 9,
+            severity_text: "INFO".into(),
+            body: Some(AnyValue {
+                value: Some(V::StringValue("welcome".into())),
+            }),
+            attributes: vec![
+                kv("secret", V::StringValue("sk_live_1".into())),
+                kv("seq", V::IntValue(4)),
+                kv("thread.id", V::IntValue(12)),
+                kv("other", V::DoubleValue(0.5)),
+            ],
+            trace_id: vec![0xab; 16],
+            span_id: vec![0x01; 8],
+            event_name: "LogWelcomeBanner".into(),
+            ..LogRecord::default()
+        };
+        let payload = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![record],
+                    ..ScopeLogs::default()
+                }],
+                ..ResourceLogs::default()
+            }],
+        };
+        let request = Rc::new(wire::Request::parse(Bytes::from(payload.encode_to_vec())).unwrap());
+        let resource = Rc::new(BTreeMap::from([(
+            "service.name".to_string(),
+            Json::from("shop"),
+        )]));
+        let needs = Rc::new(all_needs().swap_remove(1));
+        let received = Received::new(&request, 0, &resource, &needs).unwrap();
+        let wanted = vec!["seq".to_string(), "secret".to_string()];
+        let mut values = vec![None; 2];
+        let std = received.read(&wanted, &mut values).expect("read in place");
+        assert_eq!(
+            values,
+            [Some(Scalar::Int(4)), Some(Scalar::Str("sk_live_1"))]
+        );
+        assert_eq!(std.name, Some("LogWelcomeBanner"));
+        assert_eq!(std.trace_id, Some("abababababababababababababababab"));
+        assert_eq!(std.span_id, Some("0101010101010101"));
+        assert_eq!((std.thread_id, std.service), (None, Some("shop")));
+        assert_eq!(std, received.event().standard());
+    }
+}
