@@ -1330,10 +1330,14 @@ impl Engine {
                         method,
                     } if *event == rec.layout => {
                         if let Some(key) = keys.get(*slot as usize) {
-                            let v = rec.slots().get(*slot as usize).unwrap_or(&Value::None);
+                            // A drop does not read the value (a record read
+                            // in place may not have built it).
                             if *method == Redaction::Drop {
                                 put(&mut edits, Edit::RemoveAttr(key.clone()));
-                            } else if !v.is_none() {
+                                continue;
+                            }
+                            let v = rec.slots().get(*slot as usize).unwrap_or(&Value::None);
+                            if !v.is_none() {
                                 let new = redacted(v, *method, self.shared.options.hash_key);
                                 put(&mut edits, Edit::ReplaceAttr(key.clone(), new));
                             }

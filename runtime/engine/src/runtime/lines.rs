@@ -49,13 +49,13 @@ pub(in crate::runtime) struct Plan {
     /// them), its declared fields (attribute key, type): each event gets
     /// its record from its row, with its values built from the row and
     /// its input event decoded only when asked for ([`InputRef::at`]).
-    records: Vec<Option<Fields>>,
+    pub(in crate::runtime) records: Vec<Option<Fields>>,
     /// Per layout, whether its records' values are built as the line is
     /// read rather than from the row on first ask: where they are read
     /// anyway (a redaction that hashes or masks a field of it, or an
     /// executor that does not read rows, the interpreter), building them
     /// from the scan's values costs less.
-    eager: Vec<bool>,
+    pub(in crate::runtime) eager: Vec<bool>,
     /// Per layout, the declared field whose value is the group of the
     /// grouped tally its events feed (`grouped::GroupTally::counts_by_field`).
     group_key: Vec<Option<u32>>,

@@ -63,13 +63,31 @@ impl Engine {
         };
         let fields = plan.fields.get(l as usize)?.as_ref()?;
         let mut row = Vec::with_capacity(STD_SLOTS.len() + fields.len());
-        let mut slots = Vec::with_capacity(fields.len());
-        push_row(&std, fields, &values, &mut row, |v| {
-            slots.push(v.map_or(Value::None, Typed::to_value))
-        })?;
-        let rec = Record::new(l, slots, InputRef::read(read.clone()));
-        // A fresh record's row is unset: this is its first.
-        let _ = rec.row.set(Some(Row::Own(row.into_boxed_slice())));
+        // As the lane: values built now only where they are read anyway
+        // (`lines::Plan::eager`); else from the event, if ever asked.
+        let lazy = plan
+            .records
+            .get(l as usize)
+            .and_then(Option::as_ref)
+            .filter(|_| plan.eager.get(l as usize) == Some(&false));
+        let input = InputRef::read(read.clone());
+        let rec = match lazy {
+            Some(declared) => {
+                push_row(&std, fields, &values, &mut row, |_| {})?;
+                let row = Row::Own(row.into_boxed_slice());
+                Record::in_place(l, declared.clone(), None, input, row)
+            }
+            None => {
+                let mut slots = Vec::with_capacity(fields.len());
+                push_row(&std, fields, &values, &mut row, |v| {
+                    slots.push(v.map_or(Value::None, Typed::to_value))
+                })?;
+                let rec = Record::new(l, slots, input);
+                // A fresh record's row is unset: this is its first.
+                let _ = rec.row.set(Some(Row::Own(row.into_boxed_slice())));
+                rec
+            }
+        };
         Some((Decoded::Record(rec), now))
     }
 }
