@@ -97,6 +97,18 @@ pub struct Artifacts {
     /// Those keys, read by [`Config::load`] (empty after [`Config::parse`]
     /// alone, which reads no file).
     pub keys: Vec<PublicKey>,
+    /// What runs the programs.
+    pub engine: EngineKind,
+}
+
+/// What runs a program: native code the JIT compiles at load (the
+/// default), or the reference interpreter (the same outputs, slower; for
+/// comparing, or where code generation is not wanted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EngineKind {
+    #[default]
+    Jit,
+    Interpreter,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +241,7 @@ struct RawArtifacts {
     reload_interval: S,
     policy: Option<PathBuf>,
     trusted_keys: Option<Vec<PathBuf>>,
+    engine: S,
 }
 
 #[derive(Deserialize, Default)]
@@ -504,6 +517,17 @@ impl Config {
         };
         let artifacts_dir = require("artifacts.dir", artifacts.dir);
         let spool_dir = require("spool.dir", spool.dir);
+        let engine = match &artifacts.engine {
+            None => EngineKind::Jit,
+            Some(e) => match e.get_ref().as_str() {
+                "jit" => EngineKind::Jit,
+                "interpreter" => EngineKind::Interpreter,
+                other => {
+                    v.bad(e, format!("`artifacts.engine` = \"{other}\": expected \"jit\" (native code compiled at load) or \"interpreter\""));
+                    EngineKind::Jit
+                }
+            },
+        };
         let artifacts = Artifacts {
             dir: artifacts_dir,
             reload_interval: v.duration(
@@ -521,6 +545,7 @@ impl Config {
                 .map(path)
                 .collect(),
             keys: Vec::new(),
+            engine,
         };
         let spool = Spool {
             dir: spool_dir,
@@ -857,6 +882,7 @@ mod tests {
         assert_eq!(config.artifacts.dir, Path::new("/etc/dtc/programs"));
         assert_eq!(config.spool.dir, Path::new("/etc/dtc/spool"));
         assert_eq!(config.exporter.protocol, Protocol::Grpc);
+        assert_eq!(config.artifacts.engine, EngineKind::Jit);
         assert_eq!(config.exporter.batch_size, 512);
         assert_eq!(config.budgets.cpu_per_event, Duration::from_millis(1));
     }
@@ -884,6 +910,7 @@ retry_max_elapsed = "30s"
 [artifacts]
 dir = "/var/lib/dtc"
 reload_interval = "500ms"
+engine = "interpreter"
 policy = "ring.toml"
 trusted_keys = ["alice.pub", "/keys/bob.pub"]
 [spool]
@@ -900,6 +927,7 @@ interval = "0s"
 "#;
         let c = Config::parse(text, "agent.toml", Path::new("/etc/dtc")).unwrap();
         assert_eq!(c.exporter.protocol, Protocol::Http);
+        assert_eq!(c.artifacts.engine, EngineKind::Interpreter);
         assert_eq!(c.exporter.endpoint, "http://collector:4318");
         assert_eq!(c.listen.http.to_string(), "[::1]:0");
         assert_eq!(
@@ -1011,6 +1039,11 @@ interval = "0s"
                 "artifacts",
                 "reload_interval = \"1ns\"",
                 "`artifacts.reload_interval` = \"1ns\": expected a duration from 10ms to 1h",
+            ),
+            (
+                "artifacts",
+                "engine = \"cranelift\"",
+                "`artifacts.engine` = \"cranelift\": expected \"jit\" (native code compiled at load) or \"interpreter\"",
             ),
             (
                 "spool",

@@ -110,7 +110,7 @@ pub async fn run(
     let (control_tx, control_rx) = std::sync::mpsc::channel();
     let ripcord = Arc::new(AtomicBool::new(false));
     let pipeline_thread = {
-        let hash_key = config.redaction.hash_key;
+        let (hash_key, engine) = (config.redaction.hash_key, config.artifacts.engine);
         let (budgets, stats, export, ripcord) = (
             config.budgets.clone(),
             stats.clone(),
@@ -123,6 +123,7 @@ pub async fn run(
             .name("dtc-pipeline".into())
             .spawn(move || {
                 Pipeline::new(budgets, stats, export, ripcord, actions, hash_key)
+                    .with_engine(engine)
                     .run(batch_rx, control_rx)
             })
     }

@@ -37,8 +37,9 @@ use std::time::{Duration, Instant};
 
 use dtc_actions::ActionRecord;
 use dtc_engine::event::{InputEvent, ReadInPlace};
-use dtc_engine::{Egress, Engine, Options, Output, Produced};
+use dtc_engine::{Counters, Egress, Engine, Options, Output, Produced};
 use dtc_ir::AggKind;
+use dtc_jit::JitEngine;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -49,7 +50,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde_json::{Value as Json, json};
 
 use crate::actions::{self, Actions, READS_RECORDER, Seen, Tape};
-use crate::config::Budgets;
+use crate::config::{Budgets, EngineKind};
 use crate::convert::{
     self, Needs, ResourceNeed, agent_log, agent_resource, key_value, program_scope,
 };
@@ -85,7 +86,7 @@ const LOGGED_PER_SECOND: u64 = 10;
 
 struct Running {
     loaded: Arc<Loaded>,
-    engine: Option<Engine>,
+    engine: Option<Runner>,
     kinds: HashMap<String, AggKind>,
     /// The events it saw lately, for its flight recorder; only for a
     /// program that triggers an action writing it.
@@ -96,6 +97,76 @@ struct Running {
     status: ProgramStatus,
     second: Window,
     minute: Window,
+}
+
+/// What runs a program (`artifacts.engine`): its JIT-compiled code, or the
+/// interpreter. Both produce the same outputs (`dtc_jit::differential`).
+enum Runner {
+    Jit(JitEngine),
+    Interpreted(Engine),
+}
+
+impl Runner {
+    /// The program's engine of `kind`, and what its status says of it. A
+    /// program the JIT cannot compile runs on the interpreter, which
+    /// defines what the compiled code does: the reason is in its status
+    /// (`dtc-agent status`) rather than the program left out, since
+    /// leaving it out would let through what it redacts.
+    fn new(program: &dtc_ir::Program, options: &Options, kind: EngineKind) -> (Runner, String) {
+        let interpreted = || Runner::Interpreted(Engine::new(program.clone(), options.clone()));
+        match kind {
+            EngineKind::Interpreter => (interpreted(), "interpreter".into()),
+            EngineKind::Jit => match JitEngine::new(program.clone(), options.clone()) {
+                Ok(jit) => (Runner::Jit(jit), "jit".into()),
+                Err(e) => (
+                    interpreted(),
+                    format!("interpreter (the JIT could not compile it: {e})"),
+                ),
+            },
+        }
+    }
+
+    fn push_read(&mut self, source: Received) {
+        match self {
+            Runner::Jit(e) => e.push_read(source),
+            Runner::Interpreted(e) => e.push_read(source),
+        }
+    }
+
+    fn push_event(&mut self, event: InputEvent) {
+        match self {
+            Runner::Jit(e) => e.push_event(event),
+            Runner::Interpreted(e) => e.push_event(event),
+        }
+    }
+
+    fn drain_lazy(&mut self) -> Vec<Produced> {
+        match self {
+            Runner::Jit(e) => e.drain_lazy(),
+            Runner::Interpreted(e) => e.drain_lazy(),
+        }
+    }
+
+    fn drain(&mut self) -> Vec<Output> {
+        match self {
+            Runner::Jit(e) => e.drain(),
+            Runner::Interpreted(e) => e.drain(),
+        }
+    }
+
+    fn finish(&mut self, until_end: bool) {
+        match self {
+            Runner::Jit(e) => e.finish(until_end),
+            Runner::Interpreted(e) => e.finish(until_end),
+        }
+    }
+
+    fn counters(&self) -> &Counters {
+        match self {
+            Runner::Jit(e) => e.counters(),
+            Runner::Interpreted(e) => &e.counters,
+        }
+    }
 }
 
 /// Usage within a window of wall time (CPU time used in it, emits,
@@ -127,8 +198,8 @@ impl Window {
 }
 
 impl Running {
-    fn new(loaded: Arc<Loaded>, options: &Options, ripcord: bool) -> Running {
-        let status = ProgramStatus {
+    fn new(loaded: Arc<Loaded>, options: &Options, kind: EngineKind, ripcord: bool) -> Running {
+        let mut status = ProgramStatus {
             name: loaded.program.name.clone(),
             file: loaded.file.clone(),
             tier: loaded.metadata.tier.clone(),
@@ -136,8 +207,13 @@ impl Running {
             ..ProgramStatus::default()
         };
         let triggers = |a: &str| loaded.actions.iter().any(|x| x == a);
+        let engine = (!ripcord).then(|| {
+            let (runner, engine) = Runner::new(&loaded.program, options, kind);
+            status.engine = engine;
+            runner
+        });
         Running {
-            engine: (!ripcord).then(|| Engine::new(loaded.program.clone(), options.clone())),
+            engine,
             kinds: dtc_engine::output::metric_kinds(&loaded.program),
             tape: READS_RECORDER
                 .iter()
@@ -184,6 +260,7 @@ impl Derived {
 pub struct Pipeline {
     programs: Vec<Running>,
     options: Options,
+    engine: EngineKind,
     budgets: Budgets,
     stats: Arc<Stats>,
     export: ExportQueue,
@@ -217,6 +294,7 @@ impl Pipeline {
                 hash_key: hash_key.unwrap_or(defaults.hash_key),
                 ..defaults
             },
+            engine: EngineKind::default(),
             budgets,
             stats,
             export,
@@ -227,6 +305,12 @@ impl Pipeline {
             needs: Rc::default(),
             tick: Duration::from_millis(10),
         }
+    }
+
+    /// Runs the programs on `kind` of engine (the JIT by default).
+    pub fn with_engine(mut self, kind: EngineKind) -> Pipeline {
+        self.engine = kind;
+        self
     }
 
     /// Runs until the batch queue closes, then flushes every program's
@@ -327,7 +411,7 @@ impl Pipeline {
                     let list: Vec<_> = self.programs.iter().map(|p| p.loaded.clone()).collect();
                     self.programs = list
                         .into_iter()
-                        .map(|l| Running::new(l, &self.options, false))
+                        .map(|l| Running::new(l, &self.options, self.engine, false))
                         .collect();
                     self.refresh_needs();
                     let mut derived = Derived::default();
@@ -364,7 +448,12 @@ impl Pipeline {
             });
             match kept.and_then(Option::take) {
                 Some(running) => next.push(running),
-                None => next.push(Running::new(loaded, &self.options, self.pulled)),
+                None => next.push(Running::new(
+                    loaded,
+                    &self.options,
+                    self.engine,
+                    self.pulled,
+                )),
             }
         }
         let mut derived = Derived::default();
@@ -1073,8 +1162,8 @@ fn account(stats: &Stats, b: &Budgets, p: &mut Running, usage: Usage, derived: &
     if let Some(engine) = &mut p.engine {
         // Closes nothing: only counts the open windows.
         engine.finish(false);
-        open_windows = engine.counters.open_windows;
-        p.status.suppressed = engine.counters.suppressed;
+        open_windows = engine.counters().open_windows;
+        p.status.suppressed = engine.counters().suppressed;
     }
     let memory = p.memory.estimate(open_windows, recorded);
     p.status.memory_bytes = memory;

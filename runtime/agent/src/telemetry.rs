@@ -87,6 +87,9 @@ pub struct ProgramStatus {
     pub tier: String,
     /// "running", "disabled" (a budget tripped) or "ripcord".
     pub state: String,
+    /// What runs it: "jit", "interpreter", or the interpreter and why the
+    /// JIT could not compile it.
+    pub engine: String,
     /// Which budget tripped and by how much.
     pub reason: Option<String>,
     pub events: u64,
