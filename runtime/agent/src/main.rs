@@ -212,7 +212,7 @@ fn status(target: &Target, json: bool) -> Result<(), String> {
     }
     for p in s["programs"].as_array().into_iter().flatten() {
         println!(
-            "program {} ({}): {}{}; {} events, {} µs CPU, {} logs, {} metric points, {} actions fired, {} refused, {} failed, {} faults",
+            "program {} ({}): {}{}, engine {}; {} events, {} µs CPU, {} logs, {} metric points, {} actions fired, {} refused, {} failed, {} faults",
             short_name(p["name"].as_str().unwrap_or("?")),
             p["file"].as_str().unwrap_or("?"),
             p["state"].as_str().unwrap_or("?"),
@@ -220,6 +220,7 @@ fn status(target: &Target, json: bool) -> Result<(), String> {
                 .as_str()
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default(),
+            p["engine"].as_str().unwrap_or("?"),
             p["events"],
             p["cpu_ns"].as_u64().unwrap_or(0) / 1000,
             p["derived_logs"],

@@ -284,7 +284,7 @@ impl Stats {
             .iter()
             .map(|p| {
                 json!({
-                    "name": p.name, "file": p.file, "tier": p.tier, "state": p.state,
+                    "name": p.name, "file": p.file, "tier": p.tier, "state": p.state, "engine": p.engine,
                     "reason": p.reason, "events": p.events, "cpu_ns": p.cpu_ns,
                     "derived_logs": p.derived_logs, "metric_points": p.metric_points,
                     "actions_fired": p.actions_fired, "actions_refused": p.actions_refused,

@@ -21,17 +21,19 @@ enum Transport {
 }
 
 async fn check_sample(name: &str, source: &str, events: &str, transport: Transport) {
-    check_sample_with(name, source, events, transport, None).await;
+    check_sample_with(name, source, events, transport, None, "jit").await;
 }
 
 /// `check_sample` with a secret hash key (`redaction.hash_key_file`) given
-/// to the agent and to the reference run.
+/// to the agent and to the reference run, and the agent's programs on
+/// `engine` (`artifacts.engine`).
 async fn check_sample_with(
     name: &str,
     source: &str,
     events: &str,
     transport: Transport,
     hash_key: Option<(u64, u64)>,
+    engine: &str,
 ) -> Vec<Json> {
     let dir = temp_dir(name);
     let mut extra = "[telemetry]\ninterval = \"0s\"\n".to_string();
@@ -48,7 +50,11 @@ async fn check_sample_with(
     install(&dir.join("programs"), "a.dtx", &artifact);
     let program = dtc_artifact::decode(&artifact).unwrap().program;
     let downstream = Downstream::start().await;
-    let agent = Agent::start(&dir, &config_text(downstream.addr, &extra));
+    let config = config_text(downstream.addr, &extra).replace(
+        "[artifacts]\n",
+        &format!("[artifacts]\nengine = \"{engine}\"\n"),
+    );
+    let agent = Agent::start(&dir, &config);
     let events = sample_events(&root().join(events));
     assert!(events.len() > 20);
     let mut client = agent.grpc_client().await;
@@ -73,6 +79,7 @@ async fn check_sample_with(
             }
         }
     }
+    assert_eq!(agent.status()["programs"][0]["engine"], engine);
     let stderr = agent.stop();
     assert!(!stderr.contains("disabled"), "{stderr}");
     assert!(stderr.contains("programs: [a.dtx]"), "{stderr}");
@@ -165,9 +172,18 @@ async fn a_secret_hash_key_changes_every_hashed_value() {
         sample.1,
         Transport::Grpc,
         Some(secret),
+        "jit",
     )
     .await;
-    let public = check_sample_with("no_hash_key", sample.0, sample.1, Transport::Grpc, None).await;
+    let public = check_sample_with(
+        "no_hash_key",
+        sample.0,
+        sample.1,
+        Transport::Grpc,
+        None,
+        "jit",
+    )
+    .await;
     assert_eq!(keyed.len(), public.len());
     let names = |events: &[Json]| -> Vec<String> {
         events
@@ -191,6 +207,22 @@ async fn file_hashing_over_grpc_matches_the_reference() {
         "samples/01-file-hashing/file_hashing.dt",
         "samples/01-file-hashing/file_hashing.events.jsonl",
         Transport::Grpc,
+    )
+    .await;
+}
+
+/// The same on the interpreter (`artifacts.engine = "interpreter"`): the
+/// other tests run the agent's default, the JIT, so both are held to the
+/// reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_hashing_on_the_interpreter_matches_the_reference() {
+    check_sample_with(
+        "file_hashing_interpreted",
+        "samples/01-file-hashing/file_hashing.dt",
+        "samples/01-file-hashing/file_hashing.events.jsonl",
+        Transport::Grpc,
+        None,
+        "interpreter",
     )
     .await;
 }
