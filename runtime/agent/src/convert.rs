@@ -426,32 +426,59 @@ pub fn apply_edits(record: &mut LogRecord, edits: &[Edit]) -> bool {
 /// [`apply_edits`] and encodes it.
 pub fn edit_record(bytes: &[u8], edits: &[Edit]) -> Result<(Vec<u8>, bool), String> {
     let mut out = Vec::new();
-    let attributes_only = edits
-        .iter()
-        .all(|e| matches!(e, Edit::RemoveAttr(_) | Edit::ReplaceAttr(..)));
-    if attributes_only {
-        // The edits in order, as `apply_edits` runs them on the record: a
-        // removed attribute stays removed, the last replacement wins.
-        let decide = |key: &[u8]| {
-            let mut what = wire::AttributeEdit::Keep;
-            for edit in edits {
-                match edit {
-                    Edit::RemoveAttr(k) if k.as_bytes() == key => {
-                        what = wire::AttributeEdit::Remove
-                    }
-                    Edit::ReplaceAttr(k, v)
-                        if k.as_bytes() == key && what != wire::AttributeEdit::Remove =>
-                    {
-                        what = wire::AttributeEdit::Replace(string_value(v));
-                    }
-                    _ => {}
-                }
-            }
-            what
-        };
-        wire::edit_attributes(bytes, &decide, &mut out)?;
+    if attributes_only(edits) {
+        wire::edit_attributes(bytes, &|key| attribute_edit(edits, key), &mut out)?;
         return Ok((out, false));
     }
+    decoded_and_edited(bytes, edits)
+}
+
+/// [`edit_record`] of record `k` of a received request as it came:
+/// attribute edits spliced by where [`wire::Request::parse`] noted the
+/// attributes, without walking the record.
+pub fn edit_received(
+    request: &wire::Request,
+    k: usize,
+    edits: &[Edit],
+) -> Result<(Vec<u8>, bool), String> {
+    let mut out = Vec::new();
+    if attributes_only(edits)
+        && let Some(done) = request.edit_attributes(k, &|key| attribute_edit(edits, key), &mut out)
+    {
+        done?;
+        return Ok((out, false));
+    }
+    edit_record(request.record(k), edits)
+}
+
+fn attributes_only(edits: &[Edit]) -> bool {
+    edits
+        .iter()
+        .all(|e| matches!(e, Edit::RemoveAttr(_) | Edit::ReplaceAttr(..)))
+}
+
+/// What `edits` do to the attribute `key`, in order, as `apply_edits` runs
+/// them on the record: a removed attribute stays removed, the last
+/// replacement wins.
+fn attribute_edit(edits: &[Edit], key: &[u8]) -> wire::AttributeEdit {
+    let mut what = wire::AttributeEdit::Keep;
+    for edit in edits {
+        match edit {
+            Edit::RemoveAttr(k) if k.as_bytes() == key => what = wire::AttributeEdit::Remove,
+            Edit::ReplaceAttr(k, v)
+                if k.as_bytes() == key && what != wire::AttributeEdit::Remove =>
+            {
+                what = wire::AttributeEdit::Replace(string_value(v));
+            }
+            _ => {}
+        }
+    }
+    what
+}
+
+/// Any other edit: the record decoded, [`apply_edits`], encoded.
+fn decoded_and_edited(bytes: &[u8], edits: &[Edit]) -> Result<(Vec<u8>, bool), String> {
+    let mut out = Vec::new();
     let mut record = LogRecord::decode(bytes).map_err(|e| e.to_string())?;
     let resource = apply_edits(&mut record, edits);
     record.encode(&mut out).map_err(|e| e.to_string())?;

@@ -708,9 +708,11 @@ impl Pipeline {
                             }
                         }
                         Some(Egress { edits, .. }) => {
-                            let current = edited[k].as_deref().unwrap_or_else(|| request.record(k));
-                            let (bytes, resource_edit) = match convert::edit_record(current, &edits)
-                            {
+                            let done = match edited[k].as_deref() {
+                                Some(current) => convert::edit_record(current, &edits),
+                                None => convert::edit_received(&request, k, &edits),
+                            };
+                            let (bytes, resource_edit) = match done {
                                 Ok(done) => done,
                                 Err(reason) => {
                                     // Checked on receipt, so not expected; a

@@ -47,6 +47,10 @@ pub struct Request {
     pub records: Vec<Record>,
     /// The attributes of every record, in order ([`Noted::attributes`]).
     pub attributes: Vec<AttributeSpan>,
+    /// Where each of [`Request::attributes`] is as a whole field of its
+    /// record (key and length included), for edits spliced without a walk
+    /// ([`Request::edit_attributes`]).
+    pub attribute_fields: Vec<At>,
 }
 
 /// One `ResourceLogs`.
@@ -426,10 +430,11 @@ fn log_record(
     body: &[u8],
     ctx: u32,
     attributes: &mut Vec<AttributeSpan>,
+    attribute_fields: &mut Vec<At>,
 ) -> Result<Noted> {
     let first = attributes.len() as u32;
     let mut n = Noted::default();
-    fields(body, |tag, wire, buf, _| {
+    fields(body, |tag, wire, buf, at_key| {
         match tag {
             1 => n.time_unix_nano = fixed64(wire, buf)?,
             11 => n.observed_time_unix_nano = fixed64(wire, buf)?,
@@ -450,6 +455,7 @@ fn log_record(
             6 => {
                 let (inner, inner_ctx) = nested(wire, buf, ctx)?;
                 attributes.push(attribute_span(data, inner, inner_ctx)?);
+                attribute_fields.push(At::of(data, whole(at_key, buf)));
             }
             8 => {
                 fixed32(wire, buf)?;
@@ -540,8 +546,14 @@ impl Request {
                     let k = self.records.len() - first;
                     let (inner, inner_ctx) =
                         nested(wire, buf, ctx).map_err(|e| format!("log_records[{k}]: {e}"))?;
-                    let noted = log_record(data, inner, inner_ctx, &mut self.attributes)
-                        .map_err(|e| format!("log_records[{k}]: {e}"))?;
+                    let noted = log_record(
+                        data,
+                        inner,
+                        inner_ctx,
+                        &mut self.attributes,
+                        &mut self.attribute_fields,
+                    )
+                    .map_err(|e| format!("log_records[{k}]: {e}"))?;
                     if self.records.capacity() == 0 {
                         // The request's first record: a batch's records are
                         // alike, so room for as many as the rest of the scope
@@ -551,8 +563,9 @@ impl Request {
                         let room = (buf.len() / each).min(buf.len() / 16) + 1;
                         self.records.reserve(room);
                         let attributes = (noted.attributes.end - noted.attributes.start) as usize;
-                        self.attributes
-                            .reserve((room * attributes).min(buf.len() / 16));
+                        let room = (room * attributes).min(buf.len() / 16);
+                        self.attributes.reserve(room);
+                        self.attribute_fields.reserve(room);
                     }
                     self.records.push(Record {
                         body: span(data, inner),
@@ -611,6 +624,55 @@ impl Request {
         let n = self.records[k].noted.as_ref()?;
         let spans = &self.attributes[n.attributes.start as usize..n.attributes.end as usize];
         Some((n, spans))
+    }
+
+    /// Record `k`'s body with its attributes edited as [`edit_attributes`]
+    /// edits them, spliced by where [`Request::parse`] noted them, without
+    /// walking the record; `None` in a request that keeps no notes.
+    pub fn edit_attributes(
+        &self,
+        k: usize,
+        edit: &dyn Fn(&[u8]) -> AttributeEdit,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<()>> {
+        let data: &[u8] = &self.bytes;
+        let n = self.records[k].noted.as_ref()?;
+        let body = self.records[k].body.clone();
+        let range = n.attributes.start as usize..n.attributes.end as usize;
+        let mut copied = body.start;
+        let mut edit_one = |span: &AttributeSpan, field: At| -> Result<()> {
+            let key = match *span {
+                AttributeSpan::Plain { key, .. } => key.get(data),
+                AttributeSpan::Other(body) => key_of(body.get(data)),
+            };
+            let what = edit(key);
+            if what == AttributeEdit::Keep {
+                return Ok(());
+            }
+            if out.is_empty() {
+                out.reserve(body.len());
+            }
+            out.extend_from_slice(&data[copied..field.start as usize]);
+            copied = field.end as usize;
+            if let AttributeEdit::Replace(value) = what {
+                // The field's key and length, then its body.
+                let mut inner = field.get(data);
+                decode_key(&mut inner).map_err(prost_error)?;
+                decode_varint(&mut inner).map_err(prost_error)?;
+                replaced(inner, value, out)?;
+            }
+            Ok(())
+        };
+        for (span, field) in self.attributes[range.clone()]
+            .iter()
+            .zip(&self.attribute_fields[range])
+        {
+            if let Err(e) = edit_one(span, *field) {
+                return Some(Err(e));
+            }
+        }
+        out.extend_from_slice(&data[copied..body.end]);
+        Some(Ok(()))
     }
 
     /// The resource of `ResourceLogs` `ri`, decoded (merged as prost merges
@@ -851,7 +913,7 @@ pub fn read_record<'a>(
     attributes: &mut Vec<AttributeAt<'a>>,
 ) -> Result<RecordView<'a>> {
     let mut spans = Vec::new();
-    let noted = log_record(body, body, RECURSION_LIMIT, &mut spans)?;
+    let noted = log_record(body, body, RECURSION_LIMIT, &mut spans, &mut Vec::new())?;
     view_of(body, body, &noted, &spans, attributes)
 }
 
@@ -920,27 +982,36 @@ pub fn edit_attributes(
             AttributeEdit::Keep | AttributeEdit::Remove => {}
             // The key as it came, the new value after it: nothing of the
             // attribute is decoded but its key.
-            AttributeEdit::Replace(value) => match plain_key_value(inner) {
-                Some((key, _)) => {
-                    let len = key_len(1)
-                        + encoded_len_varint(key.len() as u64)
-                        + key.len()
-                        + prost::encoding::message::encoded_len(2, &value);
-                    encode_key(6, WireType::LengthDelimited, out);
-                    encode_varint(len as u64, out);
-                    put_field(1, key, out);
-                    prost::encoding::message::encode(2, &value, out);
-                }
-                None => {
-                    let mut kv = KeyValue::decode(inner).map_err(prost_error)?;
-                    kv.value = Some(value);
-                    prost::encoding::message::encode(6, &kv, out);
-                }
-            },
+            AttributeEdit::Replace(value) => replaced(inner, value, out)?,
         }
         Ok(())
     })?;
     out.extend_from_slice(&body[copied..]);
+    Ok(())
+}
+
+/// An attribute (its `KeyValue` body, `inner`) with its value replaced,
+/// as a whole field: the key as it came, the new value after it; nothing
+/// of the attribute is decoded but its key, unless it is in another form
+/// than a key and a value.
+fn replaced(inner: &[u8], value: AnyValue, out: &mut Vec<u8>) -> Result<()> {
+    match plain_key_value(inner) {
+        Some((key, _)) => {
+            let len = key_len(1)
+                + encoded_len_varint(key.len() as u64)
+                + key.len()
+                + prost::encoding::message::encoded_len(2, &value);
+            encode_key(6, WireType::LengthDelimited, out);
+            encode_varint(len as u64, out);
+            put_field(1, key, out);
+            prost::encoding::message::encode(2, &value, out);
+        }
+        None => {
+            let mut kv = KeyValue::decode(inner).map_err(prost_error)?;
+            kv.value = Some(value);
+            prost::encoding::message::encode(6, &kv, out);
+        }
+    }
     Ok(())
 }
 
@@ -1349,6 +1420,44 @@ pub(crate) mod tests {
             }
             assert_eq!(LogRecord::decode(&out[..]).unwrap(), expected);
         }
+    }
+
+    /// Splicing by what parse noted ([`Request::edit_attributes`]) gives
+    /// the bytes that walking the record gives ([`edit_attributes`]), over
+    /// generated and mutated requests (attributes in other forms, unknown
+    /// fields and groups beside them included).
+    #[test]
+    fn attribute_edits_by_notes_are_the_walks() {
+        let mut rng = Rng(9 << 32);
+        let replacement = AnyValue {
+            value: Some(any_value::Value::StringValue("h:12".into())),
+        };
+        let edit = |k: &[u8]| match k {
+            b"secret" => AttributeEdit::Remove,
+            b"seq" | b"" => AttributeEdit::Replace(replacement.clone()),
+            _ => AttributeEdit::Keep,
+        };
+        let mut records = 0;
+        for i in 0..3000 {
+            let payload = request(&mut rng).encode_to_vec();
+            let bytes = if i % 3 == 2 {
+                mutate(&mut rng, &payload)
+            } else {
+                payload
+            };
+            let Ok(request) = Request::parse(Bytes::from(bytes)) else {
+                continue;
+            };
+            for k in 0..request.len() {
+                let (mut noted, mut walked) = (Vec::new(), Vec::new());
+                let by_notes = request.edit_attributes(k, &edit, &mut noted).unwrap();
+                let by_walk = edit_attributes(request.record(k), &edit, &mut walked);
+                assert_eq!(by_notes, by_walk);
+                assert_eq!(noted, walked);
+                records += 1;
+            }
+        }
+        assert!(records > 1000, "{records}");
     }
 
     /// Untouched records leave as the bytes that came, fields this agent
