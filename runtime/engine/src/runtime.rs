@@ -385,6 +385,10 @@ pub struct Engine {
     /// Per layout, how many shaping rules may edit its events: the edits
     /// of one event are allocated once, at their full size.
     edit_rules: Vec<usize>,
+    /// Per layout, when every shaping rule of it is a `redact` of a
+    /// declared field (and there is one): those (slot, method), in rule
+    /// order, so its egress runs them without a look at the other rules.
+    redactions: Vec<Option<RedactionPlan>>,
     /// What each event layout feeds (`fast::routes`).
     routes: Vec<fast::Route>,
     /// The fast lane of each query, if it has one (`fast::FastQuery`).
@@ -773,6 +777,7 @@ impl Engine {
             out: Outputs::default(),
             field_keys: Vec::new(),
             edit_rules: Vec::new(),
+            redactions: Vec::new(),
             routes: Vec::new(),
             fast: Vec::new(),
             key_buf: Vec::new(),
@@ -852,6 +857,7 @@ impl Engine {
             }
         }
         engine.edit_rules = edit_rules;
+        engine.redactions = redaction_plans(&engine.shared.program);
         engine
     }
 
@@ -1280,14 +1286,30 @@ impl Engine {
             // Inline up to `INLINE_EDITS`; past that, allocated at the
             // first edit at full size: a suppressed or untouched event
             // allocates nothing.
-            let put = |edits: &mut Edits, e: Edit| {
-                if edits.is_empty() && room > edits.inline_size() {
-                    edits.reserve_exact(room);
-                }
-                edits.push(e);
-            };
+            let put = |edits: &mut Edits, e: Edit| push_edit(edits, room, e);
             let keys = &self.field_keys[rec.layout as usize];
-            for ri in 0..self.shared.program.shaping.len() {
+            // A layout of redactions only (it edits: `room > 0`) runs them
+            // as one plan, and no rule after.
+            let plan = if room > 0 {
+                self.redactions
+                    .get(rec.layout as usize)
+                    .and_then(Option::as_deref)
+            } else {
+                None
+            };
+            let rules = if let Some(plan) = plan {
+                redact_fields(
+                    plan,
+                    keys,
+                    rec,
+                    self.shared.options.hash_key,
+                    (&mut edits, room),
+                );
+                0
+            } else {
+                self.shared.program.shaping.len()
+            };
+            for ri in 0..rules {
                 let site = 0x1_0000_0000 + ri as u64;
                 match &self.shared.program.shaping[ri] {
                     ShapeRule::Suppress { event, when } if *event == rec.layout => {
@@ -1969,10 +1991,17 @@ impl Engine {
 
     /// Dispatches derived records in the order they were emitted, and the
     /// records they derive in turn after them.
+    /// Inlined: the common case, nothing derived, is one test here instead
+    /// of a call.
+    #[inline]
     fn dispatch_derived(&mut self, derived: Vec<Record>) {
-        if derived.is_empty() {
-            return;
+        if !derived.is_empty() {
+            self.dispatch_queue(derived);
         }
+    }
+
+    #[inline(never)]
+    fn dispatch_queue(&mut self, derived: Vec<Record>) {
         let mut queue = VecDeque::from(derived);
         while let Some(r) = queue.pop_front() {
             let more = self.dispatch(&r, r.input.time, None);
@@ -2017,6 +2046,68 @@ fn extend_row(row: &mut Vec<Value>, mut names: Vec<String>, values: Vec<(String,
 
 /// How many input events [`Engine::egress`] warms at a time.
 const WARM_INPUTS: usize = 16;
+
+/// Appends an egress's edit: inline up to `INLINE_EDITS`; past that,
+/// allocated at the first edit at full size (`room`, the layout's editing
+/// rules), so a suppressed or untouched event allocates nothing. Inlined:
+/// as a closure it was a call an edit.
+#[inline(always)]
+fn push_edit(edits: &mut Edits, room: usize, e: Edit) {
+    if edits.is_empty() && room > edits.inline_size() {
+        edits.reserve_exact(room);
+    }
+    edits.push(e);
+}
+
+/// The edits of a layout's redactions (`Engine::redactions`), as the
+/// `ShapeRule::Redact` arm of `Engine::egress` makes them rule by rule.
+/// Not inlined: inlined in `Engine::process_at`, it cost other layouts'
+/// events (a machine's: about 20 instructions an event).
+#[inline(never)]
+fn redact_fields(
+    plan: &[(u32, Redaction)],
+    keys: &[Rc<str>],
+    rec: &Record,
+    hash_key: (u64, u64),
+    (edits, room): (&mut Edits, usize),
+) {
+    for &(slot, method) in plan {
+        let Some(key) = keys.get(slot as usize) else {
+            continue;
+        };
+        // A drop does not read the value (a record read in place may not
+        // have built it).
+        if method == Redaction::Drop {
+            push_edit(edits, room, Edit::RemoveAttr(key.clone()));
+            continue;
+        }
+        let v = rec.slots().get(slot as usize).unwrap_or(&Value::None);
+        if !v.is_none() {
+            let new = redacted(v, method, hash_key);
+            push_edit(edits, room, Edit::ReplaceAttr(key.clone(), new));
+        }
+    }
+}
+
+/// A layout's redactions, in rule order: (declared field, method).
+type RedactionPlan = Box<[(u32, Redaction)]>;
+
+/// Per layout, its redactions when every shaping rule of the layout is a
+/// `redact` of a declared field (`Engine::redactions`).
+fn redaction_plans(p: &Program) -> Vec<Option<RedactionPlan>> {
+    (0..p.events.len() as u32)
+        .map(|layout| {
+            let mut plan = Vec::new();
+            for rule in p.shaping.iter().filter(|r| r.event() == layout) {
+                match rule {
+                    ShapeRule::Redact { slot, method, .. } => plan.push((*slot, *method)),
+                    _ => return None,
+                }
+            }
+            (!plan.is_empty()).then(|| plan.into_boxed_slice())
+        })
+        .collect()
+}
 
 /// The text a `hash` or `mask` redaction puts in place of `v`, inline when
 /// short (`output::Text`). `drop` has no text: the caller removes the

@@ -415,6 +415,7 @@ impl Engine {
         self.bulk.clear();
         self.grouped.iter_mut().for_each(|g| *g = None);
         self.group_runs.clear();
+        self.redactions.clear();
         self.reads_states = true;
         self.lines = None;
         self
@@ -1055,6 +1056,51 @@ pub(super) mod tests {
         assert_eq!(check(tallied, &late, &input), with_lateness);
         // Lateness takes back some of them.
         assert!(with_lateness["late_events"].as_u64() < on_time["late_events"].as_u64());
+    }
+
+    #[test]
+    fn layouts_of_redactions_only_match_the_general_path() {
+        // L: only redactions (run as one plan), of present, null, absent
+        // and non-text values; M: a redaction beside a suppression (the
+        // rule loop); R: a query, no shaping.
+        let src = "event L { user: string? @pii, email: string? @pii, ip: string? @pii, n: int? @pii }\n\
+                   event M { user: string @pii }\n\
+                   event R { status: int }\n\
+                   redact L.user with hash\nredact L.email with mask\nredact L.ip with drop\n\
+                   redact L.n with hash\nredact M.user with mask\nsuppress M\n\
+                   query q = R | summarize n = count() every 10s | emit metric \"q\"";
+        let mut input = Vec::new();
+        for k in 0..200i64 {
+            let t = k * S / 10;
+            let user = match k % 5 {
+                0 => String::new(),
+                1 => r#""user":null,"#.into(),
+                _ => format!(r#""user":"user{k}","#),
+            };
+            let email = if k % 7 == 3 {
+                String::new()
+            } else {
+                format!(r#""email":"u{k}@example.com","#)
+            };
+            input.push(line(
+                "L",
+                t,
+                &format!(r#"{user}{email}"ip":"10.0.0.{}","n":{k}"#, k % 256),
+            ));
+            if k % 3 == 0 {
+                input.push(line("M", t, &format!(r#""user":"m{k}""#)));
+            }
+            if k % 4 == 0 {
+                input.push(line("R", t, r#""status":200"#));
+            }
+        }
+        let p = program(src);
+        let plans = super::super::redaction_plans(&p);
+        assert_eq!(
+            plans.iter().map(Option::is_some).collect::<Vec<_>>(),
+            [true, false, false]
+        );
+        check(src, &Options::default(), &input);
     }
 
     /// [`check`] with the default options and with `lateness_ns`; in each
