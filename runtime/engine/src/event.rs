@@ -79,7 +79,7 @@ use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
 
-mod otlp_json;
+pub(crate) mod otlp_json;
 pub(crate) use otlp_json::{ExportAt, read_export};
 
 /// One event as received, before it is matched to a layout.

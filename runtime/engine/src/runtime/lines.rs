@@ -831,6 +831,78 @@ pub(in crate::runtime) mod tests {
         assert!(egress.input.is_decoded());
     }
 
+    /// OTLP/JSON exports, generated and mutated (escapes, fields missing,
+    /// null or of the wrong type, other time and severity forms, repeated
+    /// keys, nested values, truncations, garbage), read in place or not,
+    /// in batches of every size: the general path's outputs and counters.
+    /// `R` is counted in bulk, `M` runs as records whose egress is shaped
+    /// (so its events are decoded when written), the rest pass through.
+    #[test]
+    fn exports_read_in_place_give_the_general_paths_outputs() {
+        use crate::event::otlp_json::tests::{Rng, export_line};
+        let src = "event R { status: int, path: string }\n\
+                   event M { status: int?, path: string? }\n\
+                   query errors = R | where status >= 500 | summarize n = count() every 10s | emit metric \"errors\"\n\
+                   redact M.path with mask";
+        let mut rng = Rng(7);
+        let mut input = Vec::new();
+        for k in 0..300 {
+            let line = export_line(&mut rng);
+            if k % 5 == 4 {
+                let mut chars: Vec<char> = line.chars().collect();
+                let at = rng.below(chars.len());
+                match k % 3 {
+                    0 => chars.truncate(at),
+                    1 => chars.insert(at, '\\'),
+                    _ => chars[at] = '"',
+                }
+                input.push(chars.into_iter().collect());
+            } else {
+                input.push(line);
+            }
+        }
+        check_with_and_without_lateness(src, &input, 2 * S, &["malformed", "unhandled"]);
+    }
+
+    /// The records of an export whose egress only edits them stay
+    /// undecoded until someone reads one; then each is its record's event.
+    #[test]
+    fn export_records_are_decoded_only_when_asked() {
+        let src = "event Login { user: string }\nredact Login.user with drop";
+        let mut e = Engine::new(program(src), crate::runtime::Options::default());
+        let record = |k: i64| {
+            format!(
+                r#"{{"eventName":"Login","timeUnixNano":"{}","attributes":[{{"key":"user","value":{{"stringValue":"u{k}"}}}}]}}"#,
+                k * S
+            )
+        };
+        let line = format!(
+            r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"svc"}}}}]}},"scopeLogs":[{{"logRecords":[{},{},{}]}}]}}]}}"#,
+            record(1),
+            record(2),
+            record(3)
+        );
+        e.push_lines([line.as_str()]);
+        let produced = e.drain_lazy();
+        assert_eq!(produced.len(), 3);
+        for p in &produced {
+            let crate::Produced::Egress(egress) = p else {
+                panic!("expected an edited egress, got {p:?}");
+            };
+            assert!(!egress.input.is_decoded(), "decoded before it was asked for");
+        }
+        let events: Vec<Input> = produced
+            .iter()
+            .filter_map(|p| match p {
+                crate::Produced::Egress(egress) => {
+                    Some(Input::Event((**egress.input.event()).clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(events, decode_line(&line));
+    }
+
     /// A batch whose lines the lane mostly declines makes the next
     /// [`RESTS`] batches skip it; then it is tried again.
     #[test]
