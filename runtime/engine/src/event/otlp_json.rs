@@ -907,7 +907,7 @@ pub(crate) mod tests {
     fn any(rng: &mut Rng) -> &'static str {
         // Most picks are plain.
         if rng.below(25) == 0 {
-            *rng.pick(&ANY)
+            ANY[rng.below(ANY.len())]
         } else {
             ANY[rng.below(9)]
         }
@@ -1098,7 +1098,7 @@ pub(crate) mod tests {
             }
             if export.wanted(i, wanted, &mut values).is_some() {
                 for (w, v) in wanted.iter().zip(&values) {
-                    let expected = e.attributes.get(*w).map(|j| Scalar::of(j));
+                    let expected = e.attributes.get(*w).map(Scalar::of);
                     assert_eq!(v.map(Some), expected, "{w} of record {i} of {line}");
                 }
             }

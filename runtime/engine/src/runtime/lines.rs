@@ -889,7 +889,10 @@ pub(in crate::runtime) mod tests {
             let crate::Produced::Egress(egress) = p else {
                 panic!("expected an edited egress, got {p:?}");
             };
-            assert!(!egress.input.is_decoded(), "decoded before it was asked for");
+            assert!(
+                !egress.input.is_decoded(),
+                "decoded before it was asked for"
+            );
         }
         let events: Vec<Input> = produced
             .iter()
