@@ -86,10 +86,16 @@ impl Any<'_> {
     }
 }
 
+/// Whether `line` starts as an export line usually does: the lines
+/// [`read_export`] tries.
+pub(crate) fn is_export(line: &str) -> bool {
+    line.trim_start().starts_with(OTLP_START)
+}
+
 /// An export line read in place; `None` for any other line, and for an
 /// export in any but the plain form (see the module's doc).
 pub(crate) fn read_export(line: &str) -> Option<Export<'_>> {
-    if !line.trim_start().starts_with(OTLP_START) {
+    if !is_export(line) {
         return None;
     }
     let mut export = Export::default();

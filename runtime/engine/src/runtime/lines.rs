@@ -32,7 +32,10 @@ use dtc_ir::{Program, Redaction, ShapeRule, Type};
 
 use super::grouped::KeyView;
 use super::{Decoded, Engine, UNHANDLED};
-use crate::event::{ExportAt, Input, Scalar, Standard, decode_line_each, read_export, scan_flat};
+use crate::event::{
+    ExportAt, Input, Scalar, Standard, decode_line_each, decode_line_via_value, is_export,
+    read_export, scan_flat,
+};
 use crate::output::{InputAt, InputRef, Inputs, Output};
 use crate::slots::{Slot, push_standard};
 use crate::value::{Fields, Record, Row, Typed, Value, typed};
@@ -395,7 +398,15 @@ impl Engine {
                 continue;
             }
             declined += 1;
-            decode_line_each(line, |input| b.decoded(self, input));
+            if is_export(trimmed) {
+                // An export the reader declined: `decode_line` would try
+                // the reader again before the `Value` route it takes.
+                decode_line_via_value(line)
+                    .into_iter()
+                    .for_each(|input| b.decoded(self, input));
+            } else {
+                decode_line_each(line, |input| b.decoded(self, input));
+            }
         }
         let Batch {
             mut rows,
