@@ -79,6 +79,9 @@ use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
 
+pub(crate) mod otlp_json;
+pub(crate) use otlp_json::{ExportAt, is_export, read_export};
+
 /// One event as received, before it is matched to a layout.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct InputEvent {
@@ -195,6 +198,10 @@ pub(crate) fn decode_line_each(line: &str, mut each: impl FnMut(Input)) {
         line: line.to_string(),
         reason,
     };
+    // An export in its plain form is read without a `Value` of the line.
+    if let Some(export) = read_export(text) {
+        return export.events().map(Input::Event).for_each(each);
+    }
     let top = match serde_json::from_str::<TopLevel>(text) {
         Ok(top) => top,
         Err(e) if e.is_data() && e.to_string().starts_with(PRIVATE_KEY_SEEN) => {

@@ -586,6 +586,12 @@ pub(crate) enum InputAt {
         end: usize,
         event: OnceCell<Rc<InputEvent>>,
     },
+    /// Record `i` of an OTLP/JSON export line read in place: decoded with
+    /// the line's other records the first time one is asked for.
+    Record {
+        line: Rc<crate::event::ExportAt>,
+        i: usize,
+    },
 }
 
 impl Inputs {
@@ -623,6 +629,7 @@ impl Inputs {
                         text.get(*start..*end).unwrap_or_default(),
                     ))
                 })),
+                InputAt::Record { line, i } => line.event(text, *i),
             },
         }
     }
@@ -643,6 +650,7 @@ impl Inputs {
             InputsOf::Lines { items, .. } => match items.get(k)? {
                 InputAt::Event(e) => Some(e),
                 InputAt::Line { event, .. } => event.get(),
+                InputAt::Record { line, i } => line.peek(*i),
             },
         }
     }

@@ -223,7 +223,9 @@ pub fn differential(program: &Program, options: &Options, input: &str) -> Result
 
 /// The run of [`differential`] with each line that is one event read in
 /// place by its producer (`push_read` of a `FlatLine`, as the agent feeds
-/// the OTLP records it reads), every other line through `push_line`.
+/// the OTLP records it reads), each OTLP/JSON export line by itself
+/// through `push_lines` (its records read in place), every other line
+/// through `push_line`.
 fn read_in_place(program: &Program, options: &Options, input: &str) -> Result<String, Diff> {
     let mut jit = JitEngine::new(program.clone(), options.clone()).map_err(Diff::Compile)?;
     let mut text = String::new();
@@ -231,6 +233,9 @@ fn read_in_place(program: &Program, options: &Options, input: &str) -> Result<St
         if let [Input::Event(_)] = dtc_engine::event::decode_line(line).as_slice() {
             jit.engine.counters.lines += 1;
             jit.push_read(dtc_engine::event::FlatLine(line.to_string()));
+        } else if line.trim_start().starts_with("{\"resourceLogs\"") {
+            // An OTLP/JSON export: its records read in place by the lane.
+            jit.push_lines([line]);
         } else {
             jit.push_line(line);
         }

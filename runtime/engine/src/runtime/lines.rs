@@ -32,7 +32,10 @@ use dtc_ir::{Program, Redaction, ShapeRule, Type};
 
 use super::grouped::KeyView;
 use super::{Decoded, Engine, UNHANDLED};
-use crate::event::{Input, Scalar, Standard, decode_line_each, scan_flat};
+use crate::event::{
+    ExportAt, Input, Scalar, Standard, decode_line_each, decode_line_via_value, is_export,
+    read_export, scan_flat,
+};
 use crate::output::{InputAt, InputRef, Inputs, Output};
 use crate::slots::{Slot, push_standard};
 use crate::value::{Fields, Record, Row, Typed, Value, typed};
@@ -217,6 +220,97 @@ enum At<'a> {
     Decoded(Box<Decoded>),
 }
 
+/// What a batch of lines has read so far, by position among its events.
+struct Batch<'t> {
+    rows: Vec<Slot>,
+    /// Events read in place into records, made records once the batch's
+    /// inputs are built.
+    pending: Vec<Pending>,
+    at: Vec<At<'t>>,
+    inputs: Vec<InputAt>,
+    times: Vec<i64>,
+    layouts: Vec<u32>,
+    /// Malformed lines (and records), each before the event at its
+    /// position.
+    malformed: Vec<(usize, String, String)>,
+}
+
+impl<'t> Batch<'t> {
+    /// An event read in place (its standard fields `std`, its `layout`,
+    /// the declared attributes' `values`), as `input`: its row, its record
+    /// when its layout's events are run as records. `false` (and the rows
+    /// as they were) where its layout's record is not to be built from
+    /// what was read: the event is then decoded.
+    fn place(
+        &mut self,
+        plan: &Plan,
+        std: &Standard<'_>,
+        layout: Option<u32>,
+        values: &[Option<Scalar<'t>>],
+        input: InputAt,
+    ) -> bool {
+        let row_at = self.rows.len();
+        let record = layout.and_then(|l| plan.records.get(l as usize)?.as_ref());
+        let fields = layout.and_then(|l| plan.fields.get(l as usize)?.as_ref());
+        let eager = layout.is_some_and(|l| plan.eager.get(l as usize) == Some(&true));
+        let mut slots = Vec::new();
+        let rows = &mut self.rows;
+        let row = match (layout, fields) {
+            (None, _) => Some(None),
+            (Some(_), None) => None,
+            (Some(_), Some(fields)) if eager => push_row(std, fields, values, rows, |v| {
+                slots.push(v.map_or(Value::None, Typed::to_value))
+            })
+            .map(|()| Some((row_at, rows.len()))),
+            (Some(_), Some(fields)) => {
+                push_row(std, fields, values, rows, |_| {}).map(|()| Some((row_at, rows.len())))
+            }
+        };
+        let Some(row) = row else {
+            self.rows.truncate(row_at);
+            return false;
+        };
+        match (layout, row, record) {
+            (Some(l), Some(span), Some(fields)) => {
+                self.at.push(At::Record(self.pending.len()));
+                self.pending.push(Pending {
+                    layout: l,
+                    fields: fields.clone(),
+                    slots: eager.then_some(slots),
+                    row: span,
+                    at: self.inputs.len(),
+                });
+            }
+            _ => {
+                let key = layout.and_then(|l| group_key(plan, l, values));
+                self.at.push(At::InPlace {
+                    row,
+                    key: key.unwrap_or(KeyView::Unit),
+                });
+            }
+        }
+        self.inputs.push(input);
+        self.times.push(std.time);
+        self.layouts.push(layout.unwrap_or(UNHANDLED));
+        true
+    }
+
+    /// An input decoded the usual way.
+    fn decoded(&mut self, engine: &Engine, input: Input) {
+        match input {
+            Input::Malformed { line, reason } => self.malformed.push((self.at.len(), line, reason)),
+            Input::Event(e) => {
+                let e = Rc::new(e);
+                let d = engine.decode_event(e.clone());
+                self.times.push(e.time);
+                self.layouts.push(d.layout());
+                self.inputs.push(InputAt::Event(e));
+                self.at.push(At::Decoded(Box::new(d)));
+            }
+        }
+    }
+}
+
 impl Engine {
     /// `push_lines` through the line lane (the engine has one: lanes on).
     pub(in crate::runtime) fn push_lines_in_place<'l>(
@@ -239,20 +333,19 @@ impl Engine {
             spans.push((start, text.len()));
         }
         let text: Rc<str> = Rc::from(text);
-        let mut inputs: Vec<InputAt> = Vec::with_capacity(spans.len());
-        let mut at: Vec<At> = Vec::with_capacity(spans.len());
-        let mut times = Vec::with_capacity(spans.len());
-        let mut layouts = Vec::with_capacity(spans.len());
         let widest = plan.fields.iter().flatten().map(Vec::len).max();
-        let mut rows: Vec<Slot> = Vec::with_capacity(
-            widest.map_or(0, |w| spans.len() * (crate::slots::STD_SLOTS.len() + w)),
-        );
+        let mut b = Batch {
+            rows: Vec::with_capacity(
+                widest.map_or(0, |w| spans.len() * (crate::slots::STD_SLOTS.len() + w)),
+            ),
+            pending: Vec::new(),
+            at: Vec::with_capacity(spans.len()),
+            inputs: Vec::with_capacity(spans.len()),
+            times: Vec::with_capacity(spans.len()),
+            layouts: Vec::with_capacity(spans.len()),
+            malformed: Vec::new(),
+        };
         let mut declined = 0;
-        // Events read in place into records, made records once the
-        // batch's inputs are built.
-        let mut pending: Vec<Pending> = Vec::new();
-        // Malformed lines, each before the event at its position.
-        let mut malformed: Vec<(usize, String, String)> = Vec::new();
         let wanted: Vec<&str> = plan.wanted.iter().map(String::as_str).collect();
         let mut values = Vec::new();
         let by_wire = &self.by_wire;
@@ -269,68 +362,61 @@ impl Engine {
                 continue;
             }
             if let Some((std, taken)) = scan_flat(line, &wanted, &mut values, &takes) {
-                let layout = taken.flatten();
-                let row_at = rows.len();
-                let record = layout.and_then(|l| plan.records.get(l as usize)?.as_ref());
-                let fields = layout.and_then(|l| plan.fields.get(l as usize)?.as_ref());
-                let eager = layout.is_some_and(|l| plan.eager.get(l as usize) == Some(&true));
-                let mut slots = Vec::new();
-                let row = match (layout, fields) {
-                    (None, _) => Some(None),
-                    (Some(_), None) => None,
-                    (Some(_), Some(fields)) if eager => {
-                        push_row(&std, fields, &values, &mut rows, |v| {
-                            slots.push(v.map_or(Value::None, Typed::to_value))
-                        })
-                        .map(|()| Some((row_at, rows.len())))
-                    }
-                    (Some(_), Some(fields)) => push_row(&std, fields, &values, &mut rows, |_| {})
-                        .map(|()| Some((row_at, rows.len()))),
+                let input = InputAt::Line {
+                    start,
+                    end,
+                    event: OnceCell::new(),
                 };
-                if let Some(row) = row {
-                    match (layout, row, record) {
-                        (Some(l), Some(span), Some(fields)) => {
-                            at.push(At::Record(pending.len()));
-                            pending.push(Pending {
-                                layout: l,
-                                fields: fields.clone(),
-                                slots: eager.then_some(slots),
-                                row: span,
-                                at: inputs.len(),
-                            });
-                        }
-                        _ => {
-                            let key = layout.and_then(|l| group_key(&plan, l, &values));
-                            at.push(At::InPlace {
-                                row,
-                                key: key.unwrap_or(KeyView::Unit),
-                            });
-                        }
-                    }
-                    inputs.push(InputAt::Line {
-                        start,
-                        end,
-                        event: OnceCell::new(),
-                    });
-                    times.push(std.time);
-                    layouts.push(layout.unwrap_or(UNHANDLED));
+                if b.place(&plan, &std, taken.flatten(), &values, input) {
                     continue;
                 }
-                rows.truncate(row_at);
+            } else if let Some(export) = read_export(trimmed) {
+                // An OTLP/JSON export: each record read in place as a flat
+                // line is, its event decoded with the line's others when
+                // one is asked for; a record this does not read (escapes,
+                // a layout the lane leaves to decoding, fields that do not
+                // make its record) is decoded alone.
+                let shared = Rc::new(ExportAt::new(start, end));
+                for i in 0..export.len() {
+                    let read = export.wanted(i, &wanted, &mut values).and_then(|()| {
+                        let std = export.standard(i)?;
+                        let taken = std.name.map_or(Some(None), takes)?;
+                        Some((std, taken))
+                    });
+                    if let Some((std, layout)) = read {
+                        let input = InputAt::Record {
+                            line: shared.clone(),
+                            i,
+                        };
+                        if b.place(&plan, &std, layout, &values, input) {
+                            continue;
+                        }
+                    }
+                    declined += 1;
+                    b.decoded(self, Input::Event(export.event(i)));
+                }
+                continue;
             }
             declined += 1;
-            decode_line_each(line, |input| match input {
-                Input::Malformed { line, reason } => malformed.push((at.len(), line, reason)),
-                Input::Event(e) => {
-                    let e = Rc::new(e);
-                    let d = self.decode_event(e.clone());
-                    times.push(e.time);
-                    layouts.push(d.layout());
-                    inputs.push(InputAt::Event(e));
-                    at.push(At::Decoded(Box::new(d)));
-                }
-            });
+            if is_export(trimmed) {
+                // An export the reader declined: `decode_line` would try
+                // the reader again before the `Value` route it takes.
+                decode_line_via_value(line)
+                    .into_iter()
+                    .for_each(|input| b.decoded(self, input));
+            } else {
+                decode_line_each(line, |input| b.decoded(self, input));
+            }
         }
+        let Batch {
+            mut rows,
+            pending,
+            at,
+            inputs,
+            times,
+            layouts,
+            malformed,
+        } = b;
         if declined * 2 > at.len() {
             plan.rest = RESTS;
         }
@@ -754,6 +840,81 @@ pub(in crate::runtime) mod tests {
             vec![Input::Event((**egress.input.event()).clone())]
         );
         assert!(egress.input.is_decoded());
+    }
+
+    /// OTLP/JSON exports, generated and mutated (escapes, fields missing,
+    /// null or of the wrong type, other time and severity forms, repeated
+    /// keys, nested values, truncations, garbage), read in place or not,
+    /// in batches of every size: the general path's outputs and counters.
+    /// `R` is counted in bulk, `M` runs as records whose egress is shaped
+    /// (so its events are decoded when written), the rest pass through.
+    #[test]
+    fn exports_read_in_place_give_the_general_paths_outputs() {
+        use crate::event::otlp_json::tests::{Rng, export_line};
+        let src = "event R { status: int, path: string }\n\
+                   event M { status: int?, path: string? }\n\
+                   query errors = R | where status >= 500 | summarize n = count() every 10s | emit metric \"errors\"\n\
+                   redact M.path with mask";
+        let mut rng = Rng(7);
+        let mut input = Vec::new();
+        for k in 0..300 {
+            let line = export_line(&mut rng);
+            if k % 5 == 4 {
+                let mut chars: Vec<char> = line.chars().collect();
+                let at = rng.below(chars.len());
+                match k % 3 {
+                    0 => chars.truncate(at),
+                    1 => chars.insert(at, '\\'),
+                    _ => chars[at] = '"',
+                }
+                input.push(chars.into_iter().collect());
+            } else {
+                input.push(line);
+            }
+        }
+        check_with_and_without_lateness(src, &input, 2 * S, &["malformed", "unhandled"]);
+    }
+
+    /// The records of an export whose egress only edits them stay
+    /// undecoded until someone reads one; then each is its record's event.
+    #[test]
+    fn export_records_are_decoded_only_when_asked() {
+        let src = "event Login { user: string }\nredact Login.user with drop";
+        let mut e = Engine::new(program(src), crate::runtime::Options::default());
+        let record = |k: i64| {
+            format!(
+                r#"{{"eventName":"Login","timeUnixNano":"{}","attributes":[{{"key":"user","value":{{"stringValue":"u{k}"}}}}]}}"#,
+                k * S
+            )
+        };
+        let line = format!(
+            r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"svc"}}}}]}},"scopeLogs":[{{"logRecords":[{},{},{}]}}]}}]}}"#,
+            record(1),
+            record(2),
+            record(3)
+        );
+        e.push_lines([line.as_str()]);
+        let produced = e.drain_lazy();
+        assert_eq!(produced.len(), 3);
+        for p in &produced {
+            let crate::Produced::Egress(egress) = p else {
+                panic!("expected an edited egress, got {p:?}");
+            };
+            assert!(
+                !egress.input.is_decoded(),
+                "decoded before it was asked for"
+            );
+        }
+        let events: Vec<Input> = produced
+            .iter()
+            .filter_map(|p| match p {
+                crate::Produced::Egress(egress) => {
+                    Some(Input::Event((**egress.input.event()).clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(events, decode_line(&line));
     }
 
     /// A batch whose lines the lane mostly declines makes the next
