@@ -256,7 +256,7 @@ fn scalar(body: &[u8]) -> Option<Scalar<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::tests::{Rng, all_needs, mutate, request};
+    use crate::wire::tests::{Rng, all_needs, parsed_requests};
     use bytes::Bytes;
     use prost::Message;
 
@@ -267,23 +267,13 @@ mod tests {
     /// what that event holds.
     #[test]
     fn records_read_in_place_are_their_events() {
-        let mut rng = Rng(11 << 32);
         let resources = [
             BTreeMap::new(),
             BTreeMap::from([("service.name".to_string(), Json::from("svc"))]),
             BTreeMap::from([("service.name".to_string(), Json::from(7))]),
         ];
         let (mut records, mut refused, mut read) = (0, 0, 0);
-        for i in 0..3000 {
-            let payload = request(&mut rng).encode_to_vec();
-            let bytes = if i % 3 == 2 {
-                mutate(&mut rng, &payload)
-            } else {
-                payload
-            };
-            let Ok(parsed) = wire::Request::parse(Bytes::from(bytes)) else {
-                continue;
-            };
+        for parsed in parsed_requests(Rng(11 << 32), 3000) {
             let request = Rc::new(parsed);
             for k in 0..request.len() {
                 let resource = Rc::new(resources[k % resources.len()].clone());

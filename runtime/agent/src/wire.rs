@@ -1087,7 +1087,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub(crate) fn request(rng: &mut Rng) -> ExportLogsServiceRequest {
+    fn request(rng: &mut Rng) -> ExportLogsServiceRequest {
         ExportLogsServiceRequest {
             resource_logs: (0..1 + rng.below(3))
                 .map(|_| PbResourceLogs {
@@ -1121,8 +1121,21 @@ pub(crate) mod tests {
         }
     }
 
+    /// `n` generated requests, every third mutated, as many as parse.
+    pub(crate) fn parsed_requests(mut rng: Rng, n: usize) -> impl Iterator<Item = Request> {
+        (0..n).filter_map(move |i| {
+            let payload = request(&mut rng).encode_to_vec();
+            let bytes = if i % 3 == 2 {
+                mutate(&mut rng, &payload)
+            } else {
+                payload
+            };
+            Request::parse(Bytes::from(bytes)).ok()
+        })
+    }
+
     /// A payload changed as a sender's bug or a hostile sender would.
-    pub(crate) fn mutate(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
+    fn mutate(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
         let mut b = bytes.to_vec();
         for _ in 0..1 + rng.below(3) {
             let at = rng.below(b.len() as u64 + 1) as usize;
@@ -1428,7 +1441,6 @@ pub(crate) mod tests {
     /// fields and groups beside them included).
     #[test]
     fn attribute_edits_by_notes_are_the_walks() {
-        let mut rng = Rng(9 << 32);
         let replacement = AnyValue {
             value: Some(any_value::Value::StringValue("h:12".into())),
         };
@@ -1438,16 +1450,7 @@ pub(crate) mod tests {
             _ => AttributeEdit::Keep,
         };
         let mut records = 0;
-        for i in 0..3000 {
-            let payload = request(&mut rng).encode_to_vec();
-            let bytes = if i % 3 == 2 {
-                mutate(&mut rng, &payload)
-            } else {
-                payload
-            };
-            let Ok(request) = Request::parse(Bytes::from(bytes)) else {
-                continue;
-            };
+        for request in parsed_requests(Rng(9 << 32), 3000) {
             for k in 0..request.len() {
                 let (mut noted, mut walked) = (Vec::new(), Vec::new());
                 let by_notes = request.edit_attributes(k, &edit, &mut noted).unwrap();
