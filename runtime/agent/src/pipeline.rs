@@ -566,14 +566,16 @@ impl Pipeline {
 
     /// Runs one batch through the chain and queues what comes out.
     ///
-    /// Each record is converted once, from what the receiver's check
-    /// noted of its received bytes, into the event the first program
-    /// reads (only what the chain reads, [`convert::received_event`]); the event moves into the engine and its lazy
-    /// egress comes back. An unchanged record leaves as the bytes that came;
-    /// a shaped one has the edits applied to its bytes
-    /// ([`convert::edit_record`]) and, when a later program runs, is
-    /// converted again from the edited record, so every program sees what
-    /// would leave. The export is spliced from the received request
+    /// Each record is read in place by the engines ([`Received`]: from
+    /// what the receiver's check noted of its received bytes; its event
+    /// made only if something reads what the record does not hold), or,
+    /// when a program keeps what it saw for its flight recorder, converted
+    /// once into its event ([`convert::received_event`]); its lazy egress
+    /// comes back. An unchanged record leaves as the bytes that came, and
+    /// a later program reads it in place again; a shaped one has the edits
+    /// applied to its bytes ([`convert::edit_received`]) and, when a later
+    /// program runs, is converted again from the edited record, so every
+    /// program sees what would leave. The export is spliced from the received request
     /// ([`wire::Request::assemble`]). Public for the wire bench, which
     /// times this thread's work per record without a network.
     pub fn process(&mut self, batch: Batch) {
