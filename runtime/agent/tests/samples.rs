@@ -79,7 +79,17 @@ async fn check_sample_with(
             }
         }
     }
-    assert_eq!(agent.status()["programs"][0]["engine"], engine);
+    // Published once the program is loaded (compiled, for the JIT: slow
+    // in a debug build); the events sent wait for it in the queue.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        let status = agent.status();
+        if !status["programs"][0].is_null() || std::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status["programs"][0]["engine"], engine, "{status}");
     let stderr = agent.stop();
     assert!(!stderr.contains("disabled"), "{stderr}");
     assert!(stderr.contains("programs: [a.dtx]"), "{stderr}");
