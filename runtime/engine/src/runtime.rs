@@ -1283,9 +1283,6 @@ impl Engine {
                     (self.batch_at..self.batch_at + WARM_INPUTS).filter_map(|k| inputs.peek(k));
                 std::hint::black_box(ahead.fold(0, |t, i| t ^ Rc::strong_count(i)));
             }
-            // Inline up to `INLINE_EDITS`; past that, allocated at the
-            // first edit at full size: a suppressed or untouched event
-            // allocates nothing.
             let put = |edits: &mut Edits, e: Edit| push_edit(edits, room, e);
             let keys = &self.field_keys[rec.layout as usize];
             // A layout of redactions only (it edits: `room > 0`) runs them
@@ -1351,19 +1348,8 @@ impl Engine {
                         slot,
                         method,
                     } if *event == rec.layout => {
-                        if let Some(key) = keys.get(*slot as usize) {
-                            // A drop does not read the value (a record read
-                            // in place may not have built it).
-                            if *method == Redaction::Drop {
-                                put(&mut edits, Edit::RemoveAttr(key.clone()));
-                                continue;
-                            }
-                            let v = rec.slots().get(*slot as usize).unwrap_or(&Value::None);
-                            if !v.is_none() {
-                                let new = redacted(v, *method, self.shared.options.hash_key);
-                                put(&mut edits, Edit::ReplaceAttr(key.clone(), new));
-                            }
-                        }
+                        let hash_key = self.shared.options.hash_key;
+                        redact_field(keys, rec, (*slot, *method), hash_key, (&mut edits, room));
                     }
                     ShapeRule::RedactStd {
                         event,
@@ -2059,8 +2045,8 @@ fn push_edit(edits: &mut Edits, room: usize, e: Edit) {
     edits.push(e);
 }
 
-/// The edits of a layout's redactions (`Engine::redactions`), as the
-/// `ShapeRule::Redact` arm of `Engine::egress` makes them rule by rule.
+/// The edits of a layout's redactions (`Engine::redactions`), each as the
+/// `ShapeRule::Redact` arm of `Engine::egress` makes it ([`redact_field`]).
 /// Not inlined: inlined in `Engine::process_at`, it cost other layouts'
 /// events (a machine's: about 20 instructions an event).
 #[inline(never)]
@@ -2071,21 +2057,35 @@ fn redact_fields(
     hash_key: (u64, u64),
     (edits, room): (&mut Edits, usize),
 ) {
-    for &(slot, method) in plan {
-        let Some(key) = keys.get(slot as usize) else {
-            continue;
-        };
-        // A drop does not read the value (a record read in place may not
-        // have built it).
-        if method == Redaction::Drop {
-            push_edit(edits, room, Edit::RemoveAttr(key.clone()));
-            continue;
-        }
-        let v = rec.slots().get(slot as usize).unwrap_or(&Value::None);
-        if !v.is_none() {
-            let new = redacted(v, method, hash_key);
-            push_edit(edits, room, Edit::ReplaceAttr(key.clone(), new));
-        }
+    for &redaction in plan {
+        redact_field(keys, rec, redaction, hash_key, (&mut *edits, room));
+    }
+}
+
+/// The edit of one `redact` of a declared field (`slot`, `method`): the
+/// attribute removed, or its value replaced by its redacted text (none
+/// where the value is absent).
+#[inline(always)]
+fn redact_field(
+    keys: &[Rc<str>],
+    rec: &Record,
+    (slot, method): (u32, Redaction),
+    hash_key: (u64, u64),
+    (edits, room): (&mut Edits, usize),
+) {
+    let Some(key) = keys.get(slot as usize) else {
+        return;
+    };
+    // A drop does not read the value (a record read in place may not have
+    // built it).
+    if method == Redaction::Drop {
+        push_edit(edits, room, Edit::RemoveAttr(key.clone()));
+        return;
+    }
+    let v = rec.slots().get(slot as usize).unwrap_or(&Value::None);
+    if !v.is_none() {
+        let new = redacted(v, method, hash_key);
+        push_edit(edits, room, Edit::ReplaceAttr(key.clone(), new));
     }
 }
 
