@@ -140,10 +140,10 @@ impl Runner {
         }
     }
 
-    fn drain_lazy(&mut self) -> Vec<Produced> {
+    fn drain_lazy_into(&mut self, into: &mut Vec<Produced>) {
         match self {
-            Runner::Jit(e) => e.drain_lazy(),
-            Runner::Interpreted(e) => e.drain_lazy(),
+            Runner::Jit(e) => e.drain_lazy_into(into),
+            Runner::Interpreted(e) => e.drain_lazy_into(into),
         }
     }
 
@@ -617,7 +617,8 @@ impl Pipeline {
         for k in 0..n {
             let resource = &resources[resource_of(k)];
             let next = if needs.everything {
-                convert::received_event(&request, k, resource, needs, &mut scratch).map(Next::Event)
+                convert::received_event(&request, k, resource, needs, &mut scratch)
+                    .map(Next::event_of)
             } else {
                 Received::new(&request, k, resource, &self.needs).map(Next::Read)
             };
@@ -659,6 +660,7 @@ impl Pipeline {
             let mut lifted = 0u64;
             let mut outputs: Vec<(usize, Output)> = Vec::new();
             let mut unreadable: Vec<String> = Vec::new();
+            let mut produced: Vec<Produced> = Vec::new();
             {
                 let engine = self.programs[pi].engine.as_mut().expect("checked above");
                 for (k, slot) in events.iter_mut().enumerate() {
@@ -684,12 +686,13 @@ impl Pipeline {
                             again
                         }
                         Next::Event(e) => {
-                            engine.push_event(e);
+                            engine.push_event(*e);
                             None
                         }
                     };
                     let mut egress = None;
-                    for out in engine.drain_lazy() {
+                    engine.drain_lazy_into(&mut produced);
+                    for out in produced.drain(..) {
                         match out {
                             Produced::Egress(e) => egress = Some(e),
                             // Only batches make runs; one event is a run of one.
@@ -702,7 +705,7 @@ impl Pipeline {
                             if later {
                                 *slot = Some(match again {
                                     Some(r) => Next::Read(r),
-                                    None => Next::Event(
+                                    None => Next::event_of(
                                         Rc::try_unwrap(input.into_event())
                                             .unwrap_or_else(|e| (*e).clone()),
                                     ),
@@ -751,7 +754,7 @@ impl Pipeline {
                                 let bytes = edited[k].as_deref().unwrap_or_default();
                                 *slot = convert::event(bytes, resource, needs, &mut Vec::new())
                                     .ok()
-                                    .map(Next::Event);
+                                    .map(Next::event_of);
                             }
                         }
                         None if kept.is_some() => {
@@ -906,10 +909,16 @@ impl Pipeline {
 #[derive(Clone)]
 enum Next {
     Read(Received),
-    Event(InputEvent),
+    /// Boxed: the chain moves a `Next` a few times per record, and most
+    /// are `Read`, a fraction of an event's size.
+    Event(Box<InputEvent>),
 }
 
 impl Next {
+    fn event_of(e: InputEvent) -> Next {
+        Next::Event(Box::new(e))
+    }
+
     fn severity(&self) -> i64 {
         match self {
             Next::Read(r) => r.severity(),
@@ -920,7 +929,7 @@ impl Next {
     fn event(&self) -> InputEvent {
         match self {
             Next::Read(r) => r.event(),
-            Next::Event(e) => e.clone(),
+            Next::Event(e) => (**e).clone(),
         }
     }
 }

@@ -913,6 +913,13 @@ impl Engine {
         std::mem::take(&mut self.out.0)
     }
 
+    /// [`Engine::drain_lazy`] appended to `into`: the engine keeps its
+    /// buffer's room, so a caller draining after every event (the agent)
+    /// allocates no buffer an event.
+    pub fn drain_lazy_into(&mut self, into: &mut Vec<Produced>) {
+        into.append(&mut self.out.0);
+    }
+
     fn interp(&self) -> Interp<'_> {
         new_interp(
             &self.shared.program,

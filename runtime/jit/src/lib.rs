@@ -124,6 +124,11 @@ impl JitEngine {
         self.engine.drain_lazy()
     }
 
+    /// `dtc_engine::Engine::drain_lazy_into`.
+    pub fn drain_lazy_into(&mut self, into: &mut Vec<Produced>) {
+        self.engine.drain_lazy_into(into)
+    }
+
     pub fn counters(&self) -> &Counters {
         &self.engine.counters
     }
