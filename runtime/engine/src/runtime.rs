@@ -4,6 +4,7 @@
 //! processor state, and budgets. Time is event time throughout, so a file of
 //! old events gives the answers the live stream gave.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
@@ -411,6 +412,12 @@ pub struct Engine {
     /// Per layout, whether its events in a batch take the quiet lane
     /// (`fast::quiet_layouts`).
     quiet: Vec<bool>,
+    /// Per layout, whether an event of it read in place only egresses,
+    /// redacted or not (`read::only_redacted`).
+    only_redacted: Vec<bool>,
+    /// The slot row of an event read in place whose row is checked but not
+    /// kept (`read`), reused.
+    row_scratch: Vec<crate::slots::Slot>,
     /// Per layout, whether a stretch of its events can be settled in bulk
     /// (`fast::bulk_layouts`); empty with the lanes off.
     bulk: Vec<bool>,
@@ -787,6 +794,8 @@ impl Engine {
             spans: Vec::new(),
             machine_keys: Vec::new(),
             quiet: Vec::new(),
+            only_redacted: Vec::new(),
+            row_scratch: Vec::new(),
             bulk: Vec::new(),
             quiet_run: (0, 0),
             reads_states: true,
@@ -858,6 +867,7 @@ impl Engine {
         }
         engine.edit_rules = edit_rules;
         engine.redactions = redaction_plans(&engine.shared.program);
+        engine.only_redacted = read::only_redacted(&engine);
         engine
     }
 
@@ -1219,12 +1229,8 @@ impl Engine {
     /// the checks for both cost two comparisons.
     /// `at`: the event's position in its batch, for the prefilter's verdicts.
     fn process_at(&mut self, d: &Decoded, now: i64, at: Option<usize>) {
-        self.seq += 1;
-        self.counters.events += 1;
+        self.event_starts(now);
         let input = d.input();
-        if self.deadlines.first().is_some_and(|(t, ..)| *t <= now) {
-            self.fire_timeouts(now);
-        }
         match d {
             Decoded::Unhandled(_) => {
                 self.counters.unhandled += 1;
@@ -1244,6 +1250,24 @@ impl Engine {
                 self.egress(input, Some(rec), now);
             }
         }
+        self.event_ends(now);
+    }
+
+    /// An event at `now` comes: it is counted, and the machines' timeouts
+    /// due by then fire first.
+    #[inline(always)]
+    fn event_starts(&mut self, now: i64) {
+        self.seq += 1;
+        self.counters.events += 1;
+        if self.deadlines.first().is_some_and(|(t, ..)| *t <= now) {
+            self.fire_timeouts(now);
+        }
+    }
+
+    /// An event at `now` has been run: time moves on, and the windows it
+    /// leaves behind close.
+    #[inline(always)]
+    fn event_ends(&mut self, now: i64) {
         if now > self.watermark {
             self.watermark = now;
             if now.saturating_sub(self.shared.options.lateness_ns) >= self.next_close {
@@ -1356,7 +1380,8 @@ impl Engine {
                         method,
                     } if *event == rec.layout => {
                         let hash_key = self.shared.options.hash_key;
-                        redact_field(keys, rec, (*slot, *method), hash_key, (&mut edits, room));
+                        let redaction = (*slot, *method);
+                        redact_field(keys, redaction, value_of(rec), hash_key, (&mut edits, room));
                     }
                     ShapeRule::RedactStd {
                         event,
@@ -2065,18 +2090,24 @@ fn redact_fields(
     (edits, room): (&mut Edits, usize),
 ) {
     for &redaction in plan {
-        redact_field(keys, rec, redaction, hash_key, (&mut *edits, room));
+        redact_field(
+            keys,
+            redaction,
+            value_of(rec),
+            hash_key,
+            (&mut *edits, room),
+        );
     }
 }
 
 /// The edit of one `redact` of a declared field (`slot`, `method`): the
-/// attribute removed, or its value replaced by its redacted text (none
-/// where the value is absent).
+/// attribute removed, or its value (`value` of the slot) replaced by its
+/// redacted text (none where the value is absent).
 #[inline(always)]
-fn redact_field(
+fn redact_field<'v>(
     keys: &[Rc<str>],
-    rec: &Record,
     (slot, method): (u32, Redaction),
+    value: impl FnOnce(u32) -> Cow<'v, Value>,
     hash_key: (u64, u64),
     (edits, room): (&mut Edits, usize),
 ) {
@@ -2084,16 +2115,22 @@ fn redact_field(
         return;
     };
     // A drop does not read the value (a record read in place may not have
-    // built it).
+    // built it; one read without a record has none).
     if method == Redaction::Drop {
         push_edit(edits, room, Edit::RemoveAttr(key.clone()));
         return;
     }
-    let v = rec.slots().get(slot as usize).unwrap_or(&Value::None);
+    let v = value(slot);
     if !v.is_none() {
-        let new = redacted(v, method, hash_key);
+        let new = redacted(&v, method, hash_key);
         push_edit(edits, room, Edit::ReplaceAttr(key.clone(), new));
     }
+}
+
+/// A declared field's value of `rec`, for [`redact_field`].
+#[inline(always)]
+fn value_of<'r>(rec: &'r Record) -> impl FnOnce(u32) -> Cow<'r, Value> + 'r {
+    |slot| Cow::Borrowed(rec.slots().get(slot as usize).unwrap_or(&Value::None))
 }
 
 /// A layout's redactions, in rule order: (declared field, method).

@@ -15,20 +15,61 @@
 //! field missing or of the wrong type) is decoded whole and run as
 //! `Engine::push_event` runs it: decoding is the one definition of what an
 //! event means, and says what is wrong with it.
+//!
+//! An event of a layout nothing but redactions touches (no query, machine
+//! or handler reads it, and every shaping rule of it is a `redact` of a
+//! declared field: [`only_redacted`]) needs no record at all: its row is
+//! checked as the record's would be (a field missing or of the wrong type
+//! sends it the general way, which reports the mismatch), and its egress's
+//! edits are made from the values read, by the same `redact_field` the
+//! general path runs. What such a program does to a received record is
+//! then a few edits, as an agent running a redaction over every record
+//! needs.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
+use dtc_ir::ShapeRule;
 use smallvec::SmallVec;
 
 use super::lines::push_row;
-use super::{Decoded, Engine};
+use super::{Decoded, Engine, redact_field};
 use crate::event::{ReadInPlace, Scalar};
-use crate::output::{InputRef, ReadAt};
+use crate::output::{Edits, Egress, InputRef, Produced, ReadAt};
 use crate::slots::STD_SLOTS;
 use crate::value::{Record, Row, Typed, Value};
 
 /// Attributes a layout declares, read without an allocation.
 type Values<'a> = SmallVec<[Option<Scalar<'a>>; 8]>;
+
+/// What an event read in place is run as.
+enum Read {
+    /// Its record (or why it has none), and its time.
+    Run(Decoded, i64),
+    /// An event of a layout only redactions touch: its egress's edits and
+    /// its time.
+    Egress(Edits, i64),
+}
+
+/// Per layout of `e`'s program, whether its events only egress, redacted
+/// or not: no query, machine or handler reads them, and each shaping rule
+/// of the layout is a `redact` of a declared field (`Engine::redactions`).
+pub(super) fn only_redacted(e: &Engine) -> Vec<bool> {
+    let p = &e.shared.program;
+    (0..p.events.len())
+        .map(|l| {
+            let read = e.routes.get(l).is_none_or(|r| {
+                !r.queries.is_empty() || !r.machines.is_empty() || !r.handlers.is_empty()
+            });
+            let shaped = p
+                .shaping
+                .iter()
+                .any(|r: &ShapeRule| r.event() as usize == l);
+            let redactions = e.redactions.get(l).is_some_and(Option::is_some);
+            !read && (!shaped || redactions)
+        })
+        .collect()
+}
 
 impl Engine {
     /// Feeds one event its producer reads in place: the same outputs as
@@ -36,7 +77,16 @@ impl Engine {
     pub fn push_read<R: ReadInPlace + 'static>(&mut self, source: R) {
         let read = Rc::new(ReadAt::new(source));
         let (d, now) = match self.read_record(&read) {
-            Some(done) => done,
+            Some(Read::Run(d, now)) => (d, now),
+            Some(Read::Egress(edits, now)) => {
+                // As `process_at` runs an event nothing reads but shaping.
+                self.event_starts(now);
+                self.counters.egressed += 1;
+                let input = InputRef::read(read);
+                self.out.0.push(Produced::Egress(Egress { input, edits }));
+                self.event_ends(now);
+                return;
+            }
             None => {
                 let d = self.decode_event(read.decoded().clone());
                 let now = d.input().time;
@@ -47,21 +97,41 @@ impl Engine {
     }
 
     /// The event of `read` matched to its layout, with its record built
-    /// from what the producer read, and its time; `None` where it is to be
-    /// decoded whole (see the module's doc).
-    fn read_record<R: ReadInPlace + 'static>(
-        &self,
-        read: &Rc<ReadAt<R>>,
-    ) -> Option<(Decoded, i64)> {
+    /// from what the producer read (or, for a layout only redactions
+    /// touch, its edits), and its time; `None` where it is to be decoded
+    /// whole (see the module's doc).
+    fn read_record<R: ReadInPlace + 'static>(&mut self, read: &Rc<ReadAt<R>>) -> Option<Read> {
         // Lanes off (`Engine::general`): the reference decodes every event.
         let plan = self.lines.as_ref()?;
         let mut values: Values<'_> = SmallVec::from_elem(None, plan.wanted.len());
         let std = read.source.read(&plan.wanted, &mut values)?;
         let now = std.time;
         let Some(&l) = std.name.and_then(|n| self.by_wire.get(n)) else {
-            return Some((Decoded::Unhandled(InputRef::read(read.clone())), now));
+            return Some(Read::Run(
+                Decoded::Unhandled(InputRef::read(read.clone())),
+                now,
+            ));
         };
         let fields = plan.fields.get(l as usize)?.as_ref()?;
+        if self.only_redacted.get(l as usize) == Some(&true) {
+            // The row is checked as the record's would be, and not kept.
+            let row = &mut self.row_scratch;
+            row.clear();
+            let mut typed: SmallVec<[Option<Typed<'_>>; 8]> = SmallVec::new();
+            push_row(&std, fields, &values, row, |v| typed.push(v))?;
+            let mut edits = Edits::new();
+            let room = self.edit_rules.get(l as usize).copied().unwrap_or(0);
+            let keys = &self.field_keys[l as usize];
+            let hash_key = self.shared.options.hash_key;
+            let value = |slot: u32| {
+                let v = typed.get(slot as usize).copied().flatten();
+                Cow::Owned(v.map_or(Value::None, Typed::to_value))
+            };
+            for &redaction in self.redactions.get(l as usize)?.iter().flatten() {
+                redact_field(keys, redaction, value, hash_key, (&mut edits, room));
+            }
+            return Some(Read::Egress(edits, now));
+        }
         let mut row = Vec::with_capacity(STD_SLOTS.len() + fields.len());
         // As the lane: values built now only where they are read anyway
         // (`lines::Plan::eager`); else from the event, if ever asked.
@@ -88,7 +158,7 @@ impl Engine {
                 rec
             }
         };
-        Some((Decoded::Record(rec), now))
+        Some(Read::Run(Decoded::Record(rec), now))
     }
 }
 
@@ -137,6 +207,56 @@ mod tests {
     fn events_read_in_place_give_what_their_decoded_events_give() {
         check(COUNT, &stream());
         let (src, input) = records_case();
+        check(src, &input);
+    }
+
+    /// Layouts only redactions touch, read without a record, beside
+    /// layouts a machine (with a timeout) and a windowed query read, so
+    /// that their events fire timeouts and close windows as any event
+    /// does; with fields missing, null, of the wrong type, non-ASCII.
+    #[test]
+    fn events_only_redactions_touch_give_what_their_decoded_events_give() {
+        let src = "event Start { file: string, size: int? }\n\
+                   event End { file: string, ok: bool }\n\
+                   event Login { user: string, email: string, ip: string?, level: float }\n\
+                   event Ping { n: int }\n\
+                   redact Login.user with hash\n\
+                   redact Login.email with mask\n\
+                   redact Login.ip with drop\n\
+                   redact Login.level with hash\n\
+                   machine files per event.file max 3 {\n state Idle\n state Busy\n\
+                   on Start in Idle -> Busy\n\
+                   on End in Busy when event.ok -> Idle { emit log Done { file: event.file } }\n\
+                   after 4s in Busy -> Idle { emit log Stuck { file: \"?\" } }\n}\n\
+                   query ends = End | summarize n = count() every 10s | emit metric \"ends\"";
+        let p = program(src);
+        let e = Engine::new(p, Options::default());
+        let login = e
+            .shared
+            .program
+            .events
+            .iter()
+            .position(|l| l.name == "Login");
+        let ping = e
+            .shared
+            .program
+            .events
+            .iter()
+            .position(|l| l.name == "Ping");
+        let end = e.shared.program.events.iter().position(|l| l.name == "End");
+        for (l, only) in [(login, true), (ping, true), (end, false)] {
+            assert_eq!(e.only_redacted.get(l.expect("declared")), Some(&only));
+        }
+        let (_, mut input) = records_case();
+        for k in 0..60i64 {
+            input.push(line("Ping", k * S / 2, &format!(r#""n":{k}"#)));
+            input.push(line("Ping", k * S / 2, r#""n":"one""#));
+            input.push(line(
+                "Login",
+                30 * S + k * S,
+                r#""user":"z","email":null,"level":2"#,
+            ));
+        }
         check(src, &input);
     }
 
