@@ -468,7 +468,7 @@ fn attribute_edit(edits: &[Edit], key: &[u8]) -> wire::AttributeEdit {
             Edit::ReplaceAttr(k, v)
                 if k.as_bytes() == key && what != wire::AttributeEdit::Remove =>
             {
-                what = wire::AttributeEdit::Replace(string_value(v));
+                what = wire::AttributeEdit::Replace(Box::new(string_value(v)));
             }
             _ => {}
         }

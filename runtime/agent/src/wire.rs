@@ -655,6 +655,7 @@ impl Request {
             out.extend_from_slice(&data[copied..field.start as usize]);
             copied = field.end as usize;
             if let AttributeEdit::Replace(value) = what {
+                let value = *value;
                 // The field's key and length, then its body.
                 let mut inner = field.get(data);
                 decode_key(&mut inner).map_err(prost_error)?;
@@ -952,7 +953,9 @@ pub enum AttributeEdit {
     Keep,
     Remove,
     /// Its value replaced (the key and anything else it holds kept).
-    Replace(AnyValue),
+    /// Boxed: the edit is asked for every attribute of an edited record,
+    /// and most are kept.
+    Replace(Box<AnyValue>),
 }
 
 /// A record's body with its attributes edited in place: `edit` says, for
@@ -982,7 +985,7 @@ pub fn edit_attributes(
             AttributeEdit::Keep | AttributeEdit::Remove => {}
             // The key as it came, the new value after it: nothing of the
             // attribute is decoded but its key.
-            AttributeEdit::Replace(value) => replaced(inner, value, out)?,
+            AttributeEdit::Replace(value) => replaced(inner, *value, out)?,
         }
         Ok(())
     })?;
@@ -1421,7 +1424,7 @@ pub(crate) mod tests {
             let bytes = record.encode_to_vec();
             let edit = |k: &[u8]| match k {
                 b"secret" => AttributeEdit::Remove,
-                b"seq" => AttributeEdit::Replace(replacement.clone()),
+                b"seq" => AttributeEdit::Replace(Box::new(replacement.clone())),
                 _ => AttributeEdit::Keep,
             };
             let mut out = Vec::new();
@@ -1446,7 +1449,7 @@ pub(crate) mod tests {
         };
         let edit = |k: &[u8]| match k {
             b"secret" => AttributeEdit::Remove,
-            b"seq" | b"" => AttributeEdit::Replace(replacement.clone()),
+            b"seq" | b"" => AttributeEdit::Replace(Box::new(replacement.clone())),
             _ => AttributeEdit::Keep,
         };
         let mut records = 0;
