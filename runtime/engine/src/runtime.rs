@@ -108,6 +108,10 @@ pub struct Batch {
     /// read of its records' compact rows, laid end to end: the batch
     /// prefilter reads them in place, in sequence.
     arenas: Vec<Arena>,
+    /// The group keys of the records a group stretch feeds, as IDs of the
+    /// batch's dictionary of them (`grouped::KeyIds`): empty when no
+    /// layout has a stretch keyed by one declared field.
+    key_ids: grouped::KeyIds,
 }
 
 /// The rows of a batch's records of one layout, one after another, each
@@ -994,9 +998,12 @@ impl Engine {
     /// record, with its compact slot row when the executor reads rows (the
     /// JIT). Records share the input event (strings are read in place), so
     /// a batch can be run any number of times; the bench's kernel times
-    /// [`Engine::push_batch`] over batches decoded beforehand. A batch
-    /// belongs to the program it was decoded for: push it only into
-    /// engines of that same program.
+    /// [`Engine::push_batch`] over batches decoded beforehand. The group
+    /// keys of a layout whose events a group stretch feeds by one declared
+    /// field are also given IDs of a dictionary of the batch (equal texts,
+    /// one ID: `grouped::KeyIds`), so that a stretch looks an event's group
+    /// up once per distinct key and batch. A batch belongs to the program
+    /// it was decoded for: push it only into engines of that same program.
     pub fn decode_batch(&self, events: impl IntoIterator<Item = InputEvent>) -> Batch {
         let rows = self.shared.executor.reads_rows();
         let decoded = events
@@ -1016,12 +1023,14 @@ impl Engine {
         } else {
             Vec::new()
         };
+        let key_ids = self.key_ids(&decoded);
         Batch {
             decoded,
             inputs,
             times,
             layouts,
             arenas,
+            key_ids,
         }
     }
 

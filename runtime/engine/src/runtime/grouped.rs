@@ -13,12 +13,22 @@
 //! tell. Everything else (a new group, a series overflow, a late event, an
 //! event of an older window) takes `Engine::run_fast_query`'s general
 //! rules, as before.
+//!
+//! A batch decoded ahead ([`super::Engine::decode_batch`]) also names each
+//! event's group key by an ID of a dictionary of the batch's keys
+//! ([`KeyIds`]: equal texts, one ID), so that a stretch hashes, probes and
+//! compares a key once per distinct key and batch ([`GroupTally::places`])
+//! and reads an ID in sequence for the other events of that key, instead
+//! of hashing the text each record points to.
 
 use std::borrow::Cow;
 use std::hash::BuildHasher;
+use std::rc::Rc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::fast::{FastQuery, Read, Route};
-use super::{Agg, Batch, Engine, FAILS, NOT_ASKED, QueryState, UNHANDLED};
+use super::{Agg, Batch, Decoded, Engine, FAILS, NOT_ASKED, QueryState, UNHANDLED};
 use crate::value::{Key, Record, Typed, Value};
 
 /// The groups of one query's latest window that are checked out.
@@ -31,7 +41,8 @@ pub(super) struct GroupTally {
     pub filtered: bool,
     keys: Vec<Read>,
     args: Vec<Vec<Read>>,
-    /// The seed of [`Mix`], drawn per tally as group maps' are.
+    /// The seed of [`Mix`]: the process's ([`seed`]), so that a batch's
+    /// [`KeyIds`] hashes hold for every engine it is pushed into.
     seed: u64,
     /// The hash of a checked-out group's key ([`GroupTally::hash`]) to its
     /// place in `groups`. Two keys of one hash: only the first is checked
@@ -41,7 +52,22 @@ pub(super) struct GroupTally {
     groups: Vec<(Vec<Key>, Vec<Agg>)>,
     /// Every aggregate is `count()`: a checked-out group is bumped in place.
     counts_only: bool,
+    /// Per key ID of the batch stamped `places_of` ([`KeyIds`]), the place
+    /// in `groups` of that key's group once a stretch has found it there
+    /// ([`UNSET`]: not yet). Valid while `groups` keeps its places, so
+    /// until [`GroupTally::settle`], which empties it.
+    places: Vec<u32>,
+    places_of: u64,
+    /// Per place in `groups`, the events [`GroupTally::count_run`] counted
+    /// that its aggregates do not hold yet: added to them when they go
+    /// back to their window ([`GroupTally::settle`]), so that the run
+    /// adds one to a flat array instead of reaching through the group's
+    /// aggregates. Only a tally that only counts has any.
+    pending: Vec<i64>,
 }
+
+/// A [`GroupTally::places`] entry not looked up yet.
+const UNSET: u32 = u32::MAX;
 
 impl std::fmt::Debug for GroupTally {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,11 +200,113 @@ impl KeyView<'_> {
     }
 }
 
+/// The process's seed of [`Mix`], drawn once from std's random keys
+/// (against hash flooding, as group maps' seeds are).
+fn seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| std::hash::RandomState::new().hash_one(0x6772_6f75_7073u64))
+}
+
+/// The group keys of a batch's events as IDs of a dictionary of the batch
+/// (a dictionary-encoded column, as columnar engines keep): for each event
+/// of a layout whose group stretch is keyed by one declared field, the ID
+/// of its key's text when it has one, the same ID for the same text. Built
+/// at decoding ([`Engine::key_ids`]), where each key is hashed and
+/// compared once, so that running the batch does not.
+#[derive(Default)]
+pub(super) struct KeyIds {
+    /// Per batch position, its key's ID ([`NO_ID`]: none: another layout,
+    /// a key that is not a text, or a text whose hash another text has).
+    ids: Vec<u32>,
+    /// Per ID, its text's hash ([`Mix`] from the process's [`seed`]).
+    hashes: Vec<u64>,
+    /// Per ID, its text (shared with the record it was first read from).
+    texts: Vec<Rc<str>>,
+    /// Which batch these are of, among the process's ([`STAMPS`]); 0: none.
+    stamp: u64,
+}
+
+/// A [`KeyIds::ids`] entry for an event without a key ID.
+const NO_ID: u32 = u32::MAX;
+
+/// The last [`KeyIds::stamp`] given.
+static STAMPS: AtomicU64 = AtomicU64::new(0);
+
+impl KeyIds {
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+impl Engine {
+    /// The [`KeyIds`] of a batch's `decoded` events: empty when no layout's
+    /// group stretch is keyed by one declared field, so that other
+    /// programs pay nothing for them. A text's ID is the place of its
+    /// first occurrence among the distinct texts, found by its hash in an
+    /// [`Index`]; a text whose hash an earlier, other text has gets none
+    /// (its events take the path without IDs).
+    pub(super) fn key_ids(&self, decoded: &[Decoded]) -> KeyIds {
+        let fields: Vec<Option<u32>> = self
+            .group_runs
+            .iter()
+            .map(
+                |q| match self.grouped.get((*q)? as usize)?.as_ref()?.keys.as_slice() {
+                    &[Read::Field(s)] => Some(s),
+                    _ => None,
+                },
+            )
+            .collect();
+        if fields.iter().all(Option::is_none) {
+            return KeyIds::default();
+        }
+        let seed = seed();
+        let mut index = Index::default();
+        let mut texts: Vec<Rc<str>> = Vec::new();
+        let mut hashes = Vec::new();
+        let ids = decoded
+            .iter()
+            .map(|d| {
+                let Some(rec) = d.record() else {
+                    return NO_ID;
+                };
+                let Some(&Some(s)) = fields.get(rec.layout as usize) else {
+                    return NO_ID;
+                };
+                let Some(Value::Str(t)) = rec.slots().get(s as usize) else {
+                    return NO_ID;
+                };
+                let mut h = Mix(seed);
+                h.part(KeyView::Str(t));
+                let h = h.finish();
+                match index.get(h) {
+                    Some(id) if texts.get(id as usize).is_some_and(|u| **u == **t) => id,
+                    Some(_) => NO_ID,
+                    None => {
+                        let Ok(id) = u32::try_from(texts.len()) else {
+                            return NO_ID;
+                        };
+                        index.insert(h, id);
+                        texts.push(t.clone());
+                        hashes.push(h);
+                        id
+                    }
+                }
+            })
+            .collect();
+        KeyIds {
+            ids,
+            hashes,
+            texts,
+            stamp: STAMPS.fetch_add(1, Ordering::Relaxed) + 1,
+        }
+    }
+}
+
 /// The hash of a group key as its reads' values give it: a folded
 /// multiply (the 128-bit product's halves xored, as wyhash and
 /// rustc-hash's string hashing mix) per word of each value's kind and
-/// length, then of its payload 8 bytes at a time, from a seed drawn per
-/// tally; so a key of one short string costs a few multiplies, inline.
+/// length, then of its payload 8 bytes at a time, from the process's
+/// [`seed`]; so a key of one short string costs a few multiplies, inline.
 /// Every value that makes `Key::Unit` hashes alike. Two keys of one hash
 /// only cost the later one the general rules (see [`Index`]).
 #[derive(Clone, Copy)]
@@ -285,10 +413,13 @@ impl GroupTally {
             filtered: fq.si != 0,
             keys: fq.keys.clone(),
             args: fq.args.clone(),
-            seed: std::hash::RandomState::new().hash_one(0x6772_6f75_7073u64),
+            seed: seed(),
             index: Index::default(),
             groups: Vec::new(),
             counts_only: fq.args.iter().all(Vec::is_empty) && fq.args.len() == 1,
+            places: Vec::new(),
+            places_of: 0,
+            pending: Vec::new(),
         })
     }
 
@@ -357,6 +488,135 @@ impl GroupTally {
         }
     }
 
+    /// Readies [`GroupTally::places`] for the batch of `ids`: each of its
+    /// keys checked out already is looked up here, in one pass over the
+    /// dictionary (its hashes and texts in sequence), rather than at its
+    /// first event (a record, its slot, its text).
+    fn places_for(&mut self, ids: &KeyIds) {
+        if self.places_of == ids.stamp {
+            return;
+        }
+        self.places.clear();
+        self.places.resize(ids.hashes.len(), UNSET);
+        self.places_of = ids.stamp;
+        if self.groups.is_empty() {
+            return;
+        }
+        for ((place, &h), text) in self.places.iter_mut().zip(&ids.hashes).zip(&ids.texts) {
+            if let Some(p) = self.index.get(h)
+                && let Some((k, _)) = self.groups.get(p as usize)
+                && k.first().is_some_and(|k| is_key(k, KeyView::Str(text)))
+            {
+                *place = p;
+            }
+        }
+    }
+
+    /// [`GroupTally::bump_field`] for an event `d` whose key (field `s`
+    /// of its record) has ID `id` in the batch's `ids`, readied by
+    /// [`GroupTally::places_for`]: the group's place is the one found for
+    /// that ID, else it is looked up by the key's hash (from the
+    /// dictionary), the key compared with the event's, and remembered. An
+    /// event of a known ID whose aggregates are one count is not read.
+    #[inline(always)]
+    fn bump_id(&mut self, id: u32, ids: &KeyIds, s: u32, d: &Decoded) -> bool {
+        let place = match self.places.get(id as usize) {
+            Some(&p) if p != UNSET => p,
+            Some(_) => match d.record().and_then(|rec| self.look_up(id, ids, s, rec)) {
+                Some(p) => p,
+                None => return false,
+            },
+            None => {
+                return d
+                    .record()
+                    .is_some_and(|rec| self.bump_field(s, rec).is_ok());
+            }
+        };
+        let Some((_, aggs)) = self.groups.get_mut(place as usize) else {
+            return false;
+        };
+        match aggs.as_mut_slice() {
+            [Agg::Count(n)] if self.counts_only => *n += 1,
+            aggs => match d.record() {
+                Some(rec) => add_reads(aggs, &self.args, rec),
+                None => return false,
+            },
+        }
+        true
+    }
+
+    /// [`GroupTally::bump_id`], not inlined: a key ID not looked up yet in
+    /// [`GroupTally::count_run`].
+    #[inline(never)]
+    fn bump_id_cold(&mut self, id: u32, ids: &KeyIds, s: u32, d: &Decoded) -> bool {
+        self.bump_id(id, ids, s, d)
+    }
+
+    /// [`Span::run`] for a tally that only counts, whose query no verdicts
+    /// bear on, by the key IDs of `batch` (readied by
+    /// [`GroupTally::places_for`]): an event of a key whose group's place
+    /// is known adds one to [`GroupTally::pending`], in a loop that holds
+    /// few enough values to keep them in registers; any other goes through
+    /// [`GroupTally::bump_id`]. Returns as [`Span::run`] does.
+    fn count_run(
+        &mut self,
+        span: &Span,
+        batch: &Batch,
+        from: usize,
+        s: u32,
+        mut watermark: i64,
+    ) -> (usize, u64, i64) {
+        let ids = &batch.key_ids;
+        let n = (batch.layouts.len())
+            .min(batch.times.len())
+            .min(ids.ids.len())
+            .min(batch.decoded.len());
+        let (layouts, times, of) = (&batch.layouts[..n], &batch.times[..n], &ids.ids[..n]);
+        let (mut k, mut unhandled) = (from, 0u64);
+        while let (Some(&l), Some(&now), Some(&id)) = (layouts.get(k), times.get(k), of.get(k)) {
+            if now < span.lo || now >= span.hi {
+                break;
+            }
+            if l == UNHANDLED {
+                unhandled += 1;
+            } else if l != span.layout {
+                break;
+            } else {
+                let counted = match self.places.get(id as usize) {
+                    Some(&p) => self.pending.get_mut(p as usize).map(|c| *c += 1),
+                    None => None,
+                };
+                if counted.is_none()
+                    && !batch
+                        .decoded
+                        .get(k)
+                        .is_some_and(|d| self.bump_id_cold(id, ids, s, d))
+                {
+                    break;
+                }
+            }
+            watermark = watermark.max(now);
+            k += 1;
+        }
+        (k, unhandled, watermark)
+    }
+
+    /// The place of the checked-out group of key ID `id` (field `s` of
+    /// `rec`), remembered in [`GroupTally::places`]; none when that key is
+    /// not checked out.
+    #[inline(never)]
+    fn look_up(&mut self, id: u32, ids: &KeyIds, s: u32, rec: &Record) -> Option<u32> {
+        let h = *ids.hashes.get(id as usize)?;
+        let place = self.index.get(h)?;
+        let (k, _) = self.groups.get(place as usize)?;
+        let v = rec.slots().get(s as usize).unwrap_or(&Value::None);
+        if !k.first().is_some_and(|k| is_key(k, KeyView::of_value(v))) {
+            return None;
+        }
+        *self.places.get_mut(id as usize)? = place;
+        Some(place)
+    }
+
     /// [`GroupTally::bump`] for any keys.
     #[inline(never)]
     fn bump_keys(&mut self, rec: &Record) -> Result<(), u64> {
@@ -391,10 +651,17 @@ impl GroupTally {
         };
         self.index.insert(h, place);
         self.groups.push((keys.to_vec(), std::mem::take(aggs)));
+        self.pending.push(0);
     }
 
     /// Puts every checked-out group back into its window and holds none.
     pub fn settle(&mut self, q: &mut QueryState) {
+        for ((_, aggs), n) in self.groups.iter_mut().zip(self.pending.drain(..)) {
+            match aggs.as_mut_slice() {
+                [Agg::Count(c)] => *c += n,
+                aggs => (0..n).for_each(|_| aggs.iter_mut().for_each(|a| a.add(&[]))),
+            }
+        }
         let window = q.windows.get_mut(&self.start);
         if let Some(window) = window {
             for (keys, aggs) in self.groups.drain(..) {
@@ -407,6 +674,8 @@ impl GroupTally {
         // is left here; cleared all the same.
         self.groups.clear();
         self.index.clear();
+        self.places.clear();
+        self.places_of = 0;
         self.start = i64::MIN;
         self.end = i64::MIN;
     }
@@ -456,19 +725,36 @@ impl Engine {
     /// usual way.
     pub(super) fn run_group_stretch(&mut self, batch: &Batch, from: usize) -> usize {
         let (layouts, times, items) = (&batch.layouts, &batch.times, &batch.decoded);
+        let ids = &batch.key_ids;
         // The key's kind chosen once for the whole stretch.
         match self.group_keys(layouts, from) {
+            // Keys read by ID, in sequence: the records are read only to
+            // look a key up, once per distinct key, so not warmed.
+            Some(&[Read::Field(s)]) if !ids.is_empty() => {
+                if let Some(g) = self.group_tally(layouts, from) {
+                    g.places_for(ids);
+                }
+                if let Some(k) = self.count_stretch(batch, from, s) {
+                    return k;
+                }
+                self.group_stretch(
+                    (layouts, times, items),
+                    from,
+                    |_, _| 0,
+                    |g, k, d| ids.ids.get(k).is_some_and(|&id| g.bump_id(id, ids, s, d)),
+                )
+            }
             Some(&[Read::Field(s)]) => self.group_stretch(
                 (layouts, times, items),
                 from,
-                |d| d.record().map_or(0, |rec| warm(rec, s)),
-                |g, d| d.record().is_some_and(|rec| g.bump_field(s, rec).is_ok()),
+                |_, d| d.record().map_or(0, |rec| warm(rec, s)),
+                |g, _, d| d.record().is_some_and(|rec| g.bump_field(s, rec).is_ok()),
             ),
             _ => self.group_stretch(
                 (layouts, times, items),
                 from,
-                |_| 0,
-                |g, d| d.record().is_some_and(|rec| g.bump(rec).is_ok()),
+                |_, _| 0,
+                |g, _, d| d.record().is_some_and(|rec| g.bump(rec).is_ok()),
             ),
         }
     }
@@ -479,38 +765,65 @@ impl Engine {
         Some(&self.grouped.get(qi as usize)?.as_ref()?.keys)
     }
 
-    /// [`Engine::run_group_stretch`] over a batch's events as `layouts`,
-    /// `times` and `items` give them (up to where the stretch may go):
-    /// `bump` adds an item's event to its group (false: not settled so),
-    /// `warm` reads ahead what it will read.
-    pub(super) fn group_stretch<T>(
-        &mut self,
-        (layouts, times, items): (&[u32], &[i64], &[T]),
-        from: usize,
-        warm: impl Fn(&T) -> u64,
-        mut bump: impl FnMut(&mut GroupTally, &T) -> bool,
-    ) -> usize {
-        let Some(&layout) = layouts.get(from) else {
-            return from;
-        };
-        let Some(&Some(qi)) = self.group_runs.get(layout as usize) else {
-            return from;
-        };
-        let qi = qi as usize;
+    /// The grouped tally a stretch from `from` would feed.
+    fn group_tally(&mut self, layouts: &[u32], from: usize) -> Option<&mut GroupTally> {
+        let qi = (*self.group_runs.get(*layouts.get(from)? as usize)?)?;
+        self.grouped.get_mut(qi as usize)?.as_mut()
+    }
+
+    /// The query (its index) and the bounds of a group stretch from `from`.
+    fn stretch_span(&self, layouts: &[u32], from: usize) -> Option<(usize, Span)> {
+        let layout = *layouts.get(from)?;
+        let qi = (*self.group_runs.get(layout as usize)?)? as usize;
         let due = self.deadlines.first().map_or(i64::MAX, |(t, ..)| *t);
         // No window closes before `next_close + lateness` (saturated, so at
         // worst a stretch ends early).
         let close = self
             .next_close
             .saturating_add(self.shared.options.lateness_ns);
-        let Some(g) = self.grouped.get_mut(qi).and_then(Option::as_mut) else {
-            return from;
-        };
+        let g = self.grouped.get(qi)?.as_ref()?;
         let span = Span {
             layout,
             lo: g.start,
             hi: g.end.min(due).min(close),
             filtered: g.filtered,
+        };
+        Some((qi, span))
+    }
+
+    /// [`Engine::run_group_stretch`] by key IDs for a tally that only
+    /// counts, of a query no verdicts bear on (no `where`, none asked):
+    /// [`GroupTally::count_run`]. `None` when it does not apply.
+    fn count_stretch(&mut self, batch: &Batch, from: usize, s: u32) -> Option<usize> {
+        let (qi, span) = self.stretch_span(&batch.layouts, from)?;
+        if span.filtered || self.verdicts.get(qi).is_some_and(|v| !v.is_empty()) {
+            return None;
+        }
+        let g = self.grouped.get_mut(qi)?.as_mut()?;
+        if !g.counts_only {
+            return None;
+        }
+        let (k, unhandled, watermark) = g.count_run(&span, batch, from, s, self.watermark);
+        self.ran_quietly(from..k, unhandled, watermark);
+        Some(k)
+    }
+
+    /// [`Engine::run_group_stretch`] over a batch's events as `layouts`,
+    /// `times` and `items` give them (up to where the stretch may go):
+    /// `bump` adds an item's event (at a position) to its group (false: not
+    /// settled so), `warm` reads ahead what it will read.
+    pub(super) fn group_stretch<T>(
+        &mut self,
+        (layouts, times, items): (&[u32], &[i64], &[T]),
+        from: usize,
+        warm: impl Fn(usize, &T) -> u64,
+        mut bump: impl FnMut(&mut GroupTally, usize, &T) -> bool,
+    ) -> usize {
+        let Some((qi, span)) = self.stretch_span(layouts, from) else {
+            return from;
+        };
+        let Some(g) = self.grouped.get_mut(qi).and_then(Option::as_mut) else {
+            return from;
         };
         let verdicts = self.verdicts.get(qi).map_or(&[][..], Vec::as_slice);
         let (k, unhandled, watermark) = span.run(
@@ -519,7 +832,7 @@ impl Engine {
             from,
             self.watermark,
             warm,
-            |item| bump(g, item),
+            |k, item| bump(g, k, item),
         );
         self.ran_quietly(from..k, unhandled, watermark);
         k
@@ -554,8 +867,8 @@ impl Span {
         verdicts: &[u8],
         from: usize,
         mut watermark: i64,
-        warm: impl Fn(&T) -> u64,
-        mut bump: impl FnMut(&T) -> bool,
+        warm: impl Fn(usize, &T) -> u64,
+        mut bump: impl FnMut(usize, &T) -> bool,
     ) -> (usize, u64, i64) {
         let (mut k, mut unhandled) = (from, 0u64);
         let (mut warmed, mut touched) = (from, 0u64);
@@ -563,8 +876,8 @@ impl Span {
         {
             if k == warmed {
                 warmed = (k + WARM).min(items.len());
-                for item in items.get(k..warmed).unwrap_or_default() {
-                    touched ^= warm(item);
+                for (j, item) in items.get(k..warmed).unwrap_or_default().iter().enumerate() {
+                    touched ^= warm(k + j, item);
                 }
             }
             if now < self.lo || now >= self.hi {
@@ -579,7 +892,7 @@ impl Span {
                 if v == NOT_ASKED && self.filtered {
                     break;
                 }
-                if v != FAILS && !bump(item) {
+                if v != FAILS && !bump(k, item) {
                     break;
                 }
             }
@@ -621,8 +934,118 @@ impl Read {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fast::tests::{S, check_with_and_without_lateness, line};
+    use super::super::fast::tests::{S, check_with_and_without_lateness, line, program};
     use super::*;
+    use crate::event::{Input, InputEvent, decode_line};
+    use crate::runtime::Options;
+
+    /// The events of `lines` (none malformed).
+    fn events(lines: &[String]) -> Vec<InputEvent> {
+        lines
+            .iter()
+            .flat_map(|l| decode_line(l))
+            .filter_map(|i| match i {
+                Input::Event(e) => Some(e),
+                Input::Malformed { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_names_equal_key_texts_by_one_id() {
+        // R's stretch counts by `path` (optional); Q's query has two keys,
+        // so its events get no ID.
+        let src = "event R { path: string? }\nevent Q { a: string, b: int }\n\
+                   query a = R | summarize n = count() by path every 10s | emit metric \"a\"\n\
+                   query b = Q | summarize n = count() by a, b every 10s | emit metric \"b\"";
+        let lines = [
+            line("R", 0, r#""path":"/a""#),
+            line("R", 0, r#""path":"/b""#),
+            line("Q", 0, r#""a":"/a","b":1"#),
+            line("R", 0, r#""path":"/a""#),
+            line("R", 0, r#""path":null"#),
+            line("R", 0, r#""x":1"#),
+            line("T", 0, r#""path":"/a""#),
+            line("R", 0, r#""path":"/b""#),
+            line("R", 0, r#""path":"/a/longer/than/eight/bytes""#),
+        ];
+        let e = Engine::new(program(src), Options::default());
+        let batch = e.decode_batch(events(&lines));
+        let ids = &batch.key_ids;
+        assert_eq!(ids.ids, [0, 1, NO_ID, 0, NO_ID, NO_ID, NO_ID, 1, 2]);
+        assert_eq!(ids.hashes.len(), 3);
+        let hash = |t: &str| {
+            let mut h = Mix(seed());
+            h.part(KeyView::Str(t));
+            h.finish()
+        };
+        assert_eq!(
+            ids.hashes,
+            [hash("/a"), hash("/b"), hash("/a/longer/than/eight/bytes")]
+        );
+        // Each batch its own stamp; no IDs without a stretch to read them.
+        assert_ne!(e.decode_batch(events(&lines)).key_ids.stamp, ids.stamp);
+        let e = Engine::new(program(src), Options::default()).general();
+        assert!(e.decode_batch(events(&lines)).key_ids.is_empty());
+    }
+
+    #[test]
+    fn batches_run_by_other_engines_and_run_twice_match_the_general_path() {
+        // Batches decoded by one engine and run by others (as the bench's
+        // kernel does), and each run twice in a row, so that the second
+        // run finds its key IDs' places already there; windows close in
+        // the middle of batches, with groups past `max` and late events.
+        // R's stretches count by `path` alone (the flat per-group run);
+        // Q's also sum, so they take the IDs one event at a time; Q comes
+        // in runs between R's.
+        let src = "event R { status: int, path: string? }\nevent Q { v: int, k: string }\n\
+                   query a = R | summarize n = count() by path max 20 every 10s | emit metric \"a\"\n\
+                   query b = Q | summarize n = count(), s = sum(v) by k every 10s | emit metric \"b\"";
+        let mut lines = Vec::new();
+        for k in 0..3000i64 {
+            let t = k * S / 50 - if k % 17 == 3 { 12 * S } else { 0 };
+            let path = match k % 13 {
+                0 => String::new(),
+                _ => format!(
+                    r#","path":"/items/{}""#,
+                    (k * 7) % if k < 1500 { 9 } else { 40 }
+                ),
+            };
+            lines.push(line("R", t, &format!(r#""status":{}{path}"#, k % 3)));
+            if (k / 40) % 3 == 1 {
+                let v = k % 9;
+                lines.push(line("Q", t, &format!(r#""v":{v},"k":"q{}""#, k % 7)));
+            }
+        }
+        let p = program(src);
+        let decoder = Engine::new(p.clone(), Options::default());
+        for n in [7, 256, 1024] {
+            let run = |mut e: Engine, twice: bool| {
+                let mut got = Vec::new();
+                for chunk in lines.chunks(n) {
+                    let batch = decoder.decode_batch(events(chunk));
+                    e.push_batch(&batch);
+                    if twice {
+                        e.push_batch(&batch);
+                    }
+                    got.extend(e.drain().iter().map(|o| o.to_json().to_string()));
+                }
+                e.finish(true);
+                got.extend(e.drain().iter().map(|o| o.to_json().to_string()));
+                got.push(e.counters.to_json().to_string());
+                got
+            };
+            for twice in [false, true] {
+                let expected = run(Engine::new(p.clone(), Options::default()).general(), twice);
+                assert!(expected.iter().any(|l| l.contains("(overflow)")), "{n}");
+                assert_eq!(
+                    run(Engine::new(p.clone(), Options::default()), twice),
+                    expected,
+                    "batches of {n}, twice: {twice}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn a_key_value_is_its_key_exactly_when_from_value_says_so() {

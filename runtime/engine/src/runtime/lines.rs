@@ -503,8 +503,8 @@ impl Engine {
                 self.group_stretch(
                     (&layouts[..end], &times[..end], &at[..end]),
                     k,
-                    |_| 0,
-                    |g, a| match a {
+                    |_, _| 0,
+                    |g, _, a| match a {
                         At::InPlace { key, .. } => g.bump_view(*key).is_ok(),
                         a => at_record(a, &records).is_some_and(|r| g.bump(r).is_ok()),
                     },
