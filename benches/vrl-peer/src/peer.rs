@@ -324,7 +324,7 @@ fn proto_value(v: any_value::Value) -> Value {
         Any::StringValue(s) => Value::Bytes(s.into()),
         Any::BoolValue(b) => Value::Boolean(b),
         Any::IntValue(i) => Value::Integer(i),
-        // VRL has no NaN: null, where Vector's own mapping would panic.
+        // VRL holds no NaN (`Value::Float` is `NotNan`): null.
         Any::DoubleValue(d) if d.is_nan() => Value::Null,
         Any::DoubleValue(d) => Value::from_f64_or_zero(d),
         Any::BytesValue(b) => Value::Bytes(b.into()),
