@@ -4,12 +4,25 @@
 //!
 //! Every run returns the workload's *result* (see [`crate::Result`]) so the
 //! benchmark can check that all engines did the same work.
+//!
+//! From OTLP protobuf ([`run_proto`]) the engines start from the bytes as
+//! the agent does: `dtc_agent`'s own ingress (`wire::Request::parse`,
+//! `received::Received`, `Engine::push_read`), not a copy of it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
+use std::rc::Rc;
 
+use bytes::Bytes;
+use dtc_agent::convert::{Needs, ResourceNeed};
+use dtc_agent::received::Received;
+use dtc_agent::wire;
 use dtc_engine::event::{Input, InputEvent, decode_line};
 use dtc_engine::{Batch, Edit, Engine, MetricValue, Options, Output, Produced};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use prost::Message;
 use serde_json::Value as Json;
 
 use crate::stream::{MINUTE, SLOW};
@@ -94,6 +107,8 @@ pub trait Runner {
     fn decode_batch(&self, events: &[InputEvent]) -> Batch;
     fn push_batch(&mut self, batch: &Batch);
     fn push_lines(&mut self, lines: &[String]);
+    /// One received OTLP record, read in place (`Engine::push_read`).
+    fn push_read(&mut self, record: Received);
     fn finish(&mut self, until_end: bool);
     fn drain_lazy(&mut self) -> Vec<Produced>;
 }
@@ -107,6 +122,9 @@ impl Runner for Engine {
     }
     fn push_lines(&mut self, lines: &[String]) {
         Engine::push_lines(self, lines.iter().map(String::as_str))
+    }
+    fn push_read(&mut self, record: Received) {
+        Engine::push_read(self, record)
     }
     fn finish(&mut self, until_end: bool) {
         Engine::finish(self, until_end)
@@ -158,6 +176,58 @@ pub fn run_lines(workload: usize, engine: &mut impl Runner, lines: &[String]) ->
     result + tally(workload, engine.drain_lazy())
 }
 
+/// What the agent's ingress reads of records for `program` alone
+/// (`Needs::of`, as the agent's pipeline works it out when programs are
+/// loaded, so made before the timer): no flight recorder, no actions.
+pub fn needs(program: &dtc_ir::Program) -> Rc<Needs> {
+    Rc::new(Needs::of([program], false, false))
+}
+
+/// End to end from OTLP protobuf: each request's bytes through what the
+/// agent's pipeline does with them (`dtc-agent`, `Pipeline::process`):
+/// checked and indexed in place (`wire::Request::parse`), the resources
+/// the program reads decoded, then each record read in place
+/// (`Received::new`) and pushed (`push_read`), its outputs drained after
+/// it. The workload's result and the records refused (a request that does
+/// not parse counts one; the agent's receiver refuses it whole), which
+/// the agent counts and passes on unchanged. The export the agent would
+/// splice from the request is not made: no engine here writes its output.
+pub fn run_proto(
+    workload: usize,
+    engine: &mut impl Runner,
+    requests: &[Bytes],
+    needs: &Rc<Needs>,
+) -> (u64, u64) {
+    let mut result = 0;
+    let mut refused = 0;
+    for bytes in requests {
+        let Ok(request) = wire::Request::parse(bytes.clone()) else {
+            refused += 1;
+            continue;
+        };
+        let request = Rc::new(request);
+        let resources: Vec<Rc<BTreeMap<String, Json>>> = (0..request.resources.len())
+            .map(|ri| {
+                Rc::new(match needs.resource {
+                    ResourceNeed::Nothing => BTreeMap::new(),
+                    _ => needs.resource(request.resource(ri).as_ref()),
+                })
+            })
+            .collect();
+        for (k, record) in request.records.iter().enumerate() {
+            match Received::new(&request, k, &resources[record.resource], needs) {
+                Ok(received) => {
+                    engine.push_read(received);
+                    result += tally(workload, engine.drain_lazy());
+                }
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    engine.finish(true);
+    (result + tally(workload, engine.drain_lazy()), refused)
+}
+
 /// The interpreter for a workload's program.
 pub fn interp(program: &dtc_ir::Program) -> Engine {
     Engine::new(program.clone(), Options::default())
@@ -169,18 +239,144 @@ pub fn baseline_lines(workload: usize, lines: &[String]) -> u64 {
     baseline(workload, &events)
 }
 
+/// The hand-written baseline from OTLP protobuf: prost's decode of each
+/// request, then the same logic over the decoded messages. A request
+/// that does not decode adds nothing (the other engines count it).
+pub fn baseline_proto(workload: usize, requests: &[Bytes]) -> u64 {
+    let records = requests.iter().flat_map(|b| {
+        ExportLogsServiceRequest::decode(b.clone())
+            .into_iter()
+            .flat_map(|r| r.resource_logs)
+            .flat_map(|r| r.scope_logs)
+            .flat_map(|s| s.log_records)
+    });
+    baseline_of(workload, records)
+}
+
 /// The same logic by hand, on decoded events (the kernel measure).
 pub fn baseline(workload: usize, events: &[InputEvent]) -> u64 {
+    baseline_of(workload, events)
+}
+
+/// What the baseline reads of an event, in each decoded form it runs on
+/// (the engine's `InputEvent`, prost's `LogRecord`), so that one logic
+/// serves every measure.
+pub trait Event {
+    fn name(&self) -> Option<&str>;
+    /// Event time in nanoseconds; `None` when it is past what an `i64`
+    /// holds (the agent refuses such a record).
+    fn time(&self) -> Option<i64>;
+    fn int(&self, key: &str) -> Option<i64>;
+    fn text(&self, key: &str) -> Option<&str>;
+    /// Workload (4): `user` to its keyed hash, `email` masked, `ip`
+    /// dropped; whether the event leaves without `ip` (always).
+    fn redact(self, key: (u64, u64)) -> bool;
+}
+
+impl Event for &InputEvent {
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    fn time(&self) -> Option<i64> {
+        Some(self.time)
+    }
+    fn int(&self, key: &str) -> Option<i64> {
+        match self.attributes.get(key) {
+            Some(Json::Number(n)) => n.as_i64(),
+            _ => None,
+        }
+    }
+    fn text(&self, key: &str) -> Option<&str> {
+        match self.attributes.get(key) {
+            Some(Json::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+    fn redact(self, key: (u64, u64)) -> bool {
+        let mut j = dtc_engine::event::to_flat_json(self);
+        if let Some(obj) = j.as_object_mut() {
+            if let Some(Json::String(u)) = obj.get("user") {
+                let h = dtc_engine::interp::keyed_hash(key, &dtc_engine::value::Value::str(u));
+                obj.insert("user".into(), Json::String(h));
+            }
+            if let Some(Json::String(m)) = obj.get("email") {
+                let masked = dtc_engine::interp::mask(m);
+                obj.insert("email".into(), Json::String(masked));
+            }
+            obj.remove("ip");
+        }
+        black_box(j).is_object()
+    }
+}
+
+/// An attribute's scalar, as prost decoded it.
+fn attribute<'r>(record: &'r LogRecord, key: &str) -> Option<&'r any_value::Value> {
+    record
+        .attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+impl Event for LogRecord {
+    fn name(&self) -> Option<&str> {
+        (!self.event_name.is_empty()).then_some(&self.event_name)
+    }
+    fn time(&self) -> Option<i64> {
+        // As the agent reads it: no time is the observed time.
+        let t = match self.time_unix_nano {
+            0 => self.observed_time_unix_nano,
+            t => t,
+        };
+        i64::try_from(t).ok()
+    }
+    fn int(&self, key: &str) -> Option<i64> {
+        match attribute(self, key) {
+            Some(any_value::Value::IntValue(i)) => Some(*i),
+            _ => None,
+        }
+    }
+    fn text(&self, key: &str) -> Option<&str> {
+        match attribute(self, key) {
+            Some(any_value::Value::StringValue(s)) => Some(s),
+            _ => None,
+        }
+    }
+    fn redact(mut self, key: (u64, u64)) -> bool {
+        self.attributes.retain(|kv| kv.key != "ip");
+        for kv in &mut self.attributes {
+            let Some(AnyValue {
+                value: Some(any_value::Value::StringValue(s)),
+            }) = &mut kv.value
+            else {
+                continue;
+            };
+            match kv.key.as_str() {
+                "user" => {
+                    *s = dtc_engine::interp::keyed_hash(key, &dtc_engine::value::Value::str(s))
+                }
+                "email" => *s = dtc_engine::interp::mask(s),
+                _ => {}
+            }
+        }
+        black_box(self);
+        true
+    }
+}
+
+/// The baseline's logic over events in any decoded form.
+fn baseline_of<E: Event>(workload: usize, events: impl IntoIterator<Item = E>) -> u64 {
     let mut out = 0u64;
     match workload {
         0 => {
             let mut counts: HashMap<i64, u64> = HashMap::new();
             for e in events {
-                if e.name.as_deref() == Some("Request")
-                    && let Some(Json::Number(s)) = e.attributes.get("status")
-                    && s.as_i64().is_some_and(|s| s >= 500)
+                if e.name() == Some("Request")
+                    && e.int("status").is_some_and(|s| s >= 500)
+                    && let Some(t) = e.time()
                 {
-                    *counts.entry(e.time.div_euclid(MINUTE)).or_default() += 1;
+                    *counts.entry(t.div_euclid(MINUTE)).or_default() += 1;
                 }
             }
             out += counts.values().sum::<u64>();
@@ -188,9 +384,11 @@ pub fn baseline(workload: usize, events: &[InputEvent]) -> u64 {
         1 => {
             let mut counts: HashMap<(i64, String), u64> = HashMap::new();
             for e in events {
-                if let Some(Json::String(p)) = e.attributes.get("path") {
+                if let Some(p) = e.text("path")
+                    && let Some(t) = e.time()
+                {
                     *counts
-                        .entry((e.time.div_euclid(MINUTE), p.clone()))
+                        .entry((t.div_euclid(MINUTE), p.to_string()))
                         .or_default() += 1;
                 }
             }
@@ -199,17 +397,16 @@ pub fn baseline(workload: usize, events: &[InputEvent]) -> u64 {
         2 => {
             let mut started: HashMap<i64, i64> = HashMap::new();
             for e in events {
-                let Some(Json::Number(t)) = e.attributes.get("thread.id") else {
+                let (Some(thread), Some(time)) = (e.int("thread.id"), e.time()) else {
                     continue;
                 };
-                let Some(thread) = t.as_i64() else { continue };
-                match e.name.as_deref() {
+                match e.name() {
                     Some("LogStartingFileHash") => {
-                        started.entry(thread).or_insert(e.time);
+                        started.entry(thread).or_insert(time);
                     }
                     Some("LogEndFileHash") => {
                         if let Some(s) = started.remove(&thread)
-                            && e.time - s > SLOW
+                            && time - s > SLOW
                         {
                             out += 1;
                         }
@@ -221,20 +418,7 @@ pub fn baseline(workload: usize, events: &[InputEvent]) -> u64 {
         _ => {
             let key = Options::default().hash_key;
             for e in events {
-                let mut j = dtc_engine::event::to_flat_json(e);
-                if let Some(obj) = j.as_object_mut() {
-                    if let Some(Json::String(u)) = obj.get("user") {
-                        let h =
-                            dtc_engine::interp::keyed_hash(key, &dtc_engine::value::Value::str(u));
-                        obj.insert("user".into(), Json::String(h));
-                    }
-                    if let Some(Json::String(m)) = obj.get("email") {
-                        let masked = dtc_engine::interp::mask(m);
-                        obj.insert("email".into(), Json::String(masked));
-                    }
-                    obj.remove("ip");
-                }
-                out += black_box(j).is_object() as u64;
+                out += u64::from(e.redact(key));
             }
         }
     }
@@ -244,7 +428,8 @@ pub fn baseline(workload: usize, events: &[InputEvent]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::{TEST_STEP, lines_every, otlp_batches, program};
+    use crate::stream::{TEST_STEP, lines_every, otlp_batches, otlp_requests, program};
+    use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
 
     #[test]
     fn interpreter_and_baseline_agree_on_every_workload_and_input_form() {
@@ -272,7 +457,53 @@ mod tests {
                 expected,
                 "workload {w}"
             );
+            let proto = otlp_requests(&input).unwrap();
+            assert_eq!(baseline_proto(w, &proto), expected, "workload {w}");
+            assert_eq!(
+                run_proto(w, &mut interp(&prog), &proto, &needs(&prog)),
+                (expected, 0),
+                "workload {w}"
+            );
         }
+    }
+
+    #[test]
+    fn refused_protobuf_is_counted_not_dropped() {
+        let prog = program(0).unwrap();
+        let t = crate::stream::START;
+        let line = format!(r#"{{"event":"Request","time":{t},"status":500,"path":"/a"}}"#);
+        let good = otlp_requests(std::slice::from_ref(&line)).unwrap();
+        // A severity number outside OTLP's range: the agent's ingress
+        // refuses the record (and passes it on); the other one counts.
+        let mut request = ExportLogsServiceRequest::decode(good[0].clone()).unwrap();
+        let mut bad = request.resource_logs[0].scope_logs[0].log_records[0].clone();
+        bad.severity_number = 99;
+        request.resource_logs.push(ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![bad],
+                ..ScopeLogs::default()
+            }],
+            ..ResourceLogs::default()
+        });
+        let requests = [
+            Bytes::from(request.encode_to_vec()),
+            Bytes::from_static(b"\xff\xff not protobuf"),
+        ];
+        assert_eq!(
+            run_proto(0, &mut interp(&prog), &requests, &needs(&prog)),
+            (1, 2)
+        );
+        assert_eq!(
+            run_proto(
+                0,
+                &mut crate::jit::compile(&prog).unwrap(),
+                &requests,
+                &needs(&prog)
+            ),
+            (1, 2)
+        );
+        // prost's messages hold any severity number; the baseline counts both.
+        assert_eq!(baseline_proto(0, &requests), 2);
     }
 
     #[test]

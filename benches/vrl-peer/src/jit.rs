@@ -2,6 +2,7 @@
 //! compiled to native code with cranelift, on the same runtime as the
 //! interpreter), driven exactly as [`crate::dtc`] drives the interpreter.
 
+use dtc_agent::received::Received;
 use dtc_engine::event::InputEvent;
 use dtc_engine::{Batch, Options, Produced};
 use dtc_jit::JitEngine;
@@ -17,6 +18,9 @@ impl Runner for JitEngine {
     }
     fn push_lines(&mut self, lines: &[String]) {
         JitEngine::push_lines(self, lines.iter().map(String::as_str))
+    }
+    fn push_read(&mut self, record: Received) {
+        JitEngine::push_read(self, record)
     }
     fn finish(&mut self, until_end: bool) {
         JitEngine::finish(self, until_end)
@@ -41,8 +45,8 @@ pub fn report(program: &dtc_ir::Program) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dtc::{baseline, decode_all, run_events, run_lines};
-    use crate::stream::{TEST_STEP, lines_every, otlp_batches, program};
+    use crate::dtc::{baseline, decode_all, needs, run_events, run_lines, run_proto};
+    use crate::stream::{TEST_STEP, lines_every, otlp_batches, otlp_requests, program};
 
     #[test]
     fn the_jit_agrees_with_the_baseline_on_every_workload_and_input_form() {
@@ -65,6 +69,12 @@ mod tests {
             assert_eq!(
                 run_lines(w, &mut compile(&prog).unwrap(), &otlp),
                 expected,
+                "workload {w}"
+            );
+            let proto = otlp_requests(&input).unwrap();
+            assert_eq!(
+                run_proto(w, &mut compile(&prog).unwrap(), &proto, &needs(&prog)),
+                (expected, 0),
                 "workload {w}"
             );
             assert!(report(&prog).unwrap().contains("compiled in"));

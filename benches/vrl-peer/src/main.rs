@@ -9,24 +9,31 @@
 //!   egress drained lazily (a pass-through decision or shaping's edits,
 //!   no JSON), as the engine benchmark and the agent do;
 //! - end to end from flat JSON lines (the engine benchmark's input);
-//! - end to end from OTLP/JSON log exports of the same events.
+//! - end to end from OTLP/JSON log exports of the same events;
+//! - end to end from OTLP protobuf: the same exports as the
+//!   `ExportLogsServiceRequest` bytes the agent receives (gRPC, OTLP/HTTP
+//!   protobuf), encoded before the timer; dtc through the agent's own
+//!   ingress (`wire::Request::parse`, `Received`, `push_read`), VRL and
+//!   the baseline through prost's decode, as Vector's `opentelemetry`
+//!   source does.
 //!
 //! `DTC_BENCH_EVENTS` (default 200,000) sets the events per workload,
 //! `DTC_BENCH_RUNS` (default 3) the runs of which the best is kept. Every
 //! engine's result (errors counted, groups, slow hashes, events redacted)
-//! is checked against the baseline's; a mismatch or a failed VRL event
-//! makes the run exit with status 1.
+//! is checked against the baseline's; a mismatch, a failed VRL event or a
+//! record the agent's ingress refused makes the run exit with status 1.
 
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use dtc_vrl_peer::dtc::{
-    BATCH, baseline, baseline_lines, decode_all, interp, run_batches, run_lines, with_batches,
+    self, BATCH, baseline, baseline_lines, baseline_proto, decode_all, interp, needs, run_batches,
+    run_lines, with_batches,
 };
 use dtc_vrl_peer::jit;
 use dtc_vrl_peer::peer::{self, PROGRAMS, REDACT_HMAC, Vrl, parse_flat, run_otlp, run_values};
-use dtc_vrl_peer::stream::{NAMES, lines, otlp_batches, program};
+use dtc_vrl_peer::stream::{NAMES, lines, otlp_batches, otlp_requests, program};
 
 /// Columns of the table, in order.
 const ENGINES: [&str; 4] = ["interp", "baseline", "VRL", "JIT"];
@@ -36,11 +43,15 @@ const VRL: usize = 2;
 const JIT: usize = 3;
 
 /// Measures, in order.
-const MEASURES: [&str; 3] = [
+const MEASURES: [&str; 4] = [
     "kernel (dtc on decoded batches, VRL on Values, both built beforehand)",
     "end to end from flat JSON lines (decode included)",
     "end to end from OTLP/JSON exports, 100 records a line (decode included)",
+    "end to end from OTLP protobuf, 100 records a request (decode included)",
 ];
+const KERNEL: usize = 0;
+const FLAT: usize = 1;
+const PROTO: usize = 3;
 
 /// Best time in seconds of `runs` runs of `run`, each on a fresh input
 /// made by `prepare` outside the timing, and the last run's result.
@@ -84,12 +95,13 @@ impl Problems {
         }
     }
 
-    /// Checks a dtc engine's result; an engine that could not run (the JIT
-    /// refusing a program) is a problem too.
-    fn check_dtc(&mut self, what: &str, expected: u64, got: Option<Result<u64, String>>) {
+    /// Checks a dtc engine's result and the records it refused (from
+    /// OTLP protobuf; none elsewhere); an engine that could not run (the
+    /// JIT refusing a program) is a problem too.
+    fn check_dtc(&mut self, what: &str, expected: u64, got: Option<Result<(u64, u64), String>>) {
         match got {
             Some(Err(e)) => self.0.push(format!("{what}: {e}")),
-            got => self.check(what, expected, got.and_then(Result::ok).map(|r| (r, 0))),
+            got => self.check(what, expected, got.and_then(Result::ok)),
         }
     }
 }
@@ -133,7 +145,7 @@ fn main() -> ExitCode {
 fn run() -> Result<bool, String> {
     let n = env("DTC_BENCH_EVENTS", 200_000)?;
     let runs = env("DTC_BENCH_RUNS", 3)?;
-    let mut tables: [Vec<Row>; 3] = Default::default();
+    let mut tables: [Vec<Row>; 4] = Default::default();
     let mut problems = Problems::default();
     let mut reports = Vec::new();
     // The redaction workload runs a second time with VRL's HMAC variant.
@@ -150,6 +162,8 @@ fn run() -> Result<bool, String> {
         let mut vrl = Vrl::compile(vrl_source)?;
         let input = lines(w, n);
         let otlp = otlp_batches(&input)?;
+        let proto = otlp_requests(&input)?;
+        let needs = needs(&prog);
         let (events, malformed) = decode_all(&input);
         if malformed != 0 {
             return Err(format!(
@@ -178,42 +192,61 @@ fn run() -> Result<bool, String> {
             }
             let mut rate = |col: usize, secs: f64| row.rates[col] = Some(n as f64 / secs);
             let what = |engine: &str| format!("{name}, {}, {engine}", MEASURES[m]);
-            let form = if m == 1 { &input } else { &otlp };
+            let form = if m == FLAT { &input } else { &otlp };
             if !vrl_only {
-                let t = if m == 0 {
+                let t = match m {
                     // The batches are handed back, so they are freed
                     // after the timer (see `run_values`).
-                    let (secs, r) = best(
+                    KERNEL => {
+                        let (secs, r) = best(
+                            runs,
+                            || with_batches(interp(&prog), &events),
+                            |(mut i, b)| (run_batches(w, &mut i, &b), b),
+                        );
+                        (secs, r.map(|(n, _batches)| (n, 0)))
+                    }
+                    PROTO => best(
                         runs,
-                        || with_batches(interp(&prog), &events),
-                        |(mut i, b)| (run_batches(w, &mut i, &b), b),
-                    );
-                    (secs, r.map(|(n, _batches)| n))
-                } else {
-                    best(runs, || interp(&prog), |mut i| run_lines(w, &mut i, form))
+                        || interp(&prog),
+                        |mut i| dtc::run_proto(w, &mut i, &proto, &needs),
+                    ),
+                    _ => {
+                        let (secs, r) =
+                            best(runs, || interp(&prog), |mut i| run_lines(w, &mut i, form));
+                        (secs, r.map(|n| (n, 0)))
+                    }
                 };
                 problems.check_dtc(&what("interp"), expected, t.1.map(Ok));
                 rate(INTERP, t.0);
-                let t = if m == 0 {
-                    best(runs, || (), |()| baseline(w, &events))
-                } else {
-                    best(runs, || (), |()| baseline_lines(w, form))
+                let t = match m {
+                    KERNEL => best(runs, || (), |()| baseline(w, &events)),
+                    PROTO => best(runs, || (), |()| baseline_proto(w, &proto)),
+                    _ => best(runs, || (), |()| baseline_lines(w, form)),
                 };
-                problems.check_dtc(&what("baseline"), expected, t.1.map(Ok));
+                problems.check_dtc(&what("baseline"), expected, t.1.map(|r| Ok((r, 0))));
                 rate(BASELINE, t.0);
-                let t = if m == 0 {
-                    let (secs, r) = best(
-                        runs,
-                        || jit::compile(&prog).map(|j| with_batches(j, &events)),
-                        |j| j.map(|(mut j, b)| (run_batches(w, &mut j, &b), b)),
-                    );
-                    (secs, r.map(|r| r.map(|(n, _batches)| n)))
-                } else {
-                    best(
+                let t = match m {
+                    KERNEL => {
+                        let (secs, r) = best(
+                            runs,
+                            || jit::compile(&prog).map(|j| with_batches(j, &events)),
+                            |j| j.map(|(mut j, b)| (run_batches(w, &mut j, &b), b)),
+                        );
+                        (secs, r.map(|r| r.map(|(n, _batches)| (n, 0))))
+                    }
+                    PROTO => best(
                         runs,
                         || jit::compile(&prog),
-                        |j| j.map(|mut j| run_lines(w, &mut j, form)),
-                    )
+                        |j| j.map(|mut j| dtc::run_proto(w, &mut j, &proto, &needs)),
+                    ),
+                    _ => {
+                        let (secs, r) = best(
+                            runs,
+                            || jit::compile(&prog),
+                            |j| j.map(|mut j| run_lines(w, &mut j, form)),
+                        );
+                        (secs, r.map(|r| r.map(|n| (n, 0))))
+                    }
                 };
                 if matches!(t.1, Some(Ok(_))) {
                     rate(JIT, t.0);
@@ -221,11 +254,12 @@ fn run() -> Result<bool, String> {
                 problems.check_dtc(&what("JIT"), expected, t.1);
             }
             let t = match m {
-                0 => {
+                KERNEL => {
                     let (secs, r) = best(runs, || values.clone(), |v| run_values(w, &mut vrl, v));
                     (secs, r.map(|(counts, _events)| counts))
                 }
-                1 => best(runs, || (), |()| peer::run_lines(w, &mut vrl, form)),
+                FLAT => best(runs, || (), |()| peer::run_lines(w, &mut vrl, form)),
+                PROTO => best(runs, || (), |()| peer::run_proto(w, &mut vrl, &proto)),
                 _ => best(runs, || (), |()| run_otlp(w, &mut vrl, form)),
             };
             problems.check(&what("VRL"), expected, t.1);
@@ -250,7 +284,7 @@ fn run() -> Result<bool, String> {
     }
 }
 
-fn print_tables(n: usize, runs: usize, tables: &[Vec<Row>; 3]) {
+fn print_tables(n: usize, runs: usize, tables: &[Vec<Row>; 4]) {
     println!(
         "VRL peer: events per second on one thread (= per core), best of {runs} runs over {n} events per workload"
     );

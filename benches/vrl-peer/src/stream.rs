@@ -5,8 +5,16 @@
 //! [`lines`] is a copy of that benchmark's generator (the sample scenarios
 //! of `dtc_engine::generate` have no `Request` or `Login` events, so it does
 //! not fit): keep the two in step. [`otlp_batches`] writes the same events
-//! as OTLP/JSON log exports, for the end-to-end measure from OTLP input.
+//! as OTLP/JSON log exports, for the end-to-end measure from OTLP/JSON;
+//! [`otlp_requests`] as protobuf `ExportLogsServiceRequest`s, for the
+//! measure from OTLP protobuf (what the agent receives).
 
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
 use serde_json::{Value as Json, json};
 
 /// The time of the first event, as in the engine's benchmark.
@@ -168,6 +176,80 @@ fn any_value(v: &Json) -> Result<Json, String> {
     })
 }
 
+/// The same events as [`otlp_batches`], as the protobuf bodies of OTLP
+/// exports (`ExportLogsServiceRequest`, as a gRPC or OTLP/HTTP protobuf
+/// sender posts them) of [`OTLP_BATCH`] records each, with the resource
+/// and scope layout of the JSON form. Attributes as an SDK sends them:
+/// text as `string_value`, integers as `int_value`; the durable ID in
+/// `event_name`, the time in `time_unix_nano`. A line that is not a JSON
+/// object of scalars is an error.
+pub fn otlp_requests(flat: &[String]) -> Result<Vec<Bytes>, String> {
+    flat.chunks(OTLP_BATCH)
+        .map(|chunk| {
+            let log_records = chunk
+                .iter()
+                .map(|line| proto_record(line))
+                .collect::<Result<Vec<_>, _>>()?;
+            let request = ExportLogsServiceRequest {
+                resource_logs: vec![ResourceLogs {
+                    resource: Some(Resource {
+                        attributes: vec![key_value(
+                            "service.name",
+                            any_value::Value::StringValue("bench".into()),
+                        )],
+                        ..Resource::default()
+                    }),
+                    scope_logs: vec![ScopeLogs {
+                        log_records,
+                        ..ScopeLogs::default()
+                    }],
+                    ..ResourceLogs::default()
+                }],
+            };
+            Ok(Bytes::from(request.encode_to_vec()))
+        })
+        .collect()
+}
+
+fn key_value(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..KeyValue::default()
+    }
+}
+
+fn proto_record(line: &str) -> Result<LogRecord, String> {
+    let json: Json = serde_json::from_str(line).map_err(|e| format!("{e} in {line}"))?;
+    let Json::Object(object) = json else {
+        return Err(format!("not a JSON object: {line}"));
+    };
+    let mut record = LogRecord::default();
+    for (key, value) in object {
+        match (key.as_str(), value) {
+            ("event", Json::String(name)) => record.event_name = name,
+            ("time", Json::Number(t)) => {
+                record.time_unix_nano = t
+                    .as_u64()
+                    .ok_or_else(|| format!("time {t} is not nanoseconds since 1970 in {line}"))?
+            }
+            (_, value) => {
+                let value = match value {
+                    Json::Bool(b) => any_value::Value::BoolValue(b),
+                    Json::Number(n) => match n.as_i64() {
+                        Some(i) => any_value::Value::IntValue(i),
+                        None => any_value::Value::DoubleValue(n.as_f64().unwrap_or(f64::NAN)),
+                    },
+                    Json::String(s) => any_value::Value::StringValue(s),
+                    other => return Err(format!("no OTLP scalar for {key}: {other} in {line}")),
+                };
+                record.attributes.push(key_value(&key, value));
+            }
+        }
+    }
+    Ok(record)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +261,46 @@ mod tests {
             program(w).unwrap();
         }
         assert!(program(SOURCES.len()).unwrap_err().contains("no workload"));
+    }
+
+    /// Read by the agent's own mapping (every attribute kept), a request's
+    /// records are the flat lines' events.
+    #[test]
+    fn otlp_requests_are_the_same_events_as_the_flat_lines() {
+        use dtc_agent::convert::{Needs, received_event};
+        use dtc_agent::wire::Request;
+        let needs = Needs {
+            everything: true,
+            ..Needs::default()
+        };
+        for w in 0..SOURCES.len() {
+            let flat = lines(w, 250);
+            let requests = otlp_requests(&flat).unwrap();
+            assert_eq!(requests.len(), 3);
+            let mut from_proto = Vec::new();
+            for bytes in requests {
+                let request = Request::parse(bytes).unwrap();
+                let resource = Default::default();
+                for k in 0..request.len() {
+                    from_proto.push(
+                        received_event(&request, k, &resource, &needs, &mut Vec::new()).unwrap(),
+                    );
+                }
+            }
+            assert_eq!(from_proto.len(), 250);
+            for (line, b) in flat.iter().zip(&from_proto) {
+                let decoded = decode_line(line);
+                let [Input::Event(a)] = decoded.as_slice() else {
+                    panic!("not one event: {line}");
+                };
+                assert_eq!(
+                    (&a.name, a.time, &a.attributes),
+                    (&b.name, b.time, &b.attributes),
+                    "{line}"
+                );
+            }
+        }
+        assert!(otlp_requests(&["[1]".to_string()]).is_err());
     }
 
     #[test]
