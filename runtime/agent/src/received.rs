@@ -218,6 +218,13 @@ impl ReadInPlace for Received {
 /// any other form than one scalar field (bytes, arrays, kvlists, repeated
 /// fields, which prost merges): those are read by decoding.
 fn scalar(body: &[u8]) -> Option<Scalar<'_>> {
+    // Most values are a short string: one field 1, its length in one byte.
+    if let [0x0a, len, text @ ..] = body
+        && *len < 0x80
+        && usize::from(*len) == text.len()
+    {
+        return std::str::from_utf8(text).ok().map(Scalar::Str);
+    }
     if body.is_empty() {
         return Some(Scalar::Null);
     }
