@@ -419,9 +419,6 @@ pub struct Engine {
     /// Per layout, whether an event of it read in place only egresses,
     /// redacted or not (`read::only_redacted`).
     only_redacted: Vec<bool>,
-    /// The slot row of an event read in place whose row is checked but not
-    /// kept (`read`), reused.
-    row_scratch: Vec<crate::slots::Slot>,
     /// Per layout, whether a stretch of its events can be settled in bulk
     /// (`fast::bulk_layouts`); empty with the lanes off.
     bulk: Vec<bool>,
@@ -799,7 +796,6 @@ impl Engine {
             machine_keys: Vec::new(),
             quiet: Vec::new(),
             only_redacted: Vec::new(),
-            row_scratch: Vec::new(),
             bulk: Vec::new(),
             quiet_run: (0, 0),
             reads_states: true,

@@ -37,7 +37,7 @@ use crate::event::{
     read_export, scan_flat,
 };
 use crate::output::{InputAt, InputRef, Inputs, Output};
-use crate::slots::{Slot, push_standard};
+use crate::slots::{Slot, Slots, push_standard};
 use crate::value::{Fields, Record, Row, Typed, Value, typed};
 
 /// What the lane reads of a line, for one program.
@@ -161,13 +161,13 @@ pub(in crate::runtime) fn push_row<'a>(
     std: &Standard<'_>,
     fields: &[(usize, Type)],
     values: &[Option<Scalar<'a>>],
-    rows: &mut Vec<Slot>,
+    rows: &mut impl Slots,
     mut value: impl FnMut(Option<Typed<'a>>),
 ) -> Option<()> {
     push_standard(std, rows)?;
     for (i, ty) in fields {
         let v = values.get(*i).copied().flatten();
-        rows.push(match (v, ty) {
+        rows.put(match (v, ty) {
             (None | Some(Scalar::Null), Type::Opt(_)) => {
                 value(None);
                 Slot::ABSENT

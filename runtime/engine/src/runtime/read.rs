@@ -36,7 +36,7 @@ use super::lines::push_row;
 use super::{Decoded, Engine, redact_field};
 use crate::event::{ReadInPlace, Scalar};
 use crate::output::{Edits, Egress, InputRef, Produced, ReadAt};
-use crate::slots::STD_SLOTS;
+use crate::slots::{Checked, STD_SLOTS};
 use crate::value::{Record, Row, Typed, Value};
 
 /// Attributes a layout declares, read without an allocation.
@@ -115,10 +115,8 @@ impl Engine {
         let fields = plan.fields.get(l as usize)?.as_ref()?;
         if self.only_redacted.get(l as usize) == Some(&true) {
             // The row is checked as the record's would be, and not kept.
-            let row = &mut self.row_scratch;
-            row.clear();
             let mut typed: SmallVec<[Option<Typed<'_>>; 8]> = SmallVec::new();
-            push_row(&std, fields, &values, row, |v| typed.push(v))?;
+            push_row(&std, fields, &values, &mut Checked, |v| typed.push(v))?;
             let mut edits = Edits::new();
             let room = self.edit_rules.get(l as usize).copied().unwrap_or(0);
             let keys = &self.field_keys[l as usize];
