@@ -74,7 +74,7 @@ fn leaves_without_ip<'e>(input: impl FnOnce() -> &'e InputEvent, edits: &[Edit])
 /// What a run's outputs add to a workload's result, egress left lazy
 /// (`drain_lazy`): the events that egress redacted (4) and what
 /// [`tally_output`] counts.
-fn tally(workload: usize, produced: Vec<Produced>) -> u64 {
+fn tally(workload: usize, produced: impl IntoIterator<Item = Produced>) -> u64 {
     let mut n = 0;
     for p in produced {
         n += match &p {
@@ -111,6 +111,9 @@ pub trait Runner {
     fn push_read(&mut self, record: Received);
     fn finish(&mut self, until_end: bool);
     fn drain_lazy(&mut self) -> Vec<Produced>;
+    /// What was produced, appended to `into` (the agent drains each
+    /// record's into one buffer it keeps).
+    fn drain_lazy_into(&mut self, into: &mut Vec<Produced>);
 }
 
 impl Runner for Engine {
@@ -131,6 +134,9 @@ impl Runner for Engine {
     }
     fn drain_lazy(&mut self) -> Vec<Produced> {
         Engine::drain_lazy(self)
+    }
+    fn drain_lazy_into(&mut self, into: &mut Vec<Produced>) {
+        Engine::drain_lazy_into(self, into)
     }
 }
 
@@ -200,6 +206,7 @@ pub fn run_proto(
 ) -> (u64, u64) {
     let mut result = 0;
     let mut refused = 0;
+    let mut produced = Vec::new();
     for bytes in requests {
         let Ok(request) = wire::Request::parse(bytes.clone()) else {
             refused += 1;
@@ -218,7 +225,8 @@ pub fn run_proto(
             match Received::new(&request, k, &resources[record.resource], needs) {
                 Ok(received) => {
                     engine.push_read(received);
-                    result += tally(workload, engine.drain_lazy());
+                    engine.drain_lazy_into(&mut produced);
+                    result += tally(workload, produced.drain(..));
                 }
                 Err(_) => refused += 1,
             }

@@ -28,6 +28,9 @@ impl Runner for JitEngine {
     fn drain_lazy(&mut self) -> Vec<Produced> {
         JitEngine::drain_lazy(self)
     }
+    fn drain_lazy_into(&mut self, into: &mut Vec<Produced>) {
+        JitEngine::drain_lazy_into(self, into)
+    }
 }
 
 /// Compiles a workload's program; the error says why the JIT refused it.
