@@ -229,19 +229,11 @@ mod tests {
                    query ends = End | summarize n = count() every 10s | emit metric \"ends\"";
         let p = program(src);
         let e = Engine::new(p, Options::default());
-        let login = e
-            .shared
-            .program
-            .events
-            .iter()
-            .position(|l| l.name == "Login");
-        let ping = e
-            .shared
-            .program
-            .events
-            .iter()
-            .position(|l| l.name == "Ping");
-        let end = e.shared.program.events.iter().position(|l| l.name == "End");
+        let layout = |name: &str| {
+            let events = &e.shared.program.events;
+            events.iter().position(|l| l.name == name)
+        };
+        let (login, ping, end) = (layout("Login"), layout("Ping"), layout("End"));
         for (l, only) in [(login, true), (ping, true), (end, false)] {
             assert_eq!(e.only_redacted.get(l.expect("declared")), Some(&only));
         }
