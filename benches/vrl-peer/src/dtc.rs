@@ -9,12 +9,12 @@
 //! the agent does: `dtc_agent`'s own ingress (`wire::Request::parse`,
 //! `received::Received`, `Engine::push_read`), not a copy of it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use dtc_agent::convert::{Needs, ResourceNeed};
+use dtc_agent::convert::Needs;
 use dtc_agent::received::Received;
 use dtc_agent::wire;
 use dtc_engine::event::{Input, InputEvent, decode_line};
@@ -213,14 +213,7 @@ pub fn run_proto(
             continue;
         };
         let request = Rc::new(request);
-        let resources: Vec<Rc<BTreeMap<String, Json>>> = (0..request.resources.len())
-            .map(|ri| {
-                Rc::new(match needs.resource {
-                    ResourceNeed::Nothing => BTreeMap::new(),
-                    _ => needs.resource(request.resource(ri).as_ref()),
-                })
-            })
-            .collect();
+        let resources = needs.resources(&request);
         for (k, record) in request.records.iter().enumerate() {
             match Received::new(&request, k, &resources[record.resource], needs) {
                 Ok(received) => {

@@ -26,6 +26,7 @@
 //!   `dtc-agent`) and a scope named after the program.
 
 use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
 
 use dtc_engine::event::{
     EVENT_NAME_ATTRIBUTE, InputEvent, SERVICE_NAME_ATTRIBUTE, THREAD_ID_ATTRIBUTE, otlp_proto,
@@ -211,6 +212,20 @@ impl Needs {
     /// An attribute key some program reads, matched by its bytes.
     pub fn key_named(&self, key: &[u8]) -> Option<&String> {
         named(&self.keys, key)
+    }
+
+    /// Per `ResourceLogs` of `request`, the part of its resource the
+    /// programs read (decoded only when they read some), shared by its
+    /// records.
+    pub fn resources(&self, request: &wire::Request) -> Vec<Rc<BTreeMap<String, Json>>> {
+        (0..request.resources.len())
+            .map(|ri| {
+                Rc::new(match self.resource {
+                    ResourceNeed::Nothing => BTreeMap::new(),
+                    _ => self.resource(request.resource(ri).as_ref()),
+                })
+            })
+            .collect()
     }
 
     /// The part of a resource the programs read, decoded once per

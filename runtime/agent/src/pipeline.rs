@@ -51,9 +51,7 @@ use serde_json::{Value as Json, json};
 
 use crate::actions::{self, Actions, READS_RECORDER, Seen, Tape};
 use crate::config::{Budgets, EngineKind};
-use crate::convert::{
-    self, Needs, ResourceNeed, agent_log, agent_resource, key_value, program_scope,
-};
+use crate::convert::{self, Needs, agent_log, agent_resource, key_value, program_scope};
 use crate::exporter::{ExportQueue, Item};
 use crate::loader::Loaded;
 use crate::received::Received;
@@ -597,14 +595,7 @@ impl Pipeline {
         };
         // Per resource: what the programs read of it (decoded only when
         // they read it), and the pid an action would target.
-        let resources: Vec<Rc<BTreeMap<String, Json>>> = (0..request.resources.len())
-            .map(|ri| {
-                Rc::new(match needs.resource {
-                    ResourceNeed::Nothing => BTreeMap::new(),
-                    _ => needs.resource(request.resource(ri).as_ref()),
-                })
-            })
-            .collect();
+        let resources = needs.resources(&request);
         let resource_of = |k: usize| request.records[k].resource;
         // The records shaping edited, as they will leave.
         let mut edited: Vec<Option<Vec<u8>>> = vec![None; n];
