@@ -97,7 +97,7 @@ fn step_prost_pass(r: &Bytes) {
 fn step_wire_pass(r: &Bytes) {
     let request = wire::Request::parse(r.clone()).expect("valid");
     let mut out = Vec::with_capacity(r.len());
-    request.assemble(&[], &[], &mut Vec::new(), |b, _| {
+    request.assemble(&[], &wire::Edited::default(), &mut Vec::new(), |b, _| {
         wire::put_field(1, &b, &mut out)
     });
     std::hint::black_box(out);
@@ -144,13 +144,10 @@ fn step_prost_egress(r: &Bytes, x: &Redaction) {
 #[inline(never)]
 fn step_wire_egress(r: &Bytes, x: &Redaction) {
     let request = wire::Request::parse(r.clone()).expect("valid");
-    let edited: Vec<Option<Vec<u8>>> = (0..request.len())
-        .map(|k| {
-            convert::edit_record(request.record(k), &x.edits)
-                .ok()
-                .map(|e| e.0)
-        })
-        .collect();
+    let mut edited = wire::Edited::default();
+    for k in 0..request.len() {
+        let _ = convert::splice_received(&request, k, &x.edits, &mut edited);
+    }
     let mut out = Vec::with_capacity(r.len());
     request.assemble(&[], &edited, &mut Vec::new(), |b, _| {
         wire::put_field(1, &b, &mut out)

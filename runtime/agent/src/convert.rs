@@ -466,6 +466,23 @@ pub fn edit_received(
     edit_record(request.record(k), edits)
 }
 
+/// [`edit_received`] without writing the record: its attribute edits kept
+/// in `into` as cuts of the received bytes, made as the export is written
+/// ([`wire::Request::splice_attributes`]). `None` where the edits are not
+/// of attributes alone, or the request keeps no notes: then
+/// [`edit_received`].
+pub fn splice_received(
+    request: &wire::Request,
+    k: usize,
+    edits: &[Edit],
+    into: &mut wire::Edited,
+) -> Option<Result<(), String>> {
+    if !attributes_only(edits) {
+        return None;
+    }
+    request.splice_attributes(k, &|key| attribute_edit(edits, key), into)
+}
+
 fn attributes_only(edits: &[Edit]) -> bool {
     edits
         .iter()

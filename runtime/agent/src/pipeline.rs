@@ -598,7 +598,7 @@ impl Pipeline {
         let resources = needs.resources(&request);
         let resource_of = |k: usize| request.records[k].resource;
         // The records shaping edited, as they will leave.
-        let mut edited: Vec<Option<Vec<u8>>> = vec![None; n];
+        let mut edited = wire::Edited::with_records(n);
         // The event each program is given next: `None` once suppressed, or
         // for a record that is not an event (passed on unchanged). A
         // recording program keeps every event whole, so they are made
@@ -704,12 +704,28 @@ impl Pipeline {
                             }
                         }
                         Some(Egress { edits, .. }) => {
-                            let done = match edited[k].as_deref() {
-                                Some(current) => convert::edit_record(current, &edits),
-                                None => convert::edit_received(&request, k, &edits),
+                            // The last program's edits of a record no one
+                            // edited before are cuts, made as the export
+                            // is written; others make the record anew, as
+                            // the next program reads it.
+                            let spliced = match edited.is_edited(k) || later {
+                                true => None,
+                                false => convert::splice_received(&request, k, &edits, &mut edited),
                             };
-                            let (bytes, resource_edit) = match done {
-                                Ok(done) => done,
+                            let done = match spliced {
+                                Some(done) => done.map(|()| None),
+                                None => match edited.whole(k) {
+                                    Some(current) => convert::edit_record(current, &edits),
+                                    None => convert::edit_received(&request, k, &edits),
+                                }
+                                .map(Some),
+                            };
+                            let resource_edit = match done {
+                                Ok(None) => false,
+                                Ok(Some((bytes, resource_edit))) => {
+                                    edited.set_whole(k, bytes);
+                                    resource_edit
+                                }
                                 Err(reason) => {
                                     // Checked on receipt, so not expected; a
                                     // record that cannot be shaped must not
@@ -720,7 +736,6 @@ impl Pipeline {
                                     continue;
                                 }
                             };
-                            edited[k] = Some(bytes);
                             if resource_edit {
                                 let own = match own_resource.iter_mut().find(|(j, _)| *j == k) {
                                     Some((_, r)) => r,
@@ -742,7 +757,7 @@ impl Pipeline {
                                 let resource = resource_edited
                                     .as_ref()
                                     .unwrap_or(&resources[resource_of(k)]);
-                                let bytes = edited[k].as_deref().unwrap_or_default();
+                                let bytes = edited.whole(k).unwrap_or_default();
                                 *slot = convert::event(bytes, resource, needs, &mut Vec::new())
                                     .ok()
                                     .map(Next::event_of);
@@ -830,9 +845,14 @@ impl Pipeline {
             .records_out
             .fetch_add(request.len() as u64, Relaxed);
         let export = &self.export;
-        request.assemble(&[], &[], &mut Vec::new(), |bytes, n| {
-            export.push_waiting(Item::RawLogs(bytes, n));
-        });
+        request.assemble(
+            &[],
+            &wire::Edited::default(),
+            &mut Vec::new(),
+            |bytes, n| {
+                export.push_waiting(Item::RawLogs(bytes, n));
+            },
+        );
     }
 
     /// Queues derived telemetry: one resource (the agent's) with a scope

@@ -635,44 +635,94 @@ impl Request {
         edit: &dyn Fn(&[u8]) -> AttributeEdit,
         out: &mut Vec<u8>,
     ) -> Option<Result<()>> {
+        let mut cuts = Cuts::default();
+        if let Err(e) = self.cut_attributes(k, edit, &mut cuts)? {
+            return Some(Err(e));
+        }
+        let body = self.records[k].body.clone();
+        out.reserve(body.len());
+        cuts.write(&self.bytes, body, 0..cuts.cuts.len(), out);
+        Some(Ok(()))
+    }
+
+    /// Record `k`'s attributes edited as [`Request::edit_attributes`]
+    /// edits them, kept in `into` as cuts of the received bytes: the
+    /// record is written only once, into the export, by
+    /// [`Request::assemble`]. `None` in a request that keeps no notes;
+    /// an error leaves `into` as it was.
+    pub fn splice_attributes(
+        &self,
+        k: usize,
+        edit: &dyn Fn(&[u8]) -> AttributeEdit,
+        into: &mut Edited,
+    ) -> Option<Result<()>> {
+        let (from, text) = (into.cuts.cuts.len(), into.cuts.text.len());
+        if let Err(e) = self.cut_attributes(k, edit, &mut into.cuts)? {
+            into.cuts.cuts.truncate(from);
+            into.cuts.text.truncate(text);
+            return Some(Err(e));
+        }
+        let cuts = &into.cuts.cuts[from..];
+        if cuts.is_empty() {
+            return Some(Ok(()));
+        }
+        let body = &self.records[k].body;
+        let len = cuts.iter().fold(body.len(), |len, c| {
+            len - (c.field.end - c.field.start) as usize + (c.with.1 - c.with.0) as usize
+        });
+        into.set(
+            k,
+            Change::Cuts {
+                cuts: from as u32..into.cuts.cuts.len() as u32,
+                len,
+            },
+        );
+        Some(Ok(()))
+    }
+
+    /// The cuts of record `k`'s attributes that `edit` removes or
+    /// replaces, in order, added to `cuts` (on an error, some may have
+    /// been); `None` in a request that keeps no notes.
+    fn cut_attributes(
+        &self,
+        k: usize,
+        edit: &dyn Fn(&[u8]) -> AttributeEdit,
+        cuts: &mut Cuts,
+    ) -> Option<Result<()>> {
         let data: &[u8] = &self.bytes;
         let n = self.records[k].noted.as_ref()?;
-        let body = self.records[k].body.clone();
         let range = n.attributes.start as usize..n.attributes.end as usize;
-        let mut copied = body.start;
-        let mut edit_one = |span: &AttributeSpan, field: At| -> Result<()> {
+        let mut cut_one = |span: &AttributeSpan, field: At| -> Result<()> {
             let key = match *span {
                 AttributeSpan::Plain { key, .. } => key.get(data),
                 AttributeSpan::Other(body) => key_of(body.get(data)),
             };
-            let what = edit(key);
-            if what == AttributeEdit::Keep {
-                return Ok(());
+            let start = cuts.text.len() as u32;
+            match edit(key) {
+                AttributeEdit::Keep => return Ok(()),
+                AttributeEdit::Remove => {}
+                AttributeEdit::Replace(value) => {
+                    // The field's key and length, then its body.
+                    let mut inner = field.get(data);
+                    decode_key(&mut inner).map_err(prost_error)?;
+                    decode_varint(&mut inner).map_err(prost_error)?;
+                    replaced(inner, *value, &mut cuts.text)?;
+                }
             }
-            if out.is_empty() {
-                out.reserve(body.len());
-            }
-            out.extend_from_slice(&data[copied..field.start as usize]);
-            copied = field.end as usize;
-            if let AttributeEdit::Replace(value) = what {
-                let value = *value;
-                // The field's key and length, then its body.
-                let mut inner = field.get(data);
-                decode_key(&mut inner).map_err(prost_error)?;
-                decode_varint(&mut inner).map_err(prost_error)?;
-                replaced(inner, value, out)?;
-            }
+            cuts.cuts.push(Cut {
+                field,
+                with: (start, cuts.text.len() as u32),
+            });
             Ok(())
         };
         for (span, field) in self.attributes[range.clone()]
             .iter()
             .zip(&self.attribute_fields[range])
         {
-            if let Err(e) = edit_one(span, *field) {
+            if let Err(e) = cut_one(span, *field) {
                 return Some(Err(e));
             }
         }
-        out.extend_from_slice(&data[copied..body.end]);
         Some(Ok(()))
     }
 
@@ -703,7 +753,7 @@ impl Request {
     pub fn assemble(
         &self,
         suppressed: &[bool],
-        edited: &[Option<Vec<u8>>],
+        edited: &Edited,
         own: &mut Vec<(usize, Resource)>,
         mut push: impl FnMut(Bytes, u64),
     ) {
@@ -711,7 +761,7 @@ impl Request {
         let own_at: Vec<usize> = own.iter().map(|(k, _)| *k).collect();
         let changed = |k: usize| {
             suppressed.get(k).copied().unwrap_or(false)
-                || edited.get(k).is_some_and(Option::is_some)
+                || edited.is_edited(k)
                 || own_at.contains(&k)
         };
         let mut alone: Vec<(usize, Vec<u8>)> = Vec::new();
@@ -742,11 +792,8 @@ impl Request {
                     if suppressed.get(k).copied().unwrap_or(false) {
                         continue;
                     }
-                    let record = match edited.get(k) {
-                        Some(Some(bytes)) => &bytes[..],
-                        _ => &data[self.records[k].body.clone()],
-                    };
                     if let Some(i) = own.iter().position(|(j, _)| *j == k) {
+                        let record = edited.record(self, k);
                         let resource = own.swap_remove(i).1;
                         let mut one = Vec::new();
                         prost::encoding::message::encode(1, &resource, &mut one);
@@ -757,12 +804,12 @@ impl Request {
                         for field in &sl.other {
                             scope.extend_from_slice(&data[field.clone()]);
                         }
-                        put_field(2, record, &mut scope);
+                        put_field(2, &record, &mut scope);
                         put_field(2, &scope, &mut one);
                         alone.push((ri, one));
                         continue;
                     }
-                    put_field(2, record, &mut scope_body);
+                    edited.put_record(self, k, &mut scope_body);
                     n += 1;
                 }
                 if n > 0 {
@@ -785,6 +832,125 @@ pub fn put_field(tag: u32, body: &[u8], out: &mut Vec<u8>) {
     encode_key(tag, WireType::LengthDelimited, out);
     encode_varint(body.len() as u64, out);
     out.extend_from_slice(body);
+}
+
+/// What shaping made of a request's records, for [`Request::assemble`]:
+/// per record, nothing (it leaves as it came), its bytes made anew, or
+/// cuts of its received bytes ([`Request::splice_attributes`]), which are
+/// spliced as the export is written: the record is copied once, with no
+/// buffer of its own.
+#[derive(Debug, Default)]
+pub struct Edited {
+    changes: Vec<Option<Change>>,
+    cuts: Cuts,
+}
+
+#[derive(Debug)]
+enum Change {
+    Whole(Vec<u8>),
+    /// `Edited::cuts[cuts]`, and the record's length once they are made.
+    Cuts {
+        cuts: Range<u32>,
+        len: usize,
+    },
+}
+
+/// Cuts of records: each a whole field of a record (an attribute) removed
+/// or replaced by a range of `text`.
+#[derive(Debug, Default)]
+struct Cuts {
+    cuts: Vec<Cut>,
+    /// The replacing fields, encoded.
+    text: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    field: At,
+    with: (u32, u32),
+}
+
+impl Cuts {
+    /// The record `data[body]` with `self.cuts[which]` made, into `out`.
+    fn write(&self, data: &[u8], body: Span, which: Range<usize>, out: &mut Vec<u8>) {
+        let mut copied = body.start;
+        for c in &self.cuts[which] {
+            out.extend_from_slice(&data[copied..c.field.start as usize]);
+            out.extend_from_slice(&self.text[c.with.0 as usize..c.with.1 as usize]);
+            copied = c.field.end as usize;
+        }
+        out.extend_from_slice(&data[copied..body.end]);
+    }
+}
+
+impl Edited {
+    /// Room for the changes of a request of `n` records.
+    pub fn with_records(n: usize) -> Edited {
+        let mut changes = Vec::with_capacity(n);
+        changes.resize_with(n, || None);
+        Edited {
+            changes,
+            cuts: Cuts {
+                cuts: Vec::with_capacity(n),
+                text: Vec::new(),
+            },
+        }
+    }
+
+    /// Whether record `k` leaves changed.
+    pub fn is_edited(&self, k: usize) -> bool {
+        self.changes.get(k).is_some_and(Option::is_some)
+    }
+
+    /// Record `k` leaves as `bytes`.
+    pub fn set_whole(&mut self, k: usize, bytes: Vec<u8>) {
+        self.set(k, Change::Whole(bytes));
+    }
+
+    /// Record `k`'s bytes as made anew by [`Edited::set_whole`], if they were.
+    pub fn whole(&self, k: usize) -> Option<&[u8]> {
+        match self.changes.get(k) {
+            Some(Some(Change::Whole(bytes))) => Some(bytes),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, k: usize, change: Change) {
+        if self.changes.len() <= k {
+            self.changes.resize_with(k + 1, || None);
+        }
+        self.changes[k] = Some(change);
+    }
+
+    /// Record `k` of `request` as it leaves.
+    pub fn record<'a>(&'a self, request: &'a Request, k: usize) -> std::borrow::Cow<'a, [u8]> {
+        let body = request.records[k].body.clone();
+        match self.changes.get(k) {
+            Some(Some(Change::Whole(bytes))) => bytes.into(),
+            Some(Some(Change::Cuts { cuts, len })) => {
+                let mut out = Vec::with_capacity(*len);
+                let which = cuts.start as usize..cuts.end as usize;
+                self.cuts.write(&request.bytes, body, which, &mut out);
+                out.into()
+            }
+            _ => request.bytes[body].into(),
+        }
+    }
+
+    /// Record `k` of `request` as it leaves, as a `log_records` field.
+    fn put_record(&self, request: &Request, k: usize, out: &mut Vec<u8>) {
+        let body = request.records[k].body.clone();
+        match self.changes.get(k) {
+            Some(Some(Change::Whole(bytes))) => put_field(2, bytes, out),
+            Some(Some(Change::Cuts { cuts, len })) => {
+                encode_key(2, WireType::LengthDelimited, out);
+                encode_varint(*len as u64, out);
+                let which = cuts.start as usize..cuts.end as usize;
+                self.cuts.write(&request.bytes, body, which, out);
+            }
+            _ => put_field(2, &request.bytes[body], out),
+        }
+    }
 }
 
 // --------------------------------------------------------------- decoding
@@ -1207,7 +1373,9 @@ pub(crate) mod tests {
         }
         // Forwarded unchanged, it is the same request.
         let mut out = Vec::new();
-        ours.assemble(&[], &[], &mut Vec::new(), |b, _| put_field(1, &b, &mut out));
+        ours.assemble(&[], &Edited::default(), &mut Vec::new(), |b, _| {
+            put_field(1, &b, &mut out)
+        });
         same(
             &|| {
                 ExportLogsServiceRequest::decode(&out[..])
@@ -1466,6 +1634,61 @@ pub(crate) mod tests {
         assert!(records > 1000, "{records}");
     }
 
+    /// Edits kept as cuts ([`Request::splice_attributes`]) leave as the
+    /// records made anew by [`Request::edit_attributes`] leave, beside
+    /// suppressed, rewritten and untouched records, over generated and
+    /// mutated requests.
+    #[test]
+    fn spliced_records_leave_as_records_made_anew() {
+        let replacement = AnyValue {
+            value: Some(any_value::Value::StringValue("h:12".into())),
+        };
+        let edit = |k: &[u8]| match k {
+            b"secret" => AttributeEdit::Remove,
+            b"seq" | b"" => AttributeEdit::Replace(Box::new(replacement.clone())),
+            _ => AttributeEdit::Keep,
+        };
+        let mut rng = Rng(11 << 32);
+        let (mut spliced_records, mut requests) = (0, 0);
+        for request in parsed_requests(Rng(10 << 32), 2000) {
+            let n = request.len();
+            let suppressed: Vec<bool> = (0..n).map(|_| rng.below(5) == 0).collect();
+            let (mut spliced, mut anew) = (Edited::default(), Edited::default());
+            for k in 0..n {
+                if rng.below(6) == 0 {
+                    // Made anew by another program, in both.
+                    spliced.set_whole(k, b"\x62\x01x".to_vec());
+                    anew.set_whole(k, b"\x62\x01x".to_vec());
+                    continue;
+                }
+                let mut bytes = Vec::new();
+                let made = request.edit_attributes(k, &edit, &mut bytes).unwrap();
+                let cut = request.splice_attributes(k, &edit, &mut spliced).unwrap();
+                assert_eq!(made, cut);
+                if made.is_ok() && bytes != request.record(k) {
+                    anew.set_whole(k, bytes.clone());
+                    spliced_records += 1;
+                }
+                if made.is_ok() {
+                    assert_eq!(spliced.record(&request, k), &bytes[..]);
+                }
+            }
+            let assembled = |edited: &Edited| {
+                let mut bodies = Vec::new();
+                request.assemble(&suppressed, edited, &mut Vec::new(), |b, n| {
+                    bodies.push((b, n))
+                });
+                bodies
+            };
+            assert_eq!(assembled(&spliced), assembled(&anew));
+            requests += 1;
+        }
+        assert!(
+            requests > 500 && spliced_records > 500,
+            "{requests} {spliced_records}"
+        );
+    }
+
     /// Untouched records leave as the bytes that came, fields this agent
     /// does not know included, also beside a record that was edited.
     #[test]
@@ -1487,10 +1710,13 @@ pub(crate) mod tests {
         let request = Request::parse(Bytes::from(sent)).unwrap();
         assert_eq!(request.record(0), &record[..]);
         let mut bodies = Vec::new();
-        request.assemble(&[], &[], &mut Vec::new(), |b, _| bodies.push(b));
+        request.assemble(&[], &Edited::default(), &mut Vec::new(), |b, _| {
+            bodies.push(b)
+        });
         assert_eq!(bodies, [Bytes::from(resource_logs)]);
         // The first record edited: the second is still as it came.
-        let edited = [Some(b"\x62\x01x".to_vec()), None];
+        let mut edited = Edited::default();
+        edited.set_whole(0, b"\x62\x01x".to_vec());
         let mut bodies = Vec::new();
         request.assemble(&[], &edited, &mut Vec::new(), |b, _| bodies.push(b));
         let mut expected_scope = Vec::new();
@@ -1550,8 +1776,8 @@ pub(crate) mod tests {
         // 0 suppressed, 1 edited, 2 suppressed (its scope goes), 3 and 4
         // untouched but for 4's resource.
         let suppressed = [true, false, true, false, false];
-        let mut edited = vec![None; 5];
-        edited[1] = Some(rec("1'").encode_to_vec());
+        let mut edited = Edited::default();
+        edited.set_whole(1, rec("1'").encode_to_vec());
         let mut own = vec![(4, resource("h:1"))];
         let mut out = Vec::new();
         let mut counts = Vec::new();
