@@ -27,6 +27,7 @@ mod grouped;
 mod lines;
 mod machine;
 mod read;
+pub use read::ReadEgress;
 
 use machine::{MachineState, machine_key};
 

@@ -95,6 +95,20 @@ impl JitEngine {
         self.engine.push_read(source)
     }
 
+    /// `Engine::only_redactions`.
+    pub fn only_redactions(&self) -> bool {
+        self.engine.only_redactions()
+    }
+
+    /// One event read in place, borrowed, run where it needs no record
+    /// (`Engine::edits_read`): its edits, or `Push` to push it.
+    pub fn edits_read<R: dtc_engine::event::ReadInPlace>(
+        &mut self,
+        source: &R,
+    ) -> dtc_engine::runtime::ReadEgress {
+        self.engine.edits_read(source)
+    }
+
     /// Events in a batch, as [`JitEngine::push_lines`].
     pub fn push_events(&mut self, events: impl IntoIterator<Item = InputEvent>) {
         self.engine.push_events(events)

@@ -29,18 +29,27 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use dtc_ir::ShapeRule;
+use dtc_ir::{ShapeRule, Type};
 use smallvec::SmallVec;
 
 use super::lines::push_row;
 use super::{Decoded, Engine, redact_field};
-use crate::event::{ReadInPlace, Scalar};
+use crate::event::{ReadInPlace, Scalar, Standard};
 use crate::output::{Edits, Egress, InputRef, Produced, ReadAt};
 use crate::slots::{Checked, STD_SLOTS};
 use crate::value::{Record, Row, Typed, Value};
 
 /// Attributes a layout declares, read without an allocation.
 type Values<'a> = SmallVec<[Option<Scalar<'a>>; 8]>;
+
+/// What [`Engine::edits_read`] did with an event read in place.
+#[derive(Debug, PartialEq)]
+pub enum ReadEgress {
+    /// It was run, and leaves with these edits (none: as it came).
+    Egress(Edits),
+    /// It was not run: push it with [`Engine::push_read`].
+    Push,
+}
 
 /// What an event read in place is run as.
 enum Read {
@@ -96,6 +105,86 @@ impl Engine {
         self.process_at(&d, now, None);
     }
 
+    /// Whether every event this engine's program sees is of no layout or
+    /// of a layout only redactions touch ([`only_redacted`]), and it reads
+    /// events in place: then nothing reads an event (no query, machine or
+    /// handler, so no window or timeout), and [`Engine::edits_read`] runs
+    /// every event whose fields make its layout's row.
+    pub fn only_redactions(&self) -> bool {
+        self.lines.is_some() && self.only_redacted.iter().all(|&only| only)
+    }
+
+    /// Runs one event read in place, borrowed, where it needs no record
+    /// (of no layout, or of a layout only redactions touch whose fields
+    /// make its row), and gives its egress's edits (none: it leaves as it
+    /// came) instead of producing its egress: the counters move, and any
+    /// timeout or window its time ends is produced, as [`Engine::push_read`]
+    /// moves and produces them. Any other event is not run:
+    /// [`ReadEgress::Push`] says to push it with `push_read`.
+    ///
+    /// Why: an agent running a redaction over every record it receives
+    /// then makes no `Rc` of the record, no egress item to drain, and
+    /// applies the edits as it writes its export.
+    pub fn edits_read<R: ReadInPlace>(&mut self, source: &R) -> ReadEgress {
+        let Some(plan) = self.lines.as_ref() else {
+            return ReadEgress::Push;
+        };
+        let mut values: Values<'_> = SmallVec::from_elem(None, plan.wanted.len());
+        let Some(std) = source.read(&plan.wanted, &mut values) else {
+            return ReadEgress::Push;
+        };
+        let now = std.time;
+        let edits = match std.name.and_then(|n| self.by_wire.get(n)) {
+            // As `process_at` runs an unhandled event.
+            None => {
+                self.event_starts(now);
+                self.counters.unhandled += 1;
+                Edits::new()
+            }
+            Some(&l) if self.only_redacted.get(l as usize) == Some(&true) => {
+                let fields = plan.fields.get(l as usize).and_then(Option::as_ref);
+                match fields.and_then(|f| self.redacted(l, &std, f, &values)) {
+                    Some(edits) => {
+                        self.event_starts(now);
+                        edits
+                    }
+                    None => return ReadEgress::Push,
+                }
+            }
+            Some(_) => return ReadEgress::Push,
+        };
+        self.counters.egressed += 1;
+        self.event_ends(now);
+        ReadEgress::Egress(edits)
+    }
+
+    /// The edits of an event of layout `l`, which only redactions touch,
+    /// from its standard fields and declared values, without a record: its
+    /// row is checked as the record's would be (`None`: a field missing or
+    /// of the wrong type, for the general way to report), and not kept.
+    fn redacted(
+        &self,
+        l: u32,
+        std: &Standard<'_>,
+        fields: &[(usize, Type)],
+        values: &[Option<Scalar<'_>>],
+    ) -> Option<Edits> {
+        let mut typed: SmallVec<[Option<Typed<'_>>; 8]> = SmallVec::new();
+        push_row(std, fields, values, &mut Checked, |v| typed.push(v))?;
+        let mut edits = Edits::new();
+        let room = self.edit_rules.get(l as usize).copied().unwrap_or(0);
+        let keys = &self.field_keys[l as usize];
+        let hash_key = self.shared.options.hash_key;
+        let value = |slot: u32| {
+            let v = typed.get(slot as usize).copied().flatten();
+            Cow::Owned(v.map_or(Value::None, Typed::to_value))
+        };
+        for &redaction in self.redactions.get(l as usize)?.iter().flatten() {
+            redact_field(keys, redaction, value, hash_key, (&mut edits, room));
+        }
+        Some(edits)
+    }
+
     /// The event of `read` matched to its layout, with its record built
     /// from what the producer read (or, for a layout only redactions
     /// touch, its edits), and its time; `None` where it is to be decoded
@@ -114,21 +203,7 @@ impl Engine {
         };
         let fields = plan.fields.get(l as usize)?.as_ref()?;
         if self.only_redacted.get(l as usize) == Some(&true) {
-            // The row is checked as the record's would be, and not kept.
-            let mut typed: SmallVec<[Option<Typed<'_>>; 8]> = SmallVec::new();
-            push_row(&std, fields, &values, &mut Checked, |v| typed.push(v))?;
-            let mut edits = Edits::new();
-            let room = self.edit_rules.get(l as usize).copied().unwrap_or(0);
-            let keys = &self.field_keys[l as usize];
-            let hash_key = self.shared.options.hash_key;
-            let value = |slot: u32| {
-                let v = typed.get(slot as usize).copied().flatten();
-                Cow::Owned(v.map_or(Value::None, Typed::to_value))
-            };
-            for &redaction in self.redactions.get(l as usize)?.iter().flatten() {
-                redact_field(keys, redaction, value, hash_key, (&mut edits, room));
-            }
-            return Some(Read::Egress(edits, now));
+            return Some(Read::Egress(self.redacted(l, &std, fields, &values)?, now));
         }
         let mut row = Vec::with_capacity(STD_SLOTS.len() + fields.len());
         // As the lane: values built now only where they are read anyway
@@ -164,6 +239,7 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::event::{FlatLine, Input, InputEvent, decode_line};
+    use crate::output::Output;
     use crate::runtime::Options;
     use crate::runtime::fast::tests::{S, line, program};
     use crate::runtime::lines::tests::{COUNT, edited_and_undecoded, records_case, stream};
@@ -189,15 +265,49 @@ mod tests {
                 ..Options::default()
             };
             let mut read = Engine::new(p.clone(), o.clone());
-            let mut general = Engine::new(p.clone(), o).general();
+            let mut general = Engine::new(p.clone(), o.clone()).general();
             for (l, e) in events(input) {
                 read.push_read(FlatLine(l));
                 general.push_event(e);
             }
             read.finish(true);
             general.finish(true);
-            assert_eq!(read.drain(), general.drain());
+            let expected = general.drain();
+            assert_eq!(read.drain(), expected);
             assert_eq!(read.counters, general.counters);
+            // Borrowed first (`edits_read`), pushed where it declines:
+            // each egress is its edits, the outputs around it (timeouts,
+            // windows) come as they would, and the counters move alike.
+            let mut borrowed = Engine::new(p.clone(), o.clone());
+            let (mut egresses, mut others) = (Vec::new(), Vec::new());
+            let mut ran = 0;
+            for (l, _) in events(input) {
+                let line = FlatLine(l.clone());
+                match borrowed.edits_read(&line) {
+                    ReadEgress::Egress(edits) => {
+                        ran += 1;
+                        let input = InputRef::read(Rc::new(ReadAt::new(line)));
+                        let egress = Produced::Egress(Egress { input, edits });
+                        egress.push_outputs(&mut egresses);
+                    }
+                    ReadEgress::Push => borrowed.push_read(line),
+                }
+                for out in borrowed.drain() {
+                    match out {
+                        Output::Egress { .. } => egresses.push(out),
+                        _ => others.push(out),
+                    }
+                }
+            }
+            borrowed.finish(true);
+            others.extend(borrowed.drain());
+            let (expected_egresses, expected_others): (Vec<_>, Vec<_>) = expected
+                .into_iter()
+                .partition(|o| matches!(o, Output::Egress { .. }));
+            assert_eq!(egresses, expected_egresses);
+            assert_eq!(others, expected_others);
+            assert_eq!(borrowed.counters, general.counters);
+            assert!(ran > 0 || !borrowed.only_redacted.iter().any(|&o| o));
         }
     }
 
