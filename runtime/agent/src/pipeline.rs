@@ -37,7 +37,9 @@ use std::time::{Duration, Instant};
 
 use dtc_actions::ActionRecord;
 use dtc_engine::event::{InputEvent, ReadInPlace};
-use dtc_engine::{Counters, Egress, Engine, Options, Output, Produced};
+use dtc_engine::runtime::ReadEgress;
+use dtc_engine::{Counters, Engine, Options, Output, Produced};
+use dtc_engine::{Edits, InputRef};
 use dtc_ir::AggKind;
 use dtc_jit::JitEngine;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
@@ -128,6 +130,23 @@ impl Runner {
         match self {
             Runner::Jit(e) => e.push_read(source),
             Runner::Interpreted(e) => e.push_read(source),
+        }
+    }
+
+    /// Whether [`Runner::edits_read`] runs every event whose fields make
+    /// its layout's row, and nothing else comes out of the program
+    /// (`Engine::only_redactions`).
+    fn only_redactions(&self) -> bool {
+        match self {
+            Runner::Jit(e) => e.only_redactions(),
+            Runner::Interpreted(e) => e.only_redactions(),
+        }
+    }
+
+    fn edits_read(&mut self, source: &Received) -> ReadEgress {
+        match self {
+            Runner::Jit(e) => e.edits_read(source),
+            Runner::Interpreted(e) => e.edits_read(source),
         }
     }
 
@@ -654,6 +673,10 @@ impl Pipeline {
             let mut produced: Vec<Produced> = Vec::new();
             {
                 let engine = self.programs[pi].engine.as_mut().expect("checked above");
+                // A program of redactions only is given each record
+                // borrowed, and gives its edits back: nothing else comes
+                // out of it, so nothing is drained.
+                let borrowed = engine.only_redactions();
                 for (k, slot) in events.iter_mut().enumerate() {
                     let Some(next) = slot.take() else {
                         continue;
@@ -668,42 +691,57 @@ impl Pipeline {
                     // from leaving passes on as the program saw it.
                     let kept =
                         (verbose && DEBUG_LEVELS.contains(&next.severity())).then(|| next.clone());
+                    // What leaves of it: its input (`None`: read in place),
+                    // and its edits.
+                    let mut egress: Option<(Option<InputRef>, Edits)> = None;
                     // A record read in place is read in place again by the
                     // next program when this one leaves it unchanged.
                     let again = match next {
-                        Next::Read(r) => {
-                            let again = later.then(|| r.clone());
-                            engine.push_read(r);
-                            again
-                        }
+                        Next::Read(r) => match borrowed.then(|| engine.edits_read(&r)) {
+                            Some(ReadEgress::Egress(edits)) => {
+                                egress = Some((None, edits));
+                                later.then_some(r)
+                            }
+                            _ => {
+                                let again = later.then(|| r.clone());
+                                engine.push_read(r);
+                                again
+                            }
+                        },
                         Next::Event(e) => {
                             engine.push_event(*e);
                             None
                         }
                     };
-                    let mut egress = None;
-                    engine.drain_lazy_into(&mut produced);
-                    for out in produced.drain(..) {
-                        match out {
-                            Produced::Egress(e) => egress = Some(e),
-                            // Only batches make runs; one event is a run of one.
-                            Produced::Unchanged(run) => egress = run.egresses().last(),
-                            Produced::Output(other) => outputs.push((k, other)),
+                    if egress.is_none() {
+                        engine.drain_lazy_into(&mut produced);
+                        for out in produced.drain(..) {
+                            match out {
+                                Produced::Egress(e) => egress = Some((Some(e.input), e.edits)),
+                                // Only batches make runs; one event is a run of one.
+                                Produced::Unchanged(run) => {
+                                    egress = run.egresses().last().map(|e| (Some(e.input), e.edits))
+                                }
+                                Produced::Output(other) => outputs.push((k, other)),
+                            }
                         }
                     }
                     match egress {
-                        Some(Egress { input, edits }) if edits.is_empty() => {
+                        Some((input, edits)) if edits.is_empty() => {
                             if later {
-                                *slot = Some(match again {
-                                    Some(r) => Next::Read(r),
-                                    None => Next::event_of(
+                                *slot = match (again, input) {
+                                    (Some(r), _) => Some(Next::Read(r)),
+                                    (None, Some(input)) => Some(Next::event_of(
                                         Rc::try_unwrap(input.into_event())
                                             .unwrap_or_else(|e| (*e).clone()),
-                                    ),
-                                });
+                                    )),
+                                    // Not made: an event given borrowed is
+                                    // read in place again.
+                                    (None, None) => None,
+                                };
                             }
                         }
-                        Some(Egress { edits, .. }) => {
+                        Some((_, edits)) => {
                             // The last program's edits of a record no one
                             // edited before are cuts, made as the export
                             // is written; others make the record anew, as
