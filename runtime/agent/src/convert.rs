@@ -480,7 +480,7 @@ pub fn splice_received(
     if !attributes_only(edits) {
         return None;
     }
-    request.splice_attributes(k, &|key| attribute_edit(edits, key), into)
+    request.splice_attributes(k, |key| attribute_edit(edits, key), into)
 }
 
 fn attributes_only(edits: &[Edit]) -> bool {

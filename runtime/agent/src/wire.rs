@@ -653,7 +653,7 @@ impl Request {
     pub fn splice_attributes(
         &self,
         k: usize,
-        edit: &dyn Fn(&[u8]) -> AttributeEdit,
+        edit: impl Fn(&[u8]) -> AttributeEdit,
         into: &mut Edited,
     ) -> Option<Result<()>> {
         let (from, text) = (into.cuts.cuts.len(), into.cuts.text.len());
@@ -686,7 +686,7 @@ impl Request {
     fn cut_attributes(
         &self,
         k: usize,
-        edit: &dyn Fn(&[u8]) -> AttributeEdit,
+        edit: impl Fn(&[u8]) -> AttributeEdit,
         cuts: &mut Cuts,
     ) -> Option<Result<()>> {
         let data: &[u8] = &self.bytes;
@@ -765,7 +765,8 @@ impl Request {
                 || own_at.contains(&k)
         };
         let mut alone: Vec<(usize, Vec<u8>)> = Vec::new();
-        let mut scope_body = Vec::new();
+        // Records that left alone.
+        let mut owned: Vec<usize> = Vec::new();
         for (ri, rl) in self.resources.iter().enumerate() {
             let records = self.scopes[rl.scopes.clone()].first().map_or(0..0, |s| {
                 s.records.start..self.scopes[rl.scopes.end - 1].records.end
@@ -783,11 +784,7 @@ impl Request {
             }
             let mut count = 0;
             for sl in &self.scopes[rl.scopes.clone()] {
-                scope_body.clear();
-                for field in &sl.other {
-                    scope_body.extend_from_slice(&data[field.clone()]);
-                }
-                let mut n = 0;
+                // A record with a resource of its own leaves alone.
                 for k in sl.records.clone() {
                     if suppressed.get(k).copied().unwrap_or(false) {
                         continue;
@@ -807,15 +804,32 @@ impl Request {
                         put_field(2, &record, &mut scope);
                         put_field(2, &scope, &mut one);
                         alone.push((ri, one));
-                        continue;
+                        owned.push(k);
                     }
-                    edited.put_record(self, k, &mut scope_body);
+                }
+                let leaves =
+                    |k: &usize| !suppressed.get(*k).copied().unwrap_or(false) && !owned.contains(k);
+                // The scope's length first, so that its records are
+                // written once, straight into the resource's body.
+                let mut n = 0;
+                let mut len: usize = sl.other.iter().map(|f| f.len()).sum();
+                for k in sl.records.clone().filter(leaves) {
+                    let record = edited.record_len(self, k);
+                    len += key_len(2) + encoded_len_varint(record as u64) + record;
                     n += 1;
                 }
-                if n > 0 {
-                    put_field(2, &scope_body, &mut body);
-                    count += n;
+                if n == 0 {
+                    continue;
                 }
+                encode_key(2, WireType::LengthDelimited, &mut body);
+                encode_varint(len as u64, &mut body);
+                for field in &sl.other {
+                    body.extend_from_slice(&data[field.clone()]);
+                }
+                for k in sl.records.clone().filter(leaves) {
+                    edited.put_record(self, k, &mut body);
+                }
+                count += n;
             }
             if count > 0 {
                 push(Bytes::from(body), count);
@@ -934,6 +948,15 @@ impl Edited {
                 out.into()
             }
             _ => request.bytes[body].into(),
+        }
+    }
+
+    /// The length of record `k` of `request` as it leaves.
+    fn record_len(&self, request: &Request, k: usize) -> usize {
+        match self.changes.get(k) {
+            Some(Some(Change::Whole(bytes))) => bytes.len(),
+            Some(Some(Change::Cuts { len, .. })) => *len,
+            _ => request.records[k].body.len(),
         }
     }
 
