@@ -480,7 +480,20 @@ pub fn splice_received(
     if !attributes_only(edits) {
         return None;
     }
-    request.splice_attributes(k, |key| attribute_edit(edits, key), into)
+    // Most attributes are not edited: a key of no edited key's length is
+    // kept without comparing it.
+    let lengths = edits.iter().fold(0u64, |m, e| match e {
+        Edit::RemoveAttr(key) | Edit::ReplaceAttr(key, _) => m | 1 << key.len().min(63),
+        _ => m,
+    });
+    request.splice_attributes(
+        k,
+        |key| match lengths & 1 << key.len().min(63) {
+            0 => wire::AttributeEdit::Keep,
+            _ => attribute_edit(edits, key),
+        },
+        into,
+    )
 }
 
 fn attributes_only(edits: &[Edit]) -> bool {
@@ -881,6 +894,56 @@ mod tests {
             assert_eq!(LogRecord::decode(&out[..]).unwrap(), expected, "{edits:?}");
             assert_eq!(edited_resource, resource);
         }
+    }
+
+    /// Attribute edits kept as cuts ([`splice_received`]) make the record
+    /// [`edit_received`] makes, over generated and mutated requests, for
+    /// keys of every length the cuts' filter sorts (empty, long ones
+    /// sharing its last bucket); edits of other fields are not spliced.
+    #[test]
+    fn spliced_edits_make_the_records_edits_make() {
+        use crate::wire::tests::{LONG_KEYS, Rng, parsed_requests};
+        let cases: Vec<Vec<Edit>> = vec![
+            vec![Edit::RemoveAttr("secret".into())],
+            vec![
+                Edit::ReplaceAttr("seq".into(), "h:1".into()),
+                Edit::RemoveAttr("".into()),
+            ],
+            vec![
+                Edit::RemoveAttr("secret".into()),
+                Edit::ReplaceAttr("secret".into(), "2".into()),
+                Edit::ReplaceAttr(LONG_KEYS[1].into(), "h:70".into()),
+            ],
+            vec![
+                Edit::RemoveAttr(LONG_KEYS[0].into()),
+                Edit::ReplaceAttr("k".into(), "h:1".into()),
+            ],
+        ];
+        let mut spliced = 0;
+        for request in parsed_requests(Rng(12 << 32), 1500) {
+            for edits in &cases {
+                let mut edited = wire::Edited::with_records(request.len());
+                for k in 0..request.len() {
+                    let made = edit_received(&request, k, edits).map(|(bytes, _)| bytes);
+                    let cut = splice_received(&request, k, edits, &mut edited);
+                    let cut = cut.expect("attribute edits of a request with notes");
+                    match (made, cut) {
+                        (Ok(bytes), Ok(())) => {
+                            assert_eq!(edited.record(&request, k), &bytes[..], "{edits:?}");
+                            spliced += usize::from(edited.is_edited(k));
+                        }
+                        (made, cut) => assert_eq!(made.err(), cut.err()),
+                    }
+                }
+            }
+        }
+        assert!(spliced > 1000, "{spliced}");
+        let other = [Edit::InsertTop("body", "x".into())];
+        let request = parsed_requests(Rng(12 << 32), 10)
+            .next()
+            .expect("a request");
+        let mut edited = wire::Edited::with_records(request.len());
+        assert!(splice_received(&request, 0, &other, &mut edited).is_none());
     }
 
     /// What the record cannot hold where it was goes to an attribute of
