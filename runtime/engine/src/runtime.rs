@@ -103,6 +103,10 @@ pub struct Batch {
     /// schema): a stretch of quiet events is settled from here and `times`
     /// alone (`Engine::run_stretch`).
     layouts: Vec<u32>,
+    /// Whether `times` never go back (as a stream's mostly do): a stretch
+    /// then checks that a chunk of events is in its window by their first
+    /// and last times alone (`fast::whole_chunk`).
+    in_order: bool,
     /// Per layout the executor filters batches of, the slots its filters
     /// read of its records' compact rows, laid end to end: the batch
     /// prefilter reads them in place, in sequence.
@@ -1011,7 +1015,8 @@ impl Engine {
         let inputs = Rc::new(Inputs::of_events(
             decoded.iter().map(|d| d.input().event().clone()),
         ));
-        let times = decoded.iter().map(|d| d.input().time).collect();
+        let times: Vec<i64> = decoded.iter().map(|d| d.input().time).collect();
+        let in_order = times.is_sorted();
         let layouts = decoded.iter().map(Decoded::layout).collect();
         let arenas = if rows {
             arenas(&decoded, self.shared.executor.as_ref(), true)
@@ -1024,6 +1029,7 @@ impl Engine {
             inputs,
             times,
             layouts,
+            in_order,
             arenas,
             key_ids,
         }
@@ -1048,7 +1054,7 @@ impl Engine {
             if stretches {
                 let l = batch.layouts[k];
                 let end = if l == UNHANDLED || self.bulk.get(l as usize) == Some(&true) {
-                    self.run_stretch(&batch.layouts, &batch.times, k)
+                    self.run_stretch(&batch.layouts, (&batch.times, batch.in_order), k)
                 } else {
                     self.run_group_stretch(batch, k)
                 };
