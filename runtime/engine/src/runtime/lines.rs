@@ -498,7 +498,7 @@ impl Engine {
             // place among the outputs.
             let end = malformed.peek().map_or(n, |(pos, ..)| *pos);
             let to = if layout == UNHANDLED || self.bulk.get(layout as usize) == Some(&true) {
-                self.run_stretch(&layouts[..end], &times[..end], k)
+                self.run_stretch(&layouts[..end], (&times[..end], false), k)
             } else {
                 self.group_stretch(
                     (&layouts[..end], &times[..end], &at[..end]),
