@@ -38,8 +38,7 @@ use std::time::{Duration, Instant};
 use dtc_actions::ActionRecord;
 use dtc_engine::event::{InputEvent, ReadInPlace};
 use dtc_engine::runtime::ReadEgress;
-use dtc_engine::{Counters, Engine, Options, Output, Produced};
-use dtc_engine::{Edits, InputRef};
+use dtc_engine::{Counters, Edits, Engine, InputRef, Options, Output, Produced};
 use dtc_ir::AggKind;
 use dtc_jit::JitEngine;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
@@ -735,8 +734,9 @@ impl Pipeline {
                                         Rc::try_unwrap(input.into_event())
                                             .unwrap_or_else(|e| (*e).clone()),
                                     )),
-                                    // Not made: an event given borrowed is
-                                    // read in place again.
+                                    // Not met: only a record read in place
+                                    // is given borrowed, and it is kept in
+                                    // `again` for the next program.
                                     (None, None) => None,
                                 };
                             }
