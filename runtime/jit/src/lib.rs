@@ -95,6 +95,16 @@ impl JitEngine {
         self.engine.push_read(source)
     }
 
+    /// Events their producer reads in place, in a batch
+    /// (`Engine::push_reads`): each query's event-only `where` stages run
+    /// as one compiled loop over the batch, as with [`JitEngine::push_lines`].
+    pub fn push_reads<R: dtc_engine::event::ReadInPlace + 'static>(
+        &mut self,
+        sources: impl IntoIterator<Item = R>,
+    ) {
+        self.engine.push_reads(sources)
+    }
+
     /// Events in a batch, as [`JitEngine::push_lines`].
     pub fn push_events(&mut self, events: impl IntoIterator<Item = InputEvent>) {
         self.engine.push_events(events)
@@ -214,11 +224,13 @@ pub fn differential(program: &Program, options: &Options, input: &str) -> Result
         write_finish(jit, &mut text);
         compare("batches", &expected, &text)?;
     }
-    compare(
-        "read in place",
-        &expected,
-        &read_in_place(program, options, input)?,
-    )?;
+    for batch in [1, 7, 256] {
+        compare(
+            "read in place",
+            &expected,
+            &read_in_place(program, options, input, batch)?,
+        )?;
+    }
     compare(
         "decoded batches",
         &without_lines(&expected),
@@ -228,24 +240,50 @@ pub fn differential(program: &Program, options: &Options, input: &str) -> Result
 
 /// The run of [`differential`] with each line that is one event read in
 /// place by its producer (`push_read` of a `FlatLine`, as the agent feeds
-/// the OTLP records it reads), each OTLP/JSON export line by itself
-/// through `push_lines` (its records read in place), every other line
-/// through `push_line`.
-fn read_in_place(program: &Program, options: &Options, input: &str) -> Result<String, Diff> {
+/// the OTLP records it reads; with `batch` above 1, consecutive such lines
+/// in batches of up to `batch` through `push_reads`), each OTLP/JSON
+/// export line by itself through `push_lines` (its records read in place),
+/// every other line through `push_line`.
+fn read_in_place(
+    program: &Program,
+    options: &Options,
+    input: &str,
+    batch: usize,
+) -> Result<String, Diff> {
+    use dtc_engine::event::FlatLine;
     let mut jit = JitEngine::new(program.clone(), options.clone()).map_err(Diff::Compile)?;
     let mut text = String::new();
+    let mut reads: Vec<FlatLine> = Vec::new();
+    let flush = |jit: &mut JitEngine, reads: &mut Vec<FlatLine>, text: &mut String| {
+        if !reads.is_empty() {
+            jit.push_reads(std::mem::take(reads));
+            write_drained(jit, text);
+        }
+    };
     for line in input.lines() {
         if let [Input::Event(_)] = dtc_engine::event::decode_line(line).as_slice() {
             jit.engine.counters.lines += 1;
-            jit.push_read(dtc_engine::event::FlatLine(line.to_string()));
-        } else if line.trim_start().starts_with("{\"resourceLogs\"") {
-            // An OTLP/JSON export: its records read in place by the lane.
-            jit.push_lines([line]);
+            if batch > 1 {
+                reads.push(FlatLine(line.to_string()));
+                if reads.len() == batch {
+                    flush(&mut jit, &mut reads, &mut text);
+                }
+                continue;
+            }
+            jit.push_read(FlatLine(line.to_string()));
         } else {
-            jit.push_line(line);
+            // The events before it first: outputs keep the input's order.
+            flush(&mut jit, &mut reads, &mut text);
+            if line.trim_start().starts_with("{\"resourceLogs\"") {
+                // An OTLP/JSON export: its records read in place by the lane.
+                jit.push_lines([line]);
+            } else {
+                jit.push_line(line);
+            }
         }
         write_drained(&mut jit, &mut text);
     }
+    flush(&mut jit, &mut reads, &mut text);
     write_finish(jit, &mut text);
     Ok(text)
 }
