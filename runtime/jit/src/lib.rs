@@ -593,6 +593,104 @@ mod tests {
         }
     }
 
+    /// Events read in place in batches (`push_reads`, run by
+    /// [`differential`] in batches of 7 and 256) beside one by one and the
+    /// general path: a where + count settled in bulk (its where dropping
+    /// most events), a grouped count, a machine with a timeout, a layout
+    /// only redactions touch, one of a `dyn` field (always decoded) and
+    /// unknown events, with fields missing, null, of the wrong type,
+    /// escaped and non-ASCII, late events, windows closing mid-batch.
+    #[test]
+    fn reads_in_batches_match_the_interpreter() {
+        let src = "event R { status: int, path: string }\n\
+                   event G { path: string?, ok: bool }\n\
+                   event Start { file: string }\n\
+                   event End { file: string, ok: bool }\n\
+                   event Login { user: string, email: string, ip: string? }\n\
+                   event D { v: dyn }\n\
+                   redact Login.user with hash\n\
+                   redact Login.email with mask\n\
+                   redact Login.ip with drop\n\
+                   query a = R | where status >= 500 | summarize n = count() every 5s | emit metric \"a\"\n\
+                   query g = G | summarize n = count() by path max 3 every 5s | emit metric \"g\"\n\
+                   query d = D | summarize n = count() every 5s | emit metric \"d\"\n\
+                   machine files per event.file max 4 {\n state Idle\n state Busy { since: timestamp }\n\
+                   on Start in Idle -> Busy { since = event.time }\n\
+                   on End in Busy when event.ok -> Idle { emit log Done { file: event.file, took: event.time - since } }\n\
+                   after 2s in Busy -> Idle { emit log Stuck { file: \"?\" } }\n}";
+        let program = program("reads.dt", src);
+        let mut input = String::new();
+        let mut s = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = move |n: u64| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            // High bits: the low ones of consecutive draws are related.
+            (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) % n
+        };
+        for k in 0..3000i64 {
+            let t = 1_795_341_600_000_000_000 + k * 40_000_000 - rnd(8) as i64 * 300_000_000;
+            let f = format!("/f{}", rnd(6));
+            let line = match rnd(20) {
+                0..=7 => format!(
+                    r#"{{"event":"R","time":{t},"status":{},"path":"/p{}"}}"#,
+                    [200, 200, 404, 500, 503][rnd(5) as usize],
+                    rnd(3)
+                ),
+                8 => format!(
+                    r#"{{"event":"R","time":{t},"status":{},"path":"/p"}}"#,
+                    ["\"500\"", "null", "5.5", "true"][rnd(4) as usize]
+                ),
+                9 => format!(r#"{{"event":"R","time":{t},"path":"/é\u0062"}}"#),
+                10 | 11 => format!(
+                    r#"{{"event":"G","time":{t},{}}}"#,
+                    [
+                        r#""path":"/a","ok":true"#,
+                        r#""path":"/ü","ok":false"#,
+                        r#""path":null,"ok":true"#,
+                        r#""ok":true"#,
+                        r#""path":"/\u0061","ok":true"#,
+                        r#""path":7,"ok":true"#,
+                        r#""path":"/c","ok":"yes""#,
+                        r#""path":"/d","ok":true"#,
+                    ][rnd(8) as usize]
+                ),
+                12 => format!(r#"{{"event":"Start","time":{t},"file":"{f}"}}"#),
+                13 => format!(
+                    r#"{{"event":"End","time":{t},"file":"{f}","ok":{}}}"#,
+                    ["true", "false", "null", "\"yes\""][rnd(4) as usize]
+                ),
+                14 | 15 => format!(
+                    r#"{{"event":"Login","time":{t},"user":"u{k}","email":"{}","ip":{}}}"#,
+                    ["u@x.org", "ünï@cödé.example", "a\"b@c"][rnd(3) as usize],
+                    ["\"10.0.0.1\"", "null", "3"][rnd(3) as usize]
+                ),
+                16 => format!(r#"{{"event":"Login","time":{t},"user":null,"email":"e"}}"#),
+                17 => format!(r#"{{"event":"D","time":{t},"v":{{"x":[1,{k}]}}}}"#),
+                18 => format!(r#"{{"event":"Other","time":{t},"x":1}}"#),
+                _ => "{not json".to_string(),
+            };
+            input.push_str(&line);
+            input.push('\n');
+        }
+        let expected = Engine::new(program.clone(), Options::default())
+            .general()
+            .run_json_lines(&input);
+        // Each case happened (and no count of them is zero).
+        for (what, present) in [
+            ("Stuck", true),
+            ("Done", true),
+            ("Login", true),
+            (r#""malformed":0"#, false),
+            (r#""schema_mismatches":0"#, false),
+            (r#""unhandled":0"#, false),
+            (r#""late_events":0"#, false),
+        ] {
+            assert_eq!(expected.contains(what), present, "{what}: {expected}");
+        }
+        with_and_without_lateness(&program, &input, 1_000_000_000);
+    }
+
     /// [`differential`] with the default options and with `lateness_ns`.
     fn with_and_without_lateness(program: &Program, input: &str, lateness_ns: i64) {
         let late = Options {

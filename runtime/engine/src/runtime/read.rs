@@ -122,6 +122,7 @@ impl Engine {
             }
         }
         self.lines = Some(plan);
+        eprintln!("DBG reads {} rows {}", reads.len(), b.rows.len());
         self.run_placed(b, &inputs);
     }
 
