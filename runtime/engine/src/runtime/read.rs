@@ -122,7 +122,6 @@ impl Engine {
             }
         }
         self.lines = Some(plan);
-        eprintln!("DBG reads {} rows {}", reads.len(), b.rows.len());
         self.run_placed(b, &inputs);
     }
 
