@@ -318,13 +318,31 @@ impl<'t> Batch<'t> {
         true
     }
 
-    /// An event of `layout` at `time` whose egress makes `edits` and
-    /// nothing else (`read::only_redacted`).
-    pub(in crate::runtime) fn egress(&mut self, layout: u32, time: i64, edits: Edits) {
-        self.at.push(At::Egress(self.edits.len()));
-        self.edits.push(edits);
+    /// An event of `layout` at `time` whose egress makes the edits
+    /// `edit` writes and nothing else (`read::only_redacted`); `None`
+    /// (the batch as it was) where `edit` says it is to be decoded.
+    /// The edits are written where they stay until run: an `Edits` is
+    /// large, and moving each through a growing vector cost more than
+    /// the batch saved the redaction.
+    pub(in crate::runtime) fn egress(
+        &mut self,
+        layout: u32,
+        time: i64,
+        edit: impl FnOnce(&mut Edits) -> Option<()>,
+    ) -> Option<()> {
+        if self.edits.capacity() == 0 {
+            self.edits.reserve(self.at.capacity());
+        }
+        self.edits.push(Edits::new());
+        let done = self.edits.last_mut().and_then(|e| edit(e));
+        if done.is_none() {
+            self.edits.pop();
+            return None;
+        }
+        self.at.push(At::Egress(self.edits.len() - 1));
         self.times.push(time);
         self.layouts.push(layout);
+        Some(())
     }
 
     /// An input of a batch of lines decoded the usual way.

@@ -140,27 +140,25 @@ impl Engine {
         };
         if self.only_redacted.get(l as usize) == Some(&true) {
             let fields = plan.fields.get(l as usize)?.as_ref()?;
-            let edits = self.redacted(l, &std, fields, values)?;
-            b.egress(l, std.time, edits);
-            return Some(());
+            return b.egress(l, std.time, |e| self.redacted(l, &std, fields, values, e));
         }
         b.place(plan, &std, Some(l), values).then_some(())
     }
 
     /// The edits of the egress of an event of layout `l`, which only
-    /// redactions touch (`only_redacted`), from what was read of it: its
-    /// row checked as the record's would be (`None`: it does not make
-    /// the record, and is to be decoded), and not kept.
+    /// redactions touch (`only_redacted`), from what was read of it,
+    /// into `edits`: its row checked as the record's would be (`None`:
+    /// it does not make the record, and is to be decoded), and not kept.
     fn redacted(
         &self,
         l: u32,
         std: &Standard<'_>,
         fields: &[(usize, Type)],
         values: &[Option<Scalar<'_>>],
-    ) -> Option<Edits> {
+        edits: &mut Edits,
+    ) -> Option<()> {
         let mut typed: SmallVec<[Option<Typed<'_>>; 8]> = SmallVec::new();
         push_row(std, fields, values, &mut Checked, |v| typed.push(v))?;
-        let mut edits = Edits::new();
         let room = self.edit_rules.get(l as usize).copied().unwrap_or(0);
         let keys = &self.field_keys[l as usize];
         let hash_key = self.shared.options.hash_key;
@@ -169,9 +167,9 @@ impl Engine {
             Cow::Owned(v.map_or(Value::None, Typed::to_value))
         };
         for &redaction in self.redactions.get(l as usize)?.iter().flatten() {
-            redact_field(keys, redaction, value, hash_key, (&mut edits, room));
+            redact_field(keys, redaction, value, hash_key, (&mut *edits, room));
         }
-        Some(edits)
+        Some(())
     }
 
     /// The event of `read` matched to its layout, with its record built
@@ -192,7 +190,8 @@ impl Engine {
         };
         let fields = plan.fields.get(l as usize)?.as_ref()?;
         if self.only_redacted.get(l as usize) == Some(&true) {
-            let edits = self.redacted(l, &std, fields, &values)?;
+            let mut edits = Edits::new();
+            self.redacted(l, &std, fields, &values, &mut edits)?;
             return Some(Read::Egress(edits, now));
         }
         let mut row = Vec::with_capacity(STD_SLOTS.len() + fields.len());
