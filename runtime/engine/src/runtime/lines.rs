@@ -334,7 +334,7 @@ impl<'t> Batch<'t> {
             self.edits.reserve(self.at.capacity());
         }
         self.edits.push(Edits::new());
-        let done = self.edits.last_mut().and_then(|e| edit(e));
+        let done = self.edits.last_mut().and_then(edit);
         if done.is_none() {
             self.edits.pop();
             return None;
