@@ -104,9 +104,17 @@ impl Engine {
     /// batch, records only for the layouts no stretch settles, no `Rc`
     /// per event (the batch's inputs hold the sources).
     pub fn push_reads<R: ReadInPlace + 'static>(&mut self, sources: impl IntoIterator<Item = R>) {
-        // Lanes off (`Engine::general`): the reference takes them one by one.
-        let Some(plan) = self.lines.take() else {
+        // Lanes off (`Engine::general`): the reference takes them one by
+        // one. So does an executor without a batch prefilter (the
+        // interpreter): an event of a filtered count that no stretch
+        // settles would be decoded whole here, where `push_read` builds
+        // its record from what was read (where + count from protobuf:
+        // 10,684 instructions a record in batches, 4,917 one by one).
+        if self.lines.is_none() || !self.shared.executor.reads_rows() {
             sources.into_iter().for_each(|s| self.push_read(s));
+            return;
+        }
+        let Some(plan) = self.lines.take() else {
             return;
         };
         // The sources first, where they stay: the rows point into them.
