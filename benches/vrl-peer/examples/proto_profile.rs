@@ -9,14 +9,16 @@
 //! callgrind_annotate --inclusive=yes callgrind.out.<pid>
 //! ```
 //!
-//! Arguments: the workload (0 to 3), the engine (`interp`, `jit`, or
-//! `vrl` and `baseline` for their instructions on the same records), the
+//! Arguments: the workload (0 to 3), the engine (`interp`, `jit`, each
+//! pushing a request's records as one batch, `push_reads`; `interp-each`,
+//! `jit-each`, a record at a time, `push_read`; or `vrl` and `baseline`
+//! for their instructions on the same records), the
 //! number of events (default 10,000). Prints the result and the records
 //! refused (VRL: failed), checked against the baseline.
 
 use std::process::ExitCode;
 
-use dtc_vrl_peer::dtc::{baseline_proto, interp, needs, run_proto};
+use dtc_vrl_peer::dtc::{baseline_proto, interp, needs, run_proto, run_proto_each};
 use dtc_vrl_peer::jit;
 use dtc_vrl_peer::peer::{self, PROGRAMS, Vrl};
 use dtc_vrl_peer::stream::{lines, otlp_requests, program};
@@ -33,7 +35,8 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: proto_profile WORKLOAD(0-3) interp|jit|vrl|baseline [EVENTS]";
+    let usage =
+        "usage: proto_profile WORKLOAD(0-3) interp|jit|interp-each|jit-each|vrl|baseline [EVENTS]";
     let workload: usize = args
         .first()
         .and_then(|w| w.parse().ok())
@@ -51,6 +54,9 @@ fn run() -> Result<(), String> {
     let got = match args.get(1).map(String::as_str) {
         Some("interp") => run_proto(workload, &mut interp(&prog), &requests, &needs),
         Some("jit") => run_proto(workload, &mut jit::compile(&prog)?, &requests, &needs),
+        // A record at a time (`push_read`), as before `push_reads`.
+        Some("interp-each") => run_proto_each(workload, &mut interp(&prog), &requests, &needs),
+        Some("jit-each") => run_proto_each(workload, &mut jit::compile(&prog)?, &requests, &needs),
         Some("vrl") => peer::run_proto(workload, &mut Vrl::compile(PROGRAMS[workload])?, &requests),
         Some("baseline") => (baseline_proto(workload, &requests), 0),
         _ => return Err(usage.into()),

@@ -22,6 +22,9 @@ impl Runner for JitEngine {
     fn push_read(&mut self, record: Received) {
         JitEngine::push_read(self, record)
     }
+    fn push_reads(&mut self, records: Vec<Received>) {
+        JitEngine::push_reads(self, records)
+    }
     fn finish(&mut self, until_end: bool) {
         JitEngine::finish(self, until_end)
     }
@@ -48,7 +51,9 @@ pub fn report(program: &dtc_ir::Program) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dtc::{baseline, decode_all, needs, run_events, run_lines, run_proto};
+    use crate::dtc::{
+        baseline, decode_all, needs, run_events, run_lines, run_proto, run_proto_each,
+    };
     use crate::stream::{TEST_STEP, lines_every, otlp_batches, otlp_requests, program};
 
     #[test]
@@ -77,6 +82,11 @@ mod tests {
             let proto = otlp_requests(&input).unwrap();
             assert_eq!(
                 run_proto(w, &mut compile(&prog).unwrap(), &proto, &needs(&prog)),
+                (expected, 0),
+                "workload {w}"
+            );
+            assert_eq!(
+                run_proto_each(w, &mut compile(&prog).unwrap(), &proto, &needs(&prog)),
                 (expected, 0),
                 "workload {w}"
             );

@@ -1002,8 +1002,12 @@ impl ReadInPlace for FlatLine {
         let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
         let mut read = Vec::with_capacity(wanted.len());
         let (std, _) = scan_flat(&self.0, &wanted, &mut read, &|_| Some(()))?;
+        // Only the attributes present, as the agent's reader writes them:
+        // the engine is to hand `values` over all `None`.
         for (v, r) in values.iter_mut().zip(read) {
-            *v = r;
+            if r.is_some() {
+                *v = r;
+            }
         }
         Some(std)
     }

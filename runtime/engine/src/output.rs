@@ -575,6 +575,32 @@ enum InputsOf {
     /// A batch of lines some of which were read in place: the lines end
     /// to end, and each event.
     Lines { text: Rc<str>, items: Vec<InputAt> },
+    /// A batch of events their producer read in place
+    /// ([`crate::Engine::push_reads`]), each decoded when first asked for.
+    Reads(Rc<dyn ReadEvents>),
+}
+
+/// The events of a batch read in place by their producer, by position.
+pub(crate) trait ReadEvents {
+    fn len(&self) -> usize;
+    /// The event at `k`, decoded (once).
+    fn get(&self, k: usize) -> Option<&Rc<InputEvent>>;
+    /// The event at `k` if it is decoded already (never decodes).
+    fn peek(&self, k: usize) -> Option<&Rc<InputEvent>>;
+}
+
+impl<R: ReadInPlace> ReadEvents for Vec<ReadAt<R>> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn get(&self, k: usize) -> Option<&Rc<InputEvent>> {
+        self.as_slice().get(k).map(ReadAt::decoded)
+    }
+
+    fn peek(&self, k: usize) -> Option<&Rc<InputEvent>> {
+        self.as_slice().get(k)?.event.get()
+    }
 }
 
 /// One event of a batch of lines.
@@ -601,6 +627,11 @@ impl Inputs {
         Inputs(InputsOf::Lines { text, items })
     }
 
+    /// The inputs of a batch of events read in place by their producer.
+    pub(crate) fn reads(reads: Rc<dyn ReadEvents>) -> Inputs {
+        Inputs(InputsOf::Reads(reads))
+    }
+
     /// The inputs of a batch of events.
     pub(crate) fn of_events(events: impl IntoIterator<Item = Rc<InputEvent>>) -> Inputs {
         Inputs(InputsOf::Events(events.into_iter().collect()))
@@ -610,6 +641,7 @@ impl Inputs {
         match &self.0 {
             InputsOf::Events(events) => events.len(),
             InputsOf::Lines { items, .. } => items.len(),
+            InputsOf::Reads(reads) => reads.len(),
         }
     }
 
@@ -631,6 +663,7 @@ impl Inputs {
                 })),
                 InputAt::Record { line, i } => line.event(text, *i),
             },
+            InputsOf::Reads(reads) => reads.get(k),
         }
     }
 
@@ -638,7 +671,7 @@ impl Inputs {
     fn text(&self) -> Option<&str> {
         match &self.0 {
             InputsOf::Lines { text, .. } => Some(text),
-            InputsOf::Events(_) => None,
+            InputsOf::Events(_) | InputsOf::Reads(_) => None,
         }
     }
 
@@ -652,6 +685,7 @@ impl Inputs {
                 InputAt::Line { event, .. } => event.get(),
                 InputAt::Record { line, i } => line.peek(*i),
             },
+            InputsOf::Reads(reads) => reads.peek(k),
         }
     }
 }

@@ -32,11 +32,12 @@ use dtc_ir::{Program, Redaction, ShapeRule, Type};
 
 use super::grouped::KeyView;
 use super::{Decoded, Engine, UNHANDLED};
+use crate::event::InputEvent;
 use crate::event::{
     ExportAt, Input, Scalar, Standard, decode_line_each, decode_line_via_value, is_export,
     read_export, scan_flat,
 };
-use crate::output::{InputAt, InputRef, Inputs, Output};
+use crate::output::{Edits, Egress, InputAt, InputRef, Inputs, Output, Produced};
 use crate::slots::{Slot, Slots, push_standard};
 use crate::value::{Fields, Record, Row, Typed, Value, typed};
 
@@ -218,36 +219,59 @@ enum At<'a> {
     /// Boxed: most events of a batch the lane reads are read in place, and
     /// a decoded record is several times the size of the rest.
     Decoded(Box<Decoded>),
+    /// An event of a layout only redactions touch, read by its producer
+    /// (`read::only_redacted`): its egress's edits are the batch's `i`th.
+    Egress(usize),
 }
 
-/// What a batch of lines has read so far, by position among its events.
-struct Batch<'t> {
-    rows: Vec<Slot>,
+/// What a batch of lines (or of events read by their producer,
+/// `Engine::push_reads`) has read so far, by position among its events.
+pub(in crate::runtime) struct Batch<'t> {
+    pub(in crate::runtime) rows: Vec<Slot>,
     /// Events read in place into records, made records once the batch's
     /// inputs are built.
     pending: Vec<Pending>,
     at: Vec<At<'t>>,
+    /// The input of each event of a batch of lines (a batch read by its
+    /// producer has its inputs already: none here).
     inputs: Vec<InputAt>,
     times: Vec<i64>,
     layouts: Vec<u32>,
     /// Malformed lines (and records), each before the event at its
     /// position.
     malformed: Vec<(usize, String, String)>,
+    /// The edits of the egress of each [`At::Egress`] event.
+    edits: Vec<Edits>,
 }
 
 impl<'t> Batch<'t> {
+    /// An empty batch for `n` events.
+    pub(in crate::runtime) fn new(plan: &Plan, n: usize) -> Batch<'t> {
+        let widest = plan.fields.iter().flatten().map(Vec::len).max();
+        Batch {
+            rows: Vec::with_capacity(widest.map_or(0, |w| n * (crate::slots::STD_SLOTS.len() + w))),
+            pending: Vec::new(),
+            at: Vec::with_capacity(n),
+            inputs: Vec::new(),
+            times: Vec::with_capacity(n),
+            layouts: Vec::with_capacity(n),
+            malformed: Vec::new(),
+            edits: Vec::new(),
+        }
+    }
+
     /// An event read in place (its standard fields `std`, its `layout`,
-    /// the declared attributes' `values`), as `input`: its row, its record
-    /// when its layout's events are run as records. `false` (and the rows
-    /// as they were) where its layout's record is not to be built from
-    /// what was read: the event is then decoded.
-    fn place(
+    /// the declared attributes' `values`): its row, its record when its
+    /// layout's events are run as records. `false` (and the rows as they
+    /// were) where its layout's record is not to be built from what was
+    /// read: the event is then decoded. A batch of lines pushes its input
+    /// after.
+    pub(in crate::runtime) fn place(
         &mut self,
         plan: &Plan,
         std: &Standard<'_>,
         layout: Option<u32>,
         values: &[Option<Scalar<'t>>],
-        input: InputAt,
     ) -> bool {
         let row_at = self.rows.len();
         let record = layout.and_then(|l| plan.records.get(l as usize)?.as_ref());
@@ -272,14 +296,14 @@ impl<'t> Batch<'t> {
         };
         match (layout, row, record) {
             (Some(l), Some(span), Some(fields)) => {
-                self.at.push(At::Record(self.pending.len()));
                 self.pending.push(Pending {
                     layout: l,
                     fields: fields.clone(),
                     slots: eager.then_some(slots),
                     row: span,
-                    at: self.inputs.len(),
+                    at: self.at.len(),
                 });
+                self.at.push(At::Record(self.pending.len() - 1));
             }
             _ => {
                 let key = layout.and_then(|l| group_key(plan, l, values));
@@ -289,25 +313,57 @@ impl<'t> Batch<'t> {
                 });
             }
         }
-        self.inputs.push(input);
         self.times.push(std.time);
         self.layouts.push(layout.unwrap_or(UNHANDLED));
         true
     }
 
-    /// An input decoded the usual way.
+    /// An event of `layout` at `time` whose egress makes the edits
+    /// `edit` writes and nothing else (`read::only_redacted`); `None`
+    /// (the batch as it was) where `edit` says it is to be decoded.
+    /// The edits are written where they stay until run: an `Edits` is
+    /// large, and moving each through a growing vector cost more than
+    /// the batch saved the redaction.
+    pub(in crate::runtime) fn egress(
+        &mut self,
+        layout: u32,
+        time: i64,
+        edit: impl FnOnce(&mut Edits) -> Option<()>,
+    ) -> Option<()> {
+        if self.edits.capacity() == 0 {
+            self.edits.reserve(self.at.capacity());
+        }
+        self.edits.push(Edits::new());
+        let done = self.edits.last_mut().and_then(edit);
+        if done.is_none() {
+            self.edits.pop();
+            return None;
+        }
+        self.at.push(At::Egress(self.edits.len() - 1));
+        self.times.push(time);
+        self.layouts.push(layout);
+        Some(())
+    }
+
+    /// An input of a batch of lines decoded the usual way.
     fn decoded(&mut self, engine: &Engine, input: Input) {
         match input {
             Input::Malformed { line, reason } => self.malformed.push((self.at.len(), line, reason)),
             Input::Event(e) => {
                 let e = Rc::new(e);
-                let d = engine.decode_event(e.clone());
-                self.times.push(e.time);
-                self.layouts.push(d.layout());
-                self.inputs.push(InputAt::Event(e));
-                self.at.push(At::Decoded(Box::new(d)));
+                self.inputs.push(InputAt::Event(e.clone()));
+                self.decoded_event(engine, e);
             }
         }
+    }
+
+    /// An event decoded the usual way.
+    pub(in crate::runtime) fn decoded_event(&mut self, engine: &Engine, e: Rc<InputEvent>) {
+        let time = e.time;
+        let d = engine.decode_event(e);
+        self.times.push(time);
+        self.layouts.push(d.layout());
+        self.at.push(At::Decoded(Box::new(d)));
     }
 }
 
@@ -333,18 +389,8 @@ impl Engine {
             spans.push((start, text.len()));
         }
         let text: Rc<str> = Rc::from(text);
-        let widest = plan.fields.iter().flatten().map(Vec::len).max();
-        let mut b = Batch {
-            rows: Vec::with_capacity(
-                widest.map_or(0, |w| spans.len() * (crate::slots::STD_SLOTS.len() + w)),
-            ),
-            pending: Vec::new(),
-            at: Vec::with_capacity(spans.len()),
-            inputs: Vec::with_capacity(spans.len()),
-            times: Vec::with_capacity(spans.len()),
-            layouts: Vec::with_capacity(spans.len()),
-            malformed: Vec::new(),
-        };
+        let mut b = Batch::new(&plan, spans.len());
+        b.inputs.reserve(spans.len());
         let mut declined = 0;
         let wanted: Vec<&str> = plan.wanted.iter().map(String::as_str).collect();
         let mut values = Vec::new();
@@ -367,7 +413,8 @@ impl Engine {
                     end,
                     event: OnceCell::new(),
                 };
-                if b.place(&plan, &std, taken.flatten(), &values, input) {
+                if b.place(&plan, &std, taken.flatten(), &values) {
+                    b.inputs.push(input);
                     continue;
                 }
             } else if let Some(export) = read_export(trimmed) {
@@ -388,7 +435,8 @@ impl Engine {
                             line: shared.clone(),
                             i,
                         };
-                        if b.place(&plan, &std, layout, &values, input) {
+                        if b.place(&plan, &std, layout, &values) {
+                            b.inputs.push(input);
                             continue;
                         }
                     }
@@ -408,21 +456,30 @@ impl Engine {
                 decode_line_each(line, |input| b.decoded(self, input));
             }
         }
+        if declined * 2 > b.at.len() {
+            plan.rest = RESTS;
+        }
+        self.lines = Some(plan);
+        let items = std::mem::take(&mut b.inputs);
+        let inputs = Rc::new(Inputs::lines(text.clone(), items));
+        self.run_placed(b, &inputs);
+    }
+
+    /// Runs a batch read (`b`, whose events' inputs are `inputs`): its
+    /// records made, the prefilter over its rows, then each event in
+    /// order, stretches settled in bulk.
+    pub(in crate::runtime) fn run_placed(&mut self, b: Batch<'_>, inputs: &Rc<Inputs>) {
         let Batch {
             mut rows,
             pending,
             at,
-            inputs,
+            inputs: _,
             times,
             layouts,
             malformed,
+            mut edits,
         } = b;
-        if declined * 2 > at.len() {
-            plan.rest = RESTS;
-        }
-        self.lines = Some(plan);
         let n = at.len();
-        let inputs = Rc::new(Inputs::lines(text.clone(), inputs));
         // Records point at their rows, so those are shared once there is one.
         let shared: Rc<[Slot]> = if pending.is_empty() {
             Rc::new([])
@@ -434,7 +491,7 @@ impl Engine {
             .into_iter()
             .map(|p| {
                 let (start, end) = p.row;
-                let input = InputRef::at(&inputs, p.at).expect("every event read has its input");
+                let input = InputRef::at(inputs, p.at).expect("every event read has its input");
                 let row = Row::InBatch {
                     rows: shared.clone(),
                     start,
@@ -521,12 +578,32 @@ impl Engine {
                         self.run_batched(d, now, k)
                     }
                 }
-                At::InPlace { .. } => self.run_in_place(&inputs, k, now, layout),
+                At::InPlace { .. } => self.run_in_place(inputs, k, now, layout),
+                At::Egress(i) => {
+                    let e = edits.get_mut(*i).map(std::mem::take).unwrap_or_default();
+                    self.run_egress(inputs, k, now, e)
+                }
             }
             k += 1;
         }
         self.flush_quiet();
         self.batch_inputs = None;
+    }
+
+    /// The event at position `k` of a layout only redactions touch
+    /// (`read::only_redacted`), read without a record: as `process_at`
+    /// runs an event nothing reads but shaping, whose egress makes `edits`.
+    fn run_egress(&mut self, inputs: &Rc<Inputs>, k: usize, now: i64, edits: Edits) {
+        self.batch_at = k;
+        self.flush_quiet();
+        self.event_starts(now);
+        self.counters.egressed += 1;
+        if edits.is_empty() {
+            self.pass_unchanged(k, k + 1);
+        } else if let Some(input) = InputRef::at(inputs, k) {
+            self.out.0.push(Produced::Egress(Egress { input, edits }));
+        }
+        self.event_ends(now);
     }
 
     /// The event at position `k`, read in place, that no stretch settled:
@@ -556,7 +633,7 @@ fn at_record<'r>(a: &'r At<'_>, records: &'r [Decoded]) -> Option<&'r Record> {
     match a {
         At::Decoded(d) => d.record(),
         At::Record(i) => records.get(*i)?.record(),
-        At::InPlace { .. } => None,
+        At::InPlace { .. } | At::Egress(_) => None,
     }
 }
 
