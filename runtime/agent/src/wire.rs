@@ -1709,7 +1709,7 @@ pub(crate) mod tests {
                 }
                 let mut bytes = Vec::new();
                 let made = request.edit_attributes(k, &edit, &mut bytes).unwrap();
-                let cut = request.splice_attributes(k, &edit, &mut spliced).unwrap();
+                let cut = request.splice_attributes(k, edit, &mut spliced).unwrap();
                 assert_eq!(made, cut);
                 if made.is_ok() && bytes != request.record(k) {
                     anew.set_whole(k, bytes.clone());
