@@ -1652,20 +1652,25 @@ pub(crate) mod tests {
         }
     }
 
+    /// An edit of each kind, by key: `secret` removed, `seq` and the empty
+    /// key replaced, the rest kept.
+    fn an_edit(key: &[u8]) -> AttributeEdit {
+        match key {
+            b"secret" => AttributeEdit::Remove,
+            b"seq" | b"" => AttributeEdit::Replace(Box::new(AnyValue {
+                value: Some(any_value::Value::StringValue("h:12".into())),
+            })),
+            _ => AttributeEdit::Keep,
+        }
+    }
+
     /// Splicing by what parse noted ([`Request::edit_attributes`]) gives
     /// the bytes that walking the record gives ([`edit_attributes`]), over
     /// generated and mutated requests (attributes in other forms, unknown
     /// fields and groups beside them included).
     #[test]
     fn attribute_edits_by_notes_are_the_walks() {
-        let replacement = AnyValue {
-            value: Some(any_value::Value::StringValue("h:12".into())),
-        };
-        let edit = |k: &[u8]| match k {
-            b"secret" => AttributeEdit::Remove,
-            b"seq" | b"" => AttributeEdit::Replace(Box::new(replacement.clone())),
-            _ => AttributeEdit::Keep,
-        };
+        let edit = an_edit;
         let mut records = 0;
         for request in parsed_requests(Rng(9 << 32), 3000) {
             for k in 0..request.len() {
@@ -1686,14 +1691,7 @@ pub(crate) mod tests {
     /// mutated requests.
     #[test]
     fn spliced_records_leave_as_records_made_anew() {
-        let replacement = AnyValue {
-            value: Some(any_value::Value::StringValue("h:12".into())),
-        };
-        let edit = |k: &[u8]| match k {
-            b"secret" => AttributeEdit::Remove,
-            b"seq" | b"" => AttributeEdit::Replace(Box::new(replacement.clone())),
-            _ => AttributeEdit::Keep,
-        };
+        let edit = an_edit;
         let mut rng = Rng(11 << 32);
         let (mut spliced_records, mut requests) = (0, 0);
         for request in parsed_requests(Rng(10 << 32), 2000) {
