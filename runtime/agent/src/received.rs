@@ -42,8 +42,10 @@ pub struct Received {
     needs: Rc<Needs>,
     /// The record's time and observed time as its event holds them.
     times: (i64, i64),
-    /// Its trace and span IDs as hex, made when first read.
-    ids: OnceCell<[String; 2]>,
+    /// Its trace and span IDs as hex, made when first read. Boxed: a
+    /// `Received` is moved a few times per record, and most records'
+    /// IDs are never read.
+    ids: OnceCell<Box<[String; 2]>>,
 }
 
 impl Received {
@@ -175,9 +177,9 @@ impl ReadInPlace for Received {
         };
         let ids = |at: wire::At, i: usize| {
             (!at.get(data).is_empty()).then(|| {
-                self.ids
-                    .get_or_init(|| [n.trace_id, n.span_id].map(|at| otlp_proto::hex(at.get(data))))
-                    [i]
+                self.ids.get_or_init(|| {
+                    Box::new([n.trace_id, n.span_id].map(|at| otlp_proto::hex(at.get(data))))
+                })[i]
                     .as_str()
             })
         };
