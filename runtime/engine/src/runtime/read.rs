@@ -29,7 +29,7 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use dtc_ir::{ShapeRule, Type};
+use dtc_ir::ShapeRule;
 use smallvec::SmallVec;
 
 use super::lines::{Batch, Plan, push_row};
@@ -142,9 +142,8 @@ impl Engine {
                 Edits::new()
             }
             Some(&l) if self.only_redacted.get(l as usize) == Some(&true) => {
-                let fields = plan.fields.get(l as usize).and_then(Option::as_ref);
                 let mut edits = Edits::new();
-                match fields.and_then(|f| self.redacted(l, &std, f, &values, &mut edits)) {
+                match self.redacted(plan, l, &std, &values, &mut edits) {
                     Some(()) => {
                         self.event_starts(now);
                         edits
@@ -210,8 +209,7 @@ impl Engine {
             return b.place(plan, &std, None, values).then_some(());
         };
         if self.only_redacted.get(l as usize) == Some(&true) {
-            let fields = plan.fields.get(l as usize)?.as_ref()?;
-            return b.egress(l, std.time, |e| self.redacted(l, &std, fields, values, e));
+            return b.egress(l, std.time, |e| self.redacted(plan, l, &std, values, e));
         }
         b.place(plan, &std, Some(l), values).then_some(())
     }
@@ -219,15 +217,17 @@ impl Engine {
     /// The edits of the egress of an event of layout `l`, which only
     /// redactions touch (`only_redacted`), from what was read of it,
     /// into `edits`: its row checked as the record's would be (`None`:
-    /// it does not make the record, and is to be decoded), and not kept.
+    /// it does not make the record, or the lane does not read its layout,
+    /// and is to be decoded), and not kept.
     fn redacted(
         &self,
+        plan: &Plan,
         l: u32,
         std: &Standard<'_>,
-        fields: &[(usize, Type)],
         values: &[Option<Scalar<'_>>],
         edits: &mut Edits,
     ) -> Option<()> {
+        let fields = plan.fields.get(l as usize)?.as_ref()?;
         let mut typed: SmallVec<[Option<Typed<'_>>; 8]> = SmallVec::new();
         push_row(std, fields, values, &mut Checked, |v| typed.push(v))?;
         let room = self.edit_rules.get(l as usize).copied().unwrap_or(0);
@@ -259,12 +259,12 @@ impl Engine {
                 now,
             ));
         };
-        let fields = plan.fields.get(l as usize)?.as_ref()?;
         if self.only_redacted.get(l as usize) == Some(&true) {
             let mut edits = Edits::new();
-            self.redacted(l, &std, fields, &values, &mut edits)?;
+            self.redacted(plan, l, &std, &values, &mut edits)?;
             return Some(Read::Egress(edits, now));
         }
+        let fields = plan.fields.get(l as usize)?.as_ref()?;
         let mut row = Vec::with_capacity(STD_SLOTS.len() + fields.len());
         // As the lane: values built now only where they are read anyway
         // (`lines::Plan::eager`); else from the event, if ever asked.
