@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use dtc_engine::event::{
-    EVENT_NAME_ATTRIBUTE, InputEvent, ReadInPlace, SERVICE_NAME_ATTRIBUTE, Scalar, Standard,
+    Asked, EVENT_NAME_ATTRIBUTE, InputEvent, ReadInPlace, SERVICE_NAME_ATTRIBUTE, Scalar, Standard,
     THREAD_ID_ATTRIBUTE, otlp_proto,
 };
 use prost::encoding::{WireType, decode_key, decode_varint};
@@ -93,15 +93,16 @@ impl Received {
 impl ReadInPlace for Received {
     fn read<'a>(
         &'a self,
-        wanted: &[String],
+        asked: &Asked<'_>,
         values: &mut [Option<Scalar<'a>>],
     ) -> Option<Standard<'a>> {
         let data: &'a [u8] = &self.request.bytes;
         let (n, spans) = self.request.noted(self.k)?;
         let needs = &*self.needs;
         let body = match n.body {
+            _ if !asked.standard => None,
             BodyAt::Absent => None,
-            BodyAt::Once(at) => match scalar(at.get(data))? {
+            BodyAt::Once(at) => match scalar(at.get(data), true)? {
                 Scalar::Null => None,
                 Scalar::Str(s) => Some(s),
                 // The event holds other bodies as JSON text.
@@ -123,7 +124,7 @@ impl ReadInPlace for Received {
             match attribute {
                 Some(None) => return None,
                 Some(Some(value)) => {
-                    match value.map_or(Some(Scalar::Null), |v| scalar(v.get(data)))? {
+                    match value.map_or(Some(Scalar::Null), |v| scalar(v.get(data), true))? {
                         Scalar::Str(s) => (
                             (!s.is_empty()).then_some(s),
                             needs.everything || needs.events.contains(s),
@@ -143,7 +144,8 @@ impl ReadInPlace for Received {
             }
         };
         let mut thread_id = None;
-        let thread_kept = received
+        let thread_kept = asked.standard
+            && received
             && (needs.everything
                 || needs.all_attributes
                 || needs.keys.contains(THREAD_ID_ATTRIBUTE));
@@ -156,20 +158,31 @@ impl ReadInPlace for Received {
             if !received && key != EVENT_NAME_ATTRIBUTE.as_bytes() {
                 continue;
             }
-            let value = || value.map_or(Some(Scalar::Null), |v| scalar(v.get(data)));
+            let value = |text| value.map_or(Some(Scalar::Null), |v| scalar(v.get(data), text));
             if thread_kept && key == THREAD_ID_ATTRIBUTE.as_bytes() {
-                thread_id = match value()? {
+                thread_id = match value(true)? {
                     Scalar::Int(i) => Some(i),
                     Scalar::Str(s) => s.parse().ok(),
                     _ => None,
                 };
             }
             // The last of a repeated key is the one the event keeps.
-            for (w, v) in wanted.iter().zip(values.iter_mut()) {
+            for (i, (w, v)) in asked.keys.iter().zip(values.iter_mut()).enumerate() {
                 if w.as_bytes() == key {
-                    *v = Some(value()?);
+                    *v = Some(value(asked.text(i))?);
                 }
             }
+        }
+        let (time, observed_time) = self.times;
+        let severity = i64::from(n.severity_number);
+        if !asked.standard {
+            return Some(Standard {
+                name,
+                time,
+                observed_time,
+                severity,
+                ..Standard::default()
+            });
         }
         let text = |at: wire::At| {
             let bytes = at.get(data);
@@ -187,12 +200,11 @@ impl ReadInPlace for Received {
             Some(Json::String(s)) if received => Some(s.as_str()),
             _ => None,
         };
-        let (time, observed_time) = self.times;
         Some(Standard {
             name,
             time,
             observed_time,
-            severity: i64::from(n.severity_number),
+            severity,
             severity_text: text(n.severity_text).map_or(Some(None), |t| t.map(Some))?,
             body,
             trace_id: ids(n.trace_id, 0),
@@ -218,14 +230,24 @@ impl ReadInPlace for Received {
 /// An `AnyValue`'s body as the engine's scalar: what
 /// `otlp_proto::owned_value` and then `Scalar::of` make of it. `None` for
 /// any other form than one scalar field (bytes, arrays, kvlists, repeated
-/// fields, which prost merges): those are read by decoding.
-fn scalar(body: &[u8]) -> Option<Scalar<'_>> {
+/// fields, which prost merges): those are read by decoding. A string's
+/// text only where `text` asks for it (else the empty one): lending it as
+/// a `&str` means checking it as UTF-8 again (`wire::Request::parse` did,
+/// but only `unsafe` could say so), which costs more than the rest.
+fn scalar(body: &[u8], text: bool) -> Option<Scalar<'_>> {
+    let str = |bytes| {
+        if text {
+            std::str::from_utf8(bytes).ok().map(Scalar::Str)
+        } else {
+            Some(Scalar::Str(""))
+        }
+    };
     // Most values are a short string: one field 1, its length in one byte.
-    if let [0x0a, len, text @ ..] = body
+    if let [0x0a, len, bytes @ ..] = body
         && *len < 0x80
-        && usize::from(*len) == text.len()
+        && usize::from(*len) == bytes.len()
     {
-        return std::str::from_utf8(text).ok().map(Scalar::Str);
+        return str(bytes);
     }
     if body.is_empty() {
         return Some(Scalar::Null);
@@ -238,9 +260,9 @@ fn scalar(body: &[u8]) -> Option<Scalar<'_>> {
             if len != buf.len() as u64 {
                 return None;
             }
-            let text = std::str::from_utf8(buf).ok()?;
+            let s = str(buf)?;
             buf = &[];
-            Scalar::Str(text)
+            s
         }
         (2, WireType::Varint) => Scalar::Bool(decode_varint(&mut buf).ok()? != 0),
         (3, WireType::Varint) => Scalar::Int(decode_varint(&mut buf).ok()? as i64),
@@ -281,7 +303,7 @@ mod tests {
             BTreeMap::from([("service.name".to_string(), Json::from("svc"))]),
             BTreeMap::from([("service.name".to_string(), Json::from(7))]),
         ];
-        let (mut records, mut refused, mut read) = (0, 0, 0);
+        let (mut records, mut refused, mut read, mut narrowed) = (0, 0, 0, 0);
         for parsed in parsed_requests(Rng(11 << 32), 3000) {
             let request = Rc::new(parsed);
             for k in 0..request.len() {
@@ -313,16 +335,46 @@ mod tests {
                         .map(String::from)
                         .collect();
                     wanted.push("absent".into());
+                    let held = |w: &String| {
+                        expected
+                            .attributes
+                            .get(w)
+                            .map(|j| Scalar::of(j).expect("a value read in place is a scalar"))
+                    };
                     let mut values = vec![None; wanted.len()];
-                    if let Some(std) = received.read(&wanted, &mut values) {
+                    let all = received.read(&Asked::all(&wanted), &mut values);
+                    if let Some(std) = &all {
                         read += 1;
-                        assert_eq!(std, expected.standard(), "{needs:?}");
+                        assert_eq!(*std, expected.standard(), "{needs:?}");
                         for (w, v) in wanted.iter().zip(&values) {
-                            let held = expected
-                                .attributes
-                                .get(w)
-                                .map(|j| Scalar::of(j).expect("a value read in place is a scalar"));
-                            assert_eq!(*v, held, "{w} with {needs:?}");
+                            assert_eq!(*v, held(w), "{w} with {needs:?}");
+                        }
+                    }
+                    // Asked less (a redaction's reading): the texts of
+                    // every other key, no standard field but the name and
+                    // times. What is asked is what the event holds; what
+                    // is not, a string's kind.
+                    let texts: Vec<bool> = (0..wanted.len()).map(|i| i % 2 == 1).collect();
+                    let asked = Asked {
+                        keys: &wanted,
+                        texts: &texts,
+                        standard: false,
+                    };
+                    let mut narrow = vec![None; wanted.len()];
+                    let Some(std) = received.read(&asked, &mut narrow) else {
+                        assert!(all.is_none(), "declined asked less only");
+                        continue;
+                    };
+                    narrowed += 1;
+                    let e = expected.standard();
+                    assert_eq!(
+                        (std.name, std.time, std.observed_time, std.severity),
+                        (e.name, e.time, e.observed_time, e.severity)
+                    );
+                    for (i, (w, v)) in wanted.iter().zip(&narrow).enumerate() {
+                        match (v, held(w)) {
+                            (Some(Scalar::Str(_)), Some(Scalar::Str(_))) if !texts[i] => {}
+                            (v, held) => assert_eq!(*v, held, "{w} with {needs:?}"),
                         }
                     }
                 }
@@ -334,6 +386,10 @@ mod tests {
         // a sender's plain records all do (below).
         assert!(refused > 50, "{refused} refused of {records}");
         assert!(read * 5 > records, "{read} read in place of {records}");
+        assert!(
+            narrowed > read,
+            "{narrowed} read asked less, {read} asked all"
+        );
     }
 
     /// A record as the OpenTelemetry SDKs send it reads in place, trace
@@ -384,7 +440,9 @@ mod tests {
         let received = Received::new(&request, 0, &resource, &needs).unwrap();
         let wanted = vec!["seq".to_string(), "secret".to_string()];
         let mut values = vec![None; 2];
-        let std = received.read(&wanted, &mut values).expect("read in place");
+        let std = received
+            .read(&Asked::all(&wanted), &mut values)
+            .expect("read in place");
         assert_eq!(
             values,
             [Some(Scalar::Int(4)), Some(Scalar::Str("sk_live_1"))]

@@ -959,6 +959,42 @@ pub struct Standard<'a> {
     pub service: Option<&'a str>,
 }
 
+/// What the engine asks of an event read in place ([`ReadInPlace::read`]).
+///
+/// Why not always everything: an agent running a redaction over every
+/// record needs of it only its name, its time and its declared fields'
+/// kinds (whether each makes its layout's row), and checking a string's
+/// text as UTF-8 to lend it as a `&str`, or making its standard fields,
+/// cost a third of that agent's work per record (docs/performance.md,
+/// Agent, twelfth session).
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'k> {
+    /// The attributes, by key.
+    pub keys: &'k [String],
+    /// Per key, whether its text is read: where not, a string value may
+    /// be given with any text (its kind, a string, is still asked).
+    pub texts: &'k [bool],
+    /// Whether the standard fields other than the name, the time, the
+    /// observed time and the severity number are read.
+    pub standard: bool,
+}
+
+impl<'k> Asked<'k> {
+    /// Everything about `keys`: their texts and every standard field.
+    pub fn all(keys: &'k [String]) -> Asked<'k> {
+        Asked {
+            keys,
+            texts: &[],
+            standard: true,
+        }
+    }
+
+    /// Whether the text of `keys[i]` is read (keys past `texts` are).
+    pub fn text(&self, i: usize) -> bool {
+        self.texts.get(i).copied().unwrap_or(true)
+    }
+}
+
 /// An event its producer reads in place from its own encoding, for
 /// [`crate::Engine::push_read`] (the agent: an OTLP log record's bytes as
 /// received). The engine asks for its standard fields and the attributes
@@ -967,17 +1003,18 @@ pub struct Standard<'a> {
 /// whole event only when something reads it (a handler reading an
 /// attribute the layout does not declare, whoever reads the egress).
 pub trait ReadInPlace {
-    /// The standard fields, and in `values[i]` attribute `wanted[i]` as a
-    /// scalar (`None`: absent; `values` is as long as `wanted`, all
+    /// The standard fields, and in `values[i]` attribute `asked.keys[i]`
+    /// as a scalar (`None`: absent; `values` is as long as the keys, all
     /// `None` on entry). `None` when the event is not one this reads in
-    /// place: a wanted attribute or a standard field of a form other than
+    /// place: an asked attribute or standard field of a form other than
     /// the plain one; the engine then takes [`ReadInPlace::event`], whose
     /// decoding says what is wrong with it, if anything. What this gives
-    /// must be exactly what the event's decoding holds:
+    /// of what is asked must be exactly what the event's decoding holds:
     /// [`InputEvent::standard`], and [`Scalar::of`] of each attribute.
+    /// What is not asked ([`Asked`]) may be given as anything.
     fn read<'a>(
         &'a self,
-        wanted: &[String],
+        asked: &Asked<'_>,
         values: &mut [Option<Scalar<'a>>],
     ) -> Option<Standard<'a>>;
 
@@ -996,10 +1033,10 @@ pub struct FlatLine(pub String);
 impl ReadInPlace for FlatLine {
     fn read<'a>(
         &'a self,
-        wanted: &[String],
+        asked: &Asked<'_>,
         values: &mut [Option<Scalar<'a>>],
     ) -> Option<Standard<'a>> {
-        let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let wanted: Vec<&str> = asked.keys.iter().map(String::as_str).collect();
         let mut read = Vec::with_capacity(wanted.len());
         let (std, _) = scan_flat(&self.0, &wanted, &mut read, &|_| Some(()))?;
         // Only the attributes present, as the agent's reader writes them:

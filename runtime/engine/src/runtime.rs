@@ -872,6 +872,7 @@ impl Engine {
         engine.edit_rules = edit_rules;
         engine.redactions = redaction_plans(&engine.shared.program);
         engine.only_redacted = read::only_redacted(&engine);
+        read::narrow(&mut engine);
         engine
     }
 

@@ -34,7 +34,7 @@ use super::grouped::KeyView;
 use super::{Decoded, Engine, UNHANDLED};
 use crate::event::InputEvent;
 use crate::event::{
-    ExportAt, Input, Scalar, Standard, decode_line_each, decode_line_via_value, is_export,
+    Asked, ExportAt, Input, Scalar, Standard, decode_line_each, decode_line_via_value, is_export,
     read_export, scan_flat,
 };
 use crate::output::{Edits, Egress, InputAt, InputRef, Inputs, Output, Produced};
@@ -63,6 +63,11 @@ pub(in crate::runtime) struct Plan {
     /// Per layout, the declared field whose value is the group of the
     /// grouped tally its events feed (`grouped::GroupTally::counts_by_field`).
     group_key: Vec<Option<u32>>,
+    /// Per key of `wanted`, whether an event read in place is asked its
+    /// text, and whether its standard fields (`Asked`): all of them, but
+    /// where only redactions read a layout (`read::narrow`).
+    pub(in crate::runtime) texts: Vec<bool>,
+    pub(in crate::runtime) standard: bool,
     /// Batches still to decode the usual way before trying the lane again
     /// (see [`RESTS`]).
     pub(in crate::runtime) rest: u32,
@@ -140,12 +145,23 @@ impl Plan {
             })
             .collect();
         Plan {
+            texts: vec![true; wanted.len()],
+            standard: true,
             wanted,
             fields,
             records,
             eager,
             group_key,
             rest: 0,
+        }
+    }
+
+    /// What an event read in place is asked.
+    pub(in crate::runtime) fn asked(&self) -> Asked<'_> {
+        Asked {
+            keys: &self.wanted,
+            texts: &self.texts,
+            standard: self.standard,
         }
     }
 }

@@ -29,7 +29,7 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use dtc_ir::ShapeRule;
+use dtc_ir::{Redaction, ShapeRule, Type};
 use smallvec::SmallVec;
 
 use super::lines::{Batch, Plan, push_row};
@@ -78,6 +78,39 @@ pub(super) fn only_redacted(e: &Engine) -> Vec<bool> {
             !read && (!shaped || redactions)
         })
         .collect()
+}
+
+/// Narrows what `e`'s events read in place are asked (`lines::Plan::texts`,
+/// `standard`) to what the engine reads of them: where only redactions
+/// read a layout ([`only_redacted`]), its events are run from their name,
+/// time and declared fields alone, and of a field of a text type only its
+/// kind says whether it makes the row (`value::typed`), unless a redaction
+/// hashes or masks it. A key another layout declares is asked its text
+/// where any of them reads it.
+pub(super) fn narrow(e: &mut Engine) {
+    let Some(plan) = e.lines.as_mut() else {
+        return;
+    };
+    let mut texts = vec![false; plan.wanted.len()];
+    for (l, fields) in plan.fields.iter().enumerate() {
+        let Some(fields) = fields else {
+            continue;
+        };
+        let only = e.only_redacted.get(l) == Some(&true);
+        let redactions = e.redactions.get(l).and_then(Option::as_ref);
+        for (slot, (i, ty)) in fields.iter().enumerate() {
+            let read = redactions.is_some_and(|r| {
+                r.iter()
+                    .any(|&(s, method)| s as usize == slot && method != Redaction::Drop)
+            });
+            let kind_only = only && !read && matches!(ty.inner(), Type::Str | Type::Bytes);
+            if let Some(t) = texts.get_mut(*i) {
+                *t |= !kind_only;
+            }
+        }
+    }
+    plan.texts = texts;
+    plan.standard = !e.only_redacted.iter().all(|&only| only);
 }
 
 impl Engine {
@@ -130,7 +163,7 @@ impl Engine {
             return ReadEgress::Push;
         };
         let mut values: Values<'_> = SmallVec::from_elem(None, plan.wanted.len());
-        let Some(std) = source.read(&plan.wanted, &mut values) else {
+        let Some(std) = source.read(&plan.asked(), &mut values) else {
             return ReadEgress::Push;
         };
         let now = std.time;
@@ -204,7 +237,7 @@ impl Engine {
         values: &mut Values<'a>,
         b: &mut Batch<'a>,
     ) -> Option<()> {
-        let std = read.source.read(&plan.wanted, values)?;
+        let std = read.source.read(&plan.asked(), values)?;
         let Some(&l) = std.name.and_then(|n| self.by_wire.get(n)) else {
             return b.place(plan, &std, None, values).then_some(());
         };
@@ -251,7 +284,7 @@ impl Engine {
         // Lanes off (`Engine::general`): the reference decodes every event.
         let plan = self.lines.as_ref()?;
         let mut values: Values<'_> = SmallVec::from_elem(None, plan.wanted.len());
-        let std = read.source.read(&plan.wanted, &mut values)?;
+        let std = read.source.read(&plan.asked(), &mut values)?;
         let now = std.time;
         let Some(&l) = std.name.and_then(|n| self.by_wire.get(n)) else {
             return Some(Read::Run(
@@ -298,7 +331,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{FlatLine, Input, InputEvent, decode_line};
+    use crate::event::{Asked, FlatLine, Input, InputEvent, decode_line};
     use crate::output::Output;
     use crate::runtime::Options;
     use crate::runtime::fast::tests::{S, line, program};
@@ -315,9 +348,50 @@ mod tests {
             .collect()
     }
 
+    /// A flat line read in place that gives, of what the engine does not
+    /// ask (`Asked`), something other than what its event holds: a string
+    /// whose text is not asked has another text, the standard fields not
+    /// asked are made up. What the engine makes of it must not change.
+    struct Unasked(FlatLine);
+
+    impl ReadInPlace for Unasked {
+        fn read<'a>(
+            &'a self,
+            asked: &Asked<'_>,
+            values: &mut [Option<Scalar<'a>>],
+        ) -> Option<Standard<'a>> {
+            let std = self.0.read(&Asked::all(asked.keys), values)?;
+            for (i, v) in values.iter_mut().enumerate() {
+                if let Some(Scalar::Str(_)) = v
+                    && !asked.text(i)
+                {
+                    *v = Some(Scalar::Str("\u{1}not asked"));
+                }
+            }
+            Some(if asked.standard {
+                std
+            } else {
+                Standard {
+                    severity_text: Some("not asked"),
+                    body: Some("not asked"),
+                    trace_id: Some("not asked"),
+                    span_id: None,
+                    thread_id: Some(-1),
+                    service: Some("not asked"),
+                    ..std
+                }
+            })
+        }
+
+        fn event(&self) -> InputEvent {
+            self.0.event()
+        }
+    }
+
     /// Events read in place, one by one and in batches of several sizes
     /// (`push_reads`), give what their decoded events give on the general
-    /// path: the outputs in order, and the counters.
+    /// path: the outputs in order, and the counters. Read by [`Unasked`],
+    /// so that nothing the engine makes depends on what it did not ask.
     fn check(src: &str, input: &[String]) {
         let p = program(src);
         for lateness_ns in [0, 2 * S] {
@@ -334,7 +408,7 @@ mod tests {
             let (expected, counters) = (general.drain(), general.counters);
             let mut read = Engine::new(p.clone(), o.clone());
             for (l, _) in &events {
-                read.push_read(FlatLine(l.clone()));
+                read.push_read(Unasked(FlatLine(l.clone())));
             }
             read.finish(true);
             assert_eq!(read.drain(), expected);
@@ -343,7 +417,7 @@ mod tests {
                 let mut reads = Engine::new(p.clone(), o.clone());
                 let mut got = Vec::new();
                 for chunk in events.chunks(batch) {
-                    reads.push_reads(chunk.iter().map(|(l, _)| FlatLine(l.clone())));
+                    reads.push_reads(chunk.iter().map(|(l, _)| Unasked(FlatLine(l.clone()))));
                     got.extend(reads.drain());
                 }
                 reads.finish(true);
@@ -358,7 +432,7 @@ mod tests {
             let (mut egresses, mut others) = (Vec::new(), Vec::new());
             let mut ran = 0;
             for (l, _) in &events {
-                let line = FlatLine(l.clone());
+                let line = Unasked(FlatLine(l.clone()));
                 match borrowed.edits_read(&line) {
                     ReadEgress::Egress(edits) => {
                         ran += 1;
@@ -432,6 +506,62 @@ mod tests {
                 30 * S + k * S,
                 r#""user":"z","email":null,"level":2"#,
             ));
+        }
+        check(src, &input);
+    }
+
+    /// A program of redactions only: its events are asked their name,
+    /// times and declared fields, the texts of only those a redaction
+    /// reads (hash, mask) or whose type is not text; with fields missing,
+    /// null, of the wrong type, non-ASCII, and events of no layout.
+    #[test]
+    fn events_of_redactions_only_are_asked_what_redactions_read() {
+        let src = "event Login { user: string, ip: string?, note: string, n: int, tag: bytes }\n\
+                   event Logout { user: string, ip: int }\n\
+                   redact Login.user with hash\n\
+                   redact Login.ip with drop\n\
+                   redact Logout.user with drop";
+        let e = Engine::new(program(src), Options::default());
+        let plan = e.lines.as_ref().expect("lanes on");
+        let asked: Vec<(&str, bool)> = plan
+            .wanted
+            .iter()
+            .map(String::as_str)
+            .zip(plan.texts.iter().copied())
+            .collect();
+        // `ip` is text in one layout, an int in the other: read.
+        let expected = [
+            ("user", true),
+            ("ip", true),
+            ("note", false),
+            ("n", true),
+            ("tag", false),
+        ];
+        assert_eq!(asked, expected);
+        assert!(!plan.standard);
+        let mut input = Vec::new();
+        for k in 0..40i64 {
+            let t = k * S / 3;
+            input.push(line(
+                "Login",
+                t,
+                &format!(r#""user":"u{k}","ip":"10.0.0.{k}","note":"é{k}","n":{k},"tag":"t""#),
+            ));
+            input.push(line(
+                "Login",
+                t,
+                r#""user":"ü","ip":null,"note":"x","n":"12","tag":"t""#,
+            ));
+            input.push(line("Login", t, r#""user":"v","note":7,"n":1,"tag":"t""#));
+            input.push(line("Login", t, r#""user":"v","n":1,"tag":"t""#));
+            input.push(line(
+                "Login",
+                t,
+                r#""user":"v","note":"x","n":"one","tag":"t""#,
+            ));
+            input.push(line("Logout", t, &format!(r#""user":"u{k}","ip":{k}"#)));
+            input.push(line("Logout", t, r#""user":"u","ip":"9""#));
+            input.push(line("Other", t, r#""user":"u""#));
         }
         check(src, &input);
     }
