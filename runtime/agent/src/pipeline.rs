@@ -132,7 +132,7 @@ impl Runner {
         }
     }
 
-    /// Whether [`Runner::edits_read`] runs every event whose fields make
+    /// Whether [`Runner::edits_found`] runs every event whose fields make
     /// its layout's row, and nothing else comes out of the program
     /// (`Engine::only_redactions`).
     fn only_redactions(&self) -> bool {
@@ -142,10 +142,18 @@ impl Runner {
         }
     }
 
-    fn edits_read(&mut self, source: &Received) -> ReadEgress {
+    /// One record run borrowed, where it needs no record (`Engine::edits_read`),
+    /// its fields found by its layout's keys (`Engine::edits_found`): its
+    /// edits, or `Push` to push it.
+    fn edits_found(&mut self, source: &Received) -> ReadEgress {
+        let Some(name) = source.name() else {
+            return ReadEgress::Push;
+        };
+        let find =
+            |keys: &[Rc<str>], texts: &[bool], values: &mut [_]| source.find(keys, texts, values);
         match self {
-            Runner::Jit(e) => e.edits_read(source),
-            Runner::Interpreted(e) => e.edits_read(source),
+            Runner::Jit(e) => e.edits_found(name, source.time(), find),
+            Runner::Interpreted(e) => e.edits_found(name, source.time(), find),
         }
     }
 
@@ -696,7 +704,7 @@ impl Pipeline {
                     // A record read in place is read in place again by the
                     // next program when this one leaves it unchanged.
                     let again = match next {
-                        Next::Read(r) => match borrowed.then(|| engine.edits_read(&r)) {
+                        Next::Read(r) => match borrowed.then(|| engine.edits_found(&r)) {
                             Some(ReadEgress::Egress(edits)) => {
                                 egress = Some((None, edits));
                                 later.then_some(r)

@@ -81,6 +81,51 @@ impl Received {
         })
     }
 
+    /// Its name as [`ReadInPlace::read`] reads it, as bytes (`Some(None)`:
+    /// it has none), for `Engine::edits_found`; `None` where `read`
+    /// declines the record.
+    pub fn name(&self) -> Option<Option<&[u8]>> {
+        let data: &[u8] = &self.request.bytes;
+        let (n, spans) = self.request.noted(self.k)?;
+        let name = match n.event_name.get(data) {
+            [] => named_by_attribute(data, spans)?.as_bytes(),
+            name => name,
+        };
+        Some((!name.is_empty()).then_some(name))
+    }
+
+    /// Its time, as its event holds it.
+    pub fn time(&self) -> i64 {
+        self.times.0
+    }
+
+    /// Its attributes `keys` into `values` (by index; `None`: absent),
+    /// their texts where `texts` asks (as [`dtc_engine::event::Asked`]),
+    /// as [`ReadInPlace::read`] reads them; `None` where it declines.
+    pub fn find<'a>(
+        &'a self,
+        keys: &[Rc<str>],
+        texts: &[bool],
+        values: &mut [Option<Scalar<'a>>],
+    ) -> Option<()> {
+        let data: &'a [u8] = &self.request.bytes;
+        let (_, spans) = self.request.noted(self.k)?;
+        for a in spans {
+            let AttributeSpan::Plain { key, value } = *a else {
+                return None;
+            };
+            let key = key.get(data);
+            // The last of a repeated key is the one the event keeps.
+            for (j, (k, v)) in keys.iter().zip(values.iter_mut()).enumerate() {
+                if k.as_bytes() == key {
+                    let text = texts.get(j).copied().unwrap_or(true);
+                    *v = Some(value.map_or(Some(Scalar::Null), |v| scalar(v.get(data), text))?);
+                }
+            }
+        }
+        Some(())
+    }
+
     /// Its severity number, as its event holds it.
     pub fn severity(&self) -> i64 {
         match self.request.noted(self.k) {
@@ -114,26 +159,11 @@ impl ReadInPlace for Received {
         // program receives it (else it keeps no attributes nor resource).
         let event_name = n.event_name.get(data);
         let (name, received) = if event_name.is_empty() {
-            let attribute = spans.iter().rev().find_map(|a| match *a {
-                AttributeSpan::Plain { key, value } => {
-                    (key.get(data) == EVENT_NAME_ATTRIBUTE.as_bytes()).then_some(Some(value))
-                }
-                // Its key is not at hand: read by decoding.
-                AttributeSpan::Other(_) => Some(None),
-            });
-            match attribute {
-                Some(None) => return None,
-                Some(Some(value)) => {
-                    match value.map_or(Some(Scalar::Null), |v| scalar(v.get(data), true))? {
-                        Scalar::Str(s) => (
-                            (!s.is_empty()).then_some(s),
-                            needs.everything || needs.events.contains(s),
-                        ),
-                        _ => (None, needs.everything || needs.events.contains("")),
-                    }
-                }
-                None => (None, needs.everything || needs.events.contains("")),
-            }
+            let s = named_by_attribute(data, spans)?;
+            (
+                (!s.is_empty()).then_some(s),
+                needs.everything || needs.events.contains(s),
+            )
         } else {
             match needs.event_named(event_name) {
                 Some(s) => (Some(s.as_str()), true),
@@ -227,6 +257,29 @@ impl ReadInPlace for Received {
     }
 }
 
+/// A record's name when its `event_name` field is empty: the text of
+/// its last `event.name` attribute, empty where it has none or that is
+/// not a string (as `convert::event_of` names the event); `None` where an
+/// attribute is in a form read by decoding, whose key is not at hand.
+fn named_by_attribute<'a>(data: &'a [u8], spans: &[AttributeSpan]) -> Option<&'a str> {
+    let attribute = spans.iter().rev().find_map(|a| match *a {
+        AttributeSpan::Plain { key, value } => {
+            (key.get(data) == EVENT_NAME_ATTRIBUTE.as_bytes()).then_some(Some(value))
+        }
+        AttributeSpan::Other(_) => Some(None),
+    });
+    match attribute {
+        Some(None) => None,
+        Some(Some(value)) => {
+            match value.map_or(Some(Scalar::Null), |v| scalar(v.get(data), true))? {
+                Scalar::Str(s) => Some(s),
+                _ => Some(""),
+            }
+        }
+        None => Some(""),
+    }
+}
+
 /// An `AnyValue`'s body as the engine's scalar: what
 /// `otlp_proto::owned_value` and then `Scalar::of` make of it. `None` for
 /// any other form than one scalar field (bytes, arrays, kvlists, repeated
@@ -304,6 +357,7 @@ mod tests {
             BTreeMap::from([("service.name".to_string(), Json::from(7))]),
         ];
         let (mut records, mut refused, mut read, mut narrowed) = (0, 0, 0, 0);
+        let mut found_by_keys = 0;
         for parsed in parsed_requests(Rng(11 << 32), 3000) {
             let request = Rc::new(parsed);
             for k in 0..request.len() {
@@ -363,9 +417,32 @@ mod tests {
                     let mut narrow = vec![None; wanted.len()];
                     let Some(std) = received.read(&asked, &mut narrow) else {
                         assert!(all.is_none(), "declined asked less only");
+                        let keys: Vec<Rc<str>> = wanted.iter().map(|w| w.as_str().into()).collect();
+                        let declined = received.name().is_none()
+                            || received
+                                .find(&keys, &texts, &mut vec![None; keys.len()])
+                                .is_none();
+                        assert!(declined, "found where read declines");
                         continue;
                     };
                     narrowed += 1;
+                    // Found by a layout's keys (`Engine::edits_found`), in
+                    // an event a program receives: its name and values are
+                    // what `read` reads.
+                    let name = received.name().expect("read in place");
+                    assert_eq!(name, std.name.map(str::as_bytes));
+                    let receives = std
+                        .name
+                        .is_some_and(|n| needs.everything || needs.events.contains(n));
+                    if receives {
+                        let keys: Vec<Rc<str>> = wanted.iter().map(|w| w.as_str().into()).collect();
+                        let mut found = vec![None; keys.len()];
+                        received
+                            .find(&keys, &texts, &mut found)
+                            .expect("found where read");
+                        assert_eq!(found, narrow);
+                        found_by_keys += 1;
+                    }
                     let e = expected.standard();
                     assert_eq!(
                         (std.name, std.time, std.observed_time, std.severity),

@@ -152,7 +152,7 @@ pub fn push_event_row(rec: &Record, row: &mut Vec<Slot>) -> Option<()> {
 
 /// Appends the standard slots ([`STD_SLOTS`]) of an event to `row`; `None`,
 /// with `row` unchanged, when a text does not fit a slot.
-pub fn push_standard(e: &Standard<'_>, row: &mut impl Slots) -> Option<()> {
+pub fn push_standard(e: &Standard<'_>, row: &mut Vec<Slot>) -> Option<()> {
     // Built whole and appended at once: a push per slot, each checking the
     // capacity, cost as much as the rest of a row read in place.
     let slot = |i: usize| standard_slot(e, STD_SLOTS[i]);
@@ -167,39 +167,8 @@ pub fn push_standard(e: &Standard<'_>, row: &mut impl Slots) -> Option<()> {
         slot(7)?,
         slot(8)?,
     ];
-    row.put_all(&slots);
+    row.extend_from_slice(&slots);
     Some(())
-}
-
-/// Where a row's slots go as they are made: a row (`Vec<Slot>`), or
-/// nowhere ([`Checked`]) where only whether each can be made matters.
-pub trait Slots {
-    fn put(&mut self, slot: Slot);
-    fn put_all(&mut self, slots: &[Slot]);
-}
-
-impl Slots for Vec<Slot> {
-    #[inline(always)]
-    fn put(&mut self, slot: Slot) {
-        self.push(slot)
-    }
-
-    #[inline(always)]
-    fn put_all(&mut self, slots: &[Slot]) {
-        self.extend_from_slice(slots)
-    }
-}
-
-/// A row checked and not kept: each slot is made (a text too long for one
-/// fails the row, as it fails a kept row) and dropped.
-pub struct Checked;
-
-impl Slots for Checked {
-    #[inline(always)]
-    fn put(&mut self, _: Slot) {}
-
-    #[inline(always)]
-    fn put_all(&mut self, _: &[Slot]) {}
 }
 
 /// The slot of standard field `f`; `None` when its text does not fit.

@@ -109,6 +109,21 @@ impl JitEngine {
         self.engine.edits_read(source)
     }
 
+    /// One event whose producer finds its layout's fields itself
+    /// (`Engine::edits_found`): its edits, or `Push` to push it.
+    pub fn edits_found<'a>(
+        &mut self,
+        name: Option<&[u8]>,
+        now: i64,
+        find: impl FnOnce(
+            &[std::rc::Rc<str>],
+            &[bool],
+            &mut [Option<dtc_engine::event::Scalar<'a>>],
+        ) -> Option<()>,
+    ) -> dtc_engine::runtime::ReadEgress {
+        self.engine.edits_found(name, now, find)
+    }
+
     /// Events their producer reads in place, in a batch
     /// (`Engine::push_reads`): each query's event-only `where` stages run
     /// as one compiled loop over the batch, as with [`JitEngine::push_lines`].

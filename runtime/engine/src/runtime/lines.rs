@@ -38,7 +38,7 @@ use crate::event::{
     read_export, scan_flat,
 };
 use crate::output::{Edits, Egress, InputAt, InputRef, Inputs, Output, Produced};
-use crate::slots::{Slot, Slots, push_standard};
+use crate::slots::{Slot, push_standard};
 use crate::value::{Fields, Record, Row, Typed, Value, typed};
 
 /// What the lane reads of a line, for one program.
@@ -68,6 +68,10 @@ pub(in crate::runtime) struct Plan {
     /// where only redactions read a layout (`read::narrow`).
     pub(in crate::runtime) texts: Vec<bool>,
     pub(in crate::runtime) standard: bool,
+    /// Per layout, `texts` of its declared fields, in order; and every
+    /// input layout by its wire name, as bytes (`Engine::edits_found`).
+    pub(in crate::runtime) field_texts: Vec<Box<[bool]>>,
+    pub(in crate::runtime) names: Vec<(Box<[u8]>, u32)>,
     /// Batches still to decode the usual way before trying the lane again
     /// (see [`RESTS`]).
     pub(in crate::runtime) rest: u32,
@@ -147,6 +151,8 @@ impl Plan {
         Plan {
             texts: vec![true; wanted.len()],
             standard: true,
+            field_texts: Vec::new(),
+            names: Vec::new(),
             wanted,
             fields,
             records,
@@ -178,26 +184,32 @@ pub(in crate::runtime) fn push_row<'a>(
     std: &Standard<'_>,
     fields: &[(usize, Type)],
     values: &[Option<Scalar<'a>>],
-    rows: &mut impl Slots,
+    rows: &mut Vec<Slot>,
     mut value: impl FnMut(Option<Typed<'a>>),
 ) -> Option<()> {
     push_standard(std, rows)?;
     for (i, ty) in fields {
-        let v = values.get(*i).copied().flatten();
-        rows.put(match (v, ty) {
-            (None | Some(Scalar::Null), Type::Opt(_)) => {
-                value(None);
-                Slot::ABSENT
-            }
-            (None | Some(Scalar::Null), _) => return None,
-            (Some(s), t) => {
-                let v = typed(s, t.inner())?;
-                value(Some(v));
-                Slot::of(v)?
-            }
+        let v = field(values.get(*i).copied().flatten(), ty)?;
+        value(v);
+        rows.push(match v {
+            None => Slot::ABSENT,
+            Some(v) => Slot::of(v)?,
         });
     }
     Some(())
+}
+
+/// A declared field's value of type `ty` as its record holds it, from
+/// what was read of it (`None`: absent): `Some(None)` where it is
+/// absent or null and may be; `None` where it does not make the record
+/// (absent and may not be, or of the wrong type).
+#[inline(always)]
+pub(in crate::runtime) fn field<'a>(v: Option<Scalar<'a>>, ty: &Type) -> Option<Option<Typed<'a>>> {
+    match (v, ty) {
+        (None | Some(Scalar::Null), Type::Opt(_)) => Some(None),
+        (None | Some(Scalar::Null), _) => None,
+        (Some(s), t) => typed(s, t.inner()).map(Some),
+    }
 }
 
 /// The group key of an event read in place of layout `l` (with its

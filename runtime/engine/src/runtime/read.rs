@@ -32,11 +32,11 @@ use std::rc::Rc;
 use dtc_ir::{Redaction, ShapeRule, Type};
 use smallvec::SmallVec;
 
-use super::lines::{Batch, Plan, push_row};
+use super::lines::{Batch, Plan, field, push_row};
 use super::{Decoded, Engine, redact_field};
-use crate::event::{ReadInPlace, Scalar, Standard};
+use crate::event::{ReadInPlace, Scalar};
 use crate::output::{Edits, Egress, InputRef, Inputs, Produced, ReadAt};
-use crate::slots::{Checked, STD_SLOTS};
+use crate::slots::STD_SLOTS;
 use crate::value::{Record, Row, Typed, Value};
 
 /// Attributes a layout declares, read without an allocation.
@@ -109,8 +109,18 @@ pub(super) fn narrow(e: &mut Engine) {
             }
         }
     }
+    plan.field_texts = plan
+        .fields
+        .iter()
+        .map(|f| f.iter().flatten().map(|(i, _)| texts[*i]).collect())
+        .collect();
     plan.texts = texts;
     plan.standard = !e.only_redacted.iter().all(|&only| only);
+    plan.names = e
+        .by_wire
+        .iter()
+        .map(|(name, &l)| (name.as_bytes().into(), l))
+        .collect();
 }
 
 impl Engine {
@@ -176,7 +186,7 @@ impl Engine {
             }
             Some(&l) if self.only_redacted.get(l as usize) == Some(&true) => {
                 let mut edits = Edits::new();
-                match self.redacted(plan, l, &std, &values, &mut edits) {
+                match self.redacted(plan, l, |_, i| values.get(i).copied().flatten(), &mut edits) {
                     Some(()) => {
                         self.event_starts(now);
                         edits
@@ -185,6 +195,64 @@ impl Engine {
                 }
             }
             Some(_) => return ReadEgress::Push,
+        };
+        self.counters.egressed += 1;
+        self.event_ends(now);
+        ReadEgress::Egress(edits)
+    }
+
+    /// [`Engine::edits_read`] of an event whose producer finds its
+    /// declared fields itself once told its layout's: its name (`None`:
+    /// it has none) and time, and `find`, which writes the value of each
+    /// declared field of the layout named (`keys`, in the layout's order,
+    /// and whether its text is read, as [`crate::event::Asked`] says) into
+    /// `values` (`None`: absent; as [`ReadInPlace::read`] would read them),
+    /// or declines (`None`: [`ReadEgress::Push`], the event is pushed).
+    ///
+    /// Why: an agent running a redaction over every record then walks a
+    /// record's attributes once, comparing their keys with its layout's
+    /// few, and makes nothing else of it: no standard fields, no values
+    /// of keys other layouts declare.
+    pub fn edits_found<'a>(
+        &mut self,
+        name: Option<&[u8]>,
+        now: i64,
+        find: impl FnOnce(&[Rc<str>], &[bool], &mut [Option<Scalar<'a>>]) -> Option<()>,
+    ) -> ReadEgress {
+        let Some(plan) = self.lines.as_ref() else {
+            return ReadEgress::Push;
+        };
+        let layout = name.map(|n| plan.names.iter().find(|(w, _)| **w == *n).map(|&(_, l)| l));
+        let edits = match layout {
+            // As `process_at` runs an unhandled event.
+            None | Some(None) => {
+                self.event_starts(now);
+                self.counters.unhandled += 1;
+                Edits::new()
+            }
+            Some(Some(l)) if self.only_redacted.get(l as usize) == Some(&true) => {
+                let (Some(Some(_)), Some(keys), Some(texts)) = (
+                    plan.fields.get(l as usize),
+                    self.field_keys.get(l as usize),
+                    plan.field_texts.get(l as usize),
+                ) else {
+                    return ReadEgress::Push;
+                };
+                let mut values: Values<'a> = SmallVec::from_elem(None, keys.len());
+                if find(keys, texts, &mut values).is_none() {
+                    return ReadEgress::Push;
+                }
+                let mut edits = Edits::new();
+                let value = |j: usize, _| values.get(j).copied().flatten();
+                match self.redacted(plan, l, value, &mut edits) {
+                    Some(()) => {
+                        self.event_starts(now);
+                        edits
+                    }
+                    None => return ReadEgress::Push,
+                }
+            }
+            Some(Some(_)) => return ReadEgress::Push,
         };
         self.counters.egressed += 1;
         self.event_ends(now);
@@ -242,27 +310,34 @@ impl Engine {
             return b.place(plan, &std, None, values).then_some(());
         };
         if self.only_redacted.get(l as usize) == Some(&true) {
-            return b.egress(l, std.time, |e| self.redacted(plan, l, &std, values, e));
+            return b.egress(l, std.time, |e| {
+                self.redacted(plan, l, |_, i| values.get(i).copied().flatten(), e)
+            });
         }
         b.place(plan, &std, Some(l), values).then_some(())
     }
 
     /// The edits of the egress of an event of layout `l`, which only
-    /// redactions touch (`only_redacted`), from what was read of it,
-    /// into `edits`: its row checked as the record's would be (`None`:
-    /// it does not make the record, or the lane does not read its layout,
-    /// and is to be decoded), and not kept.
-    fn redacted(
+    /// redactions touch (`only_redacted`), from what was read of it
+    /// (`value` of each declared field, by its index among the layout's
+    /// and in the plan's `wanted`), into `edits`: its fields checked as
+    /// its record's would be (`None`: it does not make the record, or the
+    /// lane does not read its layout, and is to be decoded), and not kept.
+    /// Its standard fields are not checked: only a text past 4 GiB fails
+    /// to make a row, and the record is then run another way with the
+    /// same egress.
+    fn redacted<'v>(
         &self,
         plan: &Plan,
         l: u32,
-        std: &Standard<'_>,
-        values: &[Option<Scalar<'_>>],
+        value: impl Fn(usize, usize) -> Option<Scalar<'v>>,
         edits: &mut Edits,
     ) -> Option<()> {
         let fields = plan.fields.get(l as usize)?.as_ref()?;
         let mut typed: SmallVec<[Option<Typed<'_>>; 8]> = SmallVec::new();
-        push_row(std, fields, values, &mut Checked, |v| typed.push(v))?;
+        for (j, (i, ty)) in fields.iter().enumerate() {
+            typed.push(field(value(j, *i), ty)?);
+        }
         let room = self.edit_rules.get(l as usize).copied().unwrap_or(0);
         let keys = &self.field_keys[l as usize];
         let hash_key = self.shared.options.hash_key;
@@ -294,7 +369,7 @@ impl Engine {
         };
         if self.only_redacted.get(l as usize) == Some(&true) {
             let mut edits = Edits::new();
-            self.redacted(plan, l, &std, &values, &mut edits)?;
+            self.redacted(plan, l, |_, i| values.get(i).copied().flatten(), &mut edits)?;
             return Some(Read::Egress(edits, now));
         }
         let fields = plan.fields.get(l as usize)?.as_ref()?;
@@ -331,7 +406,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Asked, FlatLine, Input, InputEvent, decode_line};
+    use crate::event::{Asked, FlatLine, Input, InputEvent, Standard, decode_line};
     use crate::output::Output;
     use crate::runtime::Options;
     use crate::runtime::fast::tests::{S, line, program};
@@ -425,39 +500,67 @@ mod tests {
                 assert_eq!(got, expected, "batches of {batch}");
                 assert_eq!(reads.counters, counters, "batches of {batch}");
             }
-            // Borrowed first (`edits_read`), pushed where it declines:
-            // each egress is its edits, the outputs around it (timeouts,
-            // windows) come as they would, and the counters move alike.
-            let mut borrowed = Engine::new(p.clone(), o.clone());
-            let (mut egresses, mut others) = (Vec::new(), Vec::new());
-            let mut ran = 0;
-            for (l, _) in &events {
-                let line = Unasked(FlatLine(l.clone()));
-                match borrowed.edits_read(&line) {
-                    ReadEgress::Egress(edits) => {
-                        ran += 1;
-                        let input = InputRef::read(Rc::new(ReadAt::new(line)));
-                        let egress = Produced::Egress(Egress { input, edits });
-                        egress.push_outputs(&mut egresses);
-                    }
-                    ReadEgress::Push => borrowed.push_read(line),
-                }
-                for out in borrowed.drain() {
-                    match out {
-                        Output::Egress { .. } => egresses.push(out),
-                        _ => others.push(out),
-                    }
-                }
-            }
-            borrowed.finish(true);
-            others.extend(borrowed.drain());
+            // Borrowed first (`edits_read`, or `edits_found` given what
+            // the line holds of its layout's keys), pushed where it
+            // declines: each egress is its edits, the outputs around it
+            // (timeouts, windows) come as they would, and the counters
+            // move alike.
             let (expected_egresses, expected_others): (Vec<_>, Vec<_>) = expected
                 .into_iter()
                 .partition(|o| matches!(o, Output::Egress { .. }));
-            assert_eq!(egresses, expected_egresses);
-            assert_eq!(others, expected_others);
-            assert_eq!(borrowed.counters, counters);
-            assert!(ran > 0 || !borrowed.only_redacted.iter().any(|&o| o));
+            let mut borrowed_ran = Vec::new();
+            for found in [false, true] {
+                let mut borrowed = Engine::new(p.clone(), o.clone());
+                let (mut egresses, mut others) = (Vec::new(), Vec::new());
+                let mut ran = 0;
+                for (l, _) in &events {
+                    let line = Unasked(FlatLine(l.clone()));
+                    let read = match found {
+                        false => borrowed.edits_read(&line),
+                        true => match line.0.read(&Asked::all(&[]), &mut []) {
+                            Some(std) => borrowed.edits_found(
+                                std.name.map(str::as_bytes),
+                                std.time,
+                                |keys, texts, values| {
+                                    let keys: Vec<String> =
+                                        keys.iter().map(|k| k.to_string()).collect();
+                                    let asked = Asked {
+                                        keys: &keys,
+                                        texts,
+                                        standard: false,
+                                    };
+                                    line.read(&asked, values).map(drop)
+                                },
+                            ),
+                            None => ReadEgress::Push,
+                        },
+                    };
+                    match read {
+                        ReadEgress::Egress(edits) => {
+                            ran += 1;
+                            let input = InputRef::read(Rc::new(ReadAt::new(line)));
+                            let egress = Produced::Egress(Egress { input, edits });
+                            egress.push_outputs(&mut egresses);
+                        }
+                        ReadEgress::Push => borrowed.push_read(line),
+                    }
+                    for out in borrowed.drain() {
+                        match out {
+                            Output::Egress { .. } => egresses.push(out),
+                            _ => others.push(out),
+                        }
+                    }
+                }
+                borrowed.finish(true);
+                others.extend(borrowed.drain());
+                assert_eq!(egresses, expected_egresses, "found: {found}");
+                assert_eq!(others, expected_others, "found: {found}");
+                assert_eq!(borrowed.counters, counters, "found: {found}");
+                assert!(ran > 0 || !borrowed.only_redacted.iter().any(|&o| o));
+                borrowed_ran.push(ran);
+            }
+            // Given what a line holds, `edits_found` declines no more.
+            assert_eq!(borrowed_ran[0], borrowed_ran[1]);
         }
     }
 
@@ -517,7 +620,7 @@ mod tests {
     #[test]
     fn events_of_redactions_only_are_asked_what_redactions_read() {
         let src = "event Login { user: string, ip: string?, note: string, n: int, tag: bytes }\n\
-                   event Logout { user: string, ip: int }\n\
+                   event Logout { ip: int, user: string }\n\
                    redact Login.user with hash\n\
                    redact Login.ip with drop\n\
                    redact Logout.user with drop";
@@ -559,7 +662,7 @@ mod tests {
                 t,
                 r#""user":"v","note":"x","n":"one","tag":"t""#,
             ));
-            input.push(line("Logout", t, &format!(r#""user":"u{k}","ip":{k}"#)));
+            input.push(line("Logout", t, &format!(r#""ip":{k},"user":"u{k}""#)));
             input.push(line("Logout", t, r#""user":"u","ip":"9""#));
             input.push(line("Other", t, r#""user":"u""#));
         }
