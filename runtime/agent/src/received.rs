@@ -467,6 +467,10 @@ mod tests {
             narrowed > read,
             "{narrowed} read asked less, {read} asked all"
         );
+        assert!(
+            found_by_keys * 4 > narrowed,
+            "{found_by_keys} found by keys of {narrowed}"
+        );
     }
 
     /// A record as the OpenTelemetry SDKs send it reads in place, trace
