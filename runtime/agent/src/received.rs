@@ -110,10 +110,17 @@ impl Received {
     ) -> Option<()> {
         let data: &'a [u8] = &self.request.bytes;
         let (_, spans) = self.request.noted(self.k)?;
+        // Most attributes are of no key asked: one of no asked key's
+        // length is passed over without comparing it.
+        let lengths = keys.iter().fold(0u64, |m, k| m | 1 << k.len().min(63));
         for a in spans {
             let AttributeSpan::Plain { key, value } = *a else {
                 return None;
             };
+            let len = key.end.wrapping_sub(key.start) as usize;
+            if lengths & 1 << len.min(63) == 0 {
+                continue;
+            }
             let key = key.get(data);
             // The last of a repeated key is the one the event keeps.
             for (j, (k, v)) in keys.iter().zip(values.iter_mut()).enumerate() {

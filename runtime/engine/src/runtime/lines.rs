@@ -205,10 +205,13 @@ pub(in crate::runtime) fn push_row<'a>(
 /// (absent and may not be, or of the wrong type).
 #[inline(always)]
 pub(in crate::runtime) fn field<'a>(v: Option<Scalar<'a>>, ty: &Type) -> Option<Option<Typed<'a>>> {
-    match (v, ty) {
-        (None | Some(Scalar::Null), Type::Opt(_)) => Some(None),
+    match (v, ty.inner()) {
+        (None | Some(Scalar::Null), _) if ty.is_opt() => Some(None),
         (None | Some(Scalar::Null), _) => None,
-        (Some(s), t) => typed(s, t.inner()).map(Some),
+        // What `typed` makes of it, without the call: most declared
+        // fields are texts.
+        (Some(Scalar::Str(s)), Type::Str) => Some(Some(Typed::Str(s))),
+        (Some(s), t) => typed(s, t).map(Some),
     }
 }
 

@@ -238,8 +238,18 @@ impl Engine {
                 ) else {
                     return ReadEgress::Push;
                 };
-                let mut values: Values<'a> = SmallVec::from_elem(None, keys.len());
-                if find(keys, texts, &mut values).is_none() {
+                // On the stack where they fit (a `SmallVec` made them at
+                // about 60 instructions an event).
+                let mut inline: [Option<Scalar<'a>>; 8] = [None; 8];
+                let mut spilled = Vec::new();
+                let values = match inline.get_mut(..keys.len()) {
+                    Some(values) => values,
+                    None => {
+                        spilled.resize(keys.len(), None);
+                        &mut spilled[..]
+                    }
+                };
+                if find(keys, texts, values).is_none() {
                     return ReadEgress::Push;
                 }
                 let mut edits = Edits::new();
@@ -334,9 +344,16 @@ impl Engine {
         edits: &mut Edits,
     ) -> Option<()> {
         let fields = plan.fields.get(l as usize)?.as_ref()?;
+        let redactions = self.redactions.get(l as usize)?.as_deref().unwrap_or(&[]);
+        // The values are kept only where a redaction reads one (a drop
+        // does not).
+        let reads = redactions.iter().any(|&(_, m)| m != Redaction::Drop);
         let mut typed: SmallVec<[Option<Typed<'_>>; 8]> = SmallVec::new();
         for (j, (i, ty)) in fields.iter().enumerate() {
-            typed.push(field(value(j, *i), ty)?);
+            let v = field(value(j, *i), ty)?;
+            if reads {
+                typed.push(v);
+            }
         }
         let room = self.edit_rules.get(l as usize).copied().unwrap_or(0);
         let keys = &self.field_keys[l as usize];
@@ -345,7 +362,7 @@ impl Engine {
             let v = typed.get(slot as usize).copied().flatten();
             Cow::Owned(v.map_or(Value::None, Typed::to_value))
         };
-        for &redaction in self.redactions.get(l as usize)?.iter().flatten() {
+        for &redaction in redactions {
             redact_field(keys, redaction, value, hash_key, (&mut *edits, room));
         }
         Some(())
