@@ -110,7 +110,8 @@ impl JitEngine {
     }
 
     /// One event whose producer finds its layout's fields itself
-    /// (`Engine::edits_found`): its edits, or `Push` to push it.
+    /// (`Engine::edits_found`): whether it was run, its edits appended
+    /// to `edits`; if not, push it.
     pub fn edits_found<'a>(
         &mut self,
         name: Option<&[u8]>,
@@ -120,8 +121,9 @@ impl JitEngine {
             &[bool],
             &mut [Option<dtc_engine::event::Scalar<'a>>],
         ) -> Option<()>,
-    ) -> dtc_engine::runtime::ReadEgress {
-        self.engine.edits_found(name, now, find)
+        edits: &mut dtc_engine::Edits,
+    ) -> bool {
+        self.engine.edits_found(name, now, find, edits)
     }
 
     /// Events their producer reads in place, in a batch
