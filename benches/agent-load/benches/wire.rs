@@ -14,10 +14,15 @@
 //! - pipeline: the agent's pipeline thread (`Pipeline::process`) on the
 //!   received request, with no program and with the redaction sample
 //!   loaded: ingress, the engine, egress and the export, all of that
-//!   thread's work per record (no prost baseline: this is the agent).
+//!   thread's work per record (no prost baseline: this is the agent);
+//! - machine: the pipeline thread with the state-machine sample
+//!   (`samples/01-file-hashing`) on its own stream of start and end of
+//!   hash records, for its instruction count (`benches/callgrind/wire.sh
+//!   machine TAG`).
 //!
 //! `cargo bench -p dtc-agent-bench --bench wire`. `DTC_WIRE_STEPS` (a
-//! comma-separated list of `pass`, `ingress`, `egress`, `pipeline`) runs
+//! comma-separated list of `pass`, `ingress`, `egress`, `pipeline`,
+//! `machine`: the state-machine sample on its stream, one run) runs
 //! some of them, `DTC_WIRE_REQUESTS` (200) and `DTC_WIRE_RUNS` (5) change
 //! the work. For instruction counts, build with the system allocator
 //! (valgrind cannot run mimalloc) and count one step's functions:
@@ -225,8 +230,14 @@ fn config(dir: &Path) -> dtc_agent::config::Config {
 
 /// The redaction sample, compiled and verified as the agent loads it.
 fn redaction_sample(dir: &Path) -> Arc<Loaded> {
-    let source =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/03-secret/drop_field.dt");
+    sample(dir, "03-secret/drop_field.dt")
+}
+
+/// `samples/<path>`, compiled and verified as the agent loads it.
+fn sample(dir: &Path, path: &str) -> Arc<Loaded> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../samples")
+        .join(path);
     let session = dtc_driver::Session::new(dtc_driver::RealFs);
     let out = session.check_path(&source).expect("the sample reads");
     assert!(!out.has_errors(), "{:?}", out.diagnostics);
@@ -238,7 +249,7 @@ fn redaction_sample(dir: &Path) -> Arc<Loaded> {
     let (artifact, actions) = dtc_agent::loader::verify(&bytes, &policy, &[], &config(dir).budgets)
         .expect("the sample verifies");
     Arc::new(Loaded {
-        file: "drop_field.dtx".into(),
+        file: format!("{path}.dtx"),
         digest: [0; 32],
         metadata: artifact.metadata,
         program: artifact.program,
@@ -329,6 +340,30 @@ fn main() {
             "| redaction (03-secret/drop_field.dt) | {} ns | {:.1}x |",
             redaction.as_nanos(),
             ratio(redaction, none)
+        );
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    if wanted("machine") {
+        // The state-machine sample on its own stream (machine instances
+        // per thread, a slow hash logged), one run: its timeouts and
+        // windows would see time go back on a second.
+        let parsed: Vec<wire::Request> = dtc_agent_bench::file_hashes(BATCH * n_requests, BATCH)
+            .iter()
+            .map(|r| wire::Request::parse(r.clone()).expect("valid"))
+            .collect();
+        let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("wire-bench-machine-{}", std::process::id()));
+        let program = sample(&scratch, "01-file-hashing/file_hashing.dt");
+        let mut agent = Agent::new(&scratch, vec![program]);
+        let start = Instant::now();
+        for r in &parsed {
+            step_pipeline(&mut agent, r.clone());
+        }
+        let machine = start.elapsed() / (BATCH * parsed.len()) as u32;
+        println!();
+        println!(
+            "| pipeline thread, per record, state machine (01-file-hashing) | {} ns |",
+            machine.as_nanos()
         );
         let _ = std::fs::remove_dir_all(&scratch);
     }

@@ -469,7 +469,14 @@ struct Shared {
     regexes: Regexes,
     /// Runs the program's code: the interpreter, or compiled code.
     executor: Box<dyn Executor>,
+    /// Who asked for a machine transition's effects, as its outputs name
+    /// it, by (machine, transition, state): made once each
+    /// (`machine::provenance`).
+    provenance: RefCell<Provenance>,
 }
+
+/// Machine transitions' provenance by (machine, transition, state).
+type Provenance = HashMap<(u32, u32, u32), Rc<str>, rustc_hash::FxBuildHasher>;
 
 impl Shared {
     /// An interpreter over this program for event `seq`, in `world`.
@@ -779,6 +786,7 @@ impl Engine {
                 options,
                 regexes: RefCell::new(HashMap::new()),
                 executor,
+                provenance: RefCell::default(),
             },
             deadlines: BTreeSet::new(),
             budgets: HashMap::new(),
