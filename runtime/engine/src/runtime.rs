@@ -1075,7 +1075,7 @@ impl Engine {
     /// The event at position `k` of the batch being run: the quiet lane
     /// (`Engine::run_quiet`) when its layout allows and no timeout is due,
     /// the general path otherwise.
-    #[inline]
+    #[inline(always)]
     fn run_batched(&mut self, d: &Decoded, now: i64, k: usize) {
         self.batch_at = k;
         let rec = match d {
@@ -2219,7 +2219,7 @@ fn redaction_plans(p: &Program) -> Vec<Option<RedactionPlan>> {
 /// field instead, and an empty text here is never written. The hint
 /// keeps its calls of the hash and the mask tail calls (without it, 13
 /// instructions an event more of the redaction kernel).
-#[inline]
+#[inline(always)]
 fn redacted(v: &Value, method: Redaction, key: (u64, u64)) -> Text {
     match method {
         Redaction::Hash => keyed_hash_text(key, v),
