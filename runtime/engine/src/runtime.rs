@@ -398,6 +398,10 @@ pub struct Engine {
     /// declared field (and there is one): those (slot, method), in rule
     /// order, so its egress runs them without a look at the other rules.
     redactions: Vec<Option<RedactionPlan>>,
+    /// Per layout, whether a batch runs its events in the redaction lane
+    /// (`Engine::run_redactions`): it has a redaction plan, and no query,
+    /// machine or handler reads it. Empty with the lanes off.
+    redacting: Vec<bool>,
     /// What each event layout feeds (`fast::routes`).
     routes: Vec<fast::Route>,
     /// The fast lane of each query, if it has one (`fast::FastQuery`).
@@ -790,6 +794,7 @@ impl Engine {
             field_keys: Vec::new(),
             edit_rules: Vec::new(),
             redactions: Vec::new(),
+            redacting: Vec::new(),
             routes: Vec::new(),
             fast: Vec::new(),
             key_buf: Vec::new(),
@@ -871,6 +876,15 @@ impl Engine {
         }
         engine.edit_rules = edit_rules;
         engine.redactions = redaction_plans(&engine.shared.program);
+        engine.redacting = (0..engine.redactions.len())
+            .map(|l| {
+                engine.redactions[l].is_some()
+                    && engine.quiet.get(l) != Some(&true)
+                    && engine.routes.get(l).is_none_or(|r| {
+                        r.queries.is_empty() && r.machines.is_empty() && r.handlers.is_empty()
+                    })
+            })
+            .collect();
         engine.only_redacted = read::only_redacted(&engine);
         read::narrow(&mut engine);
         engine
@@ -1065,11 +1079,48 @@ impl Engine {
                     continue;
                 }
             }
+            if batch
+                .layouts
+                .get(k)
+                .and_then(|&l| self.redacting.get(l as usize))
+                == Some(&true)
+            {
+                let end = self.run_redactions(batch, k);
+                if end > k {
+                    k = end;
+                    continue;
+                }
+            }
             self.run_batched(d, now, k);
             k += 1;
         }
         self.flush_quiet();
         self.batch_inputs = None;
+    }
+
+    /// The events of the batch from `start` on, as long as they are
+    /// records of layouts in the redaction lane (`Engine::redacting`):
+    /// each run as `Engine::process_at` runs it (counted, timeouts due
+    /// fired, shaped, time moved on; nothing to dispatch), in one loop
+    /// rather than a call of the general path each (which cost the
+    /// redaction kernel about NN instructions an event). Returns where it
+    /// stopped.
+    fn run_redactions(&mut self, batch: &Batch, start: usize) -> usize {
+        self.flush_quiet();
+        let mut k = start;
+        while let (Some(d @ Decoded::Record(rec)), Some(&now)) =
+            (batch.decoded.get(k), batch.times.get(k))
+        {
+            if self.redacting.get(rec.layout as usize) != Some(&true) {
+                break;
+            }
+            self.batch_at = k;
+            self.event_starts(now);
+            self.egress(d.input(), Some(rec), now);
+            self.event_ends(now);
+            k += 1;
+        }
+        k
     }
 
     /// The event at position `k` of the batch being run: the quiet lane

@@ -466,6 +466,7 @@ impl Engine {
         self.grouped.iter_mut().for_each(|g| *g = None);
         self.group_runs.clear();
         self.redactions.clear();
+        self.redacting.clear();
         self.reads_states = true;
         self.lines = None;
         self
