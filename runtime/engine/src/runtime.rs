@@ -398,6 +398,10 @@ pub struct Engine {
     /// declared field (and there is one): those (slot, method), in rule
     /// order, so its egress runs them without a look at the other rules.
     redactions: Vec<Option<RedactionPlan>>,
+    /// Per layout, whether a batch runs its events in the redaction lane
+    /// (`Engine::run_redactions`): it has a redaction plan, and no query,
+    /// machine or handler reads it. Empty with the lanes off.
+    redacting: Vec<bool>,
     /// What each event layout feeds (`fast::routes`).
     routes: Vec<fast::Route>,
     /// The fast lane of each query, if it has one (`fast::FastQuery`).
@@ -798,6 +802,7 @@ impl Engine {
             field_keys: Vec::new(),
             edit_rules: Vec::new(),
             redactions: Vec::new(),
+            redacting: Vec::new(),
             routes: Vec::new(),
             fast: Vec::new(),
             key_buf: Vec::new(),
@@ -879,6 +884,15 @@ impl Engine {
         }
         engine.edit_rules = edit_rules;
         engine.redactions = redaction_plans(&engine.shared.program);
+        engine.redacting = (0..engine.redactions.len())
+            .map(|l| {
+                engine.redactions[l].is_some()
+                    && engine.quiet.get(l) != Some(&true)
+                    && engine.routes.get(l).is_none_or(|r| {
+                        r.queries.is_empty() && r.machines.is_empty() && r.handlers.is_empty()
+                    })
+            })
+            .collect();
         engine.only_redacted = read::only_redacted(&engine);
         read::narrow(&mut engine);
         engine
@@ -1060,6 +1074,9 @@ impl Engine {
         // Only a program with stretches (`fast::bulk_layouts`,
         // `grouped::stretch_layouts`) pays for looking for them.
         let stretches = !self.bulk.is_empty() || !self.group_runs.is_empty();
+        // Likewise the redaction lane: looked for per event, it cost the
+        // machine's kernel about 14 instructions an event.
+        let redacting = self.redacting.contains(&true);
         while let (Some(d), Some(&now)) = (batch.decoded.get(k), batch.times.get(k)) {
             if stretches {
                 let l = batch.layouts[k];
@@ -1073,6 +1090,19 @@ impl Engine {
                     continue;
                 }
             }
+            if redacting
+                && batch
+                    .layouts
+                    .get(k)
+                    .and_then(|&l| self.redacting.get(l as usize))
+                    == Some(&true)
+            {
+                let end = self.run_redactions(batch, k);
+                if end > k {
+                    k = end;
+                    continue;
+                }
+            }
             self.run_batched(d, now, k);
             k += 1;
         }
@@ -1080,10 +1110,37 @@ impl Engine {
         self.batch_inputs = None;
     }
 
+    /// The events of the batch from `start` on, as long as they are
+    /// records of layouts in the redaction lane (`Engine::redacting`):
+    /// each run as `Engine::process_at` runs it (counted, timeouts due
+    /// fired, shaped, time moved on; nothing to dispatch), in one loop
+    /// rather than a call of the general path each (which cost the
+    /// redaction kernel about 40 instructions an event). Returns where it
+    /// stopped. Not inlined: in `push_batch`'s loop it cost other
+    /// layouts' events.
+    #[inline(never)]
+    fn run_redactions(&mut self, batch: &Batch, start: usize) -> usize {
+        self.flush_quiet();
+        let mut k = start;
+        while let (Some(d @ Decoded::Record(rec)), Some(&now)) =
+            (batch.decoded.get(k), batch.times.get(k))
+        {
+            if self.redacting.get(rec.layout as usize) != Some(&true) {
+                break;
+            }
+            self.batch_at = k;
+            self.event_starts(now);
+            self.egress(d.input(), Some(rec), now);
+            self.event_ends(now);
+            k += 1;
+        }
+        k
+    }
+
     /// The event at position `k` of the batch being run: the quiet lane
     /// (`Engine::run_quiet`) when its layout allows and no timeout is due,
     /// the general path otherwise.
-    #[inline]
+    #[inline(always)]
     fn run_batched(&mut self, d: &Decoded, now: i64, k: usize) {
         self.batch_at = k;
         let rec = match d {
@@ -1265,8 +1322,16 @@ impl Engine {
                 self.egress(input, None, now);
             }
             Decoded::Record(rec) => {
-                let derived = self.dispatch(rec, now, at);
-                self.dispatch_derived(derived);
+                // A layout that feeds no query, machine or handler (one
+                // only shaped, as a redaction's) skips the dispatch: its
+                // call, empty loops and empty `derived` cost the redaction
+                // kernel about 50 instructions an event.
+                if self.routes.get(rec.layout as usize).is_some_and(|r| {
+                    !(r.queries.is_empty() && r.machines.is_empty() && r.handlers.is_empty())
+                }) {
+                    let derived = self.dispatch(rec, now, at);
+                    self.dispatch_derived(derived);
+                }
                 self.egress(input, Some(rec), now);
             }
         }
@@ -1350,13 +1415,35 @@ impl Engine {
                 None
             };
             let rules = if let Some(plan) = plan {
-                redact_fields(
-                    plan,
-                    keys,
-                    rec,
-                    self.shared.options.hash_key,
-                    (&mut edits, room),
-                );
+                // Its egress is pushed first and the edits made in place:
+                // made apart and then moved in, the edits (and the
+                // `Produced` holding them) were copied twice, two
+                // `memcpy`s of about 29 instructions each an event of the
+                // redaction kernel.
+                self.out.0.push(Produced::Egress(Egress {
+                    input: input.clone(),
+                    edits: Edits::new(),
+                }));
+                if let Some(Produced::Egress(e)) = self.out.0.last_mut() {
+                    redact_fields(
+                        plan,
+                        keys,
+                        rec,
+                        self.shared.options.hash_key,
+                        (&mut e.edits, room),
+                    );
+                    if !e.edits.is_empty() {
+                        self.counters.egressed += 1;
+                        // `edits` is as new, inline and empty: it owns
+                        // nothing, and its drop is a call (22
+                        // instructions an event).
+                        std::mem::forget(edits);
+                        return;
+                    }
+                }
+                // No edit (every field absent): egresses unchanged, as
+                // below.
+                self.out.0.pop();
                 0
             } else {
                 self.shared.program.shaping.len()
@@ -2183,10 +2270,10 @@ fn redaction_plans(p: &Program) -> Vec<Option<RedactionPlan>> {
 
 /// The text a `hash` or `mask` redaction puts in place of `v`, inline when
 /// short (`output::Text`). `drop` has no text: the caller removes the
-/// field instead, and an empty text here is never written. The hint
-/// keeps its calls of the hash and the mask tail calls (without it, 13
-/// instructions an event more of the redaction kernel).
-#[inline]
+/// field instead, and an empty text here is never written. Inlined where
+/// it is called, as the hash and the short mask are in it: its frame and
+/// its tail calls cost the redaction kernel 27 instructions an event.
+#[inline(always)]
 fn redacted(v: &Value, method: Redaction, key: (u64, u64)) -> Text {
     match method {
         Redaction::Hash => keyed_hash_text(key, v),

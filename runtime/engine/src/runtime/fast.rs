@@ -466,6 +466,7 @@ impl Engine {
         self.grouped.iter_mut().for_each(|g| *g = None);
         self.group_runs.clear();
         self.redactions.clear();
+        self.redacting.clear();
         self.reads_states = true;
         self.lines = None;
         self
@@ -1119,13 +1120,19 @@ pub(super) mod tests {
     fn layouts_of_redactions_only_match_the_general_path() {
         // L: only redactions (run as one plan), of present, null, absent
         // and non-text values; M: a redaction beside a suppression (the
-        // rule loop); R: a query, no shaping.
+        // rule loop); R: a query, no shaping; N: only redactions, all of
+        // whose fields may be absent or null (no edit: it egresses
+        // unchanged), and a query that reads it (it is dispatched, where L,
+        // which nothing reads, is not).
         let src = "event L { user: string? @pii, email: string? @pii, ip: string? @pii, n: int? @pii }\n\
                    event M { user: string @pii }\n\
                    event R { status: int }\n\
+                   event N { a: string? @pii, b: string? @pii, c: int }\n\
                    redact L.user with hash\nredact L.email with mask\nredact L.ip with drop\n\
                    redact L.n with hash\nredact M.user with mask\nsuppress M\n\
-                   query q = R | summarize n = count() every 10s | emit metric \"q\"";
+                   redact N.a with mask\nredact N.b with hash\n\
+                   query q = R | summarize n = count() every 10s | emit metric \"q\"\n\
+                   query qn = N | summarize n = count() every 10s | emit metric \"qn\"";
         let mut input = Vec::new();
         for k in 0..200i64 {
             let t = k * S / 10;
@@ -1150,12 +1157,22 @@ pub(super) mod tests {
             if k % 4 == 0 {
                 input.push(line("R", t, r#""status":200"#));
             }
+            // Both absent, one null, one present, or both present (a
+            // non-ASCII mask among them).
+            let n = match k % 6 {
+                0 | 1 => String::new(),
+                2 => r#""a":null,"#.into(),
+                3 => format!(r#""b":"n{k}","#),
+                4 => format!(r#""a":"é{k}@example.com","b":null,"#),
+                _ => format!(r#""a":"n{k}@example.com","b":"n{k}","#),
+            };
+            input.push(line("N", t, &format!(r#"{n}"c":{k}"#)));
         }
         let p = program(src);
         let plans = super::super::redaction_plans(&p);
         assert_eq!(
             plans.iter().map(Option::is_some).collect::<Vec<_>>(),
-            [true, false, false]
+            [true, false, false, true]
         );
         check(src, &Options::default(), &input);
     }
