@@ -648,11 +648,11 @@ impl Pipeline {
             match next {
                 Ok(next) => events.push(Some(next)),
                 Err(reason) => {
-                    malformed(
+                    undecodable(
                         &self.stats,
                         &mut self.malformed_window,
                         &mut derived,
-                        &undecodable(&reason),
+                        &reason,
                     );
                     events.push(None);
                 }
@@ -699,12 +699,8 @@ impl Pipeline {
                     let r = match Received::new(&request, k, resource, &self.needs) {
                         Ok(r) => r,
                         Err(reason) => {
-                            malformed(
-                                &self.stats,
-                                &mut self.malformed_window,
-                                &mut derived,
-                                &undecodable(&reason),
-                            );
+                            let window = &mut self.malformed_window;
+                            undecodable(&self.stats, window, &mut derived, &reason);
                             continue;
                         }
                     };
@@ -1368,9 +1364,11 @@ fn account(stats: &Stats, b: &Budgets, p: &mut Running, usage: Usage, derived: &
     });
 }
 
-/// What the agent says of a record it could not make an event of.
-fn undecodable(reason: &str) -> String {
-    format!("a log record could not be decoded and was passed on unchanged: {reason}")
+/// Counts and reports a record the agent could not make an event of
+/// (it is passed on unchanged).
+fn undecodable(stats: &Stats, window: &mut Window, derived: &mut Derived, reason: &str) {
+    let what = format!("a log record could not be decoded and was passed on unchanged: {reason}");
+    malformed(stats, window, derived, &what);
 }
 
 /// What `engine` produced of the event of record `k` it was pushed: its
