@@ -17,7 +17,10 @@
 //! contains it (e.g. `redaction` or `8192`: to profile one with `perf`);
 //! `DTC_AGENT_BENCH_BIN_DIR` names a folder holding `dtc-agent` and `dtc`
 //! built already (by default the bench builds them with `cargo build
-//! --release`).
+//! --release`). `DTC_AGENT_BENCH_POLL_MS` (default 2) is how often the
+//! agent's status is asked whether a run is through: under callgrind
+//! (`benches/callgrind/agent.sh`), rarely, so that asking costs the agent
+//! little beside the records.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -278,6 +281,7 @@ fn measure(
     // suppressed) and the export queue is empty: the exporter counts a
     // batch out of the queue only once the sink has answered (or the batch
     // was dropped, and counted).
+    let poll = Duration::from_millis(env_number("DTC_AGENT_BENCH_POLL_MS", 2)? as u64);
     let deadline = Instant::now() + Duration::from_secs(300);
     let status = loop {
         let status = agent.status()?;
@@ -291,7 +295,7 @@ fn measure(
                 "the agent did not finish the run within 300 s: {status}"
             ));
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(poll);
     };
     let elapsed = started.elapsed();
     let cpu = agent
