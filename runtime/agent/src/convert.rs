@@ -31,6 +31,7 @@ use std::rc::Rc;
 use dtc_engine::event::{
     EVENT_NAME_ATTRIBUTE, InputEvent, SERVICE_NAME_ATTRIBUTE, THREAD_ID_ATTRIBUTE, otlp_proto,
 };
+use dtc_engine::output::Text;
 use dtc_engine::value::Value;
 use dtc_engine::{Edit, MetricValue};
 use dtc_ir::AggKind;
@@ -494,6 +495,50 @@ pub fn splice_received(
         },
         into,
     )
+}
+
+/// What record `k`'s redactions (`Engine::redactions_found`) do to its
+/// declared field `slot`, folded into `acts` (by slot) as
+/// [`attribute_edit`] folds edits: `text` `None` removes it, and a
+/// removed field stays removed; else the last replacement wins.
+pub fn fold_redaction(acts: &mut Vec<wire::AttributeEdit>, slot: u32, text: Option<Text>) {
+    let slot = slot as usize;
+    if acts.len() <= slot {
+        acts.resize(slot + 1, wire::AttributeEdit::Keep);
+    }
+    let act = &mut acts[slot];
+    match text {
+        None => *act = wire::AttributeEdit::Remove,
+        Some(_) if *act == wire::AttributeEdit::Remove => {}
+        Some(text) => *act = wire::AttributeEdit::Replace(Box::new(string_value(&text))),
+    }
+}
+
+/// Record `k`'s redactions, folded by declared field into `acts`
+/// ([`fold_redaction`]), spliced into `into` where the fields were found
+/// (`found`: per attribute matched, its field and its index among the
+/// record's, in order): what [`splice_received`] makes of the same edits,
+/// without a key compared again. An error (not expected: the record was
+/// checked on receipt) leaves `into` as it was.
+pub fn splice_found(
+    request: &wire::Request,
+    k: usize,
+    found: &[(u32, u32)],
+    acts: &[wire::AttributeEdit],
+    into: &mut wire::Edited,
+) -> Result<(), String> {
+    let cuts = found
+        .iter()
+        .filter_map(|&(field, a)| match acts.get(field as usize) {
+            None | Some(wire::AttributeEdit::Keep) => None,
+            Some(act) => Some((a as usize, act)),
+        });
+    match request.splice_at(k, cuts, into) {
+        Some(done) => done,
+        None => Err(format!(
+            "record {k} was found in place but has no notes to cut"
+        )),
+    }
 }
 
 fn attributes_only(edits: &[Edit]) -> bool {

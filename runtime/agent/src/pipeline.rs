@@ -36,7 +36,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use dtc_actions::ActionRecord;
-use dtc_engine::event::{InputEvent, ReadInPlace};
+use dtc_engine::event::{InputEvent, KeyIndex, ReadInPlace};
+use dtc_engine::runtime::Removals;
 use dtc_engine::{Counters, Edit, Edits, Engine, InputRef, Options, Output, Produced};
 use dtc_ir::AggKind;
 use dtc_jit::JitEngine;
@@ -54,7 +55,7 @@ use crate::config::{Budgets, EngineKind};
 use crate::convert::{self, Needs, agent_log, agent_resource, key_value, program_scope};
 use crate::exporter::{ExportQueue, Item};
 use crate::loader::Loaded;
-use crate::received::Received;
+use crate::received::{InPlace, Received};
 use crate::receiver::{Batch, Work};
 use crate::telemetry::{ProgramStatus, RipcordReport, Stats, lock, now_unix_ns};
 use crate::wire;
@@ -148,11 +149,52 @@ impl Runner {
         let Some(name) = source.name() else {
             return false;
         };
-        let find =
-            |keys: &[Rc<str>], texts: &[bool], values: &mut [_]| source.find(keys, texts, values);
+        let find = |keys: &KeyIndex, texts: &[bool], values: &mut [_]| {
+            source.find(keys, texts, values, |_, _| {})
+        };
         match self {
             Runner::Jit(e) => e.edits_found(name, source.time(), find, edits),
             Runner::Interpreted(e) => e.edits_found(name, source.time(), find, edits),
+        }
+    }
+
+    fn removals(&self) -> Rc<[Removals]> {
+        match self {
+            Runner::Jit(e) => e.removals(),
+            Runner::Interpreted(e) => e.removals(),
+        }
+    }
+
+    fn removed_found(&mut self, now: i64) {
+        match self {
+            Runner::Jit(e) => e.removed_found(now),
+            Runner::Interpreted(e) => e.removed_found(now),
+        }
+    }
+
+    /// Record `at` run where it needs no record, as
+    /// [`Runner::edits_found`], with its edits given by declared field
+    /// (`Engine::redactions_found`): into `found`, each attribute `find`
+    /// matched (key, index among the record's), and into `redactions`,
+    /// what each redaction does to its key (`None`: removed), in rule
+    /// order.
+    fn redactions_found(
+        &mut self,
+        at: InPlace<'_>,
+        time: i64,
+        found: &mut Vec<(u32, u32)>,
+        acts: &mut Vec<wire::AttributeEdit>,
+    ) -> bool {
+        let Some(name) = at.name() else {
+            return false;
+        };
+        let find = |keys: &KeyIndex, texts: &[bool], values: &mut [_]| {
+            at.find(keys, texts, values, |j, a| found.push((j as u32, a as u32)))
+        };
+        let redact = |slot, text| convert::fold_redaction(acts, slot, text);
+        match self {
+            Runner::Jit(e) => e.redactions_found(name, time, find, redact),
+            Runner::Interpreted(e) => e.redactions_found(name, time, find, redact),
         }
     }
 
@@ -694,10 +736,17 @@ impl Pipeline {
                 // Alone, straight from the request: the loop below for one
                 // program that is the last, reads in place, keeps nothing
                 // and lifts nothing, without its queue of events.
+                let mut found = Vec::new();
+                let mut acts = Vec::new();
+                // Layouts whose edits are always the same fields removed:
+                // their records are cut here, by the fields found.
+                let removals = engine.removals();
+                let mut removed: Vec<u32> = Vec::new();
                 for k in (0..n).filter(|_| alone == Some(pi)) {
                     let resource = &resources[resource_of(k)];
-                    let r = match Received::new(&request, k, resource, &self.needs) {
-                        Ok(r) => r,
+                    let at = InPlace::new(&request, k);
+                    let times = match at.times(resource, needs) {
+                        Ok(times) => times,
                         Err(reason) => {
                             let window = &mut self.malformed_window;
                             undecodable(&self.stats, window, &mut derived, &reason);
@@ -711,20 +760,46 @@ impl Pipeline {
                         continue;
                     }
                     n_events += 1;
-                    edits.clear();
-                    if !engine.edits_found(&r, &mut edits) {
+                    let by = match (removals.is_empty(), at.name()) {
+                        (false, Some(Some(name))) => removals.iter().find(|r| *r.name == *name),
+                        _ => None,
+                    };
+                    removed.clear();
+                    if let Some(by) = by
+                        && at.removed(by, &mut removed).is_some()
+                    {
+                        engine.removed_found(times.0);
+                        let cuts = removed
+                            .iter()
+                            .map(|&a| (a as usize, wire::AttributeEdit::Remove));
+                        if let Some(Err(reason)) = request.splice_at(k, cuts, &mut edited) {
+                            unreadable.push(reason);
+                            suppressed[k] = true;
+                        }
+                        continue;
+                    }
+                    found.clear();
+                    acts.clear();
+                    // Cut where its fields were found, or run as any.
+                    let left = if engine.redactions_found(at, times.0, &mut found, &mut acts) {
+                        if acts.is_empty() {
+                            continue;
+                        }
+                        convert::splice_found(&request, k, &found, &acts, &mut edited)
+                    } else {
+                        edits.clear();
+                        let r = Received::with_times(&request, k, resource, &self.needs, times);
                         engine.push_read(r);
                         let egress = drained(engine, k, &mut produced, &mut outputs, &mut edits);
                         if egress.is_none() {
                             suppressed[k] = true;
                             continue;
                         }
-                    }
-                    if edits.is_empty() {
-                        continue;
-                    }
-                    let left =
-                        leave_edited(&request, k, &edits, false, &mut edited, &mut own_resource);
+                        if edits.is_empty() {
+                            continue;
+                        }
+                        leave_edited(&request, k, &edits, false, &mut edited, &mut own_resource)
+                    };
                     if let Err(reason) = left {
                         unreadable.push(reason);
                         suppressed[k] = true;

@@ -22,11 +22,13 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use dtc_engine::event::{
-    Asked, EVENT_NAME_ATTRIBUTE, InputEvent, ReadInPlace, SERVICE_NAME_ATTRIBUTE, Scalar, Standard,
-    THREAD_ID_ATTRIBUTE, otlp_proto,
+    Asked, EVENT_NAME_ATTRIBUTE, InputEvent, KeyIndex, ReadInPlace, SERVICE_NAME_ATTRIBUTE, Scalar,
+    Standard, THREAD_ID_ATTRIBUTE, otlp_proto,
 };
 use prost::encoding::{WireType, decode_key, decode_varint};
 use serde_json::Value as Json;
+
+use dtc_engine::runtime::Removals;
 
 use crate::convert::{self, Needs};
 use crate::wire::{self, AttributeSpan, BodyAt};
@@ -58,33 +60,110 @@ impl Received {
         resource: &Rc<BTreeMap<String, Json>>,
         needs: &Rc<Needs>,
     ) -> Result<Received, String> {
-        let times = match request.noted(k) {
-            // What `parse` checked leaves only these to fail.
-            Some((n, _)) => otlp_proto::checked(&otlp_proto::Fields {
-                time_unix_nano: n.time_unix_nano,
-                observed_time_unix_nano: n.observed_time_unix_nano,
-                severity_number: n.severity_number,
-                ..otlp_proto::Fields::default()
-            })?,
-            None => {
-                let e = convert::received_event(request, k, resource, needs, &mut Vec::new())?;
-                (e.time, e.observed_time)
-            }
-        };
-        Ok(Received {
+        let times = InPlace::new(request, k).times(resource, needs)?;
+        Ok(Received::with_times(request, k, resource, needs, times))
+    }
+
+    /// [`Received::new`] of a record whose times [`InPlace::times`] read.
+    pub fn with_times(
+        request: &Rc<wire::Request>,
+        k: usize,
+        resource: &Rc<BTreeMap<String, Json>>,
+        needs: &Rc<Needs>,
+        times: (i64, i64),
+    ) -> Received {
+        Received {
             request: request.clone(),
             k,
             resource: resource.clone(),
             needs: needs.clone(),
             times,
             ids: OnceCell::new(),
-        })
+        }
+    }
+
+    fn in_place(&self) -> InPlace<'_> {
+        InPlace::new(&self.request, self.k)
+    }
+
+    /// [`InPlace::name`].
+    pub fn name(&self) -> Option<Option<&[u8]>> {
+        self.in_place().name()
+    }
+
+    /// Its time, as its event holds it.
+    pub fn time(&self) -> i64 {
+        self.times.0
+    }
+
+    /// [`InPlace::find`].
+    pub fn find<'a>(
+        &'a self,
+        keys: &KeyIndex,
+        texts: &[bool],
+        values: &mut [Option<Scalar<'a>>],
+        found: impl FnMut(usize, usize),
+    ) -> Option<()> {
+        InPlace::new(&self.request, self.k).find(keys, texts, values, found)
+    }
+
+    /// Its severity number, as its event holds it.
+    pub fn severity(&self) -> i64 {
+        match self.request.noted(self.k) {
+            Some((n, _)) => i64::from(n.severity_number),
+            None => self.event().severity,
+        }
+    }
+}
+
+/// Record `k` of a received request, borrowed: what a program of
+/// redactions alone reads of it (`Engine::redactions_found`) before a
+/// [`Received`] is made of it, which the pipeline then makes only for a
+/// record the engine declines (its `Rc`s and their drops cost about a
+/// tenth of such a program's work per record).
+#[derive(Clone, Copy)]
+pub struct InPlace<'r> {
+    request: &'r wire::Request,
+    k: usize,
+}
+
+impl<'r> InPlace<'r> {
+    pub fn new(request: &'r wire::Request, k: usize) -> InPlace<'r> {
+        InPlace { request, k }
+    }
+
+    /// Its time and observed time as its event holds them, or why it is
+    /// no event (as [`Received::new`]).
+    pub fn times(
+        &self,
+        resource: &BTreeMap<String, Json>,
+        needs: &Needs,
+    ) -> Result<(i64, i64), String> {
+        match self.request.noted(self.k) {
+            // What `parse` checked leaves only these to fail.
+            Some((n, _)) => otlp_proto::checked(&otlp_proto::Fields {
+                time_unix_nano: n.time_unix_nano,
+                observed_time_unix_nano: n.observed_time_unix_nano,
+                severity_number: n.severity_number,
+                ..otlp_proto::Fields::default()
+            }),
+            None => {
+                let e = convert::received_event(
+                    self.request,
+                    self.k,
+                    resource,
+                    needs,
+                    &mut Vec::new(),
+                )?;
+                Ok((e.time, e.observed_time))
+            }
+        }
     }
 
     /// Its name as [`ReadInPlace::read`] reads it, as bytes (`Some(None)`:
     /// it has none), for `Engine::edits_found`; `None` where `read`
     /// declines the record.
-    pub fn name(&self) -> Option<Option<&[u8]>> {
+    pub fn name(&self) -> Option<Option<&'r [u8]>> {
         let data: &[u8] = &self.request.bytes;
         let (n, spans) = self.request.noted(self.k)?;
         let name = match n.event_name.get(data) {
@@ -94,51 +173,74 @@ impl Received {
         Some((!name.is_empty()).then_some(name))
     }
 
-    /// Its time, as its event holds it.
-    pub fn time(&self) -> i64 {
-        self.times.0
-    }
-
-    /// Its attributes `keys` into `values` (by index; `None`: absent),
-    /// their texts where `texts` asks (as [`dtc_engine::event::Asked`]),
-    /// as [`ReadInPlace::read`] reads them; `None` where it declines.
-    pub fn find<'a>(
-        &'a self,
-        keys: &[Rc<str>],
-        texts: &[bool],
-        values: &mut [Option<Scalar<'a>>],
-    ) -> Option<()> {
-        let data: &'a [u8] = &self.request.bytes;
+    /// Whether it is an event of `by`'s layout whose declared fields all
+    /// make its row ([`Removals::makes_row`], read as [`InPlace::find`]
+    /// reads them), with into `removed` the index of each attribute (among
+    /// the record's, in order) of a field `by` removes; `None` where not,
+    /// or where it declines.
+    pub fn removed(&self, by: &Removals, removed: &mut Vec<u32>) -> Option<()> {
+        let data: &'r [u8] = &self.request.bytes;
         let (_, spans) = self.request.noted(self.k)?;
-        // Most attributes are of no key asked: one of no asked key's
-        // length is passed over without comparing it.
-        let lengths = keys.iter().fold(0u64, |m, k| m | 1 << k.len().min(63));
-        for a in spans {
-            let AttributeSpan::Plain { key, value } = *a else {
+        // On the stack (a layout of more fields is left to the engine).
+        let mut values: [Option<Scalar<'r>>; 8] = [None; 8];
+        let values = values.get_mut(..by.keys.keys().len())?;
+        let lengths = by.keys.lengths();
+        for (a, span) in spans.iter().enumerate() {
+            let AttributeSpan::Plain { key, value } = *span else {
                 return None;
             };
             let len = key.end.wrapping_sub(key.start) as usize;
             if lengths & 1 << len.min(63) == 0 {
                 continue;
             }
-            let key = key.get(data);
-            // The last of a repeated key is the one the event keeps.
-            for (j, (k, v)) in keys.iter().zip(values.iter_mut()).enumerate() {
-                if k.as_bytes() == key {
-                    let text = texts.get(j).copied().unwrap_or(true);
-                    *v = Some(value.map_or(Some(Scalar::Null), |v| scalar(v.get(data), text))?);
-                }
+            let Some(j) = by.keys.position(key.get(data)) else {
+                continue;
+            };
+            let text = by.texts.get(j).copied().unwrap_or(true);
+            *values.get_mut(j)? =
+                Some(value.map_or(Some(Scalar::Null), |v| scalar(v.get(data), text))?);
+            if by.removed.get(j) == Some(&true) {
+                removed.push(a as u32);
             }
         }
-        Some(())
+        by.makes_row(values).then_some(())
     }
 
-    /// Its severity number, as its event holds it.
-    pub fn severity(&self) -> i64 {
-        match self.request.noted(self.k) {
-            Some((n, _)) => i64::from(n.severity_number),
-            None => self.event().severity,
+    /// Its attributes of `keys` into `values` (by index; `None`: absent),
+    /// their texts where `texts` asks (as [`dtc_engine::event::Asked`]),
+    /// as [`ReadInPlace::read`] reads them; `None` where it declines.
+    /// `found(j, a)` is told each attribute of key `j`, by its index `a`
+    /// among the record's, in order (a key may be repeated: the last is
+    /// the one the event keeps).
+    pub fn find(
+        &self,
+        keys: &KeyIndex,
+        texts: &[bool],
+        values: &mut [Option<Scalar<'r>>],
+        mut found: impl FnMut(usize, usize),
+    ) -> Option<()> {
+        let data: &'r [u8] = &self.request.bytes;
+        let (_, spans) = self.request.noted(self.k)?;
+        // Most attributes are of no key asked: one of no asked key's
+        // length is passed over without comparing it.
+        let lengths = keys.lengths();
+        for (a, span) in spans.iter().enumerate() {
+            let AttributeSpan::Plain { key, value } = *span else {
+                return None;
+            };
+            let len = key.end.wrapping_sub(key.start) as usize;
+            if lengths & 1 << len.min(63) == 0 {
+                continue;
+            }
+            let Some(j) = keys.position(key.get(data)) else {
+                continue;
+            };
+            let text = texts.get(j).copied().unwrap_or(true);
+            *values.get_mut(j)? =
+                Some(value.map_or(Some(Scalar::Null), |v| scalar(v.get(data), text))?);
+            found(j, a);
         }
+        Some(())
     }
 }
 
@@ -294,7 +396,26 @@ fn named_by_attribute<'a>(data: &'a [u8], spans: &[AttributeSpan]) -> Option<&'a
 /// text only where `text` asks for it (else the empty one): lending it as
 /// a `&str` means checking it as UTF-8 again (`wire::Request::parse` did,
 /// but only `unsafe` could say so), which costs more than the rest.
+#[inline(always)]
 fn scalar(body: &[u8], text: bool) -> Option<Scalar<'_>> {
+    // Most values are a short string: one field 1, its length in one byte.
+    // Inlined where it is read: the call cost a found field about a third
+    // of its finding.
+    if let [0x0a, len, bytes @ ..] = body
+        && *len < 0x80
+        && usize::from(*len) == bytes.len()
+    {
+        return match text {
+            true => std::str::from_utf8(bytes).ok().map(Scalar::Str),
+            false => Some(Scalar::Str("")),
+        };
+    }
+    scalar_of_any(body, text)
+}
+
+/// [`scalar`] of any other form.
+#[inline(never)]
+fn scalar_of_any(body: &[u8], text: bool) -> Option<Scalar<'_>> {
     let str = |bytes| {
         if text {
             std::str::from_utf8(bytes).ok().map(Scalar::Str)
@@ -302,13 +423,6 @@ fn scalar(body: &[u8], text: bool) -> Option<Scalar<'_>> {
             Some(Scalar::Str(""))
         }
     };
-    // Most values are a short string: one field 1, its length in one byte.
-    if let [0x0a, len, bytes @ ..] = body
-        && *len < 0x80
-        && usize::from(*len) == bytes.len()
-    {
-        return str(bytes);
-    }
     if body.is_empty() {
         return Some(Scalar::Null);
     }
@@ -416,6 +530,8 @@ mod tests {
                     // times. What is asked is what the event holds; what
                     // is not, a string's kind.
                     let texts: Vec<bool> = (0..wanted.len()).map(|i| i % 2 == 1).collect();
+                    let keys: Vec<Rc<str>> = wanted.iter().map(|w| w.as_str().into()).collect();
+                    let keys = KeyIndex::new(&keys).expect("distinct keys");
                     let asked = Asked {
                         keys: &wanted,
                         texts: &texts,
@@ -424,10 +540,9 @@ mod tests {
                     let mut narrow = vec![None; wanted.len()];
                     let Some(std) = received.read(&asked, &mut narrow) else {
                         assert!(all.is_none(), "declined asked less only");
-                        let keys: Vec<Rc<str>> = wanted.iter().map(|w| w.as_str().into()).collect();
                         let declined = received.name().is_none()
                             || received
-                                .find(&keys, &texts, &mut vec![None; keys.len()])
+                                .find(&keys, &texts, &mut vec![None; wanted.len()], |_, _| {})
                                 .is_none();
                         assert!(declined, "found where read declines");
                         continue;
@@ -442,12 +557,27 @@ mod tests {
                         .name
                         .is_some_and(|n| needs.everything || needs.events.contains(n));
                     if receives {
-                        let keys: Vec<Rc<str>> = wanted.iter().map(|w| w.as_str().into()).collect();
-                        let mut found = vec![None; keys.len()];
+                        let mut found = vec![None; wanted.len()];
+                        let mut hits = Vec::new();
                         received
-                            .find(&keys, &texts, &mut found)
+                            .find(&keys, &texts, &mut found, |j, a| hits.push((a, j)))
                             .expect("found where read");
                         assert_eq!(found, narrow);
+                        // Every attribute of a key asked, in order, by its
+                        // key: where a splice cuts (`convert::splice_found`).
+                        let data = &received.request.bytes;
+                        let (_, spans) = received.request.noted(received.k).expect("noted");
+                        let of_keys: Vec<(usize, usize)> = (spans.iter().enumerate())
+                            .filter_map(|(a, span)| match span {
+                                AttributeSpan::Plain { key, .. } => {
+                                    let key = key.get(data);
+                                    let j = wanted.iter().position(|w| w.as_bytes() == key)?;
+                                    Some((a, j))
+                                }
+                                AttributeSpan::Other(_) => None,
+                            })
+                            .collect();
+                        assert_eq!(hits, of_keys);
                         found_by_keys += 1;
                     }
                     let e = expected.standard();

@@ -636,8 +636,11 @@ impl Request {
         out: &mut Vec<u8>,
     ) -> Option<Result<()>> {
         let mut cuts = Cuts::default();
-        if let Err(e) = self.cut_attributes(k, edit, &mut cuts)? {
-            return Some(Err(e));
+        let fields = self.attribute_fields_of(k)?;
+        for (a, edit) in self.attribute_edits(k, edit)? {
+            if let Err(e) = self.cut(fields[a], &edit, &mut cuts) {
+                return Some(Err(e));
+            }
         }
         let body = self.records[k].body.clone();
         out.reserve(body.len());
@@ -656,11 +659,55 @@ impl Request {
         edit: impl Fn(&[u8]) -> AttributeEdit,
         into: &mut Edited,
     ) -> Option<Result<()>> {
+        self.splice_at(k, self.attribute_edits(k, edit)?, into)
+    }
+
+    /// What `edit` says of each of record `k`'s attributes by its key, with
+    /// the attribute's index; `None` in a request that keeps no notes.
+    fn attribute_edits(
+        &self,
+        k: usize,
+        edit: impl Fn(&[u8]) -> AttributeEdit,
+    ) -> Option<impl Iterator<Item = (usize, AttributeEdit)>> {
+        let data: &[u8] = &self.bytes;
+        let (_, spans) = self.noted(k)?;
+        Some(spans.iter().enumerate().map(move |(a, span)| {
+            let key = match *span {
+                AttributeSpan::Plain { key, .. } => key.get(data),
+                AttributeSpan::Other(body) => key_of(body.get(data)),
+            };
+            (a, edit(key))
+        }))
+    }
+
+    /// Record `k`'s attributes' fields (ranges of [`Request::bytes`]);
+    /// `None` in a request that keeps no notes.
+    fn attribute_fields_of(&self, k: usize) -> Option<&[At]> {
+        let n = self.records[k].noted.as_ref()?;
+        Some(&self.attribute_fields[n.attributes.start as usize..n.attributes.end as usize])
+    }
+
+    /// [`Request::splice_attributes`] of the attributes `edits` names, by
+    /// their index among record `k`'s, in order (any other is kept): for
+    /// a producer that found them as it read the record.
+    pub fn splice_at(
+        &self,
+        k: usize,
+        edits: impl IntoIterator<Item = (usize, impl std::borrow::Borrow<AttributeEdit>)>,
+        into: &mut Edited,
+    ) -> Option<Result<()>> {
+        let fields = self.attribute_fields_of(k)?;
         let (from, text) = (into.cuts.cuts.len(), into.cuts.text.len());
-        if let Err(e) = self.cut_attributes(k, edit, &mut into.cuts)? {
-            into.cuts.cuts.truncate(from);
-            into.cuts.text.truncate(text);
-            return Some(Err(e));
+        for (a, edit) in edits {
+            let done = match fields.get(a) {
+                Some(&field) => self.cut(field, edit.borrow(), &mut into.cuts),
+                None => Err(format!("record {k} has no attribute {a} to edit")),
+            };
+            if let Err(e) = done {
+                into.cuts.cuts.truncate(from);
+                into.cuts.text.truncate(text);
+                return Some(Err(e));
+            }
         }
         let cuts = &into.cuts.cuts[from..];
         if cuts.is_empty() {
@@ -680,50 +727,26 @@ impl Request {
         Some(Ok(()))
     }
 
-    /// The cuts of record `k`'s attributes that `edit` removes or
-    /// replaces, in order, added to `cuts` (on an error, some may have
-    /// been); `None` in a request that keeps no notes.
-    fn cut_attributes(
-        &self,
-        k: usize,
-        edit: impl Fn(&[u8]) -> AttributeEdit,
-        cuts: &mut Cuts,
-    ) -> Option<Result<()>> {
-        let data: &[u8] = &self.bytes;
-        let n = self.records[k].noted.as_ref()?;
-        let range = n.attributes.start as usize..n.attributes.end as usize;
-        let mut cut_one = |span: &AttributeSpan, field: At| -> Result<()> {
-            let key = match *span {
-                AttributeSpan::Plain { key, .. } => key.get(data),
-                AttributeSpan::Other(body) => key_of(body.get(data)),
-            };
-            let start = cuts.text.len() as u32;
-            match edit(key) {
-                AttributeEdit::Keep => return Ok(()),
-                AttributeEdit::Remove => {}
-                AttributeEdit::Replace(value) => {
-                    // The field's key and length, then its body.
-                    let mut inner = field.get(data);
-                    decode_key(&mut inner).map_err(prost_error)?;
-                    decode_varint(&mut inner).map_err(prost_error)?;
-                    replaced(inner, *value, &mut cuts.text)?;
-                }
-            }
-            cuts.cuts.push(Cut {
-                field,
-                with: (start, cuts.text.len() as u32),
-            });
-            Ok(())
-        };
-        for (span, field) in self.attributes[range.clone()]
-            .iter()
-            .zip(&self.attribute_fields[range])
-        {
-            if let Err(e) = cut_one(span, *field) {
-                return Some(Err(e));
+    /// The cut of the attribute whose field is `field` that `edit` makes,
+    /// added to `cuts` (none: kept).
+    fn cut(&self, field: At, edit: &AttributeEdit, cuts: &mut Cuts) -> Result<()> {
+        let start = cuts.text.len() as u32;
+        match edit {
+            AttributeEdit::Keep => return Ok(()),
+            AttributeEdit::Remove => {}
+            AttributeEdit::Replace(value) => {
+                // The field's key and length, then its body.
+                let mut inner = field.get(&self.bytes);
+                decode_key(&mut inner).map_err(prost_error)?;
+                decode_varint(&mut inner).map_err(prost_error)?;
+                replaced(inner, value, &mut cuts.text)?;
             }
         }
-        Some(Ok(()))
+        cuts.cuts.push(Cut {
+            field,
+            with: (start, cuts.text.len() as u32),
+        });
+        Ok(())
     }
 
     /// The resource of `ResourceLogs` `ri`, decoded (merged as prost merges
@@ -1174,7 +1197,7 @@ pub fn edit_attributes(
             AttributeEdit::Keep | AttributeEdit::Remove => {}
             // The key as it came, the new value after it: nothing of the
             // attribute is decoded but its key.
-            AttributeEdit::Replace(value) => replaced(inner, *value, out)?,
+            AttributeEdit::Replace(value) => replaced(inner, &value, out)?,
         }
         Ok(())
     })?;
@@ -1186,21 +1209,21 @@ pub fn edit_attributes(
 /// as a whole field: the key as it came, the new value after it; nothing
 /// of the attribute is decoded but its key, unless it is in another form
 /// than a key and a value.
-fn replaced(inner: &[u8], value: AnyValue, out: &mut Vec<u8>) -> Result<()> {
+fn replaced(inner: &[u8], value: &AnyValue, out: &mut Vec<u8>) -> Result<()> {
     match plain_key_value(inner) {
         Some((key, _)) => {
             let len = key_len(1)
                 + encoded_len_varint(key.len() as u64)
                 + key.len()
-                + prost::encoding::message::encoded_len(2, &value);
+                + prost::encoding::message::encoded_len(2, value);
             encode_key(6, WireType::LengthDelimited, out);
             encode_varint(len as u64, out);
             put_field(1, key, out);
-            prost::encoding::message::encode(2, &value, out);
+            prost::encoding::message::encode(2, value, out);
         }
         None => {
             let mut kv = KeyValue::decode(inner).map_err(prost_error)?;
-            kv.value = Some(value);
+            kv.value = Some(value.clone());
             prost::encoding::message::encode(6, &kv, out);
         }
     }

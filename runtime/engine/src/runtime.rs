@@ -26,7 +26,7 @@ mod grouped;
 mod lines;
 mod machine;
 mod read;
-pub use read::ReadEgress;
+pub use read::{ReadEgress, Removals};
 
 use machine::{MachineState, machine_key};
 
@@ -2221,25 +2221,46 @@ fn redact_fields(
 #[inline(always)]
 fn redact_field<V: std::ops::Deref<Target = Value>>(
     keys: &[Rc<str>],
-    (slot, method): (u32, Redaction),
+    redaction: (u32, Redaction),
     value: impl FnOnce(u32) -> V,
     hash_key: (u64, u64),
     (edits, room): (&mut Edits, usize),
 ) {
-    let Some(key) = keys.get(slot as usize) else {
-        return;
-    };
+    if let Some(text) = redaction_of(redaction, value, hash_key) {
+        push_redaction(keys, room, redaction.0, text, edits);
+    }
+}
+
+/// What one `redact` of a declared field (`slot`, `method`) does, by the
+/// field: `Some(None)`, it is removed; `Some(Some(text))`, its value is
+/// replaced by its redacted text; `None`, nothing (its value is absent).
+#[inline(always)]
+fn redaction_of<V: std::ops::Deref<Target = Value>>(
+    (slot, method): (u32, Redaction),
+    value: impl FnOnce(u32) -> V,
+    hash_key: (u64, u64),
+) -> Option<Option<Text>> {
     // A drop does not read the value (a record read in place may not have
     // built it; one read without a record has none).
     if method == Redaction::Drop {
-        push_edit(edits, room, Edit::RemoveAttr(key.clone()));
-        return;
+        return Some(None);
     }
     let v = value(slot);
-    if !v.is_none() {
-        let new = redacted(&v, method, hash_key);
-        push_edit(edits, room, Edit::ReplaceAttr(key.clone(), new));
-    }
+    (!v.is_none()).then(|| Some(redacted(&v, method, hash_key)))
+}
+
+/// The edit of [`redaction_of`]'s answer for declared field `slot` of a
+/// layout whose keys are `keys`, pushed to `edits`.
+#[inline(always)]
+fn push_redaction(keys: &[Rc<str>], room: usize, slot: u32, text: Option<Text>, edits: &mut Edits) {
+    let Some(key) = keys.get(slot as usize) else {
+        return;
+    };
+    let edit = match text {
+        None => Edit::RemoveAttr(key.clone()),
+        Some(text) => Edit::ReplaceAttr(key.clone(), text),
+    };
+    push_edit(edits, room, edit);
 }
 
 /// A declared field's value of `rec`, for [`redact_field`].

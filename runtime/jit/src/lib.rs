@@ -117,13 +117,41 @@ impl JitEngine {
         name: Option<&[u8]>,
         now: i64,
         find: impl FnOnce(
-            &[std::rc::Rc<str>],
+            &dtc_engine::event::KeyIndex,
             &[bool],
             &mut [Option<dtc_engine::event::Scalar<'a>>],
         ) -> Option<()>,
         edits: &mut dtc_engine::Edits,
     ) -> bool {
         self.engine.edits_found(name, now, find, edits)
+    }
+
+    /// The layouts whose events a producer may run itself
+    /// (`Engine::removals`).
+    pub fn removals(&self) -> std::rc::Rc<[dtc_engine::runtime::Removals]> {
+        self.engine.removals()
+    }
+
+    /// An event run by its producer by [`JitEngine::removals`]
+    /// (`Engine::removed_found`).
+    pub fn removed_found(&mut self, now: i64) {
+        self.engine.removed_found(now)
+    }
+
+    /// [`JitEngine::edits_found`] with the edits given by declared field
+    /// (`Engine::redactions_found`).
+    pub fn redactions_found<'a>(
+        &mut self,
+        name: Option<&[u8]>,
+        now: i64,
+        find: impl FnOnce(
+            &dtc_engine::event::KeyIndex,
+            &[bool],
+            &mut [Option<dtc_engine::event::Scalar<'a>>],
+        ) -> Option<()>,
+        redact: impl FnMut(u32, Option<dtc_engine::output::Text>),
+    ) -> bool {
+        self.engine.redactions_found(name, now, find, redact)
     }
 
     /// Events their producer reads in place, in a batch

@@ -34,8 +34,8 @@ use super::grouped::KeyView;
 use super::{Decoded, Engine, UNHANDLED};
 use crate::event::InputEvent;
 use crate::event::{
-    Asked, ExportAt, Input, Scalar, Standard, decode_line_each, decode_line_via_value, is_export,
-    read_export, scan_flat,
+    Asked, ExportAt, Input, KeyIndex, Scalar, Standard, decode_line_each, decode_line_via_value,
+    is_export, read_export, scan_flat,
 };
 use crate::output::{Edits, Egress, InputAt, InputRef, Inputs, Output, Produced};
 use crate::slots::{Slot, push_standard};
@@ -72,6 +72,12 @@ pub(in crate::runtime) struct Plan {
     /// input layout by its wire name, as bytes (`Engine::edits_found`).
     pub(in crate::runtime) field_texts: Vec<Box<[bool]>>,
     pub(in crate::runtime) names: Vec<(Box<[u8]>, u32)>,
+    /// Per layout, its declared fields' keys as `Engine::edits_found`'s
+    /// producer finds them (`None`: a key repeated, left to `push_read`).
+    pub(in crate::runtime) field_index: Vec<Option<KeyIndex>>,
+    /// The layouts whose events a producer may run itself
+    /// (`Engine::removals`).
+    pub(in crate::runtime) removals: Rc<[super::read::Removals]>,
     /// Batches still to decode the usual way before trying the lane again
     /// (see [`RESTS`]).
     pub(in crate::runtime) rest: u32,
@@ -153,6 +159,8 @@ impl Plan {
             standard: true,
             field_texts: Vec::new(),
             names: Vec::new(),
+            field_index: Vec::new(),
+            removals: Rc::from([]),
             wanted,
             fields,
             records,

@@ -33,9 +33,9 @@ use dtc_ir::{Redaction, ShapeRule, Type};
 use smallvec::SmallVec;
 
 use super::lines::{Batch, Plan, field, push_row};
-use super::{Decoded, Engine, redact_field};
-use crate::event::{ReadInPlace, Scalar};
-use crate::output::{Edits, Egress, InputRef, Inputs, Produced, ReadAt};
+use super::{Decoded, Engine, push_redaction, redaction_of};
+use crate::event::{KeyIndex, ReadInPlace, Scalar};
+use crate::output::{Edits, Egress, InputRef, Inputs, Produced, ReadAt, Text};
 use crate::slots::STD_SLOTS;
 use crate::value::{Record, Row, Typed, Value};
 
@@ -49,6 +49,75 @@ pub enum ReadEgress {
     Egress(Edits),
     /// It was not run: push it with [`Engine::push_read`].
     Push,
+}
+
+/// A layout whose events only redactions touch, and whose redactions
+/// all drop fields ([`Engine::removals`]): what a producer that finds its
+/// fields itself needs to run its events without the engine, but for
+/// [`Engine::removed_found`]. Its event's edits are always the same: each
+/// field `removed` removed (every attribute of its key), where every
+/// declared field makes its row ([`Removals::makes_row`]); an event of it
+/// that does not is run by [`Engine::edits_found`] or pushed, as any.
+#[derive(Debug, Clone)]
+pub struct Removals {
+    /// Its wire name, as bytes.
+    pub name: Box<[u8]>,
+    /// Its declared fields' keys, and per field whether its text is read
+    /// (as [`crate::event::Asked`]) and whether a redaction removes it.
+    pub keys: KeyIndex,
+    pub texts: Box<[bool]>,
+    pub removed: Box<[bool]>,
+    types: Box<[Type]>,
+}
+
+impl Removals {
+    /// Whether `values` (of the declared fields, by index; `None`: absent,
+    /// as [`ReadInPlace::read`] reads them) make the layout's row.
+    pub fn makes_row(&self, values: &[Option<Scalar<'_>>]) -> bool {
+        values.len() == self.types.len()
+            && (values.iter().zip(&self.types)).all(|(v, ty)| field(*v, ty).is_some())
+    }
+}
+
+/// Per layout of a program read in place whose events only
+/// redactions touch and whose redactions all drop fields, its
+/// [`Removals`] (`lines::Plan::removals`).
+fn removals(
+    redactions: &[Option<super::RedactionPlan>],
+    only_redacted: &[bool],
+    plan: &Plan,
+) -> Vec<Removals> {
+    let mut all = Vec::new();
+    for (name, l) in &plan.names {
+        let l = *l as usize;
+        let (Some(Some(fields)), Some(Some(keys)), Some(texts), Some(Some(redactions))) = (
+            plan.fields.get(l),
+            plan.field_index.get(l),
+            plan.field_texts.get(l),
+            redactions.get(l),
+        ) else {
+            continue;
+        };
+        if only_redacted.get(l) != Some(&true)
+            || redactions.iter().any(|&(_, m)| m != Redaction::Drop)
+        {
+            continue;
+        }
+        let mut removed = vec![false; fields.len()];
+        for &(slot, _) in redactions.iter() {
+            if let Some(r) = removed.get_mut(slot as usize) {
+                *r = true;
+            }
+        }
+        all.push(Removals {
+            name: name.clone(),
+            keys: keys.clone(),
+            texts: texts.clone(),
+            removed: removed.into(),
+            types: fields.iter().map(|(_, ty)| ty.clone()).collect(),
+        });
+    }
+    all
 }
 
 /// What an event read in place is run as.
@@ -121,6 +190,8 @@ pub(super) fn narrow(e: &mut Engine) {
         .iter()
         .map(|(name, &l)| (name.as_bytes().into(), l))
         .collect();
+    plan.field_index = e.field_keys.iter().map(|k| KeyIndex::new(k)).collect();
+    plan.removals = removals(&e.redactions, &e.only_redacted, plan).into();
 }
 
 impl Engine {
@@ -186,7 +257,12 @@ impl Engine {
             }
             Some(&l) if self.only_redacted.get(l as usize) == Some(&true) => {
                 let mut edits = Edits::new();
-                match self.redacted(plan, l, |_, i| values.get(i).copied().flatten(), &mut edits) {
+                match self.redacted_edits(
+                    plan,
+                    l,
+                    |_, i| values.get(i).copied().flatten(),
+                    &mut edits,
+                ) {
                     Some(()) => {
                         self.event_starts(now);
                         edits
@@ -220,8 +296,57 @@ impl Engine {
         &mut self,
         name: Option<&[u8]>,
         now: i64,
-        find: impl FnOnce(&[Rc<str>], &[bool], &mut [Option<Scalar<'a>>]) -> Option<()>,
+        find: impl FnOnce(&KeyIndex, &[bool], &mut [Option<Scalar<'a>>]) -> Option<()>,
         edits: &mut Edits,
+    ) -> bool {
+        self.found(name, now, find, |keys, room, slot, text| {
+            push_redaction(keys, room, slot, text, edits)
+        })
+    }
+
+    /// [`Engine::edits_found`] with the edits given by declared field, as
+    /// `redact(slot, text)` in rule order (`None`: the field removed, else
+    /// its value replaced by `text`), rather than made: the producer, who
+    /// found the fields, applies them where it found them (the agent cuts
+    /// a record's bytes by the attributes `find` matched) without a key
+    /// cloned, compared again or dropped. `redact` is called only once the
+    /// event is run (all its fields checked), so nothing is to be undone.
+    pub fn redactions_found<'a>(
+        &mut self,
+        name: Option<&[u8]>,
+        now: i64,
+        find: impl FnOnce(&KeyIndex, &[bool], &mut [Option<Scalar<'a>>]) -> Option<()>,
+        mut redact: impl FnMut(u32, Option<Text>),
+    ) -> bool {
+        self.found(name, now, find, |_, _, slot, text| redact(slot, text))
+    }
+
+    /// The layouts whose events a producer may run itself, by
+    /// [`Removals`], then telling [`Engine::removed_found`]: none where
+    /// the lanes are off (`Engine::general`, the reference).
+    pub fn removals(&self) -> Rc<[Removals]> {
+        match &self.lines {
+            Some(plan) => plan.removals.clone(),
+            None => Rc::from([]),
+        }
+    }
+
+    /// An event of one of [`Engine::removals`]' layouts, at `now`, that
+    /// its producer ran by it (every declared field makes its row, its
+    /// removed fields cut): what [`Engine::edits_found`] does beside its
+    /// edits, so that counters, timeouts and windows move as they would.
+    pub fn removed_found(&mut self, now: i64) {
+        self.event_starts(now);
+        self.counters.egressed += 1;
+        self.event_ends(now);
+    }
+
+    fn found<'a>(
+        &mut self,
+        name: Option<&[u8]>,
+        now: i64,
+        find: impl FnOnce(&KeyIndex, &[bool], &mut [Option<Scalar<'a>>]) -> Option<()>,
+        mut redact: impl FnMut(&[Rc<str>], usize, u32, Option<Text>),
     ) -> bool {
         let Some(plan) = self.lines.as_ref() else {
             return false;
@@ -234,9 +359,9 @@ impl Engine {
                 self.counters.unhandled += 1;
             }
             Some(Some(l)) if self.only_redacted.get(l as usize) == Some(&true) => {
-                let (Some(Some(_)), Some(keys), Some(texts)) = (
+                let (Some(Some(_)), Some(Some(keys)), Some(texts)) = (
                     plan.fields.get(l as usize),
-                    self.field_keys.get(l as usize),
+                    plan.field_index.get(l as usize),
                     plan.field_texts.get(l as usize),
                 ) else {
                     return false;
@@ -245,20 +370,20 @@ impl Engine {
                 // about 60 instructions an event).
                 let mut inline: [Option<Scalar<'a>>; 8] = [None; 8];
                 let mut spilled = Vec::new();
-                let values = match inline.get_mut(..keys.len()) {
+                let values = match inline.get_mut(..keys.keys().len()) {
                     Some(values) => values,
                     None => {
-                        spilled.resize(keys.len(), None);
+                        spilled.resize(keys.keys().len(), None);
                         &mut spilled[..]
                     }
                 };
                 if find(keys, texts, values).is_none() {
                     return false;
                 }
-                let from = edits.len();
                 let value = |j: usize, _| values.get(j).copied().flatten();
-                if self.redacted(plan, l, value, edits).is_none() {
-                    edits.truncate(from);
+                let (keys, room) = self.edit_room(l);
+                let sink = |slot, text| redact(keys, room, slot, text);
+                if self.redacted(plan, l, value, sink).is_none() {
                     return false;
                 }
                 self.event_starts(now);
@@ -322,7 +447,7 @@ impl Engine {
         };
         if self.only_redacted.get(l as usize) == Some(&true) {
             return b.egress(l, std.time, |e| {
-                self.redacted(plan, l, |_, i| values.get(i).copied().flatten(), e)
+                self.redacted_edits(plan, l, |_, i| values.get(i).copied().flatten(), e)
             });
         }
         b.place(plan, &std, Some(l), values).then_some(())
@@ -342,7 +467,7 @@ impl Engine {
         plan: &Plan,
         l: u32,
         value: impl Fn(usize, usize) -> Option<Scalar<'v>>,
-        edits: &mut Edits,
+        mut redact: impl FnMut(u32, Option<Text>),
     ) -> Option<()> {
         let fields = plan.fields.get(l as usize)?.as_ref()?;
         let redactions = self.redactions.get(l as usize)?.as_deref().unwrap_or(&[]);
@@ -356,17 +481,37 @@ impl Engine {
                 typed.push(v);
             }
         }
-        let room = self.edit_rules.get(l as usize).copied().unwrap_or(0);
-        let keys = &self.field_keys[l as usize];
         let hash_key = self.shared.options.hash_key;
         let value = |slot: u32| {
             let v = typed.get(slot as usize).copied().flatten();
             Cow::Owned(v.map_or(Value::None, Typed::to_value))
         };
         for &redaction in redactions {
-            redact_field(keys, redaction, value, hash_key, (&mut *edits, room));
+            if let Some(text) = redaction_of(redaction, value, hash_key) {
+                redact(redaction.0, text);
+            }
         }
         Some(())
+    }
+
+    /// [`Engine::redacted`] into `edits`, as the record path makes them.
+    fn redacted_edits<'v>(
+        &self,
+        plan: &Plan,
+        l: u32,
+        value: impl Fn(usize, usize) -> Option<Scalar<'v>>,
+        edits: &mut Edits,
+    ) -> Option<()> {
+        let (keys, room) = self.edit_room(l);
+        self.redacted(plan, l, value, |slot, text| {
+            push_redaction(keys, room, slot, text, edits)
+        })
+    }
+
+    /// Layout `l`'s declared fields' keys, and the room its edits take.
+    fn edit_room(&self, l: u32) -> (&[Rc<str>], usize) {
+        let keys = self.field_keys.get(l as usize).map_or(&[][..], |k| &k[..]);
+        (keys, self.edit_rules.get(l as usize).copied().unwrap_or(0))
     }
 
     /// The event of `read` matched to its layout, with its record built
@@ -387,7 +532,7 @@ impl Engine {
         };
         if self.only_redacted.get(l as usize) == Some(&true) {
             let mut edits = Edits::new();
-            self.redacted(plan, l, |_, i| values.get(i).copied().flatten(), &mut edits)?;
+            self.redacted_edits(plan, l, |_, i| values.get(i).copied().flatten(), &mut edits)?;
             return Some(Read::Egress(edits, now));
         }
         let fields = plan.fields.get(l as usize)?.as_ref()?;
@@ -544,7 +689,7 @@ mod tests {
                                     std.time,
                                     |keys, texts, values| {
                                         let keys: Vec<String> =
-                                            keys.iter().map(|k| k.to_string()).collect();
+                                            keys.keys().iter().map(|k| k.to_string()).collect();
                                         let asked = Asked {
                                             keys: &keys,
                                             texts,
