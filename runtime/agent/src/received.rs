@@ -141,12 +141,11 @@ impl<'r> InPlace<'r> {
     ) -> Result<(i64, i64), String> {
         match self.request.noted(self.k) {
             // What `parse` checked leaves only these to fail.
-            Some((n, _)) => otlp_proto::checked(&otlp_proto::Fields {
-                time_unix_nano: n.time_unix_nano,
-                observed_time_unix_nano: n.observed_time_unix_nano,
-                severity_number: n.severity_number,
-                ..otlp_proto::Fields::default()
-            }),
+            Some((n, _)) => otlp_proto::checked_times(
+                n.time_unix_nano,
+                n.observed_time_unix_nano,
+                n.severity_number,
+            ),
             None => {
                 let e = convert::received_event(
                     self.request,

@@ -73,6 +73,7 @@ pub struct Removals {
 impl Removals {
     /// Whether `values` (of the declared fields, by index; `None`: absent,
     /// as [`ReadInPlace::read`] reads them) make the layout's row.
+    #[inline]
     pub fn makes_row(&self, values: &[Option<Scalar<'_>>]) -> bool {
         values.len() == self.types.len()
             && (values.iter().zip(&self.types)).all(|(v, ty)| field(*v, ty).is_some())
