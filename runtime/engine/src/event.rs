@@ -80,7 +80,7 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
 
 pub(crate) mod otlp_json;
-pub(crate) use otlp_json::{ExportAt, is_export, read_export};
+pub(crate) use otlp_json::{Export, ExportAt, is_export, read_export, read_export_into};
 
 /// One event as received, before it is matched to a layout.
 #[derive(Debug, Clone, PartialEq, Default)]

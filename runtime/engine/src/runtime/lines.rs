@@ -34,8 +34,8 @@ use super::grouped::KeyView;
 use super::{Decoded, Engine, UNHANDLED};
 use crate::event::InputEvent;
 use crate::event::{
-    Asked, ExportAt, Input, Scalar, Standard, decode_line_each, decode_line_via_value, is_export,
-    read_export, scan_flat,
+    Asked, Export, ExportAt, Input, Scalar, Standard, decode_line_each, decode_line_via_value,
+    is_export, read_export_into, scan_flat,
 };
 use crate::output::{Edits, Egress, InputAt, InputRef, Inputs, Output, Produced};
 use crate::slots::{Slot, push_standard};
@@ -425,6 +425,8 @@ impl Engine {
         let mut declined = 0;
         let wanted: Vec<&str> = plan.wanted.iter().map(String::as_str).collect();
         let mut values = Vec::new();
+        // One export's buffers for every export line of the batch.
+        let mut export = Export::default();
         let by_wire = &self.by_wire;
         // A name's layout (`Some(None)`: none matches), if the lane reads
         // its events.
@@ -448,7 +450,7 @@ impl Engine {
                     b.inputs.push(input);
                     continue;
                 }
-            } else if let Some(export) = read_export(trimmed) {
+            } else if read_export_into(trimmed, &mut export) {
                 // An OTLP/JSON export: each record read in place as a flat
                 // line is, its event decoded with the line's others when
                 // one is asked for; a record this does not read (escapes,
