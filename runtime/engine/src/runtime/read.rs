@@ -337,7 +337,7 @@ impl Engine {
     /// Its standard fields are not checked: only a text past 4 GiB fails
     /// to make a row, and the record is then run another way with the
     /// same egress.
-    fn redacted<'v>(
+    pub(super) fn redacted<'v>(
         &self,
         plan: &Plan,
         l: u32,

@@ -139,6 +139,12 @@ fn key_values<'a>(c: &mut Cursor<'a>, ex: &mut Export<'a>) -> Option<(usize, usi
     let start = ex.attrs.len();
     c.or_null(|c| {
         c.array(|c| {
+            let start = c.at;
+            if let Some((key, value)) = c.compact_key_value() {
+                ex.attrs.push((Cow::Borrowed(key), value));
+                return Some(());
+            }
+            c.at = start;
             let (mut key, mut value) = (None, Any::Null);
             c.object(|c, k| {
                 match k {
@@ -206,13 +212,31 @@ impl<'a> Cursor<'a> {
     #[inline]
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
+        self.string_rest()
+    }
+
+    /// The rest of a string whose opening quote is read.
+    #[inline]
+    fn string_rest(&mut self) -> Option<&'a str> {
         let start = self.at;
-        let len = self
-            .bytes
-            .get(start..)?
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        let end = start + len;
+        let mut end = start;
+        // Eight bytes at a time, as serde_json's `skip_to_escape` does.
+        loop {
+            let Some(chunk) = self.bytes.get(end..end + 8) else {
+                end += self
+                    .bytes
+                    .get(end..)?
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+                break;
+            };
+            let found = special(u64::from_le_bytes(chunk.try_into().ok()?));
+            if found != 0 {
+                end += (found.trailing_zeros() / 8) as usize;
+                break;
+            }
+            end += 8;
+        }
         // A quote ends it; an escape or a control character is the
         // visitors' to read or refuse.
         if self.bytes.get(end) != Some(&b'"') {
@@ -221,6 +245,37 @@ impl<'a> Cursor<'a> {
         self.at = end + 1;
         // Cut at ASCII quotes, so at character boundaries.
         self.text.get(start..end)
+    }
+
+    /// A `KeyValue` as exporters write it, compact:
+    /// `{"key":"k","value":{"stringValue":"v"}}` (or an `intValue` or a
+    /// `boolValue`), which the general path reads the same, key by key;
+    /// `None` (the cursor anywhere) for any other form.
+    #[inline]
+    fn compact_key_value(&mut self) -> Option<(&'a str, Any<'a>)> {
+        self.word(b"{\"key\":\"")?;
+        let key = self.string_rest()?;
+        self.word(b",\"value\":{\"")?;
+        let value = match self.bytes.get(self.at)? {
+            b's' => {
+                self.word(b"stringValue\":\"")?;
+                Any::Str(Cow::Borrowed(self.string_rest()?))
+            }
+            b'i' => {
+                self.word(b"intValue\":")?;
+                Any::Int(match self.peek()? {
+                    b'"' => nanos_text(self.string()?)?,
+                    _ => self.int()?,
+                })
+            }
+            b'b' => {
+                self.word(b"boolValue\":")?;
+                Any::Bool(self.bool()?)
+            }
+            _ => return None,
+        };
+        self.word(b"}}")?;
+        Some((key, value))
     }
 
     /// The text of a number (what serde_json would read as one, and
@@ -384,5 +439,56 @@ impl<'a> Cursor<'a> {
         };
         self.eat(b'}')?;
         Some(v)
+    }
+}
+
+/// The bytes of `x` (eight of a string) that are a quote, a backslash or a
+/// control character, each as its high bit; the lowest is the first such
+/// byte (a higher one may be a false positive, borrowed from below it).
+#[inline(always)]
+fn special(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v;
+    let quote = zero(x ^ (ONES * u64::from(b'"')));
+    let backslash = zero(x ^ (ONES * u64::from(b'\\')));
+    let control = x.wrapping_sub(ONES * 0x20) & !x;
+    (quote | backslash | control) & HIGH
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The string scan eight bytes at a time stops where one byte at a
+    /// time does: a quote, a backslash or a control character at each
+    /// offset, after ASCII or non-ASCII bytes, near the end of the line.
+    #[test]
+    fn strings_end_where_a_byte_at_a_time_ends_them() {
+        let fillers = ["a", "é", "日", "\u{7f}", "\u{ff}", " "];
+        let stops = ["\"", "\\", "\n", "\u{1f}", "\u{0}"];
+        for filler in fillers {
+            for n in 0..20 {
+                for stop in stops {
+                    for tail in ["", "\"", "xxxxxxxxxxxxxxxxx\"", "\u{1}"] {
+                        let line = format!("\"{}{stop}{tail}", filler.repeat(n));
+                        let mut c = Cursor {
+                            text: &line,
+                            bytes: line.as_bytes(),
+                            at: 0,
+                        };
+                        let got = c.string().map(|s| (s, c.at));
+                        let body = &line[1..];
+                        let end = body
+                            .bytes()
+                            .position(|b| b == b'"' || b == b'\\' || b < 0x20);
+                        let expected = end
+                            .filter(|&e| body.as_bytes()[e] == b'"')
+                            .map(|e| (&body[..e], e + 2));
+                        assert_eq!(got, expected, "{line:?}");
+                    }
+                }
+            }
+        }
     }
 }
