@@ -80,7 +80,7 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
 
 pub(crate) mod otlp_json;
-pub(crate) use otlp_json::{ExportAt, is_export, read_export};
+pub(crate) use otlp_json::{Export, ExportAt, is_export, read_export, read_export_into};
 
 /// One event as received, before it is matched to a layout.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -754,13 +754,29 @@ fn time_text(s: &str) -> Option<i64> {
 }
 
 /// A decimal integer, optionally signed: OTLP/JSON writes 64-bit integers
-/// as strings.
+/// as strings. Leading zeros are allowed; past what an `i64` holds, none.
+/// One pass over the digits: every OTLP/JSON time and `intValue` is one.
 fn nanos_text(s: &str) -> Option<i64> {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, s),
+    };
+    if digits.is_empty() {
         return None;
     }
-    s.parse().ok()
+    let mut n: u64 = 0;
+    for b in digits.bytes() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    if negative {
+        0i64.checked_sub_unsigned(n)
+    } else {
+        i64::try_from(n).ok()
+    }
 }
 
 fn severity_field(value: &Json, what: impl Display) -> Result<i64, String> {
@@ -2112,6 +2128,50 @@ mod tests {
         match decode_line(line).as_slice() {
             [Input::Event(e)] => e.clone(),
             other => panic!("expected one event from {line}, got {other:?}"),
+        }
+    }
+
+    /// The one-pass digits of `nanos_text` read what the standard
+    /// library's parse of a checked decimal reads, at the bounds too.
+    #[test]
+    fn nanos_texts_are_parsed_as_before() {
+        let before = |s: &str| {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            s.parse::<i64>().ok()
+        };
+        for s in [
+            "",
+            "-",
+            "0",
+            "-0",
+            "00",
+            "007",
+            "-007",
+            "1795341600000000000",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "0000000000000000000000000001",
+            "+5",
+            "--5",
+            "5-",
+            "1.5",
+            "1e3",
+            " 5",
+            "5 ",
+            "١",
+            "x",
+            "12x",
+            "-x",
+        ] {
+            assert_eq!(nanos_text(s), before(s), "{s:?}");
         }
     }
 

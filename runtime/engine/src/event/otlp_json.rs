@@ -30,6 +30,8 @@ use std::rc::Rc;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
 
+mod walk;
+
 use super::{
     EVENT_NAME_ATTRIBUTE, InputEvent, KeySeed, SERVICE_NAME_ATTRIBUTE, Scalar, Skip, Standard,
     THREAD_ID_ATTRIBUTE, nanos_text, set_times, severity_number,
@@ -39,7 +41,7 @@ use super::{
 const OTLP_START: &str = "{\"resourceLogs\"";
 
 /// An OTLP/JSON export line read in its plain form.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct Export<'a> {
     /// Per `resourceLogs` element, its resource's attributes in `attrs`.
     resources: Vec<(usize, usize)>,
@@ -50,7 +52,7 @@ pub(crate) struct Export<'a> {
 }
 
 /// One log record's fields, as decoding reads them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Rec<'a> {
     resource: usize,
     time: Option<i64>,
@@ -65,7 +67,7 @@ struct Rec<'a> {
 }
 
 /// An `AnyValue` of the plain forms, as the JSON value decoding makes it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 enum Any<'a> {
     Null,
     Bool(bool),
@@ -95,14 +97,31 @@ pub(crate) fn is_export(line: &str) -> bool {
 /// An export line read in place; `None` for any other line, and for an
 /// export in any but the plain form (see the module's doc).
 pub(crate) fn read_export(line: &str) -> Option<Export<'_>> {
-    if !is_export(line) {
-        return None;
-    }
     let mut export = Export::default();
+    read_export_into(line, &mut export).then_some(export)
+}
+
+/// [`read_export`] into `export` (cleared first), whose buffers a caller
+/// reading many lines keeps; whether `line` was read.
+pub(crate) fn read_export_into<'a>(line: &'a str, export: &mut Export<'a>) -> bool {
+    if !is_export(line) {
+        return false;
+    }
+    export.clear();
+    // The common shape by its bytes; anything else by the visitors.
+    if walk::read(line, export).is_some() {
+        return true;
+    }
+    export.clear();
+    read_by_visitors(line, export).is_some()
+}
+
+/// An export read by serde's visitors (the general path) into `export`,
+/// which is empty.
+fn read_by_visitors<'a>(line: &'a str, export: &mut Export<'a>) -> Option<()> {
     let mut de = serde_json::Deserializer::from_str(line);
-    de.deserialize_map(Top(&mut export)).ok()?;
-    de.end().ok()?;
-    Some(export)
+    de.deserialize_map(Top(export)).ok()?;
+    de.end().ok()
 }
 
 /// The borrowed text of `s`; `None` where it had escapes.
@@ -115,6 +134,13 @@ fn borrowed<'a>(s: &Option<Cow<'a, str>>) -> Option<Option<&'a str>> {
 }
 
 impl<'a> Export<'a> {
+    /// Empty, its buffers kept.
+    fn clear(&mut self) {
+        self.resources.clear();
+        self.records.clear();
+        self.attrs.clear();
+    }
+
     /// The number of records.
     pub(crate) fn len(&self) -> usize {
         self.records.len()
@@ -1112,6 +1138,22 @@ pub(crate) mod tests {
         true
     }
 
+    /// `line` walked by its bytes (`walk`) gives what the visitors give,
+    /// or is left to them. Whether it was walked.
+    fn walk_agrees(line: &str) -> bool {
+        let mut walked = Export::default();
+        if walk::read(line, &mut walked).is_none() {
+            return false;
+        }
+        let mut visited = Export::default();
+        assert!(
+            read_by_visitors(line, &mut visited).is_some(),
+            "walked, but the visitors refuse it: {line}"
+        );
+        assert_eq!(walked, visited, "{line}");
+        true
+    }
+
     /// Generated exports, and the same mutated a character or three (which
     /// makes escapes, wrong types, truncations and garbage), read in place
     /// where they are plain, give what decoding through a `Value` gives.
@@ -1120,7 +1162,7 @@ pub(crate) mod tests {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let wanted = ["status", "path", "thread.id", "other"];
         let alphabet: Vec<char> = "{}[]\":,0123456789-.e \\nulasé".chars().collect();
-        let (mut read, mut declined) = (0, 0);
+        let (mut read, mut declined, mut walked) = (0, 0, 0);
         for _ in 0..6_000 {
             let line = export_line(&mut rng);
             let mut chars: Vec<char> = line.chars().collect();
@@ -1138,6 +1180,7 @@ pub(crate) mod tests {
             }
             let mutated: String = chars.into_iter().collect();
             for l in [&line, &mutated] {
+                walked += usize::from(walk_agrees(l));
                 if agrees(l, &wanted) {
                     read += 1;
                 } else {
@@ -1146,9 +1189,207 @@ pub(crate) mod tests {
             }
         }
         assert!(
-            read > 1_500 && declined > 1_500,
-            "{read} read, {declined} declined"
+            read > 1_500 && declined > 1_500 && walked > 500 && walked < read,
+            "{read} read ({walked} walked), {declined} declined"
         );
+    }
+
+    /// A record of the common shape, then the same with each kind of
+    /// thing the walk leaves to the visitors (or refuses with them): both
+    /// readers give the same export, and decoding the same events.
+    #[test]
+    fn walking_agrees_with_the_visitors_on_edge_cases() {
+        let export = |record: &str| {
+            format!(
+                r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"svc"}}}}]}},"scopeLogs":[{{"scope":{{"name":"s"}},"logRecords":[{record}]}}]}}]}}"#
+            )
+        };
+        let plain = r#"{"attributes":[{"key":"email","value":{"stringValue":"u1@example.com"}},{"key":"ok","value":{"boolValue":true}},{"key":"status","value":{"intValue":"500"}}],"eventName":"Login","timeUnixNano":"1795341600000000000"}"#;
+        let walked = export(plain);
+        assert!(walk_agrees(&walked));
+        assert!(agrees(&walked, &["email", "ok", "status"]));
+        let attr = |v: &str| {
+            format!(r#"{{"attributes":[{{"key":"status","value":{v}}}],"eventName":"R"}}"#)
+        };
+        // (record, whether the walk reads it)
+        let mut cases: Vec<(String, bool)> = vec![
+            // Non-ASCII texts, raw: walked.
+            (attr(r#"{"stringValue":"é日本😀"}"#), true),
+            (
+                r#"{"eventName":"Ré","attributes":[{"key":"pâth","value":{"stringValue":""}}]}"#
+                    .into(),
+                true,
+            ),
+            // Escapes, surrogates (paired and lone), control characters.
+            (attr(r#"{"stringValue":"a\"b"}"#), false),
+            (attr(r#"{"stringValue":"\u00e9"}"#), false),
+            (attr(r#"{"stringValue":"\ud83d\ude00"}"#), false),
+            (attr(r#"{"stringValue":"\ud800"}"#), false),
+            (attr("{\"stringValue\":\"a\tb\"}"), false),
+            (
+                r#"{"eventName":"R","attributes":[{"key":"st\u0061tus","value":{"intValue":"1"}}]}"#
+                    .into(),
+                false,
+            ),
+            // Integers at and past the bounds, as numbers and as texts.
+            (attr(r#"{"intValue":999999999999999999}"#), true),
+            (attr(r#"{"intValue":1000000000000000000}"#), true),
+            (attr(r#"{"intValue":9223372036854775807}"#), true),
+            (attr(r#"{"intValue":9223372036854775808}"#), false),
+            (attr(r#"{"intValue":18446744073709551616}"#), false),
+            (attr(r#"{"intValue":-9223372036854775808}"#), true),
+            (attr(r#"{"intValue":-9223372036854775809}"#), false),
+            (attr(r#"{"intValue":-7}"#), true),
+            (attr(r#"{"intValue":"9223372036854775807"}"#), true),
+            (attr(r#"{"intValue":"9223372036854775808"}"#), false),
+            (attr(r#"{"intValue":"-9223372036854775808"}"#), true),
+            (attr(r#"{"intValue":0}"#), true),
+            (attr(r#"{"intValue":00}"#), false),
+            (attr(r#"{"intValue":-0}"#), false),
+            (attr(r#"{"intValue":"+5"}"#), false),
+            // Floats and exponents.
+            (attr(r#"{"doubleValue":3}"#), true),
+            (attr(r#"{"doubleValue":1.5}"#), true),
+            (attr(r#"{"doubleValue":1e3}"#), true),
+            (attr(r#"{"doubleValue":1E-3}"#), true),
+            (attr(r#"{"doubleValue":-2.0}"#), true),
+            (attr(r#"{"doubleValue":-0}"#), true),
+            (attr(r#"{"doubleValue":0.1000000000000000055511151231257827}"#), true),
+            (attr(r#"{"doubleValue":18446744073709551616}"#), true),
+            (attr(r#"{"doubleValue":"2.5"}"#), false),
+            (attr(r#"{"doubleValue":1.}"#), false),
+            (attr(r#"{"doubleValue":.5}"#), false),
+            (attr(r#"{"doubleValue":1e}"#), false),
+            (attr(r#"{"doubleValue":+1}"#), false),
+            (attr(r#"{"doubleValue":1-2}"#), false),
+            (attr(r#"{"doubleValue":1e400}"#), false),
+            (attr(r#"{"intValue":1.0}"#), false),
+            (
+                r#"{"eventName":"R","timeUnixNano":1795341600000000000}"#.into(),
+                true,
+            ),
+            (
+                r#"{"eventName":"R","timeUnixNano":1795341600000000000.0}"#.into(),
+                false,
+            ),
+            (r#"{"eventName":"R","timeUnixNano":-0}"#.into(), false),
+            (
+                r#"{"eventName":"R","timeUnixNano":179534160000000000}"#.into(),
+                true,
+            ),
+            (
+                r#"{"eventName":"R","timeUnixNano":"-5","severityNumber":"WARN"}"#.into(),
+                true,
+            ),
+            (
+                r#"{"eventName":"R","severityNumber":24,"flags":[1.5,-0,-3e-7]}"#.into(),
+                true,
+            ),
+            (
+                r#"{"eventName":"R","flags":1e999}"#.into(),
+                false,
+            ),
+            (r#"{"eventName":"R","severityNumber":25}"#.into(), false),
+            (
+                r#"{"eventName":"R","severityNumber":"SEVERITY_NUMBER_ERROR2"}"#.into(),
+                true,
+            ),
+            // Duplicate keys: the last wins, or the visitors refuse.
+            (
+                r#"{"eventName":"A","eventName":"B","attributes":[],"attributes":[{"key":"k","key":"status","value":{"intValue":"1"},"value":null}]}"#
+                    .into(),
+                true,
+            ),
+            (attr(r#"{"stringValue":"a","intValue":"1"}"#), false),
+            (attr(r#"{"stringValue":"a","stringValue":"b"}"#), false),
+            (r#"{"eventName":"R","event_name":"S"}"#.into(), false),
+            // Values of other kinds, nesting and private keys.
+            (attr(r#"{"arrayValue":{"values":[]}}"#), false),
+            (attr("{}"), false),
+            (attr("null"), true),
+            (
+                r#"{"eventName":"R","flags":{"a":[1,{"b":[true,false,null,"x"]}],"c":{}}}"#
+                    .into(),
+                true,
+            ),
+            (nested(30), true),
+            (nested(40), false),
+            (nested(200), false),
+            (
+                r#"{"eventName":"R","$serde_json::private::Number":"1"}"#.into(),
+                false,
+            ),
+            (r#"{"eventName":"R","flags":{"$x":1}}"#.into(), false),
+            (r#"{"eventName":"R","body":{"boolValue":true}}"#.into(), true),
+            (
+                r#"{"eventName":"R","body":{"intValue":"7"},"traceId":null,"spanId":""}"#.into(),
+                true,
+            ),
+            (r#"{"eventName":5}"#.into(), false),
+            ("null".into(), false),
+            ("{}".into(), true),
+            // JSON whitespace (walked), other whitespace (refused by both),
+            // a trailing comma.
+            (
+                plain.replace(',', " ,\n\t\r ").replace(':', " : "),
+                true,
+            ),
+            (plain.replace(',', "\u{a0},"), false),
+            (plain.replace("}]", "},]"), false),
+        ];
+        cases.push((plain.replace('{', "{ "), true));
+        for (record, walks) in &cases {
+            let line = export(record);
+            assert_eq!(walk_agrees(&line), *walks, "{line}");
+            agrees(&line, &["status", "k", "pâth"]);
+        }
+        // Truncated anywhere: never walked, and decoded as before. Trailing
+        // bytes other than whitespace: the same.
+        for end in 0..walked.len() {
+            if let Some(prefix) = walked.get(..end) {
+                assert!(!walk_agrees(prefix), "{prefix}");
+                agrees(prefix, &["status"]);
+            }
+        }
+        for tail in [" ", "\n", " x", "{}", ","] {
+            let line = format!("{walked}{tail}");
+            assert_eq!(walk_agrees(&line), tail.trim().is_empty(), "{line}");
+            agrees(&line, &["status"]);
+        }
+        // Other keys at every level are passed over; snake_case names, a
+        // second list and elements of the wrong kind refuse the walk as
+        // they do the visitors.
+        for line in [
+            r#"{"other":[1,"x"],"resourceLogs":[{"schemaUrl":"u","resource":null,"scopeLogs":null}]}"#,
+            r#"{"resourceLogs":[{"resource":{"attributes":null,"droppedAttributesCount":0},"scopeLogs":[{"logRecords":null}]}]}"#,
+            r#"{"resourceLogs":[]}"#,
+        ] {
+            assert!(walk_agrees(line), "{line}");
+            agrees(line, &["status"]);
+        }
+        for line in [
+            r#"{"resourceLogs":[],"resourceLogs":[]}"#,
+            r#"{"resourceLogs":[],"resource_logs":[]}"#,
+            r#"{"resourceLogs":null}"#,
+            r#"{"resourceLogs":[{"scopeLogs":[],"scope_logs":[]}]}"#,
+            r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[],"logRecords":[]}]}]}"#,
+            r#"{"resourceLogs":[{"resource":5}]}"#,
+            r#"{"resourceLogs":[null]}"#,
+            r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[null]}]}]}"#,
+            r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":{}}]}]}"#,
+        ] {
+            assert!(!walk_agrees(line), "{line}");
+            agrees(line, &["status"]);
+        }
+    }
+
+    /// A record with an unknown field nested `depth` arrays deep.
+    fn nested(depth: usize) -> String {
+        format!(
+            r#"{{"eventName":"R","flags":{}1{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
     }
 
     /// The forms decoding reads alike read alike here: an export in each.

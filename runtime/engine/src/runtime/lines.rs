@@ -34,8 +34,8 @@ use super::grouped::KeyView;
 use super::{Decoded, Engine, UNHANDLED};
 use crate::event::InputEvent;
 use crate::event::{
-    Asked, ExportAt, Input, KeyIndex, Scalar, Standard, decode_line_each, decode_line_via_value,
-    is_export, read_export, scan_flat,
+    Asked, Export, ExportAt, Input, KeyIndex, Scalar, Standard, decode_line_each,
+    decode_line_via_value, is_export, read_export_into, scan_flat,
 };
 use crate::output::{Edits, Egress, InputAt, InputRef, Inputs, Output, Produced};
 use crate::slots::{Slot, push_standard};
@@ -299,6 +299,21 @@ impl<'t> Batch<'t> {
         }
     }
 
+    /// Room for `more` events (the records of export lines, a hundred or
+    /// so a line where a batch was made for as many lines), each with a
+    /// row.
+    fn reserve(&mut self, plan: &Plan, more: usize) {
+        let widest = plan.fields.iter().flatten().map(Vec::len).max();
+        if let Some(w) = widest {
+            self.rows
+                .reserve(more * (crate::slots::STD_SLOTS.len() + w));
+        }
+        self.at.reserve(more);
+        self.inputs.reserve(more);
+        self.times.reserve(more);
+        self.layouts.reserve(more);
+    }
+
     /// An event read in place (its standard fields `std`, its `layout`,
     /// the declared attributes' `values`): its row, its record when its
     /// layout's events are run as records. `false` (and the rows as they
@@ -433,6 +448,8 @@ impl Engine {
         let mut declined = 0;
         let wanted: Vec<&str> = plan.wanted.iter().map(String::as_str).collect();
         let mut values = Vec::new();
+        // One export's buffers for every export line of the batch.
+        let mut export = Export::default();
         let by_wire = &self.by_wire;
         // A name's layout (`Some(None)`: none matches), if the lane reads
         // its events.
@@ -440,7 +457,10 @@ impl Engine {
             None => Some(None),
             Some(&l) => plan.fields.get(l as usize)?.as_ref().map(|_| Some(l)),
         };
-        for (start, end) in spans {
+        let mut reserved = false;
+        let n = spans.len();
+        for (k, (start, end)) in spans.into_iter().enumerate() {
+            let lines_left = n - k - 1;
             let line = &text[start..end];
             let trimmed = line.trim();
             if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -452,17 +472,24 @@ impl Engine {
                     end,
                     event: OnceCell::new(),
                 };
-                if b.place(&plan, &std, taken.flatten(), &values) {
+                if self.place_read(&plan, &mut b, &std, taken.flatten(), &values) {
                     b.inputs.push(input);
                     continue;
                 }
-            } else if let Some(export) = read_export(trimmed) {
+            } else if read_export_into(trimmed, &mut export) {
                 // An OTLP/JSON export: each record read in place as a flat
                 // line is, its event decoded with the line's others when
                 // one is asked for; a record this does not read (escapes,
                 // a layout the lane leaves to decoding, fields that do not
                 // make its record) is decoded alone.
                 let shared = Rc::new(ExportAt::new(start, end));
+                if !reserved {
+                    // As many records a line for the batch's lines still
+                    // to read, once: growing as they come cost a copy of
+                    // every row so far at each doubling.
+                    reserved = true;
+                    b.reserve(&plan, export.len() * (lines_left + 1));
+                }
                 for i in 0..export.len() {
                     let read = export.wanted(i, &wanted, &mut values).and_then(|()| {
                         let std = export.standard(i)?;
@@ -474,7 +501,7 @@ impl Engine {
                             line: shared.clone(),
                             i,
                         };
-                        if b.place(&plan, &std, layout, &values) {
+                        if self.place_read(&plan, &mut b, &std, layout, &values) {
                             b.inputs.push(input);
                             continue;
                         }
@@ -502,6 +529,31 @@ impl Engine {
         let items = std::mem::take(&mut b.inputs);
         let inputs = Rc::new(Inputs::lines(text.clone(), items));
         self.run_placed(b, &inputs);
+    }
+
+    /// An event read in place (its standard fields `std`, its `layout`,
+    /// the declared attributes' `values`) into `b`: where only redactions
+    /// touch its layout (`read::only_redacted`), its egress's edits made
+    /// from what was read, with no record, as `Engine::push_reads` runs
+    /// such an event; else its row and record (`Batch::place`). `false`
+    /// (`b` as it was) where it is to be decoded.
+    fn place_read<'t>(
+        &self,
+        plan: &Plan,
+        b: &mut Batch<'t>,
+        std: &Standard<'_>,
+        layout: Option<u32>,
+        values: &[Option<Scalar<'t>>],
+    ) -> bool {
+        if let Some(l) = layout.filter(|&l| self.only_redacted.get(l as usize) == Some(&true)) {
+            let value = |_, i: usize| values.get(i).copied().flatten();
+            if b.egress(l, std.time, |e| self.redacted_edits(plan, l, value, e))
+                .is_some()
+            {
+                return true;
+            }
+        }
+        b.place(plan, std, layout, values)
     }
 
     /// Runs a batch read (`b`, whose events' inputs are `inputs`): its
@@ -1031,6 +1083,104 @@ pub(in crate::runtime) mod tests {
             })
             .collect();
         assert_eq!(events, decode_line(&line));
+    }
+
+    /// Events of a layout only redactions touch (a hash, a mask and a
+    /// drop, nothing reading it) leave with their edits made from what was
+    /// read, no record built, from flat lines and from OTLP/JSON export
+    /// records alike: the general path's outputs and counters, with fields
+    /// missing, null, of the wrong type, escaped, empty and non-ASCII, and
+    /// lines of other kinds between.
+    #[test]
+    fn layouts_of_redactions_only_read_in_place_give_the_general_paths_outputs() {
+        // `R` first: Login's fields are not at their own indices among the
+        // keys read.
+        let src = "event R { status: int }\n\
+                   event Login { user: string, email: string, ip: string?, ok: bool }\n\
+                   redact Login.user with hash\n\
+                   redact Login.email with mask\n\
+                   redact Login.ip with drop\n\
+                   query errors = R | where status >= 500 | summarize n = count() every 10s | emit metric \"errors\"";
+        // (flat fields, OTLP attributes) of each kind of Login.
+        let kinds: [(&str, &str); 10] = [
+            (
+                r#""user":"u1","email":"u1@example.com","ip":"10.0.0.1","ok":true"#,
+                r#"{"key":"user","value":{"stringValue":"u1"}},{"key":"email","value":{"stringValue":"u1@example.com"}},{"key":"ip","value":{"stringValue":"10.0.0.1"}},{"key":"ok","value":{"boolValue":true}}"#,
+            ),
+            (
+                r#""user":"é日","email":"ü@ß.example","ip":"::1","ok":false"#,
+                r#"{"key":"user","value":{"stringValue":"é日"}},{"key":"email","value":{"stringValue":"ü@ß.example"}},{"key":"ip","value":{"stringValue":"::1"}},{"key":"ok","value":{"boolValue":false}}"#,
+            ),
+            (
+                r#""user":"u","email":"a","ip":null,"ok":true"#,
+                r#"{"key":"user","value":{"stringValue":"u"}},{"key":"email","value":{"stringValue":"a"}},{"key":"ip","value":null},{"key":"ok","value":{"boolValue":true}}"#,
+            ),
+            (
+                r#""user":"","email":"","ok":true"#,
+                r#"{"key":"user","value":{"stringValue":""}},{"key":"email","value":{"stringValue":""}},{"key":"ok","value":{"boolValue":true}}"#,
+            ),
+            (
+                r#""email":"e@x","ip":"1.2.3.4","ok":true"#,
+                r#"{"key":"email","value":{"stringValue":"e@x"}},{"key":"ok","value":{"boolValue":true}}"#,
+            ),
+            (
+                r#""user":"u","email":"e@x","ok":"yes""#,
+                r#"{"key":"user","value":{"stringValue":"u"}},{"key":"email","value":{"stringValue":"e@x"}},{"key":"ok","value":{"stringValue":"yes"}}"#,
+            ),
+            (
+                r#""user":"u\u0031","email":"e\"@x","ok":true"#,
+                r#"{"key":"user","value":{"stringValue":"u\u0031"}},{"key":"email","value":{"stringValue":"e\"@x"}},{"key":"ok","value":{"boolValue":true}}"#,
+            ),
+            (
+                r#""user":5,"email":"e@x","ok":true"#,
+                r#"{"key":"user","value":{"intValue":"5"}},{"key":"email","value":{"stringValue":"e@x"}},{"key":"ok","value":{"boolValue":true}}"#,
+            ),
+            (
+                r#""user":"u","email":"e@x","ip":"1.1.1.1","ok":true,"other":{"x":[1,2.5]}"#,
+                r#"{"key":"user","value":{"stringValue":"u"}},{"key":"email","value":{"stringValue":"e@x"}},{"key":"ip","value":{"stringValue":"1.1.1.1"}},{"key":"ok","value":{"boolValue":true}},{"key":"other","value":{"doubleValue":2.5}}"#,
+            ),
+            (
+                r#""user":"u","user":"v","email":"e@x","ok":true"#,
+                r#"{"key":"user","value":{"stringValue":"u"}},{"key":"user","value":{"stringValue":"v"}},{"key":"email","value":{"stringValue":"e@x"}},{"key":"ok","value":{"boolValue":true}}"#,
+            ),
+        ];
+        let record = |t: i64, name: &str, attrs: &str| {
+            format!(
+                r#"{{"timeUnixNano":"{}","eventName":"{name}","attributes":[{attrs}]}}"#,
+                1_795_341_600_000_000_000 + t
+            )
+        };
+        let mut input = Vec::new();
+        for k in 0..240i64 {
+            let t = k * S / 3 - (k % 5) * S;
+            let (flat, attrs) = kinds[(k % 10) as usize];
+            input.push(match k % 13 {
+                3 => line("R", t, &format!(r#""status":{}"#, 400 + k % 200)),
+                7 => "{\"event\":\"Login\",".to_string(),
+                11 => line("Other", t, r#""user":"u""#),
+                _ => line("Login", t, flat),
+            });
+            if k % 6 == 0 {
+                let records: Vec<String> = (0..12i64)
+                    .map(|j| {
+                        let (_, attrs) = kinds[((k + j) % 10) as usize];
+                        let name = if j % 5 == 4 { "R" } else { "Login" };
+                        record(t + j, name, attrs)
+                    })
+                    .chain([record(t, "Login", attrs)])
+                    .collect();
+                input.push(format!(
+                    r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"svc"}}}}]}},"scopeLogs":[{{"logRecords":[{}]}}]}}]}}"#,
+                    records.join(",")
+                ));
+            }
+        }
+        check_with_and_without_lateness(
+            src,
+            &input,
+            2 * S,
+            &["malformed", "schema_mismatches", "unhandled", "egressed"],
+        );
     }
 
     /// A batch whose lines the lane mostly declines makes the next

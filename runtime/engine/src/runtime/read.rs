@@ -496,7 +496,7 @@ impl Engine {
     }
 
     /// [`Engine::redacted`] into `edits`, as the record path makes them.
-    fn redacted_edits<'v>(
+    pub(super) fn redacted_edits<'v>(
         &self,
         plan: &Plan,
         l: u32,
