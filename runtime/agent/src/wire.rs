@@ -455,8 +455,30 @@ fn scope(body: &[u8], ctx: u32) -> Result<()> {
 }
 
 /// Checks a `KeyValue` of a record (as [`key_value`]) and says where its
-/// parts are in `data`.
+/// parts are in `data`. The form senders write, a key and then one value,
+/// each under 128 bytes, the whole body, is checked here, inlined, as
+/// the walk would check it; any other form (or any fault) is walked.
+#[inline(always)]
 fn attribute_span(data: &[u8], body: &[u8], ctx: u32) -> Result<AttributeSpan> {
+    if let [0x0a, klen, rest @ ..] = body
+        && *klen < 0x80
+        && let Some((key, rest)) = rest.split_at_checked(usize::from(*klen))
+        && let [0x12, vlen, value @ ..] = rest
+        && *vlen < 0x80
+        && usize::from(*vlen) == value.len()
+        && key.is_ascii()
+        && ctx > 0
+        && any_value(value, ctx - 1).is_ok()
+    {
+        return Ok(AttributeSpan::Plain {
+            key: At::of(data, key),
+            value: Some(At::of(data, value)),
+        });
+    }
+    attribute_span_walk(data, body, ctx)
+}
+
+fn attribute_span_walk(data: &[u8], body: &[u8], ctx: u32) -> Result<AttributeSpan> {
     // Empty, but inside `data`, for `span`.
     let mut key = &body[..0];
     let mut value = None;
@@ -1616,6 +1638,50 @@ pub(crate) mod tests {
                         "{body:02x?} at {ctx}"
                     );
                 }
+            }
+        }
+    }
+
+    /// A record's attribute read inline as the walk reads it: keys and
+    /// values cut, padded, repeated, mistyped, not UTF-8, of 127 and 128
+    /// bytes, at the recursion limit.
+    #[test]
+    fn attributes_inline_read_as_the_walk_reads_them() {
+        let mut rng = Rng(13 << 32);
+        let keys: [&[u8]; 5] = [b"", b"status", "é".as_bytes(), &[0xff], &[b'k'; 127]];
+        let values: [&[u8]; 6] = [
+            &[],
+            &[0x0a, 0x02, b'o', b'k'],
+            &[0x18, 0x96, 0x01],
+            &[0x0a, 0x01, 0xff],
+            &[0x0a, 0x7e, b'v'],
+            &[0x21, 1, 2, 3, 4, 5, 6, 7, 8],
+        ];
+        let mut bodies = Vec::new();
+        for key in keys {
+            for value in values {
+                let mut body = Vec::new();
+                put_field(1, key, &mut body);
+                put_field(2, value, &mut body);
+                bodies.push(body.clone());
+                for extra in [&[0x12, 0x00][..], &[0x18, 0x01], &[0x0a, 0x00], &[0x12]] {
+                    bodies.push([&body[..], extra].concat());
+                }
+                let mut long = [&body[..], &[b'v'; 80]].concat();
+                long[body.len() - value.len() - 1] = (value.len() + 80) as u8;
+                bodies.push(long);
+                for _ in 0..20 {
+                    bodies.push(mutate(&mut rng, &body));
+                }
+            }
+        }
+        for body in &bodies {
+            for ctx in [0, 1, 2, RECURSION_LIMIT] {
+                assert_eq!(
+                    attribute_span(body, body, ctx),
+                    attribute_span_walk(body, body, ctx),
+                    "{body:02x?} at {ctx}"
+                );
             }
         }
     }
