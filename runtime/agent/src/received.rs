@@ -282,11 +282,15 @@ impl ReadInPlace for Received {
             }
         };
         let mut thread_id = None;
-        let thread_kept = asked.standard
-            && received
-            && (needs.everything
-                || needs.all_attributes
-                || needs.keys.contains(THREAD_ID_ATTRIBUTE));
+        // Asked of the set only when a record has a `thread.id`: most
+        // have none, and hashing the key cost as much as reading a value.
+        let thread_kept = || {
+            asked.standard
+                && received
+                && (needs.everything
+                    || needs.all_attributes
+                    || needs.keys.contains(THREAD_ID_ATTRIBUTE))
+        };
         for a in spans {
             let AttributeSpan::Plain { key, value } = *a else {
                 return None;
@@ -297,7 +301,7 @@ impl ReadInPlace for Received {
                 continue;
             }
             let value = |text| value.map_or(Some(Scalar::Null), |v| scalar(v.get(data), text));
-            if thread_kept && key == THREAD_ID_ATTRIBUTE.as_bytes() {
+            if key == THREAD_ID_ATTRIBUTE.as_bytes() && thread_kept() {
                 thread_id = match value(true)? {
                     Scalar::Int(i) => Some(i),
                     Scalar::Str(s) => s.parse().ok(),
