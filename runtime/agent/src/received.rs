@@ -178,30 +178,14 @@ impl<'r> InPlace<'r> {
     /// the record's, in order) of a field `by` removes; `None` where not,
     /// or where it declines.
     pub fn removed(&self, by: &Removals, removed: &mut Vec<u32>) -> Option<()> {
-        let data: &'r [u8] = &self.request.bytes;
-        let (_, spans) = self.request.noted(self.k)?;
         // On the stack (a layout of more fields is left to the engine).
         let mut values: [Option<Scalar<'r>>; 8] = [None; 8];
         let values = values.get_mut(..by.keys.keys().len())?;
-        let lengths = by.keys.lengths();
-        for (a, span) in spans.iter().enumerate() {
-            let AttributeSpan::Plain { key, value } = *span else {
-                return None;
-            };
-            let len = key.end.wrapping_sub(key.start) as usize;
-            if lengths & 1 << len.min(63) == 0 {
-                continue;
-            }
-            let Some(j) = by.keys.position(key.get(data)) else {
-                continue;
-            };
-            let text = by.texts.get(j).copied().unwrap_or(true);
-            *values.get_mut(j)? =
-                Some(value.map_or(Some(Scalar::Null), |v| scalar(v.get(data), text))?);
+        self.find(&by.keys, &by.texts, values, |j, a| {
             if by.removed.get(j) == Some(&true) {
                 removed.push(a as u32);
             }
-        }
+        })?;
         by.makes_row(values).then_some(())
     }
 
