@@ -214,24 +214,11 @@ pub fn run_proto(
     let mut result = 0;
     let mut refused = 0;
     let mut produced = Vec::new();
-    for bytes in requests {
-        let Ok(request) = wire::Request::parse(bytes.clone()) else {
-            refused += 1;
-            continue;
-        };
-        let request = Rc::new(request);
-        let resources = needs.resources(&request);
-        let mut records = Vec::with_capacity(request.records.len());
-        for (k, record) in request.records.iter().enumerate() {
-            match Received::new(&request, k, &resources[record.resource], needs) {
-                Ok(received) => records.push(received),
-                Err(_) => refused += 1,
-            }
-        }
+    received_requests(requests, needs, &mut refused, |records| {
         engine.push_reads(records);
         engine.drain_lazy_into(&mut produced);
         result += tally(workload, produced.drain(..));
-    }
+    });
     engine.finish(true);
     (result + tally(workload, engine.drain_lazy()), refused)
 }
@@ -248,26 +235,44 @@ pub fn run_proto_each(
     let mut result = 0;
     let mut refused = 0;
     let mut produced = Vec::new();
+    received_requests(requests, needs, &mut refused, |records| {
+        for received in records {
+            engine.push_read(received);
+            engine.drain_lazy_into(&mut produced);
+            result += tally(workload, produced.drain(..));
+        }
+    });
+    engine.finish(true);
+    (result + tally(workload, engine.drain_lazy()), refused)
+}
+
+/// Each request's records read in place as the agent's pipeline reads
+/// them (`wire::Request::parse`, the resources the program reads,
+/// `Received::new`), given to `run` a request at a time; what the agent
+/// would refuse counted in `refused` (a request that does not parse
+/// counts one: the receiver refuses it whole).
+fn received_requests(
+    requests: &[Bytes],
+    needs: &Rc<Needs>,
+    refused: &mut u64,
+    mut run: impl FnMut(Vec<Received>),
+) {
     for bytes in requests {
         let Ok(request) = wire::Request::parse(bytes.clone()) else {
-            refused += 1;
+            *refused += 1;
             continue;
         };
         let request = Rc::new(request);
         let resources = needs.resources(&request);
+        let mut records = Vec::with_capacity(request.records.len());
         for (k, record) in request.records.iter().enumerate() {
             match Received::new(&request, k, &resources[record.resource], needs) {
-                Ok(received) => {
-                    engine.push_read(received);
-                    engine.drain_lazy_into(&mut produced);
-                    result += tally(workload, produced.drain(..));
-                }
-                Err(_) => refused += 1,
+                Ok(received) => records.push(received),
+                Err(_) => *refused += 1,
             }
         }
+        run(records);
     }
-    engine.finish(true);
-    (result + tally(workload, engine.drain_lazy()), refused)
 }
 
 /// The interpreter for a workload's program.
