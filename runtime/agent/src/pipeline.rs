@@ -175,9 +175,9 @@ impl Runner {
     /// Record `at` run where it needs no record, as
     /// [`Runner::edits_found`], with its edits given by declared field
     /// (`Engine::redactions_found`): into `found`, each attribute `find`
-    /// matched (key, index among the record's), and into `redactions`,
-    /// what each redaction does to its key (`None`: removed), in rule
-    /// order.
+    /// matched (field, index among the record's), and into `acts`, what
+    /// the redactions do to each field, folded in rule order
+    /// (`convert::fold_redaction`).
     fn redactions_found(
         &mut self,
         at: InPlace<'_>,
