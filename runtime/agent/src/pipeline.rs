@@ -172,22 +172,19 @@ impl Runner {
         }
     }
 
-    /// Record `at` run where it needs no record, as
-    /// [`Runner::edits_found`], with its edits given by declared field
+    /// Record `at`, named `name` (`InPlace::name`), run where it needs no
+    /// record, as [`Runner::edits_found`], with its edits given by declared field
     /// (`Engine::redactions_found`): into `found`, each attribute `find`
     /// matched (field, index among the record's), and into `acts`, what
     /// the redactions do to each field, folded in rule order
     /// (`convert::fold_redaction`).
     fn redactions_found(
         &mut self,
-        at: InPlace<'_>,
+        (at, name): (InPlace<'_>, Option<&[u8]>),
         time: i64,
         found: &mut Vec<(u32, u32)>,
         acts: &mut Vec<wire::AttributeEdit>,
     ) -> bool {
-        let Some(name) = at.name() else {
-            return false;
-        };
         let find = |keys: &KeyIndex, texts: &[bool], values: &mut [_]| {
             at.find(keys, texts, values, |j, a| found.push((j as u32, a as u32)))
         };
@@ -760,8 +757,11 @@ impl Pipeline {
                         continue;
                     }
                     n_events += 1;
-                    let by = match (removals.is_empty(), at.name()) {
-                        (false, Some(Some(name))) => removals.iter().find(|r| *r.name == *name),
+                    // `None`: the record is not read in place (it is run
+                    // as any); `Some(None)`: it has no name.
+                    let name = at.name();
+                    let by = match name {
+                        Some(Some(name)) => removals.iter().find(|r| *r.name == *name),
                         _ => None,
                     };
                     removed.clear();
@@ -781,7 +781,10 @@ impl Pipeline {
                     found.clear();
                     acts.clear();
                     // Cut where its fields were found, or run as any.
-                    let left = if engine.redactions_found(at, times.0, &mut found, &mut acts) {
+                    let run = name.is_some_and(|name| {
+                        engine.redactions_found((at, name), times.0, &mut found, &mut acts)
+                    });
+                    let left = if run {
                         if acts.is_empty() {
                             continue;
                         }

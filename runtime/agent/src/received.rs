@@ -25,10 +25,9 @@ use dtc_engine::event::{
     Asked, EVENT_NAME_ATTRIBUTE, InputEvent, KeyIndex, ReadInPlace, SERVICE_NAME_ATTRIBUTE, Scalar,
     Standard, THREAD_ID_ATTRIBUTE, otlp_proto,
 };
+use dtc_engine::runtime::Removals;
 use prost::encoding::{WireType, decode_key, decode_varint};
 use serde_json::Value as Json;
-
-use dtc_engine::runtime::Removals;
 
 use crate::convert::{self, Needs};
 use crate::wire::{self, AttributeSpan, BodyAt};
@@ -104,7 +103,7 @@ impl Received {
         values: &mut [Option<Scalar<'a>>],
         found: impl FnMut(usize, usize),
     ) -> Option<()> {
-        InPlace::new(&self.request, self.k).find(keys, texts, values, found)
+        self.in_place().find(keys, texts, values, found)
     }
 
     /// Its severity number, as its event holds it.
@@ -392,24 +391,25 @@ fn scalar(body: &[u8], text: bool) -> Option<Scalar<'_>> {
         && *len < 0x80
         && usize::from(*len) == bytes.len()
     {
-        return match text {
-            true => std::str::from_utf8(bytes).ok().map(Scalar::Str),
-            false => Some(Scalar::Str("")),
-        };
+        return text_scalar(bytes, text);
     }
     scalar_of_any(body, text)
+}
+
+/// A string value's scalar: its text where `text` asks (checked as UTF-8),
+/// else the empty one.
+#[inline(always)]
+fn text_scalar(bytes: &[u8], text: bool) -> Option<Scalar<'_>> {
+    match text {
+        true => std::str::from_utf8(bytes).ok().map(Scalar::Str),
+        false => Some(Scalar::Str("")),
+    }
 }
 
 /// [`scalar`] of any other form.
 #[inline(never)]
 fn scalar_of_any(body: &[u8], text: bool) -> Option<Scalar<'_>> {
-    let str = |bytes| {
-        if text {
-            std::str::from_utf8(bytes).ok().map(Scalar::Str)
-        } else {
-            Some(Scalar::Str(""))
-        }
-    };
+    let str = |bytes| text_scalar(bytes, text);
     if body.is_empty() {
         return Some(Scalar::Null);
     }
