@@ -21,53 +21,34 @@ use std::process::ExitCode;
 use dtc_vrl_peer::dtc::{baseline_proto, interp, needs, run_proto, run_proto_each};
 use dtc_vrl_peer::jit;
 use dtc_vrl_peer::peer::{self, PROGRAMS, Vrl};
+use dtc_vrl_peer::profile::{self, Args};
 use dtc_vrl_peer::stream::{lines, otlp_requests, program};
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    profile::exit(run())
 }
 
 fn run() -> Result<(), String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let usage =
         "usage: proto_profile WORKLOAD(0-3) interp|jit|interp-each|jit-each|vrl|baseline [EVENTS]";
-    let workload: usize = args
-        .first()
-        .and_then(|w| w.parse().ok())
-        .filter(|&w| w < 4)
-        .ok_or(usage)?;
-    let events: usize = match args.get(2) {
-        Some(n) => n
-            .parse()
-            .map_err(|_| format!("{n:?} is not a count; {usage}"))?,
-        None => 10_000,
-    };
+    let Args {
+        workload,
+        engine,
+        events,
+    } = profile::args(usage)?;
     let prog = program(workload)?;
     let requests = otlp_requests(&lines(workload, events))?;
     let needs = needs(&prog);
-    let got = match args.get(1).map(String::as_str) {
-        Some("interp") => run_proto(workload, &mut interp(&prog), &requests, &needs),
-        Some("jit") => run_proto(workload, &mut jit::compile(&prog)?, &requests, &needs),
+    let got = match engine.as_str() {
+        "interp" => run_proto(workload, &mut interp(&prog), &requests, &needs),
+        "jit" => run_proto(workload, &mut jit::compile(&prog)?, &requests, &needs),
         // A record at a time (`push_read`), as before `push_reads`.
-        Some("interp-each") => run_proto_each(workload, &mut interp(&prog), &requests, &needs),
-        Some("jit-each") => run_proto_each(workload, &mut jit::compile(&prog)?, &requests, &needs),
-        Some("vrl") => peer::run_proto(workload, &mut Vrl::compile(PROGRAMS[workload])?, &requests),
-        Some("baseline") => (baseline_proto(workload, &requests), 0),
+        "interp-each" => run_proto_each(workload, &mut interp(&prog), &requests, &needs),
+        "jit-each" => run_proto_each(workload, &mut jit::compile(&prog)?, &requests, &needs),
+        "vrl" => peer::run_proto(workload, &mut Vrl::compile(PROGRAMS[workload])?, &requests),
+        "baseline" => (baseline_proto(workload, &requests), 0),
         _ => return Err(usage.into()),
     };
     let expected = baseline_proto(workload, &requests);
-    println!(
-        "result {} with {} refused, expected {expected} with none",
-        got.0, got.1
-    );
-    if got != (expected, 0) {
-        return Err("the engine disagrees with the baseline".into());
-    }
-    Ok(())
+    profile::check(got, expected)
 }

@@ -8,9 +8,11 @@
 //!
 //! [`stream`] holds the workloads and their event streams, [`dtc`] the
 //! interpreter and baseline runs, [`peer`] the VRL programs and the host
-//! around them, [`jit`] the JIT column.
+//! around them, [`jit`] the JIT column, [`profile`] what the profiling
+//! examples share.
 
 pub mod dtc;
 pub mod jit;
 pub mod peer;
+pub mod profile;
 pub mod stream;
