@@ -25,7 +25,7 @@ use dtc_engine::event::{
     Asked, EVENT_NAME_ATTRIBUTE, InputEvent, KeyIndex, ReadInPlace, SERVICE_NAME_ATTRIBUTE, Scalar,
     Standard, THREAD_ID_ATTRIBUTE, otlp_proto,
 };
-use dtc_engine::runtime::Removals;
+use dtc_engine::runtime::{RemovalBits, Removals};
 use prost::encoding::{WireType, decode_key, decode_varint};
 use serde_json::Value as Json;
 
@@ -115,6 +115,16 @@ impl Received {
     }
 }
 
+/// What [`InPlace::removed_by_bits`] could say of a record.
+enum Bits {
+    /// Its fields make its layout's row.
+    Makes,
+    /// They do not, or it is not read in place.
+    Not,
+    /// Its values are to be read.
+    Read,
+}
+
 /// Record `k` of a received request, borrowed: what a program of
 /// redactions alone reads of it (`Engine::redactions_found`) before a
 /// [`Received`] is made of it, which the pipeline then makes only for a
@@ -177,6 +187,68 @@ impl<'r> InPlace<'r> {
     /// the record's, in order) of a field `by` removes; `None` where not,
     /// or where it declines.
     pub fn removed(&self, by: &Removals, removed: &mut Vec<u32>) -> Option<()> {
+        if let Some(bits) = &by.bits {
+            let from = removed.len();
+            match self.removed_by_bits(&by.keys, bits, removed) {
+                Bits::Makes => return Some(()),
+                Bits::Not => return None,
+                Bits::Read => removed.truncate(from),
+            }
+        }
+        self.removed_by_values(by, removed)
+    }
+
+    /// [`InPlace::removed`] decided by `bits` where they suffice: every
+    /// field found is a short string each time (a string of a field a
+    /// string makes) and every field absent is optional, or some field
+    /// that may not be absent is. Any other value (null, a number, a
+    /// string whose text is read) leaves it to [`InPlace::removed_by_values`].
+    #[inline]
+    fn removed_by_bits(&self, keys: &KeyIndex, bits: &RemovalBits, removed: &mut Vec<u32>) -> Bits {
+        let data: &[u8] = &self.request.bytes;
+        let Some((_, spans)) = self.request.noted(self.k) else {
+            return Bits::Not;
+        };
+        let lengths = keys.lengths();
+        // Fields found, and fields found with a value that is not a short
+        // string at least once (a repeated key's every value is read).
+        let (mut seen, mut odd) = (0u64, 0u64);
+        for (a, span) in spans.iter().enumerate() {
+            let AttributeSpan::Plain { key, value } = *span else {
+                // As `find`: read by decoding.
+                return Bits::Not;
+            };
+            let len = key.end.wrapping_sub(key.start) as usize;
+            if lengths & 1 << len.min(63) == 0 {
+                continue;
+            }
+            let Some(j) = keys.position(key.get(data)) else {
+                continue;
+            };
+            let bit = 1u64 << (j & 63);
+            seen |= bit;
+            if bits.removed & bit != 0 {
+                removed.push(a as u32);
+            }
+            let short = value.is_some_and(|v| {
+                matches!(v.get(data), [0x0a, n, text @ ..] if *n < 0x80 && usize::from(*n) == text.len())
+            });
+            if !short {
+                odd |= bit;
+            }
+        }
+        if bits.all & !seen & !bits.optional != 0 {
+            // `field` of a required field absent: no row, whatever the rest.
+            return Bits::Not;
+        }
+        if seen & (odd | !bits.strings | bits.texts) != 0 {
+            return Bits::Read;
+        }
+        Bits::Makes
+    }
+
+    /// [`InPlace::removed`] by reading the values of the fields found.
+    fn removed_by_values(&self, by: &Removals, removed: &mut Vec<u32>) -> Option<()> {
         // On the stack (a layout of more fields is left to the engine).
         let mut values: [Option<Scalar<'r>>; 8] = [None; 8];
         let values = values.get_mut(..by.keys.keys().len())?;
@@ -595,6 +667,66 @@ mod tests {
             found_by_keys * 4 > narrowed,
             "{found_by_keys} found by keys of {narrowed}"
         );
+    }
+
+    /// Where a removal's bits decide a record (`InPlace::removed_by_bits`),
+    /// they decide it as its values do (`InPlace::removed_by_values`, the
+    /// engine's own check of its row): whether it makes its row, and the
+    /// attributes cut. Over generated and mutated requests, for layouts of
+    /// texts, optional texts, numbers and shared key lengths.
+    #[test]
+    fn removals_by_bits_are_removals_by_values() {
+        let programs = [
+            "event LogWelcomeBanner { secret: string }\n\
+             redact LogWelcomeBanner.secret with drop",
+            "event LogWelcomeBanner { secret: string?, seq: string? }\n\
+             redact LogWelcomeBanner.secret with drop",
+            "event LogWelcomeBanner { secret: string, seq: int?, thread: string? @attr(\"thread.id\") }\n\
+             event E { name: string? @attr(\"event.name\"), seq: bool }\n\
+             redact LogWelcomeBanner.secret with drop\n\
+             redact LogWelcomeBanner.thread with drop\n\
+             redact E.name with drop",
+        ];
+        let mut removals = Vec::new();
+        for source in programs {
+            let session = dtc_driver::Session::new(dtc_driver::MemoryFs::new());
+            let out = session.check_source("test.dt", source);
+            assert!(!out.has_errors(), "{:?}", out.diagnostics);
+            let program = out.lower().expect("lowered").expect("verified");
+            let engine = dtc_engine::Engine::new(program, dtc_engine::Options::default());
+            let of = engine.removals();
+            assert!(of.iter().all(|r| r.bits.is_some()) && !of.is_empty());
+            removals.extend(of.iter().cloned());
+        }
+        let mut decided = [0; 3];
+        for request in parsed_requests(Rng(17 << 32), 3000) {
+            for k in 0..request.len() {
+                let at = InPlace::new(&request, k);
+                for by in &removals {
+                    let (mut quick, mut read) = (vec![7], vec![7]);
+                    let bits = by.bits.as_ref().expect("bits");
+                    let by_values = at.removed_by_values(by, &mut read);
+                    match at.removed_by_bits(&by.keys, bits, &mut quick) {
+                        Bits::Makes => {
+                            assert_eq!((by_values, &quick), (Some(()), &read));
+                            decided[0] += 1;
+                        }
+                        Bits::Not => {
+                            assert_eq!(by_values, None);
+                            decided[1] += 1;
+                        }
+                        Bits::Read => decided[2] += 1,
+                    }
+                    quick.truncate(1);
+                    assert_eq!(at.removed(by, &mut quick), by_values);
+                    if by_values.is_some() {
+                        assert_eq!(quick, read);
+                    }
+                }
+            }
+        }
+        // Each outcome, often.
+        assert!(decided.iter().all(|&n| n > 300), "{decided:?}");
     }
 
     /// A record as the OpenTelemetry SDKs send it reads in place, trace

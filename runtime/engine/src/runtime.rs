@@ -26,7 +26,7 @@ mod grouped;
 mod lines;
 mod machine;
 mod read;
-pub use read::{ReadEgress, Removals};
+pub use read::{ReadEgress, RemovalBits, Removals};
 
 use machine::{MachineState, machine_key};
 
